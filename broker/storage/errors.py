@@ -1,0 +1,72 @@
+"""Errors the storage layer raises. Handlers map each type to a Kafka error code; the
+storage layer itself knows nothing of the wire protocol."""
+
+from __future__ import annotations
+
+__all__ = [
+    "DataDirLockedError",
+    "InvalidPartitionsError",
+    "InvalidTopicError",
+    "TopicExistsError",
+    "UnknownTopicError",
+    "DuplicateSequenceError",
+    "InvalidProducerEpochError",
+    "InvalidRecordError",
+    "LogStorageError",
+    "OffsetOutOfRangeError",
+    "OutOfOrderSequenceError",
+    "RecordTooLargeError",
+    "StorageError",
+]
+
+
+class StorageError(Exception):
+    """Base of every error the storage layer raises on purpose."""
+
+
+class LogStorageError(StorageError):
+    """The disk refused an operation (full, read-only, I/O error). Nothing was stored."""
+
+
+class RecordTooLargeError(StorageError):
+    """A batch is larger than the topic's max.message.bytes."""
+
+
+class InvalidRecordError(StorageError):
+    """A batch is well-formed but not acceptable (for example transactional)."""
+
+
+class OffsetOutOfRangeError(StorageError):
+    """A read asked for an offset below the log start or above the log end."""
+
+
+class OutOfOrderSequenceError(StorageError):
+    """An idempotent producer skipped sequence numbers."""
+
+
+class DuplicateSequenceError(StorageError):
+    """An idempotent producer resent a batch older than the retained window."""
+
+
+class InvalidProducerEpochError(StorageError):
+    """An idempotent producer used an epoch older than the current one (fenced)."""
+
+
+class TopicExistsError(StorageError):
+    """CreateTopics for a name that exists."""
+
+
+class UnknownTopicError(StorageError):
+    """The topic or partition does not exist."""
+
+
+class InvalidTopicError(StorageError):
+    """The topic name is not legal (characters, length, reserved)."""
+
+
+class InvalidPartitionsError(StorageError):
+    """A partition count that is not positive or would shrink a topic."""
+
+
+class DataDirLockedError(StorageError):
+    """Another process holds the data directory."""
