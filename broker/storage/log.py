@@ -31,7 +31,6 @@ from pathlib import Path
 from broker.records.batch import (
     LOG_OVERHEAD,
     BatchHeader,
-    patch_offsets,
     read_prefix,
 )
 from broker.records.record import decode_batch
@@ -69,10 +68,15 @@ class AppendInfo:
 
 @dataclass(frozen=True, slots=True)
 class ReadInfo:
-    """Whole batches read from one segment, starting at the batch holding the offset."""
+    """Whole batches read from one segment, starting at the batch holding the offset.
+    ``records`` counts the records in them (``next_offset`` - first batch's base)."""
 
     data: memoryview | bytes
     batches: int
+    records: int = 0
+
+
+_EMPTY_READ = ReadInfo(b"", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,8 +223,11 @@ class Log:
 
     # -- append ----------------------------------------------------------------------
 
-    def append(self, batch: bytearray, header: BatchHeader, leader_epoch: int) -> AppendInfo:
-        """Assign offsets to one validated batch (patching it in place) and write it.
+    def append(
+        self, batch: bytes | bytearray | memoryview, header: BatchHeader, leader_epoch: int
+    ) -> AppendInfo:
+        """Assign offsets to one validated batch and write it (the stored copy carries
+        the assigned base offset and ``leader_epoch``; ``batch`` itself is not modified).
 
         Raises RecordTooLargeError, InvalidRecordError, the producer-state errors, or
         LogStorageError when the disk refuses the write (nothing is stored then).
@@ -244,12 +251,11 @@ class Log:
                     duplicate=True,
                 )
         self._maybe_roll(size, header.last_offset_delta)
-        base_offset = self._segments[-1].next_offset
-        patch_offsets(batch, base_offset, leader_epoch)
         segment = self._segments[-1]
+        base_offset = segment.next_offset
         if segment.size == 0:
             segment.created_ms = self._clock_ms()
-        segment.append(batch, header, base_offset)
+        segment.append(batch, header, base_offset, leader_epoch)
         self.size_bytes += size
         if header.producer_id >= 0:
             self.producer_state.update(_with_base(header, base_offset))
@@ -310,25 +316,26 @@ class Log:
                 f"offset {offset} is outside [{self.log_start_offset}, {self.log_end_offset}]"
             )
         if offset >= max_offset:
-            return ReadInfo(b"", 0)
+            return _EMPTY_READ
         located = self._locate(offset)
         if located is None:
-            return ReadInfo(b"", 0)
+            return _EMPTY_READ
         segment, position = located
         data = segment.read(position, max(max_bytes, LOG_OVERHEAD))
         end, batches, next_offset = _cut_whole_batches(data, max_bytes, max_offset)
         if batches == 0:
             if not min_one or len(data) < LOG_OVERHEAD:
-                return ReadInfo(b"", 0)
+                return _EMPTY_READ
             base, size = read_prefix(data)
             if base >= max_offset:
-                return ReadInfo(b"", 0)
+                return _EMPTY_READ
             data = segment.read(position, size)
             end, batches, next_offset = _cut_whole_batches(data, size, max_offset)
             if batches == 0:
-                return ReadInfo(b"", 0)
+                return _EMPTY_READ
         self._remember(next_offset, segment, position + end)
-        return ReadInfo(memoryview(data)[:end], batches)
+        first_base = read_prefix(data)[0]
+        return ReadInfo(memoryview(data)[:end], batches, next_offset - first_base)
 
     def _locate(self, offset: int) -> tuple[LogSegment, int] | None:
         cached = self._read_cache.get(offset)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,8 @@ from broker.storage.index import IndexCorruptError, OffsetIndex, TimeIndex
 __all__ = ["LogSegment", "RecoveryInfo", "segment_file_name"]
 
 _SCAN_CHUNK = 8 * 1024 * 1024
+# base_offset int64, batch_length int32, partition_leader_epoch int32: the patched prefix.
+_PATCH = struct.Struct(">qii")
 
 
 def segment_file_name(base_offset: int, suffix: str) -> str:
@@ -78,18 +81,27 @@ class LogSegment:
     # -- writing -------------------------------------------------------------------
 
     def append(
-        self, batch: bytes | bytearray | memoryview, header: BatchHeader, base_offset: int
+        self,
+        batch: bytes | bytearray | memoryview,
+        header: BatchHeader,
+        base_offset: int,
+        leader_epoch: int,
     ) -> int:
-        """Write one batch at the end; returns its position. ``base_offset`` is the offset
-        already patched into the batch (``header`` may predate the patch). On an I/O error
-        the partial write is removed and LogStorageError raised, leaving the segment as it
-        was."""
+        """Write one batch at the end with ``base_offset`` and ``leader_epoch`` patched
+        into its first 16 bytes (outside the CRC; the caller's buffer is not modified).
+        Returns the batch's position. On an I/O error the partial write is removed and
+        LogStorageError raised, leaving the segment as it was."""
         position = self.size
         view = memoryview(batch)
+        total = len(view)
+        prefix = _PATCH.pack(base_offset, header.batch_length, leader_epoch)
         written = 0
         try:
-            while written < len(view):
-                written += os.pwrite(self._fd, view[written:], position + written)
+            written = os.pwritev(self._fd, [prefix, view[16:]], position)
+            if written < total:  # a short write (rare): finish from a patched copy
+                patched = memoryview(prefix + bytes(view[16:]))
+                while written < total:
+                    written += os.pwrite(self._fd, patched[written:], position + written)
         except OSError as exc:
             self._undo_write(position)
             raise LogStorageError(_describe_os_error(exc, self.path)) from exc

@@ -1,0 +1,173 @@
+"""Wiring: builds the broker's parts from a BrokerConfig and runs them.
+
+Start order: storage (lock, recover), partitions, flush policy and retention loop, the
+Kafka listener, then HTTP. Stop order is the reverse, ending with a clean storage close
+(which writes the clean-shutdown marker so the next start skips CRC scans).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.process_collector import ProcessCollector
+
+from broker.clock import Clock, SystemClock
+from broker.cluster.flusher import Flusher
+from broker.cluster.replica_manager import ReplicaManager
+from broker.config import BrokerConfig, HostPort
+from broker.metrics.collector import BrokerCollector
+from broker.metrics.http import build_http_app
+from broker.metrics.stats import BrokerStats
+from broker.network.server import KafkaServer
+from broker.server.authorizer import AllowAll, Authorizer
+from broker.server.context import BrokerServices
+from broker.server.dispatch import Dispatcher
+from broker.storage.manager import LogManager
+
+__all__ = ["BrokerApp"]
+
+log = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+
+
+@dataclass
+class BrokerApp:
+    config: BrokerConfig
+    clock: Clock = field(default_factory=SystemClock)
+    authorizer: Authorizer = field(default_factory=AllowAll)
+    registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=False))
+
+    def __post_init__(self) -> None:
+        self.stats = BrokerStats()
+        self.log_manager = LogManager(
+            self.config.data_dir,
+            self.config.topic_defaults,
+            self.clock.time_ms,
+            node_id=self.config.node_id,
+        )
+        self.flusher = Flusher(
+            self.config.flush_policy,
+            self.config.flush_interval_ms,
+            on_round=self.stats.flush.observe,
+        )
+        self.replicas = ReplicaManager(
+            self.log_manager,
+            self.flusher,
+            self.clock,
+            node_id=self.config.node_id,
+            default_partitions=self.config.default_partitions,
+        )
+        self.kafka: KafkaServer | None = None
+        self._http_runner: web.AppRunner | None = None
+        self.bootstrap: HostPort | None = None
+        self.http_address: HostPort | None = None
+        self._storage_open = False
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.log_manager.open)
+        self._storage_open = True
+        for (topic, index), recovery in sorted(self.log_manager.recoveries.items()):
+            if recovery.truncated_bytes:
+                log.warning(
+                    "partition %s-%d: dropped %d bytes of torn or corrupt tail (%s); log now ends at offset %d",
+                    topic,
+                    index,
+                    recovery.truncated_bytes,
+                    recovery.reason,
+                    recovery.log_end_offset,
+                )
+        self.replicas.open()
+        self.replicas.start(self.config.retention_check_interval_ms)
+        services = BrokerServices(
+            config=self.config,
+            replicas=self.replicas,
+            clock=self.clock,
+            stats=self.stats,
+            authorizer=self.authorizer,
+            cluster_id=self.log_manager.cluster_id,
+            advertised=self.config.advertised_address(self.config.listen.port),
+        )
+        self.kafka = KafkaServer(
+            Dispatcher(services),
+            self.stats,
+            max_request_bytes=self.config.max_request_bytes,
+            max_inflight=self.config.max_inflight_requests,
+        )
+        try:
+            port = await self.kafka.start(self.config.listen.host, self.config.listen.port)
+        except OSError as exc:
+            await self._close_storage()
+            raise OSError(
+                exc.errno,
+                f"cannot listen for Kafka clients on {self.config.listen}: {exc.strerror}",
+            ) from exc
+        services.advertised = self.config.advertised_address(port)
+        self.bootstrap = services.advertised
+        self._register_metrics()
+        if self.config.http is not None:
+            await self._start_http(self.config.http)
+
+    def _register_metrics(self) -> None:
+        self.registry.register(
+            BrokerCollector(
+                cluster=self.config.cluster,
+                node_id=self.config.node_id,
+                version=VERSION,
+                flush_policy=self.config.flush_policy.value,
+                stats=self.stats,
+                partitions=lambda: self.replicas.partitions.values(),
+                recovery_truncated_bytes=lambda: sum(
+                    r.truncated_bytes for r in self.log_manager.recoveries.values()
+                ),
+                unflushed_partitions=lambda: sum(
+                    1 for p in self.replicas.partitions.values() if p.log.unflushed
+                ),
+            )
+        )
+        ProcessCollector(registry=self.registry)
+
+    async def _start_http(self, address: HostPort) -> None:
+        runner = web.AppRunner(build_http_app(self.registry, self.not_ready_reason), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, address.host, address.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            await self.stop()
+            raise OSError(
+                exc.errno, f"cannot serve HTTP on {address}: {exc.strerror}"
+            ) from exc
+        self._http_runner = runner
+        server = site._server  # aiohttp keeps the bound socket here
+        port = address.port
+        if server is not None and getattr(server, "sockets", None):
+            port = server.sockets[0].getsockname()[1]
+        self.http_address = HostPort(address.host, port)
+
+    def not_ready_reason(self) -> str | None:
+        if not self._storage_open:
+            return "storage is not open"
+        if self.kafka is None or not self.kafka.serving:
+            return "the Kafka listener is not accepting connections"
+        return None
+
+    async def stop(self) -> None:
+        if self._http_runner is not None:
+            await self._http_runner.cleanup()
+            self._http_runner = None
+        if self.kafka is not None:
+            await self.kafka.stop()
+            self.kafka = None
+        await self._close_storage()
+
+    async def _close_storage(self) -> None:
+        if self._storage_open:
+            self._storage_open = False
+            await self.replicas.close()

@@ -1,0 +1,98 @@
+"""``tidewatch broker``: run the Kafka-protocol broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+
+from broker.app import BrokerApp
+from broker.config import BrokerConfig, ConfigError, load_config, parse_flush_policy, parse_host_port
+from broker.storage.errors import StorageError
+
+__all__ = ["broker", "run_broker"]
+
+
+def apply_flags(config: BrokerConfig, **flags: Any) -> BrokerConfig:
+    """Command-line flags override the config file; None means 'not given'."""
+    changes: dict[str, Any] = {}
+    if flags.get("data_dir") is not None:
+        changes["data_dir"] = Path(flags["data_dir"])
+    for key in ("listen", "http", "advertised"):
+        if flags.get(key) is not None:
+            changes[key] = parse_host_port(flags[key], f"--{key}")
+    if flags.get("flush_policy") is not None:
+        changes["flush_policy"] = parse_flush_policy(flags["flush_policy"], "--flush-policy")
+    for key in ("node_id", "cluster", "auto_create_topics", "default_partitions"):
+        if flags.get(key) is not None:
+            changes[key] = flags[key]
+    return replace(config, **changes)
+
+
+async def serve(app: BrokerApp, announce: bool = True) -> None:
+    """Start ``app``, print where it listens, run until SIGINT/SIGTERM, stop cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await app.start()
+    if announce:
+        click.echo(f"tidewatch broker ready: Kafka bootstrap {app.bootstrap}", err=False)
+        if app.http_address is not None:
+            base = f"http://{app.http_address}"
+            click.echo(f"  metrics  {base}/metrics")
+            click.echo(f"  health   {base}/healthz  {base}/readyz")
+        click.echo(f"  data dir {app.config.data_dir.resolve()} (flush policy: {app.config.flush_policy.value})")
+        click.echo("Press Ctrl-C to stop.")
+    sys.stdout.flush()
+    try:
+        await stop.wait()
+    finally:
+        await app.stop()
+
+
+def run_broker(config: BrokerConfig, log_level: str = "info") -> None:
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    try:
+        asyncio.run(serve(BrokerApp(config)))
+    except (OSError, StorageError, ConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.command(name="broker")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config file (see broker/config.py for every key).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Where topics and logs are stored [default: ./tidewatch-data].")
+@click.option("--listen", metavar="HOST:PORT", help="Kafka listener [default: 127.0.0.1:9092].")
+@click.option("--http", metavar="HOST:PORT", help="Metrics and health listener [default: 127.0.0.1:9464].")
+@click.option("--advertised", metavar="HOST:PORT", help="Address clients are told to connect to [default: the listener].")
+@click.option("--flush-policy", type=click.Choice(["interval", "durable"]), help="interval: ack after write, fsync every interval; durable: fsync before ack.")
+@click.option("--node-id", type=int, help="Broker node id [default: 0].")
+@click.option("--cluster", help="Value of the 'cluster' label on metrics [default: local].")
+@click.option("--auto-create-topics/--no-auto-create-topics", default=None, help="Create unknown topics on first use.")
+@click.option("--default-partitions", type=click.IntRange(1, 10000), help="Partitions of auto-created topics.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
+def broker(config_path: Path | None, log_level: str, **flags: Any) -> None:
+    """Run the Kafka-protocol broker with a durable segmented log.
+
+    Any Kafka client can connect to the bootstrap address it prints. Flags override
+    the config file; both are validated and a bad value stops startup with a reason.
+    """
+    try:
+        config = apply_flags(load_config(config_path), **flags)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    run_broker(config, log_level)

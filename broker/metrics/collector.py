@@ -1,0 +1,155 @@
+"""Prometheus exposition of the broker's state, built at scrape time.
+
+The collector reads plain counters (``BrokerStats``, partition fields) and the live
+partition table, so the request path pays nothing for metrics beyond a few integer
+additions. Every family comes from a ``MetricSpec`` in the catalog, and every sample
+gets the constant ``cluster`` and ``broker`` labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from broker.metrics import catalog as c
+from broker.metrics.stats import BrokerStats, LatencyHistogram
+
+__all__ = ["BrokerCollector", "PartitionView"]
+
+
+class PartitionView(Protocol):
+    topic: str
+    index: int
+    high_watermark: int
+    records_appended: int
+    bytes_appended: int
+    records_fetched: int
+    bytes_fetched: int
+    retention_deleted_bytes: int
+
+    @property
+    def log_start_offset(self) -> int: ...
+
+    @property
+    def log_end_offset(self) -> int: ...
+
+    @property
+    def size_bytes(self) -> int: ...
+
+    @property
+    def segment_count(self) -> int: ...
+
+    @property
+    def max_timestamp_ms(self) -> int: ...
+
+
+class BrokerCollector(Collector):
+    def __init__(
+        self,
+        *,
+        cluster: str,
+        node_id: int,
+        version: str,
+        flush_policy: str,
+        stats: BrokerStats,
+        partitions: Callable[[], Iterable[PartitionView]],
+        recovery_truncated_bytes: Callable[[], int],
+        unflushed_partitions: Callable[[], int],
+    ) -> None:
+        self._const = (cluster, str(node_id))
+        self._version = version
+        self._flush_policy = flush_policy
+        self._stats = stats
+        self._partitions = partitions
+        self._recovery_truncated = recovery_truncated_bytes
+        self._unflushed = unflushed_partitions
+
+    def _family(self, spec: c.MetricSpec) -> Metric:
+        labels = list(spec.all_labels)
+        if spec.type is c.MetricType.COUNTER:
+            return CounterMetricFamily(spec.family, spec.help, labels=labels)
+        if spec.type is c.MetricType.GAUGE:
+            return GaugeMetricFamily(spec.name, spec.help, labels=labels)
+        return HistogramMetricFamily(spec.name, spec.help, labels=labels)
+
+    def _add(self, family: Metric, labels: Iterable[str], value: float) -> None:
+        family.add_metric([*self._const, *labels], value)  # type: ignore[attr-defined]
+
+    def _add_histogram(self, family: Metric, labels: Iterable[str], h: LatencyHistogram) -> None:
+        family.add_metric(  # type: ignore[attr-defined]
+            [*self._const, *labels], buckets=h.cumulative(), sum_value=h.sum
+        )
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._partition_families()
+        yield from self._request_families()
+        yield from self._broker_families()
+
+    def _partition_families(self) -> Iterator[Metric]:
+        getters: list[tuple[c.MetricSpec, Callable[[PartitionView], float]]] = [
+            (c.PARTITION_LOG_START_OFFSET, lambda p: p.log_start_offset),
+            (c.PARTITION_LOG_END_OFFSET, lambda p: p.log_end_offset),
+            (c.PARTITION_HIGH_WATERMARK, lambda p: p.high_watermark),
+            (c.PARTITION_SIZE_BYTES, lambda p: p.size_bytes),
+            (c.PARTITION_SEGMENTS, lambda p: p.segment_count),
+            (c.PARTITION_NEWEST_RECORD_TIMESTAMP, lambda p: max(p.max_timestamp_ms, 0) / 1000),
+            (c.PARTITION_RECORDS_APPENDED, lambda p: p.records_appended),
+            (c.PARTITION_BYTES_APPENDED, lambda p: p.bytes_appended),
+            (c.PARTITION_RECORDS_FETCHED, lambda p: p.records_fetched),
+            (c.PARTITION_BYTES_FETCHED, lambda p: p.bytes_fetched),
+            (c.PARTITION_RETENTION_DELETED_BYTES, lambda p: p.retention_deleted_bytes),
+        ]
+        partitions = sorted(self._partitions(), key=lambda p: (p.topic, p.index))
+        for spec, getter in getters:
+            family = self._family(spec)
+            for p in partitions:
+                self._add(family, (p.topic, str(p.index)), getter(p))
+            yield family
+
+    def _request_families(self) -> Iterator[Metric]:
+        requests = self._family(c.REQUESTS)
+        duration = self._family(c.REQUEST_DURATION)
+        queue = self._family(c.REQUEST_QUEUE_TIME)
+        for api, stats in sorted(self._stats.requests.items()):
+            for error, n in sorted(stats.errors.items()):
+                self._add(requests, (api, error), n)
+            self._add_histogram(duration, (api,), stats.duration)
+            self._add_histogram(queue, (api,), stats.queue)
+        yield requests
+        yield duration
+        yield queue
+        malformed = self._family(c.MALFORMED_REQUESTS)
+        for reason, n in sorted(self._stats.malformed.items()):
+            self._add(malformed, (reason,), n)
+        yield malformed
+        trailing = self._family(c.TRAILING_BYTES)
+        for api, n in sorted(self._stats.trailing_bytes.items()):
+            self._add(trailing, (api,), n)
+        yield trailing
+
+    def _broker_families(self) -> Iterator[Metric]:
+        simple: list[tuple[c.MetricSpec, float]] = [
+            (c.CONNECTIONS_OPEN, self._stats.connections_open),
+            (c.CONNECTIONS_ACCEPTED, self._stats.connections_accepted),
+            (c.STORAGE_ERRORS, self._stats.storage_errors),
+            (c.RECOVERY_TRUNCATED_BYTES, self._recovery_truncated()),
+            (c.UNFLUSHED_PARTITIONS, self._unflushed()),
+        ]
+        for spec, value in simple:
+            family = self._family(spec)
+            self._add(family, (), value)
+            yield family
+        flush = self._family(c.FLUSH_DURATION)
+        self._add_histogram(flush, (), self._stats.flush)
+        yield flush
+        info = self._family(c.BROKER_INFO)
+        self._add(info, (self._version, self._flush_policy), 1)
+        yield info

@@ -1,0 +1,80 @@
+"""Plain in-process counters for the hot path: a few integer operations per request,
+turned into Prometheus families only when scraped (see ``collector``)."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass, field
+
+__all__ = ["LATENCY_BUCKETS_SECONDS", "BrokerStats", "LatencyHistogram", "RequestStats"]
+
+LATENCY_BUCKETS_SECONDS: tuple[float, ...] = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)
+
+
+class LatencyHistogram:
+    """Cumulative-on-read histogram with fixed bounds (seconds)."""
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...] = LATENCY_BUCKETS_SECONDS) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(self.bounds, seconds)] += 1
+        self.sum += seconds
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        """(le, cumulative count) pairs including +Inf, for exposition."""
+        out = []
+        running = 0
+        for bound, n in zip(self.bounds, self.counts, strict=False):
+            running += n
+            out.append((repr(bound), running))
+        out.append(("+Inf", running + self.counts[-1]))
+        return out
+
+
+@dataclass(slots=True)
+class RequestStats:
+    errors: dict[str, int] = field(default_factory=dict)
+    duration: LatencyHistogram = field(default_factory=LatencyHistogram)
+    queue: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    def record(self, error: str, queue_s: float, total_s: float) -> None:
+        self.errors[error] = self.errors.get(error, 0) + 1
+        self.queue.observe(queue_s)
+        self.duration.observe(total_s)
+
+
+@dataclass(slots=True)
+class BrokerStats:
+    """Counters owned by the network and server layers."""
+
+    requests: dict[str, RequestStats] = field(default_factory=dict)
+    connections_open: int = 0
+    connections_accepted: int = 0
+    malformed: dict[str, int] = field(default_factory=dict)
+    trailing_bytes: dict[str, int] = field(default_factory=dict)
+    storage_errors: int = 0
+    flush: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    def request(self, api: str) -> RequestStats:
+        stats = self.requests.get(api)
+        if stats is None:
+            stats = self.requests[api] = RequestStats()
+        return stats
+
+    def count_malformed(self, reason: str) -> None:
+        self.malformed[reason] = self.malformed.get(reason, 0) + 1
+
+    def count_trailing(self, api: str) -> None:
+        self.trailing_bytes[api] = self.trailing_bytes.get(api, 0) + 1

@@ -1,0 +1,72 @@
+"""The one place that talks to kio: decoding request bodies and encoding responses.
+
+Handlers work with kio's frozen dataclasses; this adapter caches kio's readers and
+writers per class, frames responses with the right header version, and turns any
+decoding failure into ``DecodeError`` (kio raises ordinary exceptions on bad input).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from kio.serial import entity_reader, entity_writer
+from kio.static.protocol import Entity
+
+from broker.protocol.apis import request_class, response_header_flexible
+
+__all__ = ["DecodeError", "decode_request", "encode_response", "response_header"]
+
+_CORRELATION = struct.Struct(">i")
+
+
+class DecodeError(ValueError):
+    """A request body could not be decoded; the message names the API and version."""
+
+
+@cache
+def _reader(cls: type[Entity]) -> Callable[[bytes, int], tuple[Any, int]]:
+    return entity_reader(cls)  # type: ignore[no-any-return]
+
+
+@cache
+def _writer(cls: type[Entity]) -> Callable[[io.BytesIO, Any], None]:
+    return entity_writer(cls)  # type: ignore[return-value]
+
+
+def decode_request(api_key: int, version: int, frame: bytes, offset: int) -> tuple[Any, int]:
+    """Decode the body at ``offset``; returns (request, trailing byte count)."""
+    cls = request_class(api_key, version)
+    try:
+        request, size = _reader(cls)(frame, offset)
+    except Exception as exc:
+        raise DecodeError(f"cannot decode {cls.__name__} v{version}: {exc}") from exc
+    trailing = len(frame) - offset - size
+    if trailing < 0:
+        raise DecodeError(f"{cls.__name__} v{version} runs past the end of the frame")
+    return request, trailing
+
+
+def response_header(api_key: int, version: int, correlation_id: int) -> bytes:
+    header = _CORRELATION.pack(correlation_id)
+    if response_header_flexible(api_key, version):
+        header += b"\x00"
+    return header
+
+
+def encode_response(api_key: int, version: int, correlation_id: int, response: Entity) -> bytes:
+    """Header and body of a response (without the size prefix)."""
+    buf = io.BytesIO()
+    buf.write(response_header(api_key, version, correlation_id))
+    _writer(type(response))(buf, response)
+    return buf.getvalue()
+
+
+def encode_entity(entity: Entity) -> bytes:
+    """Body bytes of any kio entity (used by tests comparing hand-written codecs)."""
+    buf = io.BytesIO()
+    _writer(type(entity))(buf, entity)
+    return buf.getvalue()

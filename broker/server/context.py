@@ -1,0 +1,105 @@
+"""What a handler sees: the broker-wide services and the per-request context."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass, fields
+from types import ModuleType
+from typing import Any, TypeAlias
+
+from kio.static.protocol import Entity
+
+from broker.clock import Clock
+from broker.cluster.replica_manager import ReplicaManager
+from broker.config import BrokerConfig, HostPort
+from broker.metrics.stats import BrokerStats
+from broker.protocol.header import RequestHeader
+from broker.server.authorizer import Authorizer, Operation, ResourceType
+
+__all__ = [
+    "NO_RESPONSE",
+    "BrokerServices",
+    "RawBody",
+    "Reply",
+    "RequestContext",
+    "make",
+    "nested",
+]
+
+
+@dataclass(slots=True)
+class BrokerServices:
+    config: BrokerConfig
+    replicas: ReplicaManager
+    clock: Clock
+    stats: BrokerStats
+    authorizer: Authorizer
+    cluster_id: str
+    advertised: HostPort
+
+    @property
+    def node_id(self) -> int:
+        return self.config.node_id
+
+
+@dataclass(slots=True)
+class RequestContext:
+    header: RequestHeader
+    principal: str
+    client_address: str
+    # Name of the error code reported in request metrics ("none" when all went well).
+    error: str = "none"
+
+    @property
+    def version(self) -> int:
+        return self.header.api_version
+
+
+@dataclass(frozen=True, slots=True)
+class RawBody:
+    """A response body encoded by a hand-written codec, as buffers for writev."""
+
+    parts: list[bytes | memoryview]
+
+
+class _NoResponse:
+    def __repr__(self) -> str:
+        return "NO_RESPONSE"
+
+
+NO_RESPONSE = _NoResponse()
+
+Reply: TypeAlias = Entity | RawBody | _NoResponse
+MaybeAsyncReply: TypeAlias = Reply | Awaitable[Reply]
+
+
+def allowed(
+    services: BrokerServices,
+    ctx: RequestContext,
+    operation: Operation,
+    resource: ResourceType,
+    name: str,
+) -> bool:
+    return services.authorizer.authorize(ctx.principal, operation, resource, name)
+
+
+def make(cls: type[Any], **values: Any) -> Any:
+    """Build a kio dataclass from ``values``, ignoring fields this version lacks.
+
+    Handlers describe a response once with every field any version has; each version's
+    class keeps what it knows.
+    """
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def nested(cls: type[Any], name: str) -> type[Any]:
+    """The nested entity class ``name`` from the module defining ``cls``."""
+    module: ModuleType = __import__(cls.__module__, fromlist=[name])
+    nested_cls = getattr(module, name)
+    assert isinstance(nested_cls, type)
+    return nested_cls
+
+
+def has_field(cls: type[Any], name: str) -> bool:
+    return any(f.name == name for f in fields(cls))

@@ -1,0 +1,50 @@
+"""The mapping from domain exceptions to Kafka error codes: the only place it lives."""
+
+from __future__ import annotations
+
+from kio.schema.errors import ErrorCode
+
+from broker.cluster.replica_manager import UnsupportedMagicError
+from broker.records.batch import CorruptBatchError
+from broker.storage.errors import (
+    DuplicateSequenceError,
+    InvalidPartitionsError,
+    InvalidProducerEpochError,
+    InvalidRecordError,
+    InvalidTopicError,
+    LogStorageError,
+    OffsetOutOfRangeError,
+    OutOfOrderSequenceError,
+    RecordTooLargeError,
+    TopicExistsError,
+    UnknownTopicError,
+)
+from broker.storage.log_config import InvalidConfigError
+
+__all__ = ["error_code_for"]
+
+_CODES: dict[type[BaseException], ErrorCode] = {
+    UnsupportedMagicError: ErrorCode.invalid_record,
+    CorruptBatchError: ErrorCode.corrupt_message,
+    RecordTooLargeError: ErrorCode.message_too_large,
+    InvalidRecordError: ErrorCode.invalid_record,
+    LogStorageError: ErrorCode.kafka_storage_error,
+    OffsetOutOfRangeError: ErrorCode.offset_out_of_range,
+    OutOfOrderSequenceError: ErrorCode.out_of_order_sequence_number,
+    DuplicateSequenceError: ErrorCode.duplicate_sequence_number,
+    InvalidProducerEpochError: ErrorCode.invalid_producer_epoch,
+    TopicExistsError: ErrorCode.topic_already_exists,
+    UnknownTopicError: ErrorCode.unknown_topic_or_partition,
+    InvalidTopicError: ErrorCode.invalid_topic_exception,
+    InvalidPartitionsError: ErrorCode.invalid_partitions,
+    InvalidConfigError: ErrorCode.invalid_config,
+}
+
+
+def error_code_for(exc: BaseException) -> ErrorCode:
+    """The Kafka error code for ``exc`` (most specific class wins), else UNKNOWN_SERVER_ERROR."""
+    for cls in type(exc).__mro__:
+        code = _CODES.get(cls)
+        if code is not None:
+            return code
+    return ErrorCode.unknown_server_error
