@@ -101,5 +101,12 @@ def nested(cls: type[Any], name: str) -> type[Any]:
     return nested_cls
 
 
+def nested_if_any(cls: type[Any], name: str) -> type[Any] | None:
+    """Like ``nested`` for classes that only some versions define."""
+    module: ModuleType = __import__(cls.__module__, fromlist=[name])
+    nested_cls = getattr(module, name, None)
+    return nested_cls if isinstance(nested_cls, type) else None
+
+
 def has_field(cls: type[Any], name: str) -> bool:
     return any(f.name == name for f in fields(cls))

@@ -122,7 +122,7 @@ def handle_describe(services: BrokerServices, ctx: RequestContext, request: Any)
                 is_sensitive=False,
                 synonyms=(),
                 config_type=e.config_type,
-                documentation=e.documentation if request.include_documentation else None,
+                documentation=e.documentation if getattr(request, "include_documentation", False) else None,
             )
             for e in entries
         )

@@ -11,7 +11,7 @@ from kio.schema.errors import ErrorCode
 
 from broker.protocol.apis import ApiKey, response_class
 from broker.server.authorizer import Operation, ResourceType
-from broker.server.context import BrokerServices, RequestContext, allowed, make, nested
+from broker.server.context import BrokerServices, RequestContext, allowed, make, nested, nested_if_any
 from broker.server.errors import error_code_for
 from broker.server.handlers.configs import describe_topic_entries
 from broker.storage.errors import StorageError
@@ -48,7 +48,7 @@ def _check_placement(services: BrokerServices, replication_factor: int, assignme
 def handle_create(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
     cls = response_class(ApiKey.CREATE_TOPICS, ctx.version)
     result_cls = nested(cls, "CreatableTopicResult")
-    config_cls = nested(cls, "CreatableTopicConfigs")
+    config_cls = nested_if_any(cls, "CreatableTopicConfigs")
     replicas = services.replicas
     results = []
     for topic in request.topics:
@@ -72,7 +72,7 @@ def handle_create(services: BrokerServices, ctx: RequestContext, request: Any) -
         except (StorageError, InvalidConfigError) as exc:
             error, message = error_code_for(exc), str(exc)
         described = None
-        if error is ErrorCode.none:
+        if error is ErrorCode.none and config_cls is not None:
             described = tuple(
                 make(
                     config_cls,
