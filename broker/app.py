@@ -40,7 +40,9 @@ class BrokerApp:
     config: BrokerConfig
     clock: Clock = field(default_factory=SystemClock)
     authorizer: Authorizer = field(default_factory=AllowAll)
-    registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=False))
+    registry: CollectorRegistry = field(
+        default_factory=lambda: CollectorRegistry(auto_describe=False)
+    )
 
     def __post_init__(self) -> None:
         self.stats = BrokerStats()
@@ -75,7 +77,8 @@ class BrokerApp:
         for (topic, index), recovery in sorted(self.log_manager.recoveries.items()):
             if recovery.truncated_bytes:
                 log.warning(
-                    "partition %s-%d: dropped %d bytes of torn or corrupt tail (%s); log now ends at offset %d",
+                    "partition %s-%d: dropped %d bytes of torn or corrupt tail (%s); "
+                    "log now ends at offset %d",
                     topic,
                     index,
                     recovery.truncated_bytes,
@@ -133,7 +136,9 @@ class BrokerApp:
         ProcessCollector(registry=self.registry)
 
     async def _start_http(self, address: HostPort) -> None:
-        runner = web.AppRunner(build_http_app(self.registry, self.not_ready_reason), access_log=None)
+        runner = web.AppRunner(
+            build_http_app(self.registry, self.not_ready_reason), access_log=None
+        )
         await runner.setup()
         site = web.TCPSite(runner, address.host, address.port)
         try:
@@ -141,14 +146,13 @@ class BrokerApp:
         except OSError as exc:
             await runner.cleanup()
             await self.stop()
-            raise OSError(
-                exc.errno, f"cannot serve HTTP on {address}: {exc.strerror}"
-            ) from exc
+            raise OSError(exc.errno, f"cannot serve HTTP on {address}: {exc.strerror}") from exc
         self._http_runner = runner
         server = site._server  # aiohttp keeps the bound socket here
         port = address.port
-        if server is not None and getattr(server, "sockets", None):
-            port = server.sockets[0].getsockname()[1]
+        sockets = getattr(server, "sockets", None)
+        if sockets:
+            port = sockets[0].getsockname()[1]
         self.http_address = HostPort(address.host, port)
 
     def not_ready_reason(self) -> str | None:

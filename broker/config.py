@@ -151,8 +151,10 @@ def config_from_mapping(raw: dict[str, Any], source: str) -> BrokerConfig:
     for key in ("listen", "advertised", "http"):
         if key in raw:
             value = raw[key]
-            changes[key] = None if value is None and key != "listen" else parse_host_port(
-                value, f"{source}: {key}"
+            changes[key] = (
+                None
+                if value is None and key != "listen"
+                else parse_host_port(value, f"{source}: {key}")
             )
     if "node_id" in raw:
         changes["node_id"] = _int(raw["node_id"], f"{source}: node_id", 0)
@@ -167,7 +169,9 @@ def config_from_mapping(raw: dict[str, Any], source: str) -> BrokerConfig:
     if "interval_ms" in flush:
         changes["flush_interval_ms"] = _int(flush["interval_ms"], f"{source}: flush.interval_ms", 1)
     if "auto_create_topics" in raw:
-        changes["auto_create_topics"] = _bool(raw["auto_create_topics"], f"{source}: auto_create_topics")
+        changes["auto_create_topics"] = _bool(
+            raw["auto_create_topics"], f"{source}: auto_create_topics"
+        )
     for key, minimum in (
         ("default_partitions", 1),
         ("max_request_bytes", 1024),

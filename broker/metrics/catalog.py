@@ -51,82 +51,165 @@ _P = ("topic", "partition")
 
 # -- partitions ------------------------------------------------------------------------
 PARTITION_LOG_START_OFFSET = MetricSpec(
-    "tidewatch_partition_log_start_offset", MetricType.GAUGE, "offset",
-    "First offset still stored in the partition (advances with retention).", _P)
+    "tidewatch_partition_log_start_offset",
+    MetricType.GAUGE,
+    "offset",
+    "First offset still stored in the partition (advances with retention).",
+    _P,
+)
 PARTITION_LOG_END_OFFSET = MetricSpec(
-    "tidewatch_partition_log_end_offset", MetricType.GAUGE, "offset",
-    "Offset the next appended record will get.", _P)
+    "tidewatch_partition_log_end_offset",
+    MetricType.GAUGE,
+    "offset",
+    "Offset the next appended record will get.",
+    _P,
+)
 PARTITION_HIGH_WATERMARK = MetricSpec(
-    "tidewatch_partition_high_watermark", MetricType.GAUGE, "offset",
-    "Offset below which records are visible to consumers.", _P)
+    "tidewatch_partition_high_watermark",
+    MetricType.GAUGE,
+    "offset",
+    "Offset below which records are visible to consumers.",
+    _P,
+)
 PARTITION_SIZE_BYTES = MetricSpec(
-    "tidewatch_partition_size_bytes", MetricType.GAUGE, "bytes",
-    "Bytes stored in the partition's segment files.", _P)
+    "tidewatch_partition_size_bytes",
+    MetricType.GAUGE,
+    "bytes",
+    "Bytes stored in the partition's segment files.",
+    _P,
+)
 PARTITION_SEGMENTS = MetricSpec(
-    "tidewatch_partition_segments", MetricType.GAUGE, "segments",
-    "Number of log segments of the partition.", _P)
+    "tidewatch_partition_segments",
+    MetricType.GAUGE,
+    "segments",
+    "Number of log segments of the partition.",
+    _P,
+)
 PARTITION_NEWEST_RECORD_TIMESTAMP = MetricSpec(
-    "tidewatch_partition_newest_record_timestamp_seconds", MetricType.GAUGE, "seconds",
-    "Largest record timestamp stored in the partition (Unix time).", _P)
+    "tidewatch_partition_newest_record_timestamp_seconds",
+    MetricType.GAUGE,
+    "seconds",
+    "Largest record timestamp stored in the partition (Unix time).",
+    _P,
+)
 PARTITION_RECORDS_APPENDED = MetricSpec(
-    "tidewatch_partition_records_appended_total", MetricType.COUNTER, "records",
-    "Records appended to the partition since the broker started.", _P)
+    "tidewatch_partition_records_appended_total",
+    MetricType.COUNTER,
+    "records",
+    "Records appended to the partition since the broker started.",
+    _P,
+)
 PARTITION_BYTES_APPENDED = MetricSpec(
-    "tidewatch_partition_bytes_appended_total", MetricType.COUNTER, "bytes",
-    "Record-batch bytes appended to the partition since the broker started.", _P)
+    "tidewatch_partition_bytes_appended_total",
+    MetricType.COUNTER,
+    "bytes",
+    "Record-batch bytes appended to the partition since the broker started.",
+    _P,
+)
 PARTITION_RECORDS_FETCHED = MetricSpec(
-    "tidewatch_partition_records_fetched_total", MetricType.COUNTER, "records",
-    "Records returned to fetch requests from the partition.", _P)
+    "tidewatch_partition_records_fetched_total",
+    MetricType.COUNTER,
+    "records",
+    "Records returned to fetch requests from the partition.",
+    _P,
+)
 PARTITION_BYTES_FETCHED = MetricSpec(
-    "tidewatch_partition_bytes_fetched_total", MetricType.COUNTER, "bytes",
-    "Record-batch bytes returned to fetch requests from the partition.", _P)
+    "tidewatch_partition_bytes_fetched_total",
+    MetricType.COUNTER,
+    "bytes",
+    "Record-batch bytes returned to fetch requests from the partition.",
+    _P,
+)
 PARTITION_RETENTION_DELETED_BYTES = MetricSpec(
-    "tidewatch_partition_retention_deleted_bytes_total", MetricType.COUNTER, "bytes",
-    "Bytes of segments deleted by retention.", _P)
+    "tidewatch_partition_retention_deleted_bytes_total",
+    MetricType.COUNTER,
+    "bytes",
+    "Bytes of segments deleted by retention.",
+    _P,
+)
 
 # -- requests and connections ----------------------------------------------------------
 REQUESTS = MetricSpec(
-    "tidewatch_broker_requests_total", MetricType.COUNTER, "requests",
+    "tidewatch_broker_requests_total",
+    MetricType.COUNTER,
+    "requests",
     "Requests handled, by Kafka API and error code name (none for success).",
-    ("api", "error"))
+    ("api", "error"),
+)
 REQUEST_DURATION = MetricSpec(
-    "tidewatch_broker_request_duration_seconds", MetricType.HISTOGRAM, "seconds",
+    "tidewatch_broker_request_duration_seconds",
+    MetricType.HISTOGRAM,
+    "seconds",
     "Time from a request's arrival to its response being queued for the socket.",
-    ("api",))
+    ("api",),
+)
 REQUEST_QUEUE_TIME = MetricSpec(
-    "tidewatch_broker_request_queue_seconds", MetricType.HISTOGRAM, "seconds",
-    "Time a request waited behind earlier requests of its connection.", ("api",))
+    "tidewatch_broker_request_queue_seconds",
+    MetricType.HISTOGRAM,
+    "seconds",
+    "Time a request waited behind earlier requests of its connection.",
+    ("api",),
+)
 CONNECTIONS_OPEN = MetricSpec(
-    "tidewatch_broker_connections_open", MetricType.GAUGE, "connections",
-    "Client connections currently open.")
+    "tidewatch_broker_connections_open",
+    MetricType.GAUGE,
+    "connections",
+    "Client connections currently open.",
+)
 CONNECTIONS_ACCEPTED = MetricSpec(
-    "tidewatch_broker_connections_accepted_total", MetricType.COUNTER, "connections",
-    "Client connections accepted since start.")
+    "tidewatch_broker_connections_accepted_total",
+    MetricType.COUNTER,
+    "connections",
+    "Client connections accepted since start.",
+)
 MALFORMED_REQUESTS = MetricSpec(
-    "tidewatch_broker_malformed_requests_total", MetricType.COUNTER, "requests",
+    "tidewatch_broker_malformed_requests_total",
+    MetricType.COUNTER,
+    "requests",
     "Requests rejected as malformed; the connection was closed. Reason is one of "
-    "frame_size, header, unknown_api, unsupported_version, decode.", ("reason",))
+    "frame_size, header, unknown_api, unsupported_version, decode.",
+    ("reason",),
+)
 TRAILING_BYTES = MetricSpec(
-    "tidewatch_broker_request_trailing_bytes_total", MetricType.COUNTER, "requests",
-    "Requests that carried extra bytes after their body (tolerated).", ("api",))
+    "tidewatch_broker_request_trailing_bytes_total",
+    MetricType.COUNTER,
+    "requests",
+    "Requests that carried extra bytes after their body (tolerated).",
+    ("api",),
+)
 
 # -- storage ---------------------------------------------------------------------------
 STORAGE_ERRORS = MetricSpec(
-    "tidewatch_broker_storage_errors_total", MetricType.COUNTER, "errors",
-    "Appends or flushes the disk refused (full, read-only, I/O error).")
+    "tidewatch_broker_storage_errors_total",
+    MetricType.COUNTER,
+    "errors",
+    "Appends or flushes the disk refused (full, read-only, I/O error).",
+)
 FLUSH_DURATION = MetricSpec(
-    "tidewatch_broker_flush_duration_seconds", MetricType.HISTOGRAM, "seconds",
-    "Duration of fsync rounds of the flush policy.")
+    "tidewatch_broker_flush_duration_seconds",
+    MetricType.HISTOGRAM,
+    "seconds",
+    "Duration of fsync rounds of the flush policy.",
+)
 RECOVERY_TRUNCATED_BYTES = MetricSpec(
-    "tidewatch_broker_recovery_truncated_bytes", MetricType.GAUGE, "bytes",
-    "Bytes of torn or corrupt log tail cut off by recovery at the last start.")
+    "tidewatch_broker_recovery_truncated_bytes",
+    MetricType.GAUGE,
+    "bytes",
+    "Bytes of torn or corrupt log tail cut off by recovery at the last start.",
+)
 UNFLUSHED_PARTITIONS = MetricSpec(
-    "tidewatch_broker_unflushed_partitions", MetricType.GAUGE, "partitions",
-    "Partitions holding data not yet fsynced (the exposure window of the interval policy).")
+    "tidewatch_broker_unflushed_partitions",
+    MetricType.GAUGE,
+    "partitions",
+    "Partitions holding data not yet fsynced (the exposure window of the interval policy).",
+)
 BROKER_INFO = MetricSpec(
-    "tidewatch_broker_info", MetricType.GAUGE, "",
+    "tidewatch_broker_info",
+    MetricType.GAUGE,
+    "",
     "Constant 1, labelled with the broker's version and flush policy.",
-    ("version", "flush_policy"))
+    ("version", "flush_policy"),
+)
 
 CATALOG: tuple[MetricSpec, ...] = tuple(
     value for name, value in sorted(globals().items()) if isinstance(value, MetricSpec)

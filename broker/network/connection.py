@@ -168,5 +168,3 @@ class KafkaConnection(asyncio.Protocol):
     def close(self) -> None:
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
-
-

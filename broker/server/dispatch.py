@@ -28,6 +28,7 @@ from broker.server.context import (
     RawBody,
     Reply,
     RequestContext,
+    _NoResponse,
 )
 from broker.server.handlers import (
     api_versions,
@@ -153,6 +154,7 @@ class Dispatcher:
         if isinstance(reply, RawBody):
             body = reply.parts
         else:
+            assert not isinstance(reply, _NoResponse)
             error = getattr(reply, "error_code", None)
             if isinstance(error, ErrorCode) and error is not ErrorCode.none:
                 dispatched.ctx.error = error.name

@@ -103,9 +103,7 @@ class LogRecovery:
 class Log:
     """See the module docstring."""
 
-    def __init__(
-        self, directory: Path, config: LogConfig, clock_ms: Callable[[], int]
-    ) -> None:
+    def __init__(self, directory: Path, config: LogConfig, clock_ms: Callable[[], int]) -> None:
         self.directory = directory
         self.config = config
         self._clock_ms = clock_ms
@@ -405,8 +403,10 @@ class Log:
         if retention_ms >= 0:
             horizon = now_ms - retention_ms
             active = self._segments[-1]
-            if active.size and active.max_timestamp < horizon and all(
-                s.max_timestamp < horizon for s in self._segments
+            if (
+                active.size
+                and active.max_timestamp < horizon
+                and all(s.max_timestamp < horizon for s in self._segments)
             ):
                 self.roll("retention")
             while len(self._segments) > 1 and self._segments[0].max_timestamp < horizon:
@@ -482,9 +482,7 @@ def _with_base(header: BatchHeader, base_offset: int) -> BatchHeader:
     )
 
 
-def _cut_whole_batches(
-    data: bytes, max_bytes: int, max_offset: int
-) -> tuple[int, int, int]:
+def _cut_whole_batches(data: bytes, max_bytes: int, max_offset: int) -> tuple[int, int, int]:
     """(end, batch count, next offset) of the whole batches at the start of ``data`` that
     fit ``max_bytes`` and start below ``max_offset``."""
     pos = 0
