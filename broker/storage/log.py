@@ -337,8 +337,11 @@ class Log:
 
     def _locate(self, offset: int) -> tuple[LogSegment, int] | None:
         cached = self._read_cache.get(offset)
-        if cached is not None and not cached[0].closed:
-            return cached
+        if cached is not None:
+            segment, position = cached
+            # A cached position at the end of a sealed segment means "next segment".
+            if not segment.closed and (position < segment.size or segment is self.active):
+                return cached
         i = bisect_right(self._bases, offset) - 1
         while 0 <= i < len(self._segments):
             segment = self._segments[i]
