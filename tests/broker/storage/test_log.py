@@ -297,7 +297,8 @@ def test_producer_state_survives_a_roll_and_a_restart(tmp_path: Path, clock: Man
     assert log.segment_count > 1
     log.close()
     reopened, _ = Log.open(tmp_path, LogConfig(segment_bytes=200), clock.time_ms)
-    assert raw is not None and header is not None
+    assert raw is not None
+    assert header is not None
     assert reopened.append(raw, header, 0).duplicate
     nxt, nxt_header = batch_of(b"next", producer_id=4, epoch=0, sequence=6)
     assert reopened.append(nxt, nxt_header, 0).base_offset == 6
