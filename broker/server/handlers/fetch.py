@@ -55,9 +55,9 @@ def _plan(services: BrokerServices, ctx: RequestContext, request: Any) -> list[_
     plan = []
     for topic in request.topics:
         if ctx.version >= TOPIC_IDS_FROM:
-            info = services.replicas.topic_by_id(topic.topic_id)
+            topic_id = topic.topic_id or _NO_ID
+            info = services.replicas.topic_by_id(topic_id)
             name = info.name if info is not None else None
-            topic_id = topic.topic_id
             error = ErrorCode.none if info is not None else ErrorCode.unknown_topic_id
         else:
             name = topic.topic
