@@ -57,7 +57,10 @@ def test_an_empty_file_gives_the_defaults(tmp_path: Path) -> None:
         ("listne: 1.2.3.4:5", "unknown key 'listne' (did you mean 'listen'?)"),
         ("listen: nonsense", "listen: 'nonsense' is not HOST:PORT"),
         ("node_id: -1", "node_id: -1 is below the minimum 0"),
-        ("flush: {policy: sometimes}", "flush.policy: 'sometimes' is not a flush policy; allowed: interval, durable"),
+        (
+            "flush: {policy: sometimes}",
+            "flush.policy: 'sometimes' is not a flush policy; allowed: interval, durable",
+        ),
         ("flush: {intervl_ms: 5}", "did you mean 'interval_ms'"),
         ("default_partitions: many", "default_partitions: 'many' is not an integer"),
         ("topic_defaults: {retention.ms: soon}", "retention.ms='soon' is not an integer"),
@@ -78,7 +81,9 @@ def test_an_empty_file_gives_the_defaults(tmp_path: Path) -> None:
         "broken YAML is reported",
     ],
 )
-def test_invalid_configs_name_the_file_field_and_rule(tmp_path: Path, text: str, message: str) -> None:
+def test_invalid_configs_name_the_file_field_and_rule(
+    tmp_path: Path, text: str, message: str
+) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as raised:
         load_config(path)

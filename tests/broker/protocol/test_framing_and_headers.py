@@ -26,7 +26,7 @@ def test_frames_split_across_reads_are_reassembled() -> None:
 
 def test_a_frame_above_the_maximum_is_a_framing_error() -> None:
     decoder = FrameDecoder(100)
-    with pytest.raises(FrameError, match="outside 0..100"):
+    with pytest.raises(FrameError, match=r"outside 0\.\.100"):
         decoder.feed(struct.pack(">i", 101))
 
 

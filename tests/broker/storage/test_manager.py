@@ -71,7 +71,7 @@ def test_creating_an_existing_topic_or_bad_counts_fails(tmp_path: Path) -> None:
 
 def test_unknown_or_invalid_configs_are_refused_with_the_allowed_values(tmp_path: Path) -> None:
     manager = open_manager(tmp_path)
-    with pytest.raises(InvalidConfigError, match="unknown topic config 'retention.mss'"):
+    with pytest.raises(InvalidConfigError, match=r"unknown topic config 'retention\.mss'"):
         manager.create_topic("t", 1, {"retention.mss": "5"})
     with pytest.raises(InvalidConfigError, match="not an integer"):
         manager.create_topic("t", 1, {"retention.ms": "soon"})
@@ -80,7 +80,9 @@ def test_unknown_or_invalid_configs_are_refused_with_the_allowed_values(tmp_path
     assert "t" not in manager.topics
 
 
-def test_deleting_a_topic_removes_its_files_and_adding_partitions_extends_it(tmp_path: Path) -> None:
+def test_deleting_a_topic_removes_its_files_and_adding_partitions_extends_it(
+    tmp_path: Path,
+) -> None:
     manager = open_manager(tmp_path)
     manager.create_topic("gone", 2)
     manager.create_topic("grow", 1)
@@ -95,7 +97,9 @@ def test_deleting_a_topic_removes_its_files_and_adding_partitions_extends_it(tmp
     assert again.topics["grow"].partitions == 4
 
 
-def test_orphan_partition_directories_from_an_interrupted_delete_are_removed(tmp_path: Path) -> None:
+def test_orphan_partition_directories_from_an_interrupted_delete_are_removed(
+    tmp_path: Path,
+) -> None:
     manager = open_manager(tmp_path)
     manager.create_topic("t", 1)
     manager.close()
