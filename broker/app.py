@@ -19,6 +19,9 @@ from broker.clock import Clock, SystemClock
 from broker.cluster.flusher import Flusher
 from broker.cluster.replica_manager import ReplicaManager
 from broker.config import BrokerConfig, HostPort
+from broker.coordinator.coordinator import CoordinatorConfig, GroupCoordinator
+from broker.coordinator.offset_store import OffsetStore
+from broker.coordinator.service import GroupService
 from broker.metrics.collector import BrokerCollector
 from broker.metrics.http import build_http_app
 from broker.metrics.stats import BrokerStats
@@ -64,6 +67,19 @@ class BrokerApp:
             node_id=self.config.node_id,
             default_partitions=self.config.default_partitions,
         )
+        self.groups = GroupService(
+            GroupCoordinator(
+                CoordinatorConfig(
+                    min_session_timeout_ms=self.config.group_min_session_timeout_ms,
+                    max_session_timeout_ms=self.config.group_max_session_timeout_ms,
+                    initial_rebalance_delay_ms=self.config.group_initial_rebalance_delay_ms,
+                )
+            ),
+            OffsetStore(self.config.data_dir, self.clock.time_ms, durable=self.flusher.durable),
+            self.flusher,
+            self.replicas,
+            self.clock,
+        )
         self.kafka: KafkaServer | None = None
         self._http_runner: web.AppRunner | None = None
         self.bootstrap: HostPort | None = None
@@ -86,7 +102,10 @@ class BrokerApp:
                     recovery.log_end_offset,
                 )
         self.replicas.open()
+        replayed = await loop.run_in_executor(None, self.groups.open)
+        log.info("replayed %d committed-offset records", replayed)
         self.replicas.start(self.config.retention_check_interval_ms)
+        self.groups.start()
         services = BrokerServices(
             config=self.config,
             replicas=self.replicas,
@@ -95,6 +114,7 @@ class BrokerApp:
             authorizer=self.authorizer,
             cluster_id=self.log_manager.cluster_id,
             advertised=self.config.advertised_address(self.config.listen.port),
+            groups=self.groups,
         )
         self.kafka = KafkaServer(
             Dispatcher(services),
@@ -174,4 +194,5 @@ class BrokerApp:
     async def _close_storage(self) -> None:
         if self._storage_open:
             self._storage_open = False
+            await self.groups.close()
             await self.replicas.close()

@@ -21,6 +21,10 @@ Example file (every key optional; the values shown are the defaults)::
       segment.bytes: 1073741824
     metrics:
       compat: false                 # also emit kafka_exporter / kafka-lag-exporter names
+    groups:
+      initial_rebalance_delay_ms: 500   # a new group waits this long for more members
+      min_session_timeout_ms: 6000
+      max_session_timeout_ms: 1800000
 
 Errors name the file, the field and what is allowed (``ConfigError``).
 """
@@ -80,6 +84,9 @@ class BrokerConfig:
     retention_check_interval_ms: int = 5000
     topic_defaults: LogConfig = field(default_factory=LogConfig)
     metrics_compat: bool = False
+    group_initial_rebalance_delay_ms: int = 500
+    group_min_session_timeout_ms: int = 6000
+    group_max_session_timeout_ms: int = 1_800_000
 
     def advertised_address(self, bound_port: int) -> HostPort:
         """Where clients should connect: the advertised address, else the listener
@@ -107,7 +114,9 @@ _TOP_KEYS = {
     "retention_check_interval_ms",
     "topic_defaults",
     "metrics",
+    "groups",
 }
+_GROUP_KEYS = {"initial_rebalance_delay_ms", "min_session_timeout_ms", "max_session_timeout_ms"}
 _FLUSH_KEYS = {"policy", "interval_ms"}
 _METRICS_KEYS = {"compat"}
 
@@ -188,6 +197,11 @@ def config_from_mapping(raw: dict[str, Any], source: str) -> BrokerConfig:
             )
         except InvalidConfigError as exc:
             raise ConfigError(f"{source}: topic_defaults: {exc}") from None
+    groups = _mapping(raw.get("groups"), f"{source}: groups")
+    for key, value in groups.items():
+        if key not in _GROUP_KEYS:
+            raise _unknown(key, _GROUP_KEYS, f"{source}: groups")
+        changes[f"group_{key}"] = _int(value, f"{source}: groups.{key}", 0)
     metrics = _mapping(raw.get("metrics"), f"{source}: metrics")
     for key in metrics:
         if key not in _METRICS_KEYS:

@@ -423,6 +423,14 @@ class Log:
                 deleted.append(self._delete_oldest(f"beyond retention.bytes={retention_bytes}"))
         return deleted
 
+    def delete_segments_below(self, offset: int, reason: str) -> list[DeletedSegment]:
+        """Delete sealed segments whose every offset is below ``offset`` (used by
+        internal logs that snapshot their state and drop the history before it)."""
+        deleted = []
+        while len(self._segments) > 1 and self._segments[0].next_offset <= offset:
+            deleted.append(self._delete_oldest(reason))
+        return deleted
+
     def _delete_oldest(self, reason: str) -> DeletedSegment:
         segment = self._segments.pop(0)
         self._bases.pop(0)
