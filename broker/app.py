@@ -20,9 +20,11 @@ from broker.cluster.flusher import Flusher
 from broker.cluster.replica_manager import ReplicaManager
 from broker.config import BrokerConfig, HostPort
 from broker.coordinator.coordinator import CoordinatorConfig, GroupCoordinator
+from broker.coordinator.lag import GroupLag, LagTracker
 from broker.coordinator.offset_store import OffsetStore
 from broker.coordinator.service import GroupService
 from broker.metrics.collector import BrokerCollector
+from broker.metrics.group_collector import CompatCollector, GroupCollector
 from broker.metrics.http import build_http_app
 from broker.metrics.stats import BrokerStats
 from broker.network.server import KafkaServer
@@ -80,6 +82,7 @@ class BrokerApp:
             self.replicas,
             self.clock,
         )
+        self.lag = LagTracker(self.groups.coordinator, self.replicas, self.clock)
         self.kafka: KafkaServer | None = None
         self._http_runner: web.AppRunner | None = None
         self.bootstrap: HostPort | None = None
@@ -121,6 +124,7 @@ class BrokerApp:
             self.stats,
             max_request_bytes=self.config.max_request_bytes,
             max_inflight=self.config.max_inflight_requests,
+            request_metrics=self.config.metrics_enabled,
         )
         try:
             port = await self.kafka.start(self.config.listen.host, self.config.listen.port)
@@ -137,6 +141,21 @@ class BrokerApp:
             await self._start_http(self.config.http)
 
     def _register_metrics(self) -> None:
+        partitions = lambda: self.replicas.partitions.values()  # noqa: E731
+        self.registry.register(
+            GroupCollector(
+                cluster=self.config.cluster, node_id=self.config.node_id, snapshot=self.lag.snapshot
+            )
+        )
+        if self.config.metrics_compat:
+            self.registry.register(
+                CompatCollector(
+                    cluster=self.config.cluster,
+                    node_id=self.config.node_id,
+                    partitions=partitions,
+                    snapshot=self.lag.snapshot,
+                )
+            )
         self.registry.register(
             BrokerCollector(
                 cluster=self.config.cluster,
@@ -144,7 +163,7 @@ class BrokerApp:
                 version=VERSION,
                 flush_policy=self.config.flush_policy.value,
                 stats=self.stats,
-                partitions=lambda: self.replicas.partitions.values(),
+                partitions=partitions,
                 recovery_truncated_bytes=lambda: sum(
                     r.truncated_bytes for r in self.log_manager.recoveries.values()
                 ),
@@ -156,9 +175,12 @@ class BrokerApp:
         ProcessCollector(registry=self.registry)
 
     async def _start_http(self, address: HostPort) -> None:
-        runner = web.AppRunner(
-            build_http_app(self.registry, self.not_ready_reason), access_log=None
+        app = build_http_app(
+            self.registry if self.config.metrics_enabled else None,
+            self.not_ready_reason,
+            self.group_status,
         )
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, address.host, address.port)
         try:
@@ -174,6 +196,9 @@ class BrokerApp:
         if sockets:
             port = sockets[0].getsockname()[1]
         self.http_address = HostPort(address.host, port)
+
+    def group_status(self) -> list[dict[str, object]]:
+        return [_group_json(g) for g in self.lag.snapshot()]
 
     def not_ready_reason(self) -> str | None:
         if not self._storage_open:
@@ -196,3 +221,33 @@ class BrokerApp:
             self._storage_open = False
             await self.groups.close()
             await self.replicas.close()
+
+
+def _group_json(group: GroupLag) -> dict[str, object]:
+    return {
+        "group": group.group_id,
+        "state": group.state.value,
+        "members": group.members,
+        "rebalances": group.rebalances_total,
+        "status": group.status.status.name,
+        "reason": group.status.reason,
+        "lag_records": group.lag_records,
+        "max_lag_seconds": round(group.max_lag_seconds, 3),
+        "partitions": [
+            {
+                "topic": p.topic,
+                "partition": p.partition,
+                "committed_offset": p.committed_offset,
+                "high_watermark": p.high_watermark,
+                "lag_records": p.lag_records,
+                "lag_seconds": round(p.lag_seconds, 3),
+                "retention_headroom_seconds": p.retention_headroom_seconds,
+                "status": p.status.status.name,
+                "reason": p.status.reason,
+                "member_id": p.member_id,
+                "client_id": p.client_id,
+                "client_host": p.client_host,
+            }
+            for p in group.partitions
+        ],
+    }

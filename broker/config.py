@@ -20,6 +20,7 @@ Example file (every key optional; the values shown are the defaults)::
       retention.ms: 604800000
       segment.bytes: 1073741824
     metrics:
+      enabled: true                 # false: no /metrics and no per-request accounting
       compat: false                 # also emit kafka_exporter / kafka-lag-exporter names
     groups:
       initial_rebalance_delay_ms: 500   # a new group waits this long for more members
@@ -84,6 +85,7 @@ class BrokerConfig:
     retention_check_interval_ms: int = 5000
     topic_defaults: LogConfig = field(default_factory=LogConfig)
     metrics_compat: bool = False
+    metrics_enabled: bool = True
     group_initial_rebalance_delay_ms: int = 500
     group_min_session_timeout_ms: int = 6000
     group_max_session_timeout_ms: int = 1_800_000
@@ -118,7 +120,7 @@ _TOP_KEYS = {
 }
 _GROUP_KEYS = {"initial_rebalance_delay_ms", "min_session_timeout_ms", "max_session_timeout_ms"}
 _FLUSH_KEYS = {"policy", "interval_ms"}
-_METRICS_KEYS = {"compat"}
+_METRICS_KEYS = {"compat", "enabled"}
 
 
 def _unknown(key: str, allowed: set[str], where: str) -> ConfigError:
@@ -206,6 +208,8 @@ def config_from_mapping(raw: dict[str, Any], source: str) -> BrokerConfig:
     for key in metrics:
         if key not in _METRICS_KEYS:
             raise _unknown(key, _METRICS_KEYS, f"{source}: metrics")
+    if "enabled" in metrics:
+        changes["metrics_enabled"] = _bool(metrics["enabled"], f"{source}: metrics.enabled")
     if "compat" in metrics:
         changes["metrics_compat"] = _bool(metrics["compat"], f"{source}: metrics.compat")
     return replace(BrokerConfig(), **changes)

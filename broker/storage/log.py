@@ -385,13 +385,30 @@ class Log:
                 return record.offset, record.timestamp_ms
         return header.last_offset, header.max_timestamp
 
-    def timestamp_at(self, offset: int) -> int | None:
-        """Timestamp of the batch holding ``offset`` (its max timestamp), or None."""
+    def record_timestamp(self, offset: int) -> int | None:
+        """Exact timestamp of the record at ``offset`` (decoding its batch), or None
+        when the offset is not stored."""
+        if not self.log_start_offset <= offset < self.log_end_offset:
+            return None
         located = self._locate(offset)
         if located is None:
             return None
         segment, position = located
-        return segment.read_header(position).max_timestamp
+        header = segment.read_header(position)
+        if header.records_count == 1:
+            return header.max_timestamp
+        for record in decode_batch(segment.read(position, header.size)):
+            if record.offset == offset:
+                return record.timestamp_ms
+        return None
+
+    def segment_max_timestamp(self, offset: int) -> int | None:
+        """Largest timestamp of the segment holding ``offset``: when retention.ms will
+        delete it is this plus retention.ms."""
+        i = bisect_right(self._bases, offset) - 1
+        if i < 0:
+            return None
+        return self._segments[i].max_timestamp
 
     # -- retention -------------------------------------------------------------------
 

@@ -72,6 +72,9 @@ def _tame(request: Any) -> Any:
     if "max_wait" in names:
         wait_ms = min(20.0, abs(request.max_wait.total_seconds() * 1000))
         changes["max_wait"] = datetime.timedelta(milliseconds=wait_ms)
+    if "retention_time" in names:
+        # kio cannot decode int64 millisecond values beyond timedelta's range.
+        changes["retention_time"] = datetime.timedelta(milliseconds=-1)
     if "topics" in names and request.topics and hasattr(request.topics[0], "num_partitions"):
         changes["topics"] = tuple(
             dataclasses.replace(t, num_partitions=t.num_partitions % 4) for t in request.topics
