@@ -23,6 +23,7 @@ from broker.coordinator.coordinator import CoordinatorConfig, GroupCoordinator
 from broker.coordinator.lag import GroupLag, LagTracker
 from broker.coordinator.offset_store import OffsetStore
 from broker.coordinator.service import GroupService
+from broker.lag.status import StatusConfig
 from broker.metrics.collector import BrokerCollector
 from broker.metrics.group_collector import CompatCollector, GroupCollector
 from broker.metrics.http import build_http_app
@@ -82,7 +83,15 @@ class BrokerApp:
             self.replicas,
             self.clock,
         )
-        self.lag = LagTracker(self.groups.coordinator, self.replicas, self.clock)
+        self.lag = LagTracker(
+            self.groups.coordinator,
+            self.replicas,
+            self.clock,
+            StatusConfig(
+                window=self.config.lag_window_commits,
+                min_stop_seconds=self.config.lag_min_stop_seconds,
+            ),
+        )
         self.kafka: KafkaServer | None = None
         self._http_runner: web.AppRunner | None = None
         self.bootstrap: HostPort | None = None

@@ -22,6 +22,9 @@ Example file (every key optional; the values shown are the defaults)::
     metrics:
       enabled: true                 # false: no /metrics and no per-request accounting
       compat: false                 # also emit kafka_exporter / kafka-lag-exporter names
+    lag:
+      min_stop_seconds: 60          # silence (with records waiting) before STOP
+      window_commits: 10            # commits per partition the status looks at
     groups:
       initial_rebalance_delay_ms: 500   # a new group waits this long for more members
       min_session_timeout_ms: 6000
@@ -89,6 +92,8 @@ class BrokerConfig:
     group_initial_rebalance_delay_ms: int = 500
     group_min_session_timeout_ms: int = 6000
     group_max_session_timeout_ms: int = 1_800_000
+    lag_min_stop_seconds: int = 60
+    lag_window_commits: int = 10
 
     def advertised_address(self, bound_port: int) -> HostPort:
         """Where clients should connect: the advertised address, else the listener
@@ -117,7 +122,9 @@ _TOP_KEYS = {
     "topic_defaults",
     "metrics",
     "groups",
+    "lag",
 }
+_LAG_KEYS = {"min_stop_seconds", "window_commits"}
 _GROUP_KEYS = {"initial_rebalance_delay_ms", "min_session_timeout_ms", "max_session_timeout_ms"}
 _FLUSH_KEYS = {"policy", "interval_ms"}
 _METRICS_KEYS = {"compat", "enabled"}
@@ -204,6 +211,11 @@ def config_from_mapping(raw: dict[str, Any], source: str) -> BrokerConfig:
         if key not in _GROUP_KEYS:
             raise _unknown(key, _GROUP_KEYS, f"{source}: groups")
         changes[f"group_{key}"] = _int(value, f"{source}: groups.{key}", 0)
+    lag = _mapping(raw.get("lag"), f"{source}: lag")
+    for key, value in lag.items():
+        if key not in _LAG_KEYS:
+            raise _unknown(key, _LAG_KEYS, f"{source}: lag")
+        changes[f"lag_{key}"] = _int(value, f"{source}: lag.{key}", 1)
     metrics = _mapping(raw.get("metrics"), f"{source}: metrics")
     for key in metrics:
         if key not in _METRICS_KEYS:

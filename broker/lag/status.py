@@ -8,14 +8,15 @@ Rules, applied in this order to the last ``window`` commits of a partition:
 
 1. no commit yet: OK ("no commits yet");
 2. any commit offset lower than the one before it: REWIND;
-3. nothing to consume now (lag 0), or lag 0 at any commit in the window: OK;
+3. nothing to consume now (lag 0): OK;
 4. STOP when the consumer has been silent longer than the window's span (at least
    ``min_stop_seconds``) *and* the oldest unconsumed record has waited that long too.
    The second condition is what Burrow lacks: on a slow topic a consumer that is idle
    because nothing arrived is not stopped just because its last commit is old;
-5. STALL when every commit in the window (at least two) has the same offset;
-6. WARN when offsets advance but the lag grows at every commit;
-7. otherwise OK.
+5. lag 0 at any commit in the window: OK (it keeps up, with bursts);
+6. STALL when every commit in the window (at least two) has the same offset;
+7. WARN when offsets advance but the lag grows at every commit;
+8. otherwise OK.
 
 Every result carries a sentence saying why, for status pages and alerts.
 """
@@ -89,10 +90,6 @@ def evaluate(
     lag = max(0, high_watermark - last.offset)
     if lag == 0:
         return PartitionStatus(LagStatus.OK, "caught up (lag 0)")
-    if any(s.lag == 0 for s in window):
-        return PartitionStatus(
-            LagStatus.OK, f"consuming: lag {lag} records, caught up within the window"
-        )
     silence_ms = now_ms - last.time_ms
     span_ms = max(last.time_ms - window[0].time_ms, config.min_stop_seconds * 1000)
     waited_ms = now_ms - oldest_unconsumed_ms if oldest_unconsumed_ms is not None else silence_ms
@@ -101,6 +98,10 @@ def evaluate(
             LagStatus.STOP,
             f"no commit for {_seconds(silence_ms)} while the oldest unconsumed record has "
             f"waited {_seconds(waited_ms)} (lag {lag} records)",
+        )
+    if any(s.lag == 0 for s in window):
+        return PartitionStatus(
+            LagStatus.OK, f"consuming: lag {lag} records, caught up within the window"
         )
     if len(window) >= 2 and all(s.offset == last.offset for s in window):
         return PartitionStatus(
