@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from slo import conventions as c
 from slo.alerts import slo_labels
-from slo.duration import format_duration, parse_duration
+from slo.duration import format_duration
 from slo.model import (
     SLO,
     EventRatioSLI,
@@ -19,18 +19,11 @@ from slo.model import (
     Timeslices,
 )
 from slo.rules.types import Rule
+from slo.windows import evaluated_windows
 
-__all__ = ["recorded_windows", "sli_rules"]
+__all__ = ["event_rates", "selector_for", "sli_rules", "slice_error_expr"]
 
 _AGG_WORST = {"<": "max", "<=": "max", ">": "min", ">=": "min"}
-
-
-def recorded_windows(slo: SLO) -> list[int]:
-    """Every window an error ratio is recorded for: Sloth's set, alert windows, period."""
-    seconds = {parse_duration(w) for w in c.ALERT_WINDOWS}
-    for cond in slo.alerting.conditions:
-        seconds.update((cond.long_seconds, cond.short_seconds))
-    return sorted(seconds)
 
 
 def selector_for(slo: SLO) -> str:
@@ -99,7 +92,7 @@ def sli_rules(slo: SLO) -> Iterator[Rule]:
     slice_expr = slice_error_expr(slo)
     if slice_expr is not None:
         yield Rule(record=c.RULE_SLI_SLICE_ERROR, expr=slice_expr, labels=ids)
-    for seconds in recorded_windows(slo):
+    for seconds in evaluated_windows(slo):
         window = format_duration(seconds)
         labels = {**ids, c.LABEL_WINDOW: window}
         yield Rule(

@@ -15,11 +15,18 @@ from typing import Any, Final, cast
 import yaml
 
 from slo.burnrate import burn_rate_factor
-from slo.conventions import Severity
+from slo.conventions import ALERT_WINDOWS, Severity
 from slo.duration import parse_duration
-from slo.model import BurnRateCondition
+from slo.model import SLO, BurnRateCondition
 
-__all__ = ["DEFAULT_CATALOG", "WindowCatalog", "WindowCondition", "conditions_for_period", "load"]
+__all__ = [
+    "DEFAULT_CATALOG",
+    "WindowCatalog",
+    "WindowCondition",
+    "conditions_for_period",
+    "evaluated_windows",
+    "load",
+]
 
 DEFAULT_CATALOG: Final = "sre-workbook"
 
@@ -71,3 +78,12 @@ def conditions_for_period(
         )
         for c in catalog.conditions
     )
+
+
+def evaluated_windows(slo: SLO) -> list[int]:
+    """Windows (seconds) an SLO's error ratio is computed over, besides its period:
+    Sloth's set plus every window its alert conditions use, shortest first."""
+    seconds = {parse_duration(w) for w in ALERT_WINDOWS}
+    for condition in slo.alerting.conditions:
+        seconds.update((condition.long_seconds, condition.short_seconds))
+    return sorted(seconds)
