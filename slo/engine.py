@@ -160,7 +160,10 @@ class Engine:
         sums = self.history.window_sums(windows + self.extension)
         errors, total, steps = sums[..., ERRORS], sums[..., TOTAL], sums[..., STEPS]
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(total > 0, errors / total, np.nan)
+            # Divide both sums by the window first, as rate() does, so that the ratio is the
+            # same float Prometheus computes for the generated rules.
+            seconds = (windows + self.extension).astype(np.float64)
+            ratio = np.where(total > 0, (errors / seconds) / (total / seconds), np.nan)
             burn = ratio / self.budget[:, None]
             assert self.history.start is not None
             elapsed = np.minimum(
