@@ -41,7 +41,8 @@ def test_our_format_defaults_to_a_30_day_rolling_window_and_the_workbook_alerts(
     (slo,) = load_text(OURS, "spec.yaml")
     assert slo.id == "shop-checkout"
     assert slo.window == RollingWindow(30 * 86_400)
-    assert isinstance(slo.sli, EventRatioSLI) and slo.sli.good is not None
+    assert isinstance(slo.sli, EventRatioSLI)
+    assert slo.sli.good is not None
     assert [c.factor for c in slo.alerting.conditions] == [14.4, 6.0, 3.0, 1.0]
     assert slo.alerting.name == "ShopCheckoutBurnRate"
 
@@ -50,7 +51,8 @@ def test_sloth_spec_loads_unchanged_and_simple_queries_evaluate_locally() -> Non
     slos = load_files([Path("slo/examples/sloth-myservice.yaml")])
     (slo,) = slos
     assert slo.spec_format == "prometheus/v1"
-    assert isinstance(slo.sli, PromQLEventsSLI) and slo.sli.local is not None
+    assert isinstance(slo.sli, PromQLEventsSLI)
+    assert slo.sli.local is not None
     assert slo.sli.local.total.metric == "http_request_duration_seconds_count"
     assert dict(slo.labels)["owner"] == "myteam"
     assert slo.evaluable_locally
@@ -95,12 +97,16 @@ spec:
     spec:
       thresholdMetric:
         metricSource: {type: Prometheus, spec: {query: 'lag_seconds{group="g"}'}}
-  timeWindow: [{duration: 1M, isRolling: false, calendar: {startTime: '2024-01-01 00:00:00', timeZone: Europe/Paris}}]
+  timeWindow:
+    - duration: 1M
+      isRolling: false
+      calendar: {startTime: '2024-01-01 00:00:00', timeZone: Europe/Paris}
   budgetingMethod: Timeslices
   objectives: [{op: lte, value: 30, target: 0.99, timeSliceTarget: 1, timeSliceWindow: 1m}]
 """
     (slo,) = load_text(text, "lag.yaml")
-    assert isinstance(slo.sli, GaugeThresholdSLI) and slo.sli.op == "<="
+    assert isinstance(slo.sli, GaugeThresholdSLI)
+    assert slo.sli.op == "<="
     assert slo.window == CalendarWindow("month", "Europe/Paris")
     assert slo.budgeting == Timeslices(60, 1.0)
     assert slo.alerting.conditions == ()
