@@ -101,8 +101,9 @@ class MetricSpec:
 
 _SLO_LABELS: Final = (LABEL_ID, LABEL_SERVICE, LABEL_SLO)
 
+# One family per window, named as the recording rules: slo:sli_error:ratio_rate5m, ...
 METRIC_SLI_ERROR_RATIO: Final = MetricSpec(
-    "slo:sli_error:ratio",
+    sli_error_ratio_rule("{window}"),
     "gauge",
     "ratio",
     "Error ratio of the SLI over the window in sloth_window (the period included).",
