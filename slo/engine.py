@@ -153,11 +153,24 @@ class Engine:
         return windows
 
     def evaluate(self) -> Evaluation:
+        """Evaluate every SLO at the last recorded step, from the history."""
         t = self.history.now
         if t is None:
             raise RuntimeError("nothing recorded yet")
         windows = self._window_lengths(t)
         sums = self.history.window_sums(windows + self.extension)
+        assert self.history.start is not None
+        history_seconds = t - self.history.start + self.step_seconds
+        return self.evaluate_sums(t, windows, sums, history_seconds)
+
+    def window_lengths(self, t: int) -> I64:
+        """(N, K) window lengths at ``t`` (calendar periods depend on the date)."""
+        return self._window_lengths(t)
+
+    def evaluate_sums(
+        self, t: int, windows: I64, sums: F64, history_seconds: float = math.inf
+    ) -> Evaluation:
+        """Evaluate from window sums ``(N, K, 3)`` computed elsewhere (e.g. by Prometheus)."""
         errors, total, steps = sums[..., ERRORS], sums[..., TOTAL], sums[..., STEPS]
         with np.errstate(divide="ignore", invalid="ignore"):
             # Divide both sums by the window first, as rate() does, so that the ratio is the
@@ -165,10 +178,7 @@ class Engine:
             seconds = (windows + self.extension).astype(np.float64)
             ratio = np.where(total > 0, (errors / seconds) / (total / seconds), np.nan)
             burn = ratio / self.budget[:, None]
-            assert self.history.start is not None
-            elapsed = np.minimum(
-                windows + self.extension, t - self.history.start + self.step_seconds
-            )
+            elapsed = np.minimum(windows + self.extension, history_seconds)
             coverage = np.clip(steps / (elapsed / self.step_seconds), 0.0, 1.0)
         rows = np.arange(len(self.slos))[:, None]
         short = ratio[rows, self.cond_short]
@@ -181,9 +191,8 @@ class Engine:
         exhaustion = _time_to_exhaustion(
             burn[np.arange(len(self.slos)), self.exhaustion_col], remaining, self.period_seconds
         )
-        since = np.where(
-            np.isnan(self.last_data), float(self.history.start) - self.step_seconds, self.last_data
-        )
+        first = float(self.history.start if self.history.start is not None else t)
+        since = np.where(np.isnan(self.last_data), first - self.step_seconds, self.last_data)
         no_data = (t - since) >= self.no_data_seconds
         return Evaluation(
             time=t,

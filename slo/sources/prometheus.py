@@ -10,10 +10,14 @@ from typing import Any
 import aiohttp
 import numpy as np
 
+from slo.duration import format_duration
+from slo.engine import Engine, Evaluation
+from slo.model import SLO, PromQLErrorRatioSLI
+from slo.rules.sli import event_rates, slice_error_expr
 from slo.sampling import Query
 from slo.sources import RangeData
 
-__all__ = ["PrometheusError", "PrometheusSource"]
+__all__ = ["PrometheusError", "PrometheusEvaluator", "PrometheusSource", "window_queries"]
 
 
 class PrometheusError(RuntimeError):
@@ -84,3 +88,53 @@ class PrometheusSource:
                         values[index] = float(value)
             out[q] = values
         return out
+
+
+def window_queries(slo: SLO, window_seconds: int, step_seconds: int) -> tuple[str, str]:
+    """PromQL for (error events, all events) of ``slo`` over one window.
+
+    Event SLIs use the generated rules' rate expressions times the window length; time
+    slices count bad and judged slices with a subquery at the step; Sloth ``raw`` ratios
+    give the ratio itself over one "event".
+    """
+    window = format_duration(window_seconds)
+    slices = slice_error_expr(slo)
+    if slices is not None:
+        sub = f"({slices.strip()})[{window}:{format_duration(step_seconds)}]"
+        return f"sum_over_time({sub})", f"count_over_time({sub})"
+    if isinstance(slo.sli, PromQLErrorRatioSLI):
+        query = slo.sli.error_ratio_query.replace("{{.window}}", window)
+        return f"({query})", f"(({query}) * 0 + 1)"
+    rates = event_rates(slo, window)
+    assert rates is not None
+    return f"({rates[0]}) * {window_seconds}", f"({rates[1]}) * {window_seconds}"
+
+
+class PrometheusEvaluator:
+    """Evaluates SLOs from window sums that Prometheus computes over its own history."""
+
+    def __init__(self, engine: Engine, source: PrometheusSource) -> None:
+        self.engine = engine
+        self.source = source
+
+    async def evaluate(self, t: int) -> Evaluation:
+        engine = self.engine
+        windows = engine.window_lengths(t)
+        keys: list[tuple[int, int, int]] = []
+        queries: list[Query] = []
+        for i, slo in enumerate(engine.slos):
+            for k, seconds in enumerate(windows[i]):
+                span = int(seconds + engine.extension[i, 0])
+                for channel, text in enumerate(window_queries(slo, span, engine.step_seconds)):
+                    keys.append((i, k, channel))
+                    queries.append(Query("promql", text))
+        answers = await self.source.read(queries, t)
+        sums = np.full((*windows.shape, 3), np.nan)
+        for (i, k, channel), q in zip(keys, queries, strict=True):
+            value = answers[q]
+            sums[i, k, channel] = np.nan if value is None else value
+        has = ~np.isnan(sums[..., 1])
+        sums[..., 2] = np.where(has, (windows + engine.extension) / engine.step_seconds, 0.0)
+        sums = np.nan_to_num(sums, nan=0.0)
+        engine.last_data[has[:, 0]] = t
+        return engine.evaluate_sums(t, windows, sums)
