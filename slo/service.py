@@ -51,7 +51,11 @@ class SLOService:
         self.step_seconds = step_seconds
         use_promql = isinstance(source, PrometheusSource)
         self.sampler = Sampler(self.slos, step_seconds, use_promql=use_promql)
-        self.evaluator = PrometheusEvaluator(self.engine, source) if use_promql else None
+        self.evaluator = (
+            PrometheusEvaluator(self.engine, source)
+            if isinstance(source, PrometheusSource)
+            else None
+        )
         self.queries = self.sampler.queries()
         self.state_path = state_path
         self.alertmanager = alertmanager
@@ -86,9 +90,8 @@ class SLOService:
                 await self.alertmanager.post(alerts)
             except AlertmanagerError as exc:
                 log.warning("alertmanager: %s", exc)
-        if self.state_path is not None and self.evaluator is None:
-            if self.ticks % self.save_every == 0:
-                self.save()
+        if self.ticks % self.save_every == 0:
+            self.save()
         self.tick_seconds = time.perf_counter() - started
         return ev
 
