@@ -8,7 +8,8 @@ generated Prometheus rules, so both paths deduplicate in Alertmanager.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +45,8 @@ class Notifier:
     slos: Sequence[SLO]
     step_seconds: int
     generator_url: str = ""
+    # Alertmanager judges startsAt/endsAt by its wall clock, not by the evaluation time.
+    clock: Callable[[], float] = time.time
     started: dict[tuple[int, str], int] = field(default_factory=dict)
 
     def _alert(
@@ -75,7 +78,7 @@ class Notifier:
         return alert
 
     def step(self, ev: Evaluation) -> list[dict[str, Any]]:
-        t = ev.time
+        t = int(self.clock())
         out = []
         for i, slo in enumerate(self.slos):
             fired = [c for j, c in enumerate(slo.alerting.conditions) if ev.condition_firing[i, j]]

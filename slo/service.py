@@ -59,7 +59,7 @@ class SLOService:
         self.queries = self.sampler.queries()
         self.state_path = state_path
         self.alertmanager = alertmanager
-        self.notifier = Notifier(self.slos, step_seconds)
+        self.notifier = Notifier(self.slos, step_seconds, clock=clock)
         self.save_every = save_every
         self.last: Evaluation | None = None
         self.tick_seconds = 0.0
