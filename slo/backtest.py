@@ -1,6 +1,6 @@
 """Replay SLOs over recorded history and report when they would have paged and ticketed.
 
-An *incident* is a run of steps where the 5m burn rate exceeds 1 (the budget burns
+An *incident* is a run of steps where the shortest window's burn rate exceeds 1 (the budget burns
 faster than it can last), runs less than ``merge_seconds`` apart being one incident.
 For each incident: when page and ticket alerts first fired (detection time, from the
 incident start) and when they stopped (reset time, from the incident end), the SRE
@@ -113,7 +113,7 @@ def replay(
             for a, b in _runs(mask)
         ]
         spans.sort(key=lambda s: (s.start, s.severity))
-        incidents = _incidents(times, burn5m[:, j], spans, merge_seconds // step_seconds)
+        incidents = _incidents(times, burn5m[:, j], spans, merge_seconds, step_seconds)
         results.append(
             BacktestResult(
                 slo.id,
@@ -133,8 +133,10 @@ def _incidents(
     times: npt.NDArray[np.int64],
     burn: npt.NDArray[np.float64],
     spans: list[AlertSpan],
-    merge_steps: int,
+    merge_seconds: int,
+    step_seconds: int,
 ) -> list[Incident]:
+    merge_steps = merge_seconds // step_seconds
     runs: list[tuple[int, int]] = []
     for a, b in _runs(np.nan_to_num(burn, nan=0.0) > 1.0):
         if runs and a - runs[-1][1] <= merge_steps:
@@ -143,7 +145,8 @@ def _incidents(
             runs.append((a, b))
     out = []
     for k, (a, b) in enumerate(runs):
-        start, end = int(times[a]), int(times[b])
+        # The first bad step's events happened during the step before it was observed.
+        start, end = int(times[a]) - step_seconds, int(times[b])
         next_start = int(times[runs[k + 1][0]]) if k + 1 < len(runs) else None
         fields: dict[str, int] = {}
         for span in spans:

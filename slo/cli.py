@@ -119,7 +119,8 @@ def _print_status(rows: list[dict[str, Any]], as_json: bool) -> None:
 
     from slo.report import status_table
 
-    Console().print(status_table(rows))
+    # Wide enough for the whole table when writing to a pipe or a file.
+    Console(width=None if sys.stdout.isatty() else 200).print(status_table(rows))
 
 
 @slo.command()
