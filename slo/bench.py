@@ -111,7 +111,7 @@ def run_config(n: int, period_seconds: int, ticks: int, seed: int = 1) -> dict[s
 
     return {
         "slos": n,
-        "period_days": round(period_seconds / 86_400, 3),
+        "period_seconds": period_seconds,
         "ticks": ticks,
         "history_bytes_per_slo": engine.layout.bytes_per_slo(),
         "tick": stats(tick_s),

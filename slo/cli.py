@@ -434,7 +434,7 @@ def bench(n: int, ticks: int, periods: str, json_path: str | None) -> None:
     )
     for r in report["results"]:
         click.echo(
-            f"{r['slos']:>7} {format_duration(int(r['period_days'] * 86_400)):>7} "
+            f"{r['slos']:>7} {format_duration(r['period_seconds']):>7} "
             f"{r['tick']['median_ms']:>9.1f} ms {r['tick']['max_ms']:>6.1f} ms "
             f"{r['evaluate']['median_ms']:>6.1f} ms {r['sampling']['median_ms']:>6.1f} ms "
             f"{r['rss_peak_mib']:>5.0f} MiB"

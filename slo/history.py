@@ -92,7 +92,6 @@ class History:
         self.cum: F64 = np.zeros((n, len(CHANNELS)))
         self.start: int | None = None
         self.now: int | None = None
-        self._rows = np.arange(n)[:, None]
 
     def record(self, t: int, errors: F64, total: F64, has_data: npt.NDArray[np.bool_]) -> None:
         """Add one step's increments at time ``t`` (a multiple of the step, increasing)."""
@@ -129,26 +128,28 @@ class History:
     def at(self, times: I64) -> F64:
         """Cumulative values at ``times`` ((N, K) seconds) -> (N, K, 3).
 
-        Each element is answered by the finest tier covering ``now - time``; times before
-        the history began give 0, times at or after ``now`` give the current values.
+        Each element is answered by the finest tier covering ``now - time`` (the work is
+        one gather per element, whichever tier answers); times before the history began
+        give 0, times at or after ``now`` give the current values.
         """
         if self.now is None:
             return np.zeros((*times.shape, len(CHANNELS)))
         now = self.now
-        ages = now - times
-        out = np.repeat(self.cum[:, None, :], times.shape[1], axis=1)
-        chosen = np.zeros(times.shape, dtype=bool)
-        for tier, ring in zip(self.layout.tiers, self.rings, strict=True):
-            use = ~chosen & (ages > 0) & (ages <= tier.span_seconds)
-            if tier is self.layout.tiers[-1]:
-                use = ~chosen & (ages > 0)  # the last tier answers everything older
-            if not use.any():
-                continue
-            out[use] = self._interpolate(tier, ring, times, now)[use]
-            chosen |= use
-        return out
+        flat_times = times.reshape(-1)
+        rows = np.repeat(np.arange(self.n), times.shape[1])
+        ages = now - flat_times
+        out = self.cum[rows]
+        pending = ages > 0
+        last = len(self.layout.tiers) - 1
+        for k, (tier, ring) in enumerate(zip(self.layout.tiers, self.rings, strict=True)):
+            use = pending if k == last else pending & (ages <= tier.span_seconds)
+            index = np.flatnonzero(use)
+            if index.size:
+                out[index] = self._interpolate(tier, ring, rows[index], flat_times[index], now)
+                pending[index] = False
+        return out.reshape(*times.shape, len(CHANNELS))
 
-    def _interpolate(self, tier: Tier, ring: F64, times: I64, now: int) -> F64:
+    def _interpolate(self, tier: Tier, ring: F64, rows: I64, times: I64, now: int) -> F64:
         res = tier.resolution_seconds
         assert self.start is not None
         # Before the first step everything is zero: anchor the curve at (start - step, 0)
@@ -159,10 +160,10 @@ class History:
         k0 = clamped // res
         t0 = np.maximum(k0 * res, anchor)
         t1 = np.minimum(k0 * res + res, now)
-        v0: F64 = ring[self._rows, k0 % tier.slots]
-        later = ring[self._rows, (k0 + 1) % tier.slots]
-        v1: F64 = np.where((k0 * res + res <= now)[..., None], later, self.cum[:, None, :])
-        weight: F64 = ((clamped - t0) / np.maximum(t1 - t0, 1))[..., None]
+        v0: F64 = ring[rows, k0 % tier.slots]
+        later = ring[rows, (k0 + 1) % tier.slots]
+        v1: F64 = np.where((k0 * res + res <= now)[:, None], later, self.cum[rows])
+        weight: F64 = ((clamped - t0) / np.maximum(t1 - t0, 1))[:, None]
         result: F64 = v0 + (v1 - v0) * weight
         return result
 
