@@ -58,7 +58,8 @@ def _free_port() -> int:
 
 @pytest.fixture
 async def prometheus(tmp_path: Path) -> AsyncIterator[tuple[str, str, int]]:
-    assert PROMETHEUS is not None and PROMTOOL is not None
+    assert PROMETHEUS is not None
+    assert PROMTOOL is not None
     start = (int(time.time()) - MINUTES * STEP - 3600) // 3600 * 3600
     text = _openmetrics(start)
     source = tmp_path / "history.om"
