@@ -93,3 +93,43 @@ def test_generated_alerts_fire_exactly_when_worked_out_by_hand(
         slo, [{"input_series": input_series(series), "alert_rule_test": tests}], interval="5m"
     )
     run_promtool_test(tmp_path, [slo], test_file)
+
+
+@needs_promtool
+@pytest.mark.slow
+def test_period_budget_rule_is_event_weighted_and_matches_the_engine(tmp_path: Path) -> None:
+    # 7d SLO at 99% (budget 0.01), 8 days of 5m steps. Day 5 has a 12h incident at 5%
+    # errors with ten times the usual traffic. Event-weighted: 0.05 * 14400 bad of
+    # 2016 - 144 + 1440 = 3312 (x100) events, ratio 0.0217, remaining -1.17. An average
+    # of 5m ratios (Sloth) would say 0.05 * 144 / 2016 = 0.0036, remaining +0.64.
+    from slo.spec import load_text
+    from tests.slo.support import API_SPEC, run_engine
+
+    (slo,) = load_text(
+        API_SPEC.replace("objective: 99.9", "objective: 99").replace("30d", "7d"), "api.yaml"
+    )
+    steps = 8 * 288
+    incident = range(5 * 288, 5 * 288 + 144)
+    series = CounterSeries.build(
+        steps,
+        STEP_MINUTES * 60,
+        lambda i: 1000 if i in incident else 100,
+        lambda i: 0.05 if i in incident else 0.0,
+    )
+    engine_remaining = run_engine(slo, series)[-1].budget_remaining[0]
+    assert engine_remaining == pytest.approx(1 - (7200 / 331_200) / 0.01, rel=1e-9)
+    expected = round(float(engine_remaining), 2)
+    labels = (
+        '{sloth_id="api-requests", sloth_service="api", sloth_slo="requests", sloth_window="7d"}'
+    )
+    test = {
+        "input_series": input_series(series),
+        "promql_expr_test": [
+            {
+                "expr": "round(slo:period_error_budget_remaining:ratio, 0.01)",
+                "eval_time": f"{(steps - 1) * STEP_MINUTES}m",
+                "exp_samples": [{"labels": labels, "value": expected}],
+            }
+        ],
+    }
+    run_promtool_test(tmp_path, [slo], promtool_test_file(slo, [test], interval="5m"))
