@@ -139,3 +139,32 @@ def test_history_window_cost_does_not_depend_on_window_length() -> None:
     result = engine.evaluate()
     assert result.total[0, -1] == pytest.approx(3 * 1440 * 100.0)
     assert result.errors[0, list(result.window_seconds[0]).index(DAY)] == pytest.approx(1440)
+
+
+def test_probe_results_as_time_slices_make_a_minute_bad_when_any_probe_failed() -> None:
+    from slo.sampling import Sampler
+
+    text = """
+version: tidewatch/v1
+service: probe
+slos:
+  - name: produce
+    objective: 99
+    budgeting: {timeslices: {slice: 1m, target: 100}}
+    sli:
+      probe: {success: probe_success_total, total: probe_runs_total}
+"""
+    slos = load_text(text, "p.yaml")
+    engine = Engine(slos, step_seconds=60)
+    sampler = Sampler(slos, 60, use_promql=False)
+    success_q, total_q = sampler.queries()
+    runs = success = 0.0
+    for minute in range(60):
+        runs += 10
+        success += 9 if minute % 10 == 5 else 10  # one failed probe every ten minutes
+        engine.record(minute * 60, *sampler.step({success_q: success, total_q: runs}))
+    result = engine.evaluate()
+    one_hour = list(result.window_seconds[0]).index(HOUR)
+    # 59 judged slices (the first step only sets the baseline), 6 of them bad.
+    assert result.total[0, one_hour] == 59
+    assert result.errors[0, one_hour] == 6

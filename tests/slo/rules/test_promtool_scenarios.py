@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from slo.rules import generate
 from tests.slo.support import (
     CounterSeries,
     alert_test,
@@ -133,3 +134,39 @@ def test_period_budget_rule_is_event_weighted_and_matches_the_engine(tmp_path: P
         ],
     }
     run_promtool_test(tmp_path, [slo], promtool_test_file(slo, [test], interval="5m"))
+
+
+@needs_promtool
+def test_no_data_alert_fires_ten_minutes_after_the_sli_disappears(tmp_path: Path) -> None:
+    # Samples every minute until minute 60. rate(x[5m]) needs two samples, so the 5m
+    # ratio is last recorded at minute 64; absent_over_time(...[10m]) holds from 75.
+    from slo.alerts import expand_templates, no_data_alert_name
+    from slo.spec import load_text
+    from tests.slo.support import API_SPEC
+
+    (slo,) = load_text(API_SPEC.replace("no_data: false", "no_data: 10m"), "api.yaml")
+    rule = next(
+        r
+        for g in generate([slo])["groups"]
+        for r in g["rules"]
+        if r.get("alert") == no_data_alert_name(slo)
+    )
+    labels = {"alertname": rule["alert"], **rule["labels"]}
+    firing = [
+        {
+            "exp_labels": rule["labels"],
+            "exp_annotations": {
+                k: expand_templates(v, labels) for k, v in rule["annotations"].items()
+            },
+        }
+    ]
+    series = [
+        {"series": 'errors_total{job="api"}', "values": "0+1x60"},
+        {"series": 'requests_total{job="api"}', "values": "0+100x60"},
+    ]
+    tests = [
+        {"eval_time": f"{m}m", "alertname": rule["alert"], "exp_alerts": firing if on else []}
+        for m, on in ((30, False), (74, False), (75, True), (90, True))
+    ]
+    test_file = promtool_test_file(slo, [{"input_series": series, "alert_rule_test": tests}])
+    run_promtool_test(tmp_path, [slo], test_file)
