@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import socket
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from aiohttp import web
 
 from slo.alerts import alert_annotations, alert_labels, expand_templates, slo_labels
 from slo.conventions import SEVERITY_PAGE, SEVERITY_TICKET
@@ -150,3 +153,26 @@ def run_promtool_test(tmp_path: Path, slos: list[SLO], test_file: dict[str, Any]
         check=False,
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that was free a moment ago (for servers we start by argv)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application, port: int = 0) -> AsyncIterator[str]:
+    """Run ``app`` on 127.0.0.1 (a free port by default); yields its base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    server = site._server
+    assert server is not None
+    bound = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    try:
+        yield f"http://127.0.0.1:{bound}"
+    finally:
+        await runner.cleanup()

@@ -73,7 +73,7 @@ def _checked_steps(decisions: np.ndarray) -> list[int]:
     stable = (decisions[1:-1] == decisions[:-2]).all(axis=1) & (
         decisions[1:-1] == decisions[2:]
     ).all(axis=1)
-    return [i + 1 for i in np.flatnonzero(stable)]
+    return [int(i) + 1 for i in np.flatnonzero(stable)]
 
 
 @needs_promtool

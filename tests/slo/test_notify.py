@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -24,16 +23,10 @@ from aiohttp import web
 
 from slo.engine import Engine
 from slo.notify import AlertmanagerClient, AlertmanagerError, Notifier
-from tests.slo.support import api_slo
+from tests.slo.support import api_slo, free_port, serving
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 pytestmark = pytest.mark.skipif(ALERTMANAGER is None, reason="Alertmanager is not installed")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Webhook:
@@ -50,14 +43,9 @@ async def webhook() -> AsyncIterator[tuple[Webhook, int]]:
     hook = Webhook()
     app = web.Application()
     app.router.add_post("/hook", hook.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = _free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    port = free_port()
+    async with serving(app, port):
         yield hook, port
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture
@@ -80,7 +68,7 @@ receivers:
         send_resolved: true
 """
     )
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             ALERTMANAGER,
@@ -200,6 +188,6 @@ async def _async(value: bool) -> bool:
 
 
 async def test_an_unreachable_alertmanager_is_a_clear_error() -> None:
-    client = AlertmanagerClient(f"http://127.0.0.1:{_free_port()}", timeout_seconds=2)
+    client = AlertmanagerClient(f"http://127.0.0.1:{free_port()}", timeout_seconds=2)
     with pytest.raises(AlertmanagerError, match=r"127\.0\.0\.1"):
         await client.post([{"labels": {"alertname": "X"}}])

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from slo import conventions
 from slo.sampling import Query
 from slo.service import SLOService, make_app
 from slo.spec import load_text
-from tests.slo.support import API_SPEC
+from tests.slo.support import API_SPEC, serving
 
 
 class FakeSource:
@@ -36,15 +35,8 @@ async def served() -> AsyncIterator[tuple[SLOService, str]]:
     service = SLOService(load_text(API_SPEC, "api.yaml"), FakeSource(errors=100), clock=lambda: 0)
     for minute in range(10):
         await service.tick(minute * 60)
-    runner = web.AppRunner(make_app(service))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield service, f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serving(make_app(service)) as url:
+        yield service, url
 
 
 async def _get(url: str) -> str:

@@ -13,6 +13,7 @@ from slo.engine import Engine
 from slo.sampling import Query, Sampler
 from slo.sources.local import LocalSource
 from slo.spec import load_text
+from tests.slo.support import serving
 
 SPEC = """
 version: tidewatch/v1
@@ -51,15 +52,8 @@ async def exporter() -> AsyncIterator[tuple[Exporter, str]]:
     exp = Exporter()
     app = web.Application()
     app.router.add_get("/metrics", exp.metrics)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield exp, f"http://127.0.0.1:{port}/metrics"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield exp, url + "/metrics"
 
 
 async def test_scraped_counters_and_histogram_become_budget_and_burn_rates(

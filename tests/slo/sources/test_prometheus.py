@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -25,7 +24,7 @@ from slo.engine import Engine
 from slo.sampling import Sampler
 from slo.sources.prometheus import PrometheusError, PrometheusEvaluator, PrometheusSource
 from slo.sources.recorded import RecordedHistory
-from tests.slo.support import PROMTOOL, api_slo
+from tests.slo.support import PROMTOOL, api_slo, free_port
 
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = pytest.mark.skipif(
@@ -50,12 +49,6 @@ def _openmetrics(start: int) -> str:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 async def prometheus(tmp_path: Path) -> AsyncIterator[tuple[str, str, int]]:
     assert PROMETHEUS is not None
@@ -73,7 +66,7 @@ async def prometheus(tmp_path: Path) -> AsyncIterator[tuple[str, str, int]]:
     )
     config = tmp_path / "prometheus.yml"
     config.write_text("global:\n  scrape_interval: 1m\n")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             PROMETHEUS,
