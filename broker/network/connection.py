@@ -149,7 +149,7 @@ class KafkaConnection(asyncio.Protocol):
         if self._request_metrics:
             now = time.perf_counter()
             self._stats.request(dispatched.api).record(
-                dispatched.ctx.error, started - arrived, now - arrived
+                dispatched.ctx.error, started - arrived, now - arrived, dispatched.ctx.trace_id
             )
 
     def _apply_backpressure(self) -> None:
