@@ -1,0 +1,419 @@
+"""Workload files (``version: tidewatch/load/v1``): the YAML spec and its frozen model.
+
+The loader reads through :class:`slo.spec.fields.Fields`, so an error names the file,
+the field and what is allowed, exactly like SLO specs::
+
+    workload.yaml: producers.acks: "2" is not allowed; allowed: 0, 1, all
+
+The format is documented with an example in ``loadtest/README.md``. Times are whole
+seconds (``30s``, ``2m``) or plain numbers of seconds. Pure: only :func:`load_workload`
+reads a file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from loadtest.distributions import (
+    KEY_DISTRIBUTIONS,
+    SIZE_DISTRIBUTIONS,
+    KeyDistribution,
+    SizeDistribution,
+)
+from loadtest.payload import HEADER_BYTES
+from loadtest.schedule import ArrivalSchedule, Phase
+from slo.duration import DurationError, parse_duration
+from slo.errors import SpecError
+from slo.spec.fields import Fields
+
+__all__ = [
+    "ACKS",
+    "COMPRESSIONS",
+    "VERSION",
+    "ConsumerGroupSpec",
+    "ProducerSpec",
+    "TopicSpec",
+    "Workload",
+    "load_workload",
+    "parse_workload",
+    "seconds",
+]
+
+VERSION: Final = "tidewatch/load/v1"
+ACKS: Final = ("0", "1", "all")
+COMPRESSIONS: Final = ("none", "gzip", "snappy", "lz4", "zstd")
+OFFSET_RESETS: Final = ("earliest", "latest")
+# One librdkafka producer process comfortably sends this many messages per second
+# here; 'processes: auto' starts one process per this much peak rate (at most one per core).
+RATE_PER_PROCESS: Final = 40_000
+MAX_PROCESSES: Final = 32
+
+_TOP: Final = frozenset(
+    {"version", "name", "bootstrap", "seed", "topic", "producers", "consumers", "drain"}
+)
+_TOPIC: Final = frozenset({"name", "partitions", "create", "replication_factor", "configs"})
+_PRODUCERS: Final = frozenset(
+    {
+        "processes",
+        "rate",
+        "ramp",
+        "duration",
+        "phases",
+        "acks",
+        "compression",
+        "linger_ms",
+        "batch_bytes",
+        "idempotence",
+        "message",
+        "keys",
+        "client_config",
+    }
+)
+_PHASE: Final = frozenset({"duration", "rate"})
+_RATE_RANGE: Final = frozenset({"from", "to"})
+_MESSAGE: Final = frozenset({"size"})
+_SIZE: Final = frozenset({"distribution", "bytes", "min", "max", "stddev", "values", "weights"})
+_KEYS: Final = frozenset({"distribution", "count", "exponent", "hot_share"})
+_GROUP: Final = frozenset({"group", "members", "processing_ms", "offset_reset", "client_config"})
+
+
+def seconds(value: object) -> float:
+    """``30s``/``2m``/``1h`` or a number of seconds -> seconds (float)."""
+    if isinstance(value, bool):
+        raise DurationError(f"{value!r} is not a duration")
+    if isinstance(value, int | float):
+        if not value > 0 or math.isinf(value):
+            raise DurationError(f"{value!r} must be a positive number of seconds")
+        return float(value)
+    if isinstance(value, str):
+        return float(parse_duration(value))
+    raise DurationError(f"{value!r} is not a duration like 30s or 2m")
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int = 6
+    create: bool = True
+    replication_factor: int = 1
+    configs: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerSpec:
+    phases: tuple[Phase, ...]
+    processes: int | None = None  # None: auto
+    acks: str = "1"
+    compression: str = "none"
+    linger_ms: int = 5
+    batch_bytes: int = 131_072
+    idempotence: bool = False
+    sizes: SizeDistribution = field(
+        default_factory=lambda: SizeDistribution(minimum_bytes=HEADER_BYTES)
+    )
+    keys: KeyDistribution = field(default_factory=KeyDistribution)
+    client_config: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def schedule(self) -> ArrivalSchedule:
+        return ArrivalSchedule(self.phases)
+
+    @property
+    def peak_rate(self) -> float:
+        return max(max(p.rate_from, p.rate_to) for p in self.phases)
+
+    def resolved_processes(self, cpus: int | None = None) -> int:
+        if self.processes is not None:
+            return self.processes
+        cores = cpus if cpus is not None else (os.cpu_count() or 1)
+        return max(1, min(cores, math.ceil(self.peak_rate / RATE_PER_PROCESS)))
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerGroupSpec:
+    group: str
+    members: int = 1
+    processing_ms: float = 0.0
+    offset_reset: str = "earliest"
+    client_config: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    name: str
+    topic: TopicSpec
+    producer: ProducerSpec
+    groups: tuple[ConsumerGroupSpec, ...] = ()
+    bootstrap: str | None = None
+    seed: int = 1
+    drain_seconds: float = 30.0
+    source: str = field(default="", compare=False)
+
+    @property
+    def duration_seconds(self) -> float:
+        return self.producer.schedule.duration_seconds
+
+    def with_bootstrap(self, bootstrap: str | None) -> Workload:
+        return self if bootstrap is None else replace(self, bootstrap=bootstrap)
+
+
+def load_workload(path: Path) -> Workload:
+    """Read and validate a workload file (raises SpecError naming file and field)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError(str(path), "", f"cannot read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(str(path), "", f"not valid YAML: {exc}") from None
+    return parse_workload(str(path), data)
+
+
+def parse_workload(file: str, data: object) -> Workload:
+    top = Fields(file, "", data, _TOP)
+    version = top.text("version")
+    if version != VERSION:
+        raise top.error("version", f'"{version}" is not supported; allowed: {VERSION}')
+    consumers = tuple(_group(Fields(file, p, item, _GROUP)) for p, item in _list(top, "consumers"))
+    names = [g.group for g in consumers]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            raise SpecError(file, f"consumers[{index}].group", f'duplicate group "{name}"')
+    return Workload(
+        name=top.text("name"),
+        topic=_topic(top.mapping("topic", _TOPIC)),
+        producer=_producer(top.mapping("producers", _PRODUCERS)),
+        groups=consumers,
+        bootstrap=top.text("bootstrap") if top.has("bootstrap") else None,
+        seed=_integer(top, "seed", 1, minimum=0),
+        drain_seconds=_duration(top, "drain", 30.0),
+        source=file,
+    )
+
+
+# --- sections --------------------------------------------------------------------------
+def _topic(f: Fields) -> TopicSpec:
+    return TopicSpec(
+        name=f.text("name"),
+        partitions=_integer(f, "partitions", 6, minimum=1, maximum=10_000),
+        create=f.flag("create", True),
+        replication_factor=_integer(f, "replication_factor", 1, minimum=1),
+        configs=_strings(f, "configs"),
+    )
+
+
+def _producer(f: Fields) -> ProducerSpec:
+    processes_raw = f.raw("processes")
+    processes: int | None
+    if processes_raw is None or processes_raw == "auto":
+        processes = None
+    else:
+        processes = _integer(f, "processes", 1, minimum=1, maximum=MAX_PROCESSES)
+    return ProducerSpec(
+        phases=_phases(f),
+        processes=processes,
+        acks=_choice(f, "acks", ACKS, "1"),
+        compression=_choice(f, "compression", COMPRESSIONS, "none"),
+        linger_ms=_integer(f, "linger_ms", 5, minimum=0, maximum=300_000),
+        batch_bytes=_integer(f, "batch_bytes", 131_072, minimum=1024),
+        idempotence=f.flag("idempotence", False),
+        sizes=_sizes(f),
+        keys=_keys(f),
+        client_config=_strings(f, "client_config"),
+    )
+
+
+def _phases(f: Fields) -> tuple[Phase, ...]:
+    if f.has("phases"):
+        for other in ("rate", "ramp", "duration"):
+            if f.has(other):
+                raise f.error(other, "give either phases or rate/ramp/duration, not both")
+        phases = []
+        for path, item in f.items("phases"):
+            p = Fields(f.file, path, item, _PHASE)
+            low, high = _rate(p)
+            phases.append(Phase(_duration(p, "duration", None), low, high))
+        return tuple(phases)
+    rate = f.number("rate")
+    if not rate > 0:
+        raise f.error("rate", "must be a positive number of messages per second")
+    duration = _duration(f, "duration", None)
+    ramp = _duration(f, "ramp", 0.0) if f.has("ramp") else 0.0
+    if ramp >= duration:
+        raise f.error("ramp", f"must be shorter than the duration ({duration:g} s)")
+    ramp_phase = (Phase(ramp, 0.0, rate),) if ramp else ()
+    return (*ramp_phase, Phase(duration - ramp, rate, rate))
+
+
+def _rate(p: Fields) -> tuple[float, float]:
+    raw = p.raw("rate")
+    if isinstance(raw, Mapping):
+        r = Fields(p.file, p.at("rate"), raw, _RATE_RANGE)
+        low, high = r.number("from"), r.number("to")
+        if low < 0 or high < 0:
+            raise p.error("rate", "rates must not be negative")
+        return low, high
+    value = p.number("rate")
+    if value < 0:
+        raise p.error("rate", "must not be negative")
+    return value, value
+
+
+def _sizes(f: Fields) -> SizeDistribution:
+    floor = HEADER_BYTES
+    if not f.has("message"):
+        return SizeDistribution(minimum_bytes=floor)
+    m = f.mapping("message", _MESSAGE)
+    raw = m.raw("size")
+    if raw is None:
+        return SizeDistribution(minimum_bytes=floor)
+    if not isinstance(raw, Mapping):
+        value = _integer(m, "size", 1024, minimum=floor)
+        return SizeDistribution("fixed", bytes=value, minimum_bytes=floor)
+    s = m.mapping("size", _SIZE)
+    kind = _choice(s, "distribution", SIZE_DISTRIBUTIONS, "fixed")
+    if kind == "fixed":
+        return SizeDistribution(
+            "fixed", bytes=_integer(s, "bytes", 1024, minimum=floor), minimum_bytes=floor
+        )
+    if kind in ("uniform", "normal"):
+        low = _integer(s, "min", floor, minimum=0)
+        high = _integer(s, "max", None, minimum=1)
+        if high < low:
+            raise s.error("max", f"must not be below min ({low})")
+        if kind == "uniform":
+            return SizeDistribution("uniform", min_bytes=low, max_bytes=high, minimum_bytes=floor)
+        mean = _integer(s, "bytes", None, minimum=1)
+        stddev = s.number("stddev")
+        if stddev < 0:
+            raise s.error("stddev", "must not be negative")
+        return SizeDistribution(
+            "normal",
+            bytes=mean,
+            min_bytes=low,
+            max_bytes=high,
+            stddev_bytes=stddev,
+            minimum_bytes=floor,
+        )
+    values = tuple(_int_list(s, "values"))
+    weights: tuple[float, ...] = ()
+    if s.has("weights"):
+        weights = tuple(_number_list(s, "weights"))
+        if len(weights) != len(values):
+            raise s.error("weights", f"needs one weight per value ({len(values)})")
+        if any(w < 0 for w in weights) or not sum(weights) > 0:
+            raise s.error("weights", "must be non-negative with a positive sum")
+    return SizeDistribution("choice", values=values, weights=weights, minimum_bytes=floor)
+
+
+def _keys(f: Fields) -> KeyDistribution:
+    if not f.has("keys"):
+        return KeyDistribution()
+    k = f.mapping("keys", _KEYS)
+    kind = _choice(k, "distribution", KEY_DISTRIBUTIONS, "uniform")
+    count = _integer(k, "count", 1000, minimum=1, maximum=10_000_000)
+    exponent = k.number("exponent", 1.1)
+    if kind == "zipf" and not exponent > 0:
+        raise k.error("exponent", "must be positive")
+    hot_share = k.number("hot_share", 0.9)
+    if not 0 <= hot_share <= 1:
+        raise k.error("hot_share", "must be a ratio between 0 and 1")
+    return KeyDistribution(kind, count, exponent, hot_share)  # type: ignore[arg-type]
+
+
+def _group(f: Fields) -> ConsumerGroupSpec:
+    processing = f.number("processing_ms", 0.0)
+    if processing < 0:
+        raise f.error("processing_ms", "must not be negative")
+    return ConsumerGroupSpec(
+        group=f.text("group"),
+        members=_integer(f, "members", 1, minimum=1, maximum=64),
+        processing_ms=processing,
+        offset_reset=_choice(f, "offset_reset", OFFSET_RESETS, "earliest"),
+        client_config=_strings(f, "client_config"),
+    )
+
+
+# --- field helpers -------------------------------------------------------------------
+def _list(f: Fields, key: str) -> list[tuple[str, Any]]:
+    return list(f.items(key, required=False)) if f.has(key) else []
+
+
+def _integer(
+    f: Fields, key: str, default: int | None, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    raw = f.raw(key)
+    if raw is None:
+        if default is None:
+            raise f.error(key, "is required")
+        return default
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise f.error(key, f"must be a whole number, not {raw!r}")
+    if minimum is not None and raw < minimum:
+        raise f.error(key, f"must be at least {minimum}, not {raw}")
+    if maximum is not None and raw > maximum:
+        raise f.error(key, f"must be at most {maximum}, not {raw}")
+    return raw
+
+
+def _duration(f: Fields, key: str, default: float | None) -> float:
+    raw = f.raw(key)
+    if raw is None:
+        if default is None:
+            raise f.error(key, "is required")
+        return default
+    try:
+        return seconds(raw)
+    except DurationError as exc:
+        raise f.error(
+            key, f"{exc} (expected a duration like 30s, 2m or a number of seconds)"
+        ) from None
+
+
+def _choice(f: Fields, key: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = f.raw(key)
+    if raw is None:
+        return default
+    # YAML reads acks: 1 as a number; every allowed value is spelled as a string.
+    text = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw
+    if not isinstance(text, str) or text not in allowed:
+        raise f.error(key, f'"{raw}" is not allowed; allowed: {", ".join(allowed)}')
+    return text
+
+
+def _strings(f: Fields, key: str) -> tuple[tuple[str, str], ...]:
+    raw = f.raw(key)
+    if raw is None:
+        return ()
+    if not isinstance(raw, Mapping):
+        raise f.error(key, "must be a mapping of names to values")
+    out = []
+    for name, value in raw.items():
+        if not isinstance(name, str) or isinstance(value, dict | list) or value is None:
+            raise SpecError(f.file, f"{f.at(key)}.{name}", "must be a string or number")
+        out.append((name, str(value).lower() if isinstance(value, bool) else str(value)))
+    return tuple(sorted(out))
+
+
+def _int_list(f: Fields, key: str) -> list[int]:
+    out = []
+    for path, item in f.items(key):
+        if isinstance(item, bool) or not isinstance(item, int) or item < 1:
+            raise SpecError(f.file, path, f"must be a positive whole number of bytes, not {item!r}")
+        out.append(item)
+    return out
+
+
+def _number_list(f: Fields, key: str) -> list[float]:
+    out = []
+    for path, item in f.items(key):
+        if isinstance(item, bool) or not isinstance(item, int | float):
+            raise SpecError(f.file, path, f"must be a number, not {item!r}")
+        out.append(float(item))
+    return out
