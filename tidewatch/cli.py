@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "up": ("tidewatch.up:up", "run the embedded default: broker and its HTTP endpoints"),
     "bench": ("loadtest.bench:bench", "benchmark the broker against a Redis Streams peer"),
     "slo": ("slo.cli:slo", "validate, generate, evaluate and backtest SLOs"),
+    "load": ("loadtest.cli:load", "run an open-loop workload and report latency and loss"),
 }
 
 
