@@ -11,6 +11,7 @@ import contextlib
 import json
 import signal
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -339,6 +340,13 @@ def _listen(text: str) -> tuple[str, int]:
 @click.option("--state", metavar="FILE", help="History file (.npz): survives restarts.")
 @click.option("--alertmanager", metavar="URL", help="Post alerts to this Alertmanager.")
 @click.option("--step", default="1m", show_default=True, help="Evaluation step.")
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=1.0),
+    default=1.0,
+    show_default=True,
+    help="Compress time (game days): FACTOR scenario seconds per real second.",
+)
 @_SLOTH_PERIOD
 def serve(
     specs: tuple[str, ...],
@@ -348,6 +356,7 @@ def serve(
     state: str | None,
     alertmanager: str | None,
     step: str,
+    time_scale: float,
     sloth_period: str,
 ) -> None:
     """Evaluate SLOs every step; serve /metrics, /status and /healthz."""
@@ -358,9 +367,12 @@ def serve(
     from slo.sources import Source
     from slo.sources.local import LocalSource
     from slo.sources.prometheus import PrometheusSource
+    from slo.timescale import TimeScale
 
     if bool(scrape) == (prometheus is not None):
         _fail("give --scrape URL (one or more) or --prometheus URL")
+    if time_scale != 1 and state:
+        _fail("--time-scale cannot be combined with --state (compressed history is not resumable)")
     slos = _load(specs, sloth_period)
     if scrape:
         remote = [s.id for s in slos if not s.evaluable_locally]
@@ -375,6 +387,7 @@ def serve(
             step_seconds=_duration(step, "--step"),
             state_path=Path(state) if state else None,
             alertmanager=AlertmanagerClient(alertmanager) if alertmanager else None,
+            time_scale=TimeScale(time_scale, time.time()) if time_scale != 1 else None,
         )
     except ValueError as exc:
         _fail(str(exc))

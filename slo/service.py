@@ -3,7 +3,9 @@
 Each step: read the source, turn readings into increments, record and evaluate, post
 alert changes to Alertmanager, and every ``save_every`` steps persist the history. The
 clock and sleep are injected; the HTTP app serves ``/metrics`` (catalog names, Sloth
-compatible), ``/status`` (JSON) and ``/healthz``.
+compatible), ``/status`` (JSON) and ``/healthz``. With a ``time_scale`` (game days, see
+:mod:`slo.timescale`) the loop ticks on compressed time: steps are scenario seconds and
+it waits ``step / factor`` real seconds between them.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from slo.report import status_rows
 from slo.sampling import Sampler
 from slo.sources import Source
 from slo.sources.prometheus import PrometheusEvaluator, PrometheusSource
+from slo.timescale import TimeScale
 
 __all__ = ["SLOService", "make_app"]
 
@@ -43,8 +46,10 @@ class SLOService:
         state_path: Path | None = None,
         alertmanager: AlertmanagerClient | None = None,
         save_every: int = 5,
+        time_scale: TimeScale | None = None,
     ) -> None:
         self.slos = list(slos)
+        self.time_scale = time_scale
         self.source = source
         self.clock = clock
         self.engine = Engine(self.slos, step_seconds=step_seconds)
@@ -101,12 +106,13 @@ class SLOService:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick on every step boundary of the clock until ``stop`` is set."""
+        scale = self.time_scale or TimeScale(1.0)
         try:
             while not stop.is_set():
-                now = self.clock()
+                now = scale.virtual(self.clock())
                 t = int(now // self.step_seconds * self.step_seconds)
                 await self.tick(t)
-                delay = t + self.step_seconds - self.clock()
+                delay = scale.real_seconds(t + self.step_seconds - scale.virtual(self.clock()))
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=max(delay, 0.0))
                 except TimeoutError:
