@@ -114,6 +114,16 @@ class Histogram:
             out.append(max(min(value, self.max_value), self.min_value))
         return out
 
+    def count_at_or_below(self, value: int) -> int:
+        """Values recorded in buckets whose every value is at most ``value`` (µs): the
+        cumulative count of a Prometheus bucket ``le`` (exact to the bucket precision)."""
+        if value < 0:
+            return 0
+        index = int(bucket_index(np.array([value]))[0])
+        if int(bucket_upper_bound(index)) > value:
+            index -= 1  # the bucket holding ``value`` also holds larger values
+        return int(self.counts[: index + 1].sum())
+
     def mean(self) -> float:
         """Mean of the bucket midpoints (exact to the bucket precision)."""
         if self.total == 0:

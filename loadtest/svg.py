@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Final
 
-__all__ = ["PALETTE", "Band", "Series", "line_chart"]
+__all__ = ["PALETTE", "Band", "Series", "gantt", "line_chart"]
 
 PALETTE: Final = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf")
 _PAD_LEFT, _PAD_RIGHT, _PAD_TOP, _PAD_BOTTOM = 64, 16, 28, 44
@@ -176,3 +176,50 @@ def _x_axis(x0: float, x1: float, px: object, height: int) -> list[str]:
         )
         k += 1
     return out
+
+
+def gantt(
+    title: str,
+    rows: Sequence[tuple[str, Sequence[tuple[float, float | None]]]],
+    x_max: float,
+    bands: Sequence[Band] = (),
+    width: int = 920,
+) -> str:
+    """Horizontal bars: one row per label, a bar per ``(start, end)`` (None: to the end)."""
+    label_w = 300
+    row_h = 18
+    height = _PAD_TOP + row_h * max(len(rows), 1) + _PAD_BOTTOM
+    plot_w = width - label_w - _PAD_RIGHT
+    x_max = max(x_max, 1.0)
+
+    def px(x: float) -> float:
+        return label_w + min(max(x, 0.0), x_max) / x_max * plot_w
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
+        'font-family="sans-serif" font-size="11">',
+        f'<text x="8" y="16" font-size="13" font-weight="bold">{escape(title)}</text>',
+    ]
+    plot_h = row_h * max(len(rows), 1)
+    for b in bands:
+        x0, x1 = px(b.start), px(b.end)
+        out.append(
+            f'<rect x="{x0:.1f}" y="{_PAD_TOP}" width="{max(x1 - x0, 1.5):.1f}" '
+            f'height="{plot_h}" fill="{b.color}" opacity="0.5"><title>{escape(b.label)}</title>'
+            "</rect>"
+        )
+    for i, (label, spans) in enumerate(rows):
+        y = _PAD_TOP + i * row_h
+        out.append(f'<text x="8" y="{y + 13}">{escape(label[:48])}</text>')
+        for start, end in spans:
+            x0, x1 = px(start), px(x_max if end is None else end)
+            until = "end" if end is None else f"{end:.1f}"
+            out.append(
+                f'<rect x="{x0:.1f}" y="{y + 3}" width="{max(x1 - x0, 2):.1f}" '
+                f'height="{row_h - 6}" fill="#d62728">'
+                f"<title>{escape(label)}: {start:.1f}-{until} s</title></rect>"
+            )
+    out.extend(_x_axis(0.0, x_max, px, height))
+    out.append("</svg>")
+    return "\n".join(out)

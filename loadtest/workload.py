@@ -42,6 +42,7 @@ __all__ = [
     "TopicSpec",
     "Workload",
     "load_workload",
+    "parse_embedded_workload",
     "parse_workload",
     "seconds",
 ]
@@ -58,6 +59,7 @@ MAX_PROCESSES: Final = 32
 _TOP: Final = frozenset(
     {"version", "name", "bootstrap", "seed", "topic", "producers", "consumers", "drain"}
 )
+_EMBEDDED: Final = frozenset({"seed", "topic", "producers", "consumers", "drain"})
 _TOPIC: Final = frozenset({"name", "partitions", "create", "replication_factor", "configs"})
 _PRODUCERS: Final = frozenset(
     {
@@ -180,15 +182,36 @@ def parse_workload(file: str, data: object) -> Workload:
     version = top.text("version")
     if version != VERSION:
         raise top.error("version", f'"{version}" is not supported; allowed: {VERSION}')
+    return _workload(top, top.text("name"), None)
+
+
+def parse_embedded_workload(
+    file: str, path: str, data: object, name: str, duration_seconds: float
+) -> Workload:
+    """A workload inside another document (a game-day scenario) at ``path``: no
+    version, name or bootstrap, and the producers run for ``duration_seconds`` (a
+    ``ramp`` is allowed; ``duration`` and ``phases`` are not)."""
+    f = Fields(file, path, data, _EMBEDDED)
+    producers = f.mapping("producers", _PRODUCERS)
+    for key in ("duration", "phases"):
+        if producers.has(key):
+            raise producers.error(key, "is set by the scenario's duration; remove it")
+    return _workload(f, name, duration_seconds)
+
+
+def _workload(top: Fields, name: str, duration_seconds: float | None) -> Workload:
+    file = top.file
     consumers = tuple(_group(Fields(file, p, item, _GROUP)) for p, item in _list(top, "consumers"))
     names = [g.group for g in consumers]
-    for index, name in enumerate(names):
-        if name in names[:index]:
-            raise SpecError(file, f"consumers[{index}].group", f'duplicate group "{name}"')
+    for index, group in enumerate(names):
+        if group in names[:index]:
+            raise SpecError(
+                file, f"{top.at('consumers')}[{index}].group", f'duplicate group "{group}"'
+            )
     return Workload(
-        name=top.text("name"),
+        name=name,
         topic=_topic(top.mapping("topic", _TOPIC)),
-        producer=_producer(top.mapping("producers", _PRODUCERS)),
+        producer=_producer(top.mapping("producers", _PRODUCERS), duration_seconds),
         groups=consumers,
         bootstrap=top.text("bootstrap") if top.has("bootstrap") else None,
         seed=_integer(top, "seed", 1, minimum=0),
@@ -208,7 +231,7 @@ def _topic(f: Fields) -> TopicSpec:
     )
 
 
-def _producer(f: Fields) -> ProducerSpec:
+def _producer(f: Fields, duration_seconds: float | None = None) -> ProducerSpec:
     processes_raw = f.raw("processes")
     processes: int | None
     if processes_raw is None or processes_raw == "auto":
@@ -216,7 +239,7 @@ def _producer(f: Fields) -> ProducerSpec:
     else:
         processes = _integer(f, "processes", 1, minimum=1, maximum=MAX_PROCESSES)
     return ProducerSpec(
-        phases=_phases(f),
+        phases=_phases(f, duration_seconds),
         processes=processes,
         acks=_choice(f, "acks", ACKS, "1"),
         compression=_choice(f, "compression", COMPRESSIONS, "none"),
@@ -229,7 +252,7 @@ def _producer(f: Fields) -> ProducerSpec:
     )
 
 
-def _phases(f: Fields) -> tuple[Phase, ...]:
+def _phases(f: Fields, duration_seconds: float | None) -> tuple[Phase, ...]:
     if f.has("phases"):
         for other in ("rate", "ramp", "duration"):
             if f.has(other):
@@ -243,7 +266,7 @@ def _phases(f: Fields) -> tuple[Phase, ...]:
     rate = f.number("rate")
     if not rate > 0:
         raise f.error("rate", "must be a positive number of messages per second")
-    duration = _duration(f, "duration", None)
+    duration = duration_seconds or _duration(f, "duration", None)
     ramp = _duration(f, "ramp", 0.0) if f.has("ramp") else 0.0
     if ramp >= duration:
         raise f.error("ramp", f"must be shorter than the duration ({duration:g} s)")

@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("loadtest.bench:bench", "benchmark the broker against a Redis Streams peer"),
     "slo": ("slo.cli:slo", "validate, generate, evaluate and backtest SLOs"),
     "load": ("loadtest.cli:load", "run an open-loop workload and report latency and loss"),
+    "gameday": ("loadtest.gameday.cli:gameday", "run game-day scenarios: load, faults, scorecard"),
 }
 
 

@@ -1,0 +1,1 @@
+"""Game days: steady load, faults on a timeline, asserted outcomes, a scorecard."""

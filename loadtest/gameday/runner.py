@@ -1,0 +1,425 @@
+"""Runs a game day: set up, steady load, faults on the timeline, observe, judge.
+
+Set-up, in order (each step is undone at the end, in reverse, whatever happened):
+
+1. a tmpfs for the data directory when the scenario asks for one (skipped with the
+   reason when mounting is not permitted);
+2. the loopback TCP proxy when network faults need it;
+3. the broker (:class:`~loadtest.faults.broker.ManagedBroker`) with game-day defaults
+   (retention checks every 500 ms, lag status over 5 commits with its STOP delay
+   compressed), advertising the proxy's address when there is one;
+4. the load generator's workers and an HTTP endpoint exposing its metrics
+   (:mod:`loadtest.metrics`), while the alert source starts (a real Prometheus with the
+   compressed rules, or the in-process evaluator);
+5. the load starts; the main loop injects and undoes faults on time through a
+   :class:`~loadtest.faults.faults.FaultStack`, and every ``poll_seconds`` records which
+   alerts fire, the SLO readings and every group's lag (``/status/groups``).
+
+When the schedule ends, faults still active are undone, the consumers drain, the data
+is accounted for and the expectations are judged (:mod:`loadtest.gameday.expectations`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+from loadtest.collector import Collector, IntervalPoint
+from loadtest.faults.broker import ManagedBroker
+from loadtest.faults.faults import (
+    BrokerKill,
+    BrokerPause,
+    ConsumerSlow,
+    ConsumerStop,
+    DiskFill,
+    Fault,
+    FaultStack,
+    FaultUnavailable,
+    ProxyDrop,
+    ProxyLatency,
+    RetentionShrink,
+    Tmpfs,
+)
+from loadtest.faults.proxy import TcpProxy
+from loadtest.gameday.alerting import AlertSource, Targets
+from loadtest.gameday.expectations import Outcome, judge
+from loadtest.gameday.observations import AlertHistory, GroupLag, LagHistory, SLOHistory
+from loadtest.gameday.rules import BROKER_JOB, LOAD_JOB, build_rules
+from loadtest.gameday.scenario import START, FaultStep, Scenario
+from loadtest.generator import LoadGenerator, LoadResult
+from loadtest.metrics import LoadMetricsCollector
+from slo.conventions import LABEL_SEVERITY, SEVERITY_TICKET
+from slo.model import SLO
+from slo.spec import load_files
+
+__all__ = ["GameDay", "GameDayResult", "broker_config"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GameDayResult:
+    scenario: Scenario
+    evaluator: str
+    workdir: Path
+    started_at: float = 0.0
+    events: dict[str, tuple[float, float | None]] = field(default_factory=dict)
+    outcomes: list[Outcome] = field(default_factory=list)
+    alerts: AlertHistory = field(default_factory=AlertHistory)
+    slos: SLOHistory = field(default_factory=SLOHistory)
+    lag: LagHistory = field(default_factory=LagHistory)
+    final_lag: dict[str, int | None] = field(default_factory=dict)
+    load: LoadResult | None = None
+    skipped: str | None = None
+    errors: list[str] = field(default_factory=list)
+    observed_seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return (
+            self.skipped is None
+            and not self.errors
+            and all(o.met is not False for o in self.outcomes)
+        )
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def broker_config(scenario: Scenario) -> dict[str, Any]:
+    """Game-day broker defaults under the scenario's own ``broker.config``."""
+    defaults: dict[str, Any] = {
+        "retention_check_interval_ms": 500,
+        # Burrow-style STOP after a minute of silence, compressed like the alerts.
+        "lag": {"min_stop_seconds": max(1, round(60 / scenario.time_scale)), "window_commits": 5},
+        "groups": {"initial_rebalance_delay_ms": 200},
+    }
+    return _merge(defaults, scenario.broker.config)
+
+
+class GameDay:
+    def __init__(
+        self,
+        scenario: Scenario,
+        workdir: Path,
+        poll_seconds: float = 0.5,
+        on_poll: Callable[[float, GameDayResult], None] | None = None,
+        source_factory: Callable[[Scenario, Path, dict[str, Any], Targets, list[SLO]], AlertSource]
+        | None = None,
+        on_point: Callable[[IntervalPoint, Collector], None] | None = None,
+    ) -> None:
+        self.on_point = on_point
+        self.scenario = scenario
+        self.workdir = workdir
+        self.poll_seconds = poll_seconds
+        self.on_poll = on_poll
+        self.source_factory = source_factory or make_source
+        self.result = GameDayResult(scenario, scenario.alerts.evaluator, workdir)
+        self._broker: ManagedBroker | None = None
+        self._proxy: TcpProxy | None = None
+        self._generator: LoadGenerator | None = None
+        self._active: dict[str, Fault] = {}
+
+    # --- the run -----------------------------------------------------------------------
+    def run(self) -> GameDayResult:
+        s = self.scenario
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        data_dir = self.workdir / "broker-data"
+        slos = load_files([str(p) for p in s.slo_files]) if s.slo_files else []
+        faults = FaultStack()
+        try:
+            with contextlib.ExitStack() as stack:
+                if s.broker.tmpfs_bytes is not None:
+                    tmpfs = Tmpfs(data_dir, s.broker.tmpfs_bytes)
+                    try:
+                        tmpfs.mount()
+                    except FaultUnavailable as exc:
+                        self.result.skipped = str(exc)
+                        return self.result
+                    stack.callback(tmpfs.unmount)
+                broker = self._start_broker(stack, data_dir)
+                generator = LoadGenerator(s.workload, broker.bootstrap, on_point=self.on_point)
+                self._generator = generator
+                stack.callback(generator.close)
+                exporter = self._start_exporter(stack, generator)
+                targets = Targets(
+                    {BROKER_JOB: [broker.http_url.removeprefix("http://")], LOAD_JOB: [exporter]}
+                )
+                rules = build_rules(
+                    slos,
+                    s.time_scale,
+                    builtin=s.alerts.builtin,
+                    extra=[_read_yaml(p) for p in s.alerts.rules],
+                    exclude=s.alerts.exclude,
+                )
+                source = self.source_factory(s, self.workdir, rules, targets, slos)
+                self.result.evaluator = source.name
+                stack.callback(source.close)
+                _in_parallel(generator.prepare, source.start)
+                stack.callback(faults.undo_all)  # undone before anything above stops
+                self._observe(generator, source, faults, broker)
+        except Exception as exc:
+            self.result.errors.append(f"{type(exc).__name__}: {exc}")
+            log.exception("game day %s failed", s.name)
+        finally:
+            faults.undo_all()
+            self.result.errors.extend(faults.errors)
+        if self.result.skipped is None:
+            self._judge()
+        return self.result
+
+    def _start_broker(self, stack: contextlib.ExitStack, data_dir: Path) -> ManagedBroker:
+        s = self.scenario
+        advertised = None
+        if s.broker.proxy:
+            proxy = TcpProxy().start()
+            self._proxy = proxy
+            stack.callback(proxy.close)
+            advertised = proxy.address
+        broker = ManagedBroker(
+            data_dir,
+            config=broker_config(s),
+            advertised=advertised,
+            log_path=self.workdir / "broker.log",
+            extra_args=("--flush-policy", s.broker.flush_policy),
+        )
+        self._broker = broker
+        broker.start()
+        stack.callback(broker.stop)
+        if self._proxy is not None:
+            self._proxy.set_upstream("127.0.0.1", broker.port)
+        return broker
+
+    def _start_exporter(self, stack: contextlib.ExitStack, generator: LoadGenerator) -> str:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(LoadMetricsCollector(lambda: generator.collector, generator.lock))
+        server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+
+        def stop() -> None:
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
+
+        stack.callback(stop)
+        return f"127.0.0.1:{server.server_port}"
+
+    def _observe(
+        self,
+        generator: LoadGenerator,
+        source: AlertSource,
+        faults: FaultStack,
+        broker: ManagedBroker,
+    ) -> None:
+        s = self.scenario
+        outcome: dict[str, Any] = {}
+
+        def load() -> None:
+            try:
+                outcome["result"] = generator.run()
+            except Exception as exc:
+                outcome["error"] = exc
+
+        start = generator.start() / 1e9
+        self.result.started_at = start
+        self.result.events[START] = (0.0, None)
+        thread = threading.Thread(target=load, name="tidewatch-gameday-load", daemon=True)
+        thread.start()
+        pending = list(s.timeline)
+        next_poll = 0.0
+        ended = False
+        while thread.is_alive():
+            now = time.time() - start
+            pending = self._apply_timeline(now, pending, faults)
+            if not ended and now >= s.duration_seconds:
+                ended = True
+                self._end_all(now, faults)
+            if now >= next_poll:
+                self._poll(now, source, broker)
+                next_poll = now + self.poll_seconds
+            thread.join(0.05)
+        now = time.time() - start
+        if not ended:
+            self._end_all(now, faults)
+        self._poll(now, source, broker)
+        # Settle: keep watching while alerts other than slow tickets still fire.
+        settle_until = now + s.settle_seconds
+        while now < settle_until and self._still_firing():
+            time.sleep(self.poll_seconds)
+            now = time.time() - start
+            self._poll(now, source, broker)
+        self.result.observed_seconds = now
+        self.result.final_lag = {
+            g: (lag.records if lag is not None else None)
+            for g, lag in self._group_lag(broker).items()
+        }
+        if "error" in outcome:
+            raise outcome["error"]
+        self.result.load = outcome.get("result")
+
+    def _apply_timeline(
+        self, now: float, pending: list[FaultStep], faults: FaultStack
+    ) -> list[FaultStep]:
+        for step in [p for p in pending if p.at_seconds <= now]:
+            fault = self._fault(step)
+            self.result.events[step.id] = (now, None)
+            try:
+                faults.inject(fault)
+            except FaultUnavailable as exc:
+                self.result.errors.append(f"{step.id}: {exc}")
+            self._active[step.id] = fault
+            pending.remove(step)
+        for step_id, fault in list(self._active.items()):
+            step = next(x for x in self.scenario.timeline if x.id == step_id)
+            end = step.end_seconds
+            if end is not None and now >= end:
+                self._undo(step_id, fault, faults, now)
+        return pending
+
+    def _undo(self, step_id: str, fault: Fault, faults: FaultStack, now: float) -> None:
+        faults.undo(fault)
+        began, _ = self.result.events[step_id]
+        self.result.events[step_id] = (began, time.time() - self.result.started_at)
+        del self._active[step_id]
+
+    def _end_all(self, now: float, faults: FaultStack) -> None:
+        for step_id, fault in list(self._active.items()):
+            self._undo(step_id, fault, faults, now)
+
+    def _fault(self, step: FaultStep) -> Fault:
+        p = step.params
+        broker, proxy, generator = self._broker, self._proxy, self._generator
+        assert broker is not None
+        assert generator is not None
+        makers: dict[str, Callable[[], Fault]] = {
+            "broker-kill": lambda: BrokerKill(broker),
+            "broker-pause": lambda: BrokerPause(broker),
+            "consumer-stop": lambda: ConsumerStop(generator, str(p["group"])),
+            "consumer-slow": lambda: ConsumerSlow(
+                generator, str(p["group"]), float(p["processing_ms"])
+            ),
+            "network-latency": lambda: ProxyLatency(
+                _need(proxy), float(p["latency_ms"]), float(p.get("jitter_ms", 0.0))
+            ),
+            "network-drop": lambda: ProxyDrop(_need(proxy), p.get("mode", "reset")),
+            "disk-full": lambda: DiskFill(broker.data_dir, int(p.get("leave_bytes", 0))),
+            "retention-shrink": lambda: RetentionShrink(
+                broker.bootstrap,
+                self.scenario.workload.topic.name,
+                int(p["retention_ms"]),
+                int(p["segment_ms"]) if "segment_ms" in p else None,
+            ),
+        }
+        return makers[step.kind]()
+
+    def _poll(self, now: float, source: AlertSource, broker: ManagedBroker) -> None:
+        r = self.result
+        try:
+            r.alerts.observe(now, source.firing())
+            r.slos.observe(now, source.slo_readings())
+        except Exception as exc:  # a missed poll is a gap, not a failure
+            log.debug("poll at %.1f s: %s", now, exc)
+        r.lag.observe(now, self._group_lag(broker))
+        if self.on_poll is not None:
+            self.on_poll(now, r)
+
+    def _still_firing(self) -> bool:
+        history = self.result.alerts
+        return any(
+            spans[-1][1] is None and dict(i.labels).get(LABEL_SEVERITY) != SEVERITY_TICKET
+            for i, spans in history.intervals.items()
+        )
+
+    def active_faults(self) -> list[str]:
+        return sorted(self._active)
+
+    def _group_lag(self, broker: ManagedBroker) -> dict[str, GroupLag | None]:
+        groups = [g.group for g in self.scenario.workload.groups]
+        try:
+            with urllib.request.urlopen(f"{broker.http_url}/status/groups", timeout=1) as resp:
+                body = json.loads(resp.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            return dict.fromkeys(groups)
+        seen = {
+            g["group"]: GroupLag(int(g["lag_records"]), float(g["max_lag_seconds"]))
+            for g in body.get("groups", [])
+        }
+        return {g: seen.get(g) for g in groups}
+
+    def _judge(self) -> None:
+        r = self.result
+        accounts = r.load.accounts if r.load is not None else []
+        r.outcomes = judge(
+            self.scenario,
+            r.events,
+            r.alerts,
+            r.slos,
+            r.lag,
+            accounts,
+            probe_counts=None,
+            end_seconds=r.observed_seconds,
+            final_lag=r.final_lag,
+        )
+
+
+def _need(proxy: TcpProxy | None) -> TcpProxy:
+    if proxy is None:
+        raise FaultUnavailable("network faults need broker.proxy: true")
+    return proxy
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def _in_parallel(*calls: Callable[[], None]) -> None:
+    """Run ``calls`` in threads; re-raise the first failure once all are done."""
+    errors: list[BaseException] = []
+
+    def wrap(call: Callable[[], None]) -> None:
+        try:
+            call()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=wrap, args=(c,)) for c in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def make_source(
+    scenario: Scenario, workdir: Path, rules: dict[str, Any], targets: Targets, slos: list[SLO]
+) -> AlertSource:
+    """The scenario's evaluator: Prometheus when installed (or asked), else in-process."""
+    from loadtest.gameday.prometheus import PrometheusAlerts, prometheus_binary
+
+    choice = scenario.alerts.evaluator
+    if choice == "prometheus" or (choice == "auto" and prometheus_binary() is not None):
+        return PrometheusAlerts(workdir / "prometheus", rules, targets)
+    from loadtest.gameday.inprocess import InProcessAlerts
+
+    return InProcessAlerts(slos, scenario.time_scale, targets, exclude=scenario.alerts.exclude)

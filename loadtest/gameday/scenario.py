@@ -1,0 +1,439 @@
+"""Game-day scenarios (``version: tidewatch/gameday/v1``): the YAML spec and its model.
+
+A scenario is steady load (an embedded workload), a broker set up for the faults it
+needs, a timeline of faults, and expectations. The format is documented in
+``loadtest/README.md``; errors name the file, the field and what is allowed, e.g.::
+
+    lag.yaml: timeline[0].fault: "broker-crash" is not allowed; allowed: broker-kill, ...
+
+Times in the timeline and in expectations are real (wall-clock) seconds from the start
+of the load. ``time_scale`` compresses only the monitoring: SLO windows, rule ranges and
+``for`` durations (see :mod:`slo.timescale`). Pure: only :func:`load_scenario` reads
+files.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import yaml
+
+from loadtest.workload import Workload, parse_embedded_workload, seconds
+from slo.duration import DurationError
+from slo.errors import SpecError
+from slo.spec.fields import Fields
+
+__all__ = [
+    "FAULT_KINDS",
+    "VERSION",
+    "AlertExpectation",
+    "AlertsSpec",
+    "Bound",
+    "BrokerSpec",
+    "CountExpectation",
+    "FaultStep",
+    "Recovery",
+    "SLOExpectation",
+    "Scenario",
+    "load_scenario",
+    "parse_scenario",
+]
+
+VERSION: Final = "tidewatch/gameday/v1"
+START: Final = "start"  # the event id of the load's start
+# Fault kind -> its parameters (name -> required). 'for' and 'at' are common to all.
+FAULT_KINDS: Final[dict[str, dict[str, bool]]] = {
+    "broker-kill": {},
+    "broker-pause": {},
+    "consumer-stop": {"group": True},
+    "consumer-slow": {"group": True, "processing_ms": True},
+    "network-latency": {"latency_ms": True, "jitter_ms": False},
+    "network-drop": {"mode": False},
+    "disk-full": {"leave_bytes": False},
+    "retention-shrink": {"retention_ms": True, "segment_ms": False},
+}
+NEEDS_PROXY: Final = frozenset({"network-latency", "network-drop"})
+NEEDS_TMPFS: Final = frozenset({"disk-full"})
+EVALUATORS: Final = ("auto", "prometheus", "in-process")
+LOSS_FIELDS: Final = (
+    "lost",
+    "deleted_by_retention",
+    "duplicates",
+    "pending",
+    "failed",
+    "delivered_unacknowledged",
+)
+PROBE_FIELDS: Final = ("lost", "duplicates", "reordered", "corrupted")
+
+_TOP: Final = frozenset(
+    {
+        "version",
+        "name",
+        "description",
+        "time_scale",
+        "duration",
+        "broker",
+        "workload",
+        "slos",
+        "alerts",
+        "probes",
+        "timeline",
+        "expect",
+        "settle",
+    }
+)
+_BROKER: Final = frozenset({"flush_policy", "proxy", "tmpfs", "config"})
+_ALERTS: Final = frozenset({"evaluator", "rules", "exclude", "builtin"})
+_STEP_COMMON: Final = frozenset({"id", "at", "fault", "for"})
+_EXPECT: Final = frozenset({"alerts", "silent", "slos", "data_loss", "probes", "recovery"})
+_ALERT: Final = frozenset({"alert", "labels", "after", "fires_within", "resolves_within"})
+_SLO: Final = frozenset({"slo", "burns"})
+_BOUND: Final = frozenset({"min", "max"})
+_RECOVERY: Final = frozenset({"lag_zero_within", "lag_tolerance", "alerts_resolved_within"})
+_SIZE: Final = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB)?\s*$")
+_SIZE_UNITS: Final = {None: 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSpec:
+    flush_policy: Literal["interval", "durable"] = "interval"
+    proxy: bool = False
+    tmpfs_bytes: int | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertsSpec:
+    evaluator: str = "auto"
+    rules: tuple[Path, ...] = ()  # extra Prometheus rule files
+    exclude: tuple[str, ...] = ()  # alert names removed from every rule set
+    builtin: bool = True  # the game-day infrastructure rules
+
+
+@dataclass(frozen=True, slots=True)
+class FaultStep:
+    id: str
+    kind: str
+    at_seconds: float
+    for_seconds: float | None  # None: until the end of the scenario
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def end_seconds(self) -> float | None:
+        return None if self.for_seconds is None else self.at_seconds + self.for_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class AlertExpectation:
+    alert: str
+    labels: tuple[tuple[str, str], ...] = ()
+    after: str = START
+    fires_within: float | None = None
+    resolves_within: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SLOExpectation:
+    slo: str
+    burns: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    minimum: int | None = None
+    maximum: int | None = None
+
+    def holds(self, value: int) -> bool:
+        low = self.minimum is None or value >= self.minimum
+        return low and (self.maximum is None or value <= self.maximum)
+
+    def describe(self) -> str:
+        if self.minimum == self.maximum and self.minimum is not None:
+            return f"= {self.minimum}"
+        parts = []
+        if self.minimum is not None:
+            parts.append(f">= {self.minimum}")
+        if self.maximum is not None:
+            parts.append(f"<= {self.maximum}")
+        return " and ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class CountExpectation:
+    """Bounds on accounting counts (data loss per group, or probe anomalies)."""
+
+    bounds: tuple[tuple[str, Bound], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """After the last fault: lag back within ``lag_tolerance_seconds`` (consumers commit
+    once a second, so steady load always shows a little lag) within
+    ``lag_zero_within``, and exactly 0 once the load has drained; every alert resolved
+    within ``alerts_resolved_within``."""
+
+    lag_zero_within: float | None = None
+    lag_tolerance_seconds: float = 2.0
+    alerts_resolved_within: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    description: str
+    time_scale: float
+    duration_seconds: float
+    broker: BrokerSpec
+    workload: Workload
+    slo_files: tuple[Path, ...]
+    alerts: AlertsSpec
+    probes: bool
+    timeline: tuple[FaultStep, ...]
+    expect_alerts: tuple[AlertExpectation, ...] = ()
+    expect_silent: tuple[str, ...] = ()
+    expect_slos: tuple[SLOExpectation, ...] = ()
+    expect_data_loss: CountExpectation | None = None
+    expect_probes: CountExpectation | None = None
+    recovery: Recovery = Recovery()
+    settle_seconds: float = 30.0  # keep watching after the load while alerts still fire
+    source: str = ""
+
+    @property
+    def event_ids(self) -> tuple[str, ...]:
+        return (START, *(s.id for s in self.timeline))
+
+    @property
+    def last_fault_end(self) -> float:
+        ends = [s.end_seconds or self.duration_seconds for s in self.timeline]
+        return max(ends, default=0.0)
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError(str(path), "", f"cannot read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(str(path), "", f"not valid YAML: {exc}") from None
+    return parse_scenario(str(path), data, base=path.parent)
+
+
+def parse_scenario(file: str, data: object, base: Path = Path(".")) -> Scenario:
+    top = Fields(file, "", data, _TOP)
+    version = top.text("version")
+    if version != VERSION:
+        raise top.error("version", f'"{version}" is not supported; allowed: {VERSION}')
+    name = top.text("name")
+    duration = _seconds(top, "duration", None)
+    time_scale = top.number("time_scale", 1.0)
+    if not 1 <= time_scale <= 3600:
+        raise top.error("time_scale", "must be between 1 (real time) and 3600")
+    if not top.has("workload"):
+        raise top.error("workload", "is required")
+    workload = parse_embedded_workload(file, "workload", top.raw("workload"), name, duration)
+    broker = _broker(top)
+    timeline = _timeline(top, duration, workload, broker)
+    ids = (START, *(s.id for s in timeline))
+    expect = top.mapping("expect", _EXPECT) if top.has("expect") else None
+    scenario = Scenario(
+        name=name,
+        description=top.text("description", ""),
+        time_scale=time_scale,
+        duration_seconds=duration,
+        broker=broker,
+        workload=workload,
+        slo_files=tuple(base / p for p in _paths(top, "slos")),
+        alerts=_alerts(top, base),
+        probes=top.flag("probes", False),
+        timeline=timeline,
+        settle_seconds=_seconds(top, "settle", 30.0, allow_zero=True),
+        source=file,
+    )
+    if expect is None:
+        return scenario
+    return replace(
+        scenario,
+        expect_alerts=tuple(
+            _alert_expectation(expect, p, v, ids) for p, v in _items(expect, "alerts")
+        ),
+        expect_silent=tuple(_silent(expect)),
+        expect_slos=tuple(
+            _slo_expectation(Fields(file, p, v, _SLO)) for p, v in _items(expect, "slos")
+        ),
+        expect_data_loss=_counts(expect, "data_loss", LOSS_FIELDS),
+        expect_probes=_counts(expect, "probes", PROBE_FIELDS),
+        recovery=_recovery(expect),
+    )
+
+
+# --- sections --------------------------------------------------------------------------
+def _broker(top: Fields) -> BrokerSpec:
+    if not top.has("broker"):
+        return BrokerSpec()
+    b = top.mapping("broker", _BROKER)
+    policy = b.raw("flush_policy") or "interval"
+    if policy not in ("interval", "durable"):
+        raise b.error("flush_policy", f'"{policy}" is not allowed; allowed: interval, durable')
+    tmpfs = None
+    if b.has("tmpfs"):
+        raw = b.raw("tmpfs")
+        match = _SIZE.match(str(raw)) if not isinstance(raw, bool) else None
+        if match is None:
+            raise b.error("tmpfs", f"{raw!r} is not a size like 64MiB (units: B, KiB, MiB, GiB)")
+        tmpfs = int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+        if tmpfs < 1 << 20:
+            raise b.error("tmpfs", "must be at least 1MiB")
+    config = b.raw("config") or {}
+    if not isinstance(config, Mapping):
+        raise b.error("config", "must be a mapping of broker config keys (see broker/config.py)")
+    flush: Literal["interval", "durable"] = "durable" if policy == "durable" else "interval"
+    return BrokerSpec(flush, b.flag("proxy", False), tmpfs, dict(config))
+
+
+def _alerts(top: Fields, base: Path) -> AlertsSpec:
+    if not top.has("alerts"):
+        return AlertsSpec()
+    a = top.mapping("alerts", _ALERTS)
+    evaluator = a.raw("evaluator") or "auto"
+    if evaluator not in EVALUATORS:
+        raise a.error(
+            "evaluator", f'"{evaluator}" is not allowed; allowed: {", ".join(EVALUATORS)}'
+        )
+    exclude = tuple(_strings(a, "exclude"))
+    return AlertsSpec(
+        evaluator, tuple(base / p for p in _paths(a, "rules")), exclude, a.flag("builtin", True)
+    )
+
+
+def _timeline(
+    top: Fields, duration: float, workload: Workload, broker: BrokerSpec
+) -> tuple[FaultStep, ...]:
+    steps: list[FaultStep] = []
+    groups = {g.group for g in workload.groups}
+    for index, (path, item) in enumerate(_items(top, "timeline")):
+        raw = item if isinstance(item, Mapping) else {}
+        kind = raw.get("fault")
+        if kind not in FAULT_KINDS:
+            allowed = ", ".join(sorted(FAULT_KINDS))
+            raise SpecError(
+                top.file, f"{path}.fault", f'"{kind}" is not allowed; allowed: {allowed}'
+            )
+        params = FAULT_KINDS[str(kind)]
+        f = Fields(top.file, path, item, _STEP_COMMON | frozenset(params))
+        at = _seconds(f, "at", None, allow_zero=True)
+        length = _seconds(f, "for", 0.0) if f.has("for") else None
+        if at + (length or 0) > duration:
+            raise f.error("for" if length else "at", f"ends after the scenario ({duration:g} s)")
+        values: dict[str, Any] = {}
+        for name, required in params.items():
+            if not f.has(name):
+                if required:
+                    raise f.error(name, f"is required for {kind}")
+                continue
+            values[name] = f.text(name) if name in ("group", "mode") else f.number(name)
+        if "group" in values and values["group"] not in groups:
+            known = ", ".join(sorted(groups)) or "none"
+            raise f.error(
+                "group", f'no consumer group "{values["group"]}" in the workload ({known})'
+            )
+        if kind == "network-drop" and values.get("mode", "reset") not in ("reset", "blackhole"):
+            raise f.error("mode", f'"{values["mode"]}" is not allowed; allowed: reset, blackhole')
+        if kind in NEEDS_PROXY and not broker.proxy:
+            raise f.error("fault", f"{kind} needs broker.proxy: true")
+        if kind in NEEDS_TMPFS and broker.tmpfs_bytes is None:
+            raise f.error("fault", f"{kind} needs broker.tmpfs (a small data directory)")
+        step_id = f.text("id") if f.has("id") else f"{kind}-{index}"
+        if step_id in (START, *(s.id for s in steps)):
+            raise f.error("id", f'"{step_id}" is used twice')
+        steps.append(FaultStep(step_id, str(kind), at, length, values))
+    return tuple(steps)
+
+
+def _alert_expectation(
+    expect: Fields, path: str, item: object, ids: tuple[str, ...]
+) -> AlertExpectation:
+    f = Fields(expect.file, path, item, _ALERT)
+    after = f.text("after", START)
+    if after not in ids:
+        raise f.error("after", f'"{after}" is not an event id; allowed: {", ".join(ids)}')
+    fires = _seconds(f, "fires_within", 0.0) if f.has("fires_within") else None
+    resolves = _seconds(f, "resolves_within", 0.0) if f.has("resolves_within") else None
+    if fires is None and resolves is None:
+        raise f.error("fires_within", "give fires_within, resolves_within or both")
+    return AlertExpectation(f.text("alert"), f.labels("labels"), after, fires, resolves)
+
+
+def _silent(expect: Fields) -> list[str]:
+    return _strings(expect, "silent")
+
+
+def _slo_expectation(f: Fields) -> SLOExpectation:
+    if not f.has("burns"):
+        raise f.error("burns", "is required (true or false)")
+    return SLOExpectation(f.text("slo"), f.flag("burns", True))
+
+
+def _counts(expect: Fields, key: str, allowed: tuple[str, ...]) -> CountExpectation | None:
+    if not expect.has(key):
+        return None
+    f = expect.mapping(key, frozenset(allowed))
+    bounds = []
+    for name in allowed:
+        if not f.has(name):
+            continue
+        raw = f.raw(name)
+        if isinstance(raw, Mapping):
+            b = f.mapping(name, _BOUND)
+            low = int(b.number("min")) if b.has("min") else None
+            high = int(b.number("max")) if b.has("max") else None
+            bounds.append((name, Bound(low, high)))
+        else:
+            value = int(f.number(name))
+            bounds.append((name, Bound(value, value)))
+    return CountExpectation(tuple(bounds))
+
+
+def _recovery(expect: Fields) -> Recovery:
+    if not expect.has("recovery"):
+        return Recovery()
+    r = expect.mapping("recovery", _RECOVERY)
+    lag = _seconds(r, "lag_zero_within", 0.0) if r.has("lag_zero_within") else None
+    tolerance = _seconds(r, "lag_tolerance", 2.0) if r.has("lag_tolerance") else 2.0
+    alerts = _seconds(r, "alerts_resolved_within", 0.0) if r.has("alerts_resolved_within") else None
+    return Recovery(lag, tolerance, alerts)
+
+
+# --- helpers ---------------------------------------------------------------------------
+def _items(f: Fields, key: str) -> list[tuple[str, Any]]:
+    return list(f.items(key, required=False)) if f.has(key) else []
+
+
+def _strings(f: Fields, key: str) -> list[str]:
+    out = []
+    for path, item in _items(f, key):
+        if not isinstance(item, str) or not item:
+            raise SpecError(f.file, path, "must be a non-empty string")
+        out.append(item)
+    return out
+
+
+def _paths(f: Fields, key: str) -> list[str]:
+    return _strings(f, key)
+
+
+def _seconds(f: Fields, key: str, default: float | None, allow_zero: bool = False) -> float:
+    raw = f.raw(key)
+    if raw is None:
+        if default is None:
+            raise f.error(key, "is required")
+        return default
+    if allow_zero and raw == 0:
+        return 0.0
+    try:
+        return seconds(raw)
+    except DurationError as exc:
+        raise f.error(key, f"{exc} (expected a duration like 30s or a number of seconds)") from None

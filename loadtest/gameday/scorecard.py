@@ -1,0 +1,194 @@
+"""The scorecard of a game day: a rich table, a JSON document and an HTML page.
+
+The JSON (``scorecard.json``) holds every outcome with detection and reset times, the
+fault timeline as it actually happened, the alert firing intervals, SLO and lag
+readings, the data-loss accounting and the paths of the load report. The HTML page
+(``scorecard.html``) is rendered from it and embeds the load report's charts with the
+fault windows shaded.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+from typing import Any, Final
+
+from rich.console import Console
+from rich.markup import escape as rich_escape
+from rich.table import Table
+
+from loadtest.gameday.runner import GameDayResult
+from loadtest.report import load_sections, page, report_json, write_report
+from loadtest.svg import Band, gantt
+
+__all__ = ["COMPRESSION_NOTE", "print_scorecard", "scorecard_json", "write_scorecard"]
+
+COMPRESSION_NOTE: Final = (
+    "Monitoring ran on compressed time: {factor:g} scenario seconds per real second. SLO "
+    "windows and periods, rule ranges, 'for' durations and thresholds on ages (lag in "
+    "seconds, retention headroom) were divided by {factor:g}, so a 1h burn-rate window "
+    "lasted {hour:g} s. Fault times, detection and reset times are real seconds."
+)
+
+
+def scorecard_json(result: GameDayResult, reports: dict[str, str]) -> dict[str, Any]:
+    s = result.scenario
+    steps = {step.id: step for step in s.timeline}
+    events = [
+        {
+            "id": event_id,
+            "fault": steps[event_id].kind if event_id in steps else "load",
+            "params": dict(steps[event_id].params) if event_id in steps else {},
+            "at": round(start, 3),
+            "undone_at": None if end is None else round(end, 3),
+        }
+        for event_id, (start, end) in sorted(result.events.items(), key=lambda kv: kv[1][0])
+    ]
+    accounts = result.load.accounts if result.load is not None else []
+    return {
+        "kind": "tidewatch-gameday-scorecard",
+        "scenario": s.name,
+        "description": s.description,
+        "source": s.source,
+        "passed": result.passed,
+        "skipped": result.skipped,
+        "errors": result.errors,
+        "evaluator": result.evaluator,
+        "time_scale": s.time_scale,
+        "compression": COMPRESSION_NOTE.format(factor=s.time_scale, hour=3600 / s.time_scale),
+        "started_at": datetime.fromtimestamp(result.started_at, UTC).isoformat()
+        if result.started_at
+        else None,
+        "observed_seconds": round(result.observed_seconds, 3),
+        "events": events,
+        "outcomes": [o.as_dict() for o in result.outcomes],
+        "summary": {
+            "met": sum(o.met is True for o in result.outcomes),
+            "missed": sum(o.met is False for o in result.outcomes),
+            "skipped": sum(o.met is None for o in result.outcomes),
+        },
+        "alerts": result.alerts.as_dict(),
+        "slos": result.slos.as_dict(),
+        "lag": result.lag.as_dict(),
+        "final_lag_records": result.final_lag,
+        "data_loss": [a.as_dict() for a in accounts],
+        "reports": reports,
+    }
+
+
+def print_scorecard(card: dict[str, Any], console: Console) -> None:
+    title = f"game day {card['scenario']}: " + (
+        "SKIPPED" if card["skipped"] else ("PASSED" if card["passed"] else "FAILED")
+    )
+    table = Table(title=title)
+    for column in ("expectation", "subject", "expected", "observed", "result"):
+        table.add_column(column)
+    colors = {"met": "green", "MISSED": "red", "skipped": "yellow"}
+    for o in card["outcomes"]:
+        status = o["status"]
+        table.add_row(
+            rich_escape(o["kind"]),
+            rich_escape(o["subject"]),
+            rich_escape(o["expected"]),
+            rich_escape(o["observed"]),
+            f"[{colors[status]}]{status}[/]",
+        )
+    console.print(table)
+    if card["skipped"]:
+        console.print(f"[yellow]skipped:[/] {rich_escape(card['skipped'])}")
+    for error in card["errors"]:
+        console.print(f"[red]error:[/] {rich_escape(error)}")
+    summary = card["summary"]
+    console.print(
+        f"{summary['met']} met, {summary['missed']} missed, {summary['skipped']} skipped; "
+        f"evaluator {card['evaluator']}, time scale {card['time_scale']:g}x"
+    )
+    for name, path in card["reports"].items():
+        console.print(f"{name}: {path}")
+
+
+def _bands(card: dict[str, Any]) -> list[Band]:
+    end = card["observed_seconds"]
+    return [
+        Band(e["at"], e["undone_at"] if e["undone_at"] is not None else end, e["id"])
+        for e in card["events"]
+        if e["fault"] != "load"
+    ]
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _alert_label(alert: dict[str, Any]) -> str:
+    shown = ("group", "topic", "sloth_severity")
+    labels = ",".join(str(alert["labels"][k]) for k in shown if k in alert["labels"])
+    return f"{alert['alert']}{{{labels}}}" if labels else str(alert["alert"])
+
+
+def render_scorecard_html(card: dict[str, Any], load_report: dict[str, Any] | None) -> str:
+    verdict = "SKIPPED" if card["skipped"] else ("PASSED" if card["passed"] else "FAILED")
+    cls = "ok" if card["passed"] else "bad"
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{escape(str(o[k]))}</td>" for k in ("kind", "subject", "expected", "observed")
+        )
+        + f'<td class="{"ok" if o["met"] else "bad"}">{escape(o["status"])}</td></tr>'
+        for o in card["outcomes"]
+    )
+    events = "".join(
+        f"<tr><td>{escape(e['id'])}</td><td>{escape(e['fault'])}</td><td>{e['at']:.1f}</td>"
+        f"<td>{_seconds(e['undone_at'])}</td><td>{escape(json.dumps(e['params']))}</td></tr>"
+        for e in card["events"]
+    )
+    alert_rows = [(_alert_label(a), [(x, y) for x, y in a["firing"]]) for a in card["alerts"]]
+    bands = _bands(card)
+    sections = [
+        f'<p class="{cls}">{verdict}</p>',
+        f"<p>{escape(card['description'])}</p>",
+        f'<p class="note">Evaluator: {escape(card["evaluator"])}. '
+        f"{escape(card['compression'])}</p>",
+        "<h2>Expectations</h2>",
+        "<table><thead><tr><th>expectation</th><th>subject</th><th>expected</th>"
+        f"<th>observed</th><th>result</th></tr></thead><tbody>{rows}</tbody></table>",
+        "<h2>Timeline (real seconds from the start of the load)</h2>",
+        "<table><thead><tr><th>event</th><th>fault</th><th>at</th><th>undone at</th>"
+        f"<th>parameters</th></tr></thead><tbody>{events}</tbody></table>",
+        gantt("Alerts firing", alert_rows, card["observed_seconds"], bands)
+        if alert_rows
+        else "<p>No alert fired.</p>",
+    ]
+    if card["errors"]:
+        items = "".join(f"<li>{escape(e)}</li>" for e in card["errors"])
+        sections.append(f"<h2>Errors</h2><ul>{items}</ul>")
+    if load_report is not None:
+        sections.append("<h2>Load</h2>")
+        sections.extend(load_sections(load_report, bands))
+    links = "".join(
+        f'<li><a href="{escape(Path(p).name)}">{escape(name)}</a></li>'
+        for name, p in card["reports"].items()
+    )
+    sections.append(f"<h2>Files</h2><ul>{links}</ul>")
+    return page(f"Tidewatch game day: {card['scenario']}", sections)
+
+
+def write_scorecard(result: GameDayResult, out: Path) -> dict[str, Any]:
+    """Write scorecard.json/.html and the load report into ``out``; returns the card."""
+    out.mkdir(parents=True, exist_ok=True)
+    reports = {
+        "scorecard_json": str(out / "scorecard.json"),
+        "scorecard_html": str(out / "scorecard.html"),
+    }
+    load_report = None
+    if result.load is not None:
+        load_report = report_json(result.load)
+        write_report(load_report, out / "load-report.json", out / "load-report.html")
+        reports["load_json"] = str(out / "load-report.json")
+        reports["load_html"] = str(out / "load-report.html")
+    card = scorecard_json(result, reports)
+    (out / "scorecard.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    (out / "scorecard.html").write_text(render_scorecard_html(card, load_report))
+    return card
