@@ -100,7 +100,7 @@ def producer_config(workload: Workload) -> dict[str, str]:
         "socket.nagle.disable": "true",
         "queue.buffering.max.messages": "1000000",
         "queue.buffering.max.kbytes": "1048576",
-        "log_level": "3",
+        "log_level": "2",
     }
     conf.update(dict(p.client_config))
     return conf
@@ -152,7 +152,7 @@ class LoadGenerator:
                     processing_ms=g.processing_ms,
                     offset_reset=g.offset_reset,
                     interval_seconds=self.interval_seconds,
-                    config={"log_level": "3", **dict(g.client_config)},
+                    config={"log_level": "2", **dict(g.client_config)},
                 )
                 self._spawn("consumer", g.group, m, consumer_main, task)
         self._await_ready(sum(self.members.values()))
@@ -387,7 +387,7 @@ def ensure_topic(workload: Workload, bootstrap: str, timeout: float = 30.0) -> N
     from confluent_kafka.cimpl import NewTopic
 
     topic = workload.topic
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": "3"})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": "2"})
     if topic.create:
         new = NewTopic(
             topic.name,
@@ -422,7 +422,7 @@ def read_offsets(
     log_start: dict[int, int] = {}
     committed: dict[str, dict[int, int]] = {}
     probe = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "tidewatch-load-offsets", "log_level": "3"}
+        {"bootstrap.servers": bootstrap, "group.id": "tidewatch-load-offsets", "log_level": "2"}
     )
     try:
         metadata = probe.list_topics(topic, timeout=timeout)
@@ -436,7 +436,7 @@ def read_offsets(
     finally:
         probe.close()
     for group in groups:
-        reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": "3"})
+        reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": "2"})
         try:
             answer = reader.committed([TopicPartition(topic, p) for p in partitions], timeout)
             committed[group] = {tp.partition: tp.offset for tp in answer if tp.offset >= 0}

@@ -13,7 +13,7 @@ def describe_topic_configs(bootstrap: str, topic: str, timeout: float = 15.0) ->
     from confluent_kafka.admin._config import ConfigResource
     from confluent_kafka.admin._resource import ResourceType
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": "3"})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": "2"})
     resource = ConfigResource(ResourceType.TOPIC, topic)
     entries = admin.describe_configs([resource], request_timeout=timeout)[resource].result(timeout)
     return {name: entry.value for name, entry in entries.items() if entry.value is not None}
@@ -27,7 +27,7 @@ def set_topic_configs(
     from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
     from confluent_kafka.admin._resource import ResourceType
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": "3"})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": "2"})
     entries = [
         ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
         for name, value in changes.items()

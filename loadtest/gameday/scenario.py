@@ -199,7 +199,9 @@ class Scenario:
     expect_data_loss: CountExpectation | None = None
     expect_probes: CountExpectation | None = None
     recovery: Recovery = Recovery()
-    settle_seconds: float = 30.0  # keep watching after the load while alerts still fire
+    # Keep watching after the load while alerts still fire, at most this long (default:
+    # as long as recovery.alerts_resolved_within needs, else not at all).
+    settle_seconds: float = 0.0
     source: str = ""
 
     @property
@@ -250,13 +252,18 @@ def parse_scenario(file: str, data: object, base: Path = Path(".")) -> Scenario:
         alerts=_alerts(top, base),
         probes=top.flag("probes", False),
         timeline=timeline,
-        settle_seconds=_seconds(top, "settle", 30.0, allow_zero=True),
+        settle_seconds=_seconds(top, "settle", 0.0, allow_zero=True),
         source=file,
     )
     if expect is None:
         return scenario
+    recovery = _recovery(expect)
+    settle = scenario.settle_seconds
+    if not top.has("settle") and recovery.alerts_resolved_within is not None:
+        settle = recovery.alerts_resolved_within
     return replace(
         scenario,
+        settle_seconds=settle,
         expect_alerts=tuple(
             _alert_expectation(expect, p, v, ids) for p, v in _items(expect, "alerts")
         ),
@@ -266,7 +273,7 @@ def parse_scenario(file: str, data: object, base: Path = Path(".")) -> Scenario:
         ),
         expect_data_loss=_counts(expect, "data_loss", LOSS_FIELDS),
         expect_probes=_counts(expect, "probes", PROBE_FIELDS),
-        recovery=_recovery(expect),
+        recovery=recovery,
     )
 
 
