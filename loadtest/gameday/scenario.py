@@ -240,6 +240,7 @@ def parse_scenario(file: str, data: object, base: Path = Path(".")) -> Scenario:
     broker = _broker(top)
     timeline = _timeline(top, duration, workload, broker)
     ids = (START, *(s.id for s in timeline))
+    endless = {START} | {s.id for s in timeline if s.for_seconds is None}
     expect = top.mapping("expect", _EXPECT) if top.has("expect") else None
     scenario = Scenario(
         name=name,
@@ -265,7 +266,7 @@ def parse_scenario(file: str, data: object, base: Path = Path(".")) -> Scenario:
         scenario,
         settle_seconds=settle,
         expect_alerts=tuple(
-            _alert_expectation(expect, p, v, ids) for p, v in _items(expect, "alerts")
+            _alert_expectation(expect, p, v, ids, endless) for p, v in _items(expect, "alerts")
         ),
         expect_silent=tuple(_silent(expect)),
         expect_slos=tuple(
@@ -361,7 +362,7 @@ def _timeline(
 
 
 def _alert_expectation(
-    expect: Fields, path: str, item: object, ids: tuple[str, ...]
+    expect: Fields, path: str, item: object, ids: tuple[str, ...], endless: set[str]
 ) -> AlertExpectation:
     f = Fields(expect.file, path, item, _ALERT)
     after = f.text("after", START)
@@ -371,6 +372,10 @@ def _alert_expectation(
     resolves = _seconds(f, "resolves_within", 0.0) if f.has("resolves_within") else None
     if fires is None and resolves is None:
         raise f.error("fires_within", "give fires_within, resolves_within or both")
+    if resolves is not None and after in endless:
+        raise f.error(
+            "resolves_within", f"{after} lasts until the end: give it a 'for' to resolve after"
+        )
     return AlertExpectation(f.text("alert"), f.labels("labels"), after, fires, resolves)
 
 
