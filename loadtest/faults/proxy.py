@@ -41,7 +41,7 @@ class ProxyStats:
     bytes_dropped: int = 0
 
 
-@dataclass
+@dataclass(eq=False)
 class _Link:
     client: asyncio.StreamWriter
     upstream: asyncio.StreamWriter
