@@ -15,7 +15,7 @@ from typing import Final
 from alerts.error_classes import AUTH_ERRORS, EXPECTED_ERRORS, NO_ERROR
 from alerts.promql import NotRe, Re, regex_union, selector
 from alerts.rule import AlertRule
-from alerts.scrape import BROKER_JOB, UP
+from alerts.scrape import BROKER_JOB, UP_SERIES
 from alerts.thresholds import AlertThresholds
 from broker.lag.status import LagStatus
 from broker.metrics import catalog as m
@@ -44,7 +44,7 @@ def _duration(seconds: float) -> str:
 
 
 def _availability(t: AlertThresholds) -> list[AlertRule]:
-    up = f'{UP}{{job="{BROKER_JOB}"}}'
+    up = selector(UP_SERIES, job=BROKER_JOB)
     return [
         AlertRule(
             name="TidewatchBrokerUnreachable",

@@ -20,6 +20,7 @@ __all__ = [
     "Ne",
     "NotRe",
     "Re",
+    "Series",
     "metric_names",
     "regex_union",
     "selector",
@@ -38,6 +39,14 @@ class MetricLike(Protocol):
 
     @property
     def labels(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """A series named elsewhere (an SLO recording rule, Prometheus' ``up``) with its labels."""
+
+    name: str
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,13 +12,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-__all__ = ["BROKER_JOB", "PROBE_JOB", "SLO_JOB", "UP", "prometheus_config"]
+from alerts.promql import Series
+
+__all__ = ["BROKER_JOB", "PROBE_JOB", "SLO_JOB", "UP", "UP_SERIES", "prometheus_config"]
 
 BROKER_JOB: Final = "tidewatch-broker"
 PROBE_JOB: Final = "tidewatch-probe"
 SLO_JOB: Final = "tidewatch-slo"
 # The series Prometheus records for every target it scrapes (1 up, 0 failed).
 UP: Final = "up"
+# ``up`` carries the target labels: job, instance and (generated config) cluster.
+UP_SERIES: Final = Series(UP, ("cluster",))
 
 
 def _job(name: str, targets: Sequence[str], cluster: str) -> dict[str, Any]:
