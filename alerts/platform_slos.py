@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from alerts.error_classes import SERVER_ERRORS
 from alerts.probes import ProbeMetrics
-from alerts.promql import Re, regex_union, selector
+from alerts.promql import NotRe, regex_union, selector
 from alerts.rule import SERVICE, SERVICE_LABEL
 from alerts.thresholds import AlertThresholds
 from broker.metrics import catalog as m
@@ -60,8 +60,11 @@ def _availability(api: str, objective: float) -> dict[str, Any]:
         "objective": objective,
         "window": "30d",
         "sli": {
+            # Good, not bad: the counter has an error="..." series only once that error
+            # happened, and a bad selector matching nothing makes the rules' ratio empty
+            # (no data) instead of 0 on a healthy broker.
             "events": {
-                "bad": selector(m.REQUESTS, api=api, error=Re(regex_union(SERVER_ERRORS))),
+                "good": selector(m.REQUESTS, api=api, error=NotRe(regex_union(SERVER_ERRORS))),
                 "total": selector(m.REQUESTS, api=api),
             }
         },

@@ -48,12 +48,15 @@ def prometheus_config(
     jobs = [_job(BROKER_JOB, broker_targets, cluster)]
     if probe_targets:
         jobs.append(_job(PROBE_JOB, probe_targets, cluster))
-    return {
+    config: dict[str, Any] = {
         "global": {
             "scrape_interval": scrape_interval,
             "evaluation_interval": evaluation_interval,
         },
         "rule_files": list(rule_files),
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]},
         "scrape_configs": jobs,
     }
+    if alertmanagers:
+        targets = [{"static_configs": [{"targets": list(alertmanagers)}]}]
+        config["alerting"] = {"alertmanagers": targets}
+    return config

@@ -31,13 +31,19 @@ def _sel(spec: c.MetricSpec | Series) -> str:
     return selector(spec, sloth_id=_SLO)
 
 
+def _no_window(spec: c.MetricSpec | Series) -> str:
+    """The period rules keep the ``sloth_window`` label of the period ratio they divide
+    (as Sloth's do); drop it so they match the metadata rules one to one."""
+    return f"max without ({c.LABEL_WINDOW}) ({_sel(spec)})"
+
+
 def _window_ratio(window: str) -> str:
     spec = Series(c.sli_error_ratio_rule(window), (*_IDS, c.LABEL_WINDOW))
     return f"max without ({c.LABEL_WINDOW}) ({_sel(spec)})"
 
 
 def _burn(window: str) -> str:
-    return f"{_window_ratio(window)} / {_sel(c.METRIC_ERROR_BUDGET)}"
+    return f"({_window_ratio(window)} / {_sel(c.METRIC_ERROR_BUDGET)})"
 
 
 def _thresholds() -> list[Query]:
@@ -62,7 +68,7 @@ def slos() -> Board:
     board.variable("service", "Service", f"label_values({c.RULE_OBJECTIVE}, {c.LABEL_SERVICE})")
     board.variable("slo", "SLO", f"label_values({objective}, {c.LABEL_ID})")
     board.row("SLO $slo", repeat="slo")
-    remaining = _sel(c.METRIC_PERIOD_BUDGET_REMAINING)
+    remaining = _no_window(c.METRIC_PERIOD_BUDGET_REMAINING)
     board.stat(
         "Error budget remaining",
         "Share of the period's error budget left (event-weighted; below 0 = SLO broken).",
@@ -87,8 +93,10 @@ def slos() -> Board:
         "Good ratio over 5 minutes and over the whole period, against the objective.",
         [
             Query(f"1 - {_window_ratio(c.CURRENT_WINDOW)}", "SLI (5m)"),
-            Query(f"1 - {_sel(Series(c.RULE_PERIOD_BURN_RATE, _IDS))} * "
-                  f"{_sel(c.METRIC_ERROR_BUDGET)}", "SLI (period)"),
+            Query(
+                f"1 - {_no_window(c.METRIC_PERIOD_BURN_RATE)} * {_sel(c.METRIC_ERROR_BUDGET)}",
+                "SLI (period)",
+            ),
             Query(_sel(c.METRIC_OBJECTIVE), "objective"),
         ],
         "percentunit",
