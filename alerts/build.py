@@ -151,8 +151,7 @@ def build(
         ALERTMANAGER_FILE: _yaml(alertmanager, f"{_GENERATED}\nSee alerts/alertmanager.py."),
         PROMETHEUS_FILE: _yaml(
             prometheus_config([SLO_RULES_FILE, INFRASTRUCTURE_RULES_FILE]),
-            f"{_GENERATED}\nExample Prometheus configuration for one cluster "
-            "(alerts/scrape.py).",
+            f"{_GENERATED}\nExample Prometheus configuration for one cluster (alerts/scrape.py).",
         ),
     }
     return AlertBuild(files=files, infrastructure=infrastructure, slo_rule_file=slo_file)

@@ -34,15 +34,11 @@ def _slo_names() -> set[str]:
         if attribute.startswith("RULE_")
     }
     names.update(slo_conventions.sli_error_ratio_rule(w) for w in slo_conventions.ALERT_WINDOWS)
-    names.update(
-        spec.name for spec in slo_conventions.ENGINE_METRICS if "{" not in spec.name
-    )
+    names.update(spec.name for spec in slo_conventions.ENGINE_METRICS if "{" not in spec.name)
     return names
 
 
-def known_metric_names(
-    probes: ProbeMetrics | None, extra: Iterable[str] = ()
-) -> frozenset[str]:
+def known_metric_names(probes: ProbeMetrics | None, extra: Iterable[str] = ()) -> frozenset[str]:
     """Catalog names (histograms with their series suffixes), plus ``extra`` (the names
     recorded by generated rules, whose record names come from the SLO conventions)."""
     specs: list[MetricLike] = [*broker_catalog.CATALOG, *broker_catalog.COMPAT_CATALOG]

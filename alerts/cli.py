@@ -54,7 +54,8 @@ def build_command(
         stale = drifted(output, result.files)
         if stale:
             raise click.ClickException(
-                f"{output}: out of date: {', '.join(stale)} (run tidewatch alerts build -o {output})"
+                f"{output}: out of date: {', '.join(stale)} "
+                f"(run tidewatch alerts build -o {output})"
             )
         click.echo(f"{output}: up to date ({len(result.files)} files)")
         return

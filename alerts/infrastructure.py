@@ -19,7 +19,7 @@ from alerts.scrape import BROKER_JOB, UP_SERIES
 from alerts.thresholds import AlertThresholds
 from broker.lag.status import LagStatus
 from broker.metrics import catalog as m
-from slo.conventions import SEVERITY_PAGE, SEVERITY_TICKET
+from slo.conventions import SEVERITY_PAGE, SEVERITY_TICKET, Severity
 
 __all__ = ["DASHBOARD_DEBUG", "DASHBOARD_ONCALL", "broker_alerts"]
 
@@ -51,7 +51,9 @@ def _availability(t: AlertThresholds) -> list[AlertRule]:
             severity=SEVERITY_PAGE,
             expr=f"{up} == 0",
             for_=t.broker_unreachable_for,
-            summary="Broker {{ $labels.instance }} of cluster {{ $labels.cluster }} is unreachable.",
+            summary=(
+                "Broker {{ $labels.instance }} of cluster {{ $labels.cluster }} is unreachable."
+            ),
             description=(
                 "Prometheus has failed to scrape the broker at {{ $labels.instance }} for "
                 f"{t.broker_unreachable_for}: the process is down, hung or cut off. Producers "
@@ -92,7 +94,8 @@ def _storage(t: AlertThresholds) -> list[AlertRule]:
             severity=SEVERITY_TICKET,
             expr=(
                 "histogram_quantile(0.99, "
-                f"sum by (cluster, broker, le) (rate({flush}[{_RATE}]))) > {_g(t.flush_p99_seconds)}"
+                f"sum by (cluster, broker, le) (rate({flush}[{_RATE}])))"
+                f" > {_g(t.flush_p99_seconds)}"
             ),
             for_=t.flush_slow_for,
             summary=(
@@ -134,7 +137,7 @@ def _consumers(t: AlertThresholds) -> list[AlertRule]:
     headroom = selector(m.GROUP_RETENTION_HEADROOM)
     stop, stall = int(LagStatus.STOP), int(LagStatus.STALL)
     worst_headroom = f"min by (cluster, group, topic) ({headroom})"
-    retention = {
+    retention: dict[Severity, float] = {
         SEVERITY_PAGE: t.retention_headroom_page_seconds,
         SEVERITY_TICKET: t.retention_headroom_ticket_seconds,
     }

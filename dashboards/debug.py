@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Final
 
+from alerts.error_classes import NO_ERROR
 from alerts.infrastructure import DASHBOARD_DEBUG
 from alerts.probe_alerts import probe_by
 from alerts.probes import ProbeMetrics
 from alerts.promql import Ne, selector
-from alerts.error_classes import NO_ERROR
 from broker.metrics import catalog as m
 from dashboards.layout import RATE, Board, Query, scope_variables, scoped
 
@@ -92,7 +92,10 @@ def _traffic(board: Board) -> None:
 
 def _latency(board: Board) -> None:
     board.row("Latency distributions")
-    for title, api in (("Produce latency (heatmap)", "produce"), ("Fetch latency (heatmap)", "fetch")):
+    for title, api in (
+        ("Produce latency (heatmap)", "produce"),
+        ("Fetch latency (heatmap)", "fetch"),
+    ):
         bucket = scoped(m.REQUEST_DURATION, "_bucket", api=api)
         board.heatmap(
             title,

@@ -99,8 +99,7 @@ def _traffic(board: Board) -> None:
         "The ten topics with the most bytes appended per second.",
         [
             Query(
-                "topk(10, sum by (topic) "
-                f"(rate({scoped(m.PARTITION_BYTES_APPENDED)}[{RATE}])))",
+                f"topk(10, sum by (topic) (rate({scoped(m.PARTITION_BYTES_APPENDED)}[{RATE}])))",
                 "{{topic}}",
                 instant=True,
             )

@@ -66,9 +66,7 @@ class Threshold:
 def scoped(spec: MetricLike, suffix: str = "", /, **matchers: Any) -> str:
     """A selector of ``spec`` filtered by the dashboard variables its labels allow."""
     labels = set(getattr(spec, "all_labels", spec.labels))
-    scope: dict[str, Any] = {
-        label: Re(f"${label}") for label in SCOPE_LABELS if label in labels
-    }
+    scope: dict[str, Any] = {label: Re(f"${label}") for label in SCOPE_LABELS if label in labels}
     scope.update(matchers)
     return selector(spec, suffix, **scope)
 
@@ -239,13 +237,7 @@ class Board:
         self._add(panel, title, description, queries)
 
     def heatmap(self, title: str, description: str, query: Query, width: int = 12) -> None:
-        panel = (
-            heatmap.Panel()
-            .span(width)
-            .height(8)
-            .calculate(False)
-            .unit("s")
-        )
+        panel = heatmap.Panel().span(width).height(8).calculate(False).unit("s")
         self._add(panel, title, description, [query])
 
     def build(self) -> dm.Dashboard:

@@ -161,7 +161,13 @@ def _partitions(board: Board, t: AlertThresholds) -> None:
     board.bars(
         "Hottest partitions (bytes/s)",
         "The ten partitions receiving the most bytes per second.",
-        [Query(f"topk(10, sum by (topic, partition) ({rate}))", "{{topic}}/{{partition}}", instant=True)],
+        [
+            Query(
+                f"topk(10, sum by (topic, partition) ({rate}))",
+                "{{topic}}/{{partition}}",
+                instant=True,
+            )
+        ],
         "Bps",
     )
 

@@ -157,7 +157,11 @@ def test_a_page_silences_the_ticket_of_the_same_slo_but_not_of_another(alertmana
         [
             {"alertname": name, "severity": "page", **SLO},
             {"alertname": name, "severity": "ticket", **SLO},
-            {"alertname": "TidewatchBrokerFetchAvailabilityBurnRate", "severity": "ticket", **other},
+            {
+                "alertname": "TidewatchBrokerFetchAvailabilityBurnRate",
+                "severity": "ticket",
+                **other,
+            },
         ],
     )
     inhibited = _inhibited(alertmanager, {(name, "ticket")}, 3)
@@ -178,7 +182,8 @@ def test_an_unreachable_broker_silences_lag_alerts_of_its_cluster_only(alertmana
             {
                 "alertname": "TidewatchConsumerLagStatus",
                 "severity": "ticket",
-                **{**LAG, "cluster": "other"},
+                **LAG,
+                "cluster": "other",
             },
         ],
     )

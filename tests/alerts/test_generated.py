@@ -126,7 +126,7 @@ def test_every_metric_in_rules_and_dashboards_exists_in_a_catalog(probes: str) -
 def test_metric_name_tokenizer_finds_selectors_and_skips_functions_labels_and_strings() -> None:
     expr = (
         'sum by (topic) (rate(a_total{error=~"x|y", job="up"}[5m] offset 1h)) / on (topic) '
-        'group_left b and histogram_quantile(0.99, c_bucket) > bool 2 unless '
+        "group_left b and histogram_quantile(0.99, c_bucket) > bool 2 unless "
         'label_replace(d, "dst", "$1", "src", "(.*)") or {__name__="e"} or vector(1) or '
         "f offset 30m"
     )

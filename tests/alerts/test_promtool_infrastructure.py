@@ -147,8 +147,16 @@ CASES: dict[str, Case] = {
     "a_stopped_consumer_tickets_after_ten_minutes": Case(
         "TidewatchConsumerLagStatus",
         [
-            series(m.GROUP_PARTITION_STATUS, "0 0 0 4x20", group="billing", topic="orders", partition="0"),
-            series(m.GROUP_PARTITION_STATUS, "0x23", group="billing", topic="orders", partition="1"),
+            series(
+                m.GROUP_PARTITION_STATUS,
+                "0 0 0 4x20",
+                group="billing",
+                topic="orders",
+                partition="0",
+            ),
+            series(
+                m.GROUP_PARTITION_STATUS, "0x23", group="billing", topic="orders", partition="1"
+            ),
         ],
         {12: [], 13: [Expect("ticket", GROUP, {_LAG_STATUS_IF: "STOP"})]},
     ),
@@ -159,7 +167,15 @@ CASES: dict[str, Case] = {
     ),
     "warn_and_rewind_do_not_ticket": Case(
         "TidewatchConsumerLagStatus",
-        [series(m.GROUP_PARTITION_STATUS, "1 2 1 2 1 2 1 2 1 2 1 2 1 2 1 2", group="billing", topic="orders", partition="0")],
+        [
+            series(
+                m.GROUP_PARTITION_STATUS,
+                "1 2 1 2 1 2 1 2 1 2 1 2 1 2 1 2",
+                group="billing",
+                topic="orders",
+                partition="0",
+            )
+        ],
         {15: []},
     ),
     # Headroom 7200 - 60 t: below 6 h from t0 (ticket at t5), below 1 h from t61 (page at
@@ -188,7 +204,15 @@ CASES: dict[str, Case] = {
     ),
     "ample_retention_headroom_is_silent": Case(
         "TidewatchRetentionHeadroomLow",
-        [series(m.GROUP_RETENTION_HEADROOM, "86400x30", group="billing", topic="orders", partition="0")],
+        [
+            series(
+                m.GROUP_RETENTION_HEADROOM,
+                "86400x30",
+                group="billing",
+                topic="orders",
+                partition="0",
+            )
+        ],
         {30: []},
     ),
     # Partition 0 gets 20000 B/s, partitions 1 and 2 get 1000 B/s: skew 20000 / 7333 =
@@ -216,7 +240,7 @@ CASES: dict[str, Case] = {
     "evenly_spread_traffic_is_silent": Case(
         "TidewatchPartitionHotSpot",
         [
-            series(m.PARTITION_BYTES_APPENDED, f"0+600000x40", topic="orders", partition=str(p))
+            series(m.PARTITION_BYTES_APPENDED, "0+600000x40", topic="orders", partition=str(p))
             for p in range(3)
         ],
         {40: []},
@@ -302,7 +326,10 @@ CASES: dict[str, Case] = {
     "duplicate_probe_records_ticket": Case(
         "TidewatchProbeDuplicates",
         [series(PROBES.duplicated, "0x4 2x10", partition="1")],
-        {4: [], 5: [Expect("ticket", {**NODE, "partition": "1"}, {"{{ $value | humanize }}": "2"})]},
+        {
+            4: [],
+            5: [Expect("ticket", {**NODE, "partition": "1"}, {"{{ $value | humanize }}": "2"})],
+        },
     ),
     "no_duplicate_probe_records_is_silent": Case(
         "TidewatchProbeDuplicates", [series(PROBES.duplicated, "0x14", partition="1")], {14: []}
@@ -314,8 +341,7 @@ def _alert_tests(case: Case) -> list[dict[str, Any]]:
     out = []
     for minute, expects in sorted(case.checks.items()):
         alerts = [
-            expected_alert(ALERTS[(case.alert, e.severity)], e.labels, e.fragments)
-            for e in expects
+            expected_alert(ALERTS[(case.alert, e.severity)], e.labels, e.fragments) for e in expects
         ]
         out.append({"eval_time": f"{minute}m", "alertname": case.alert, "exp_alerts": alerts})
     return out
@@ -328,20 +354,18 @@ def test_alert_fires_when_it_should_and_not_before(tmp_path: Path, case_id: str)
     horizon = max(case.checks)
     test = {"input_series": case.input, "alert_rule_test": _alert_tests(case)}
     assert horizon > 0
-    run_promtool_test(
-        tmp_path, {INFRASTRUCTURE_RULES_FILE: RULES}, [test], group_names(RULES)
-    )
+    run_promtool_test(tmp_path, {INFRASTRUCTURE_RULES_FILE: RULES}, [test], group_names(RULES))
 
 
 def test_every_infrastructure_and_probe_alert_has_a_firing_and_a_silent_case() -> None:
     fired = {c.alert for c in CASES.values() if any(c.checks.values())}
-    silent = {
-        c.alert for c in CASES.values() if all(not v for v in c.checks.values())
-    }
+    silent = {c.alert for c in CASES.values() if all(not v for v in c.checks.values())}
     names = {name for name, _ in ALERTS}
     assert fired == names
     assert silent == names
-    severities_fired = {(c.alert, e.severity) for c in CASES.values() for v in c.checks.values() for e in v}
+    severities_fired = {
+        (c.alert, e.severity) for c in CASES.values() for v in c.checks.values() for e in v
+    }
     assert severities_fired == set(ALERTS)
 
 

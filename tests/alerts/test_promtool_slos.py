@@ -55,8 +55,13 @@ def _latency(failing: bool) -> list[dict[str, str]]:
     slo = SLOS["broker-produce-latency"]
     assert isinstance(slo.sli, LatencySLI)
     return [
-        series(m.REQUEST_DURATION, _counter(1000, 500 if failing else 1000), "_bucket",
-               api="produce", le=slo.sli.le),
+        series(
+            m.REQUEST_DURATION,
+            _counter(1000, 500 if failing else 1000),
+            "_bucket",
+            api="produce",
+            le=slo.sli.le,
+        ),
         series(m.REQUEST_DURATION, _counter(1000, 1000), "_bucket", api="produce", le="+Inf"),
         series(m.REQUEST_DURATION, _counter(1000, 1000), "_count", api="produce"),
     ]
@@ -112,7 +117,10 @@ def test_slo_burn_alert_pages_and_tickets_on_a_hard_failure(tmp_path: Path, scen
     slo = SLOS[s.slo]
     test = {
         "input_series": s.series(True),
-        "alert_rule_test": [_check(slo, CLEAN, []), _check(slo, CLEAN + BAD - 1, ["page", "ticket"])],
+        "alert_rule_test": [
+            _check(slo, CLEAN, []),
+            _check(slo, CLEAN + BAD - 1, ["page", "ticket"]),
+        ],
     }
     run_promtool_test(tmp_path, {SLO_RULES_FILE: RULES}, [test], _eval_order())
 
@@ -138,10 +146,7 @@ def test_probe_slo_no_data_alert_fires_ten_minutes_after_the_sli_disappears(
     slo = SLOS["probe-produce-availability"]
     name = no_data_alert_name(slo)
     rule = next(
-        r
-        for g in BUILD.slo_rule_file["groups"]
-        for r in g["rules"]
-        if r.get("alert") == name
+        r for g in BUILD.slo_rule_file["groups"] for r in g["rules"] if r.get("alert") == name
     )
     from slo.alerts import expand_templates
 
@@ -175,12 +180,12 @@ def _eval_order() -> list[str]:
 def test_every_platform_slo_alert_has_scenarios() -> None:
     assert {s.slo for s in SCENARIOS.values()} == set(SLOS)
     # Broker SLOs have no no-data alert (idle brokers have no traffic); probe SLOs do.
-    alerts = {
-        r["alert"] for g in BUILD.slo_rule_file["groups"] for r in g["rules"] if "alert" in r
-    }
+    alerts = {r["alert"] for g in BUILD.slo_rule_file["groups"] for r in g["rules"] if "alert" in r}
     burn = {slo.alerting.name for slo in SLOS.values()}
     no_data = alerts - burn
-    assert no_data == {no_data_alert_name(SLOS[n]) for n in ("probe-produce-availability", "probe-data-loss")}
+    assert no_data == {
+        no_data_alert_name(SLOS[n]) for n in ("probe-produce-availability", "probe-data-loss")
+    }
 
 
 def test_slo_selectors_come_from_the_catalog() -> None:

@@ -19,7 +19,9 @@ from dashboards.build import DASHBOARD_FILES, build, panel_queries
 from tests.alerts.support import fake_probe_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMITTED = {n: json.loads((ROOT / "dashboards/generated" / n).read_text()) for n in DASHBOARD_FILES}
+COMMITTED = {
+    n: json.loads((ROOT / "dashboards/generated" / n).read_text()) for n in DASHBOARD_FILES
+}
 WITH_PROBES = {n: json.loads(t) for n, t in build(fake_probe_metrics()).items()}
 
 

@@ -21,7 +21,6 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -269,9 +268,7 @@ def test_every_template_variable_lists_values(live: str) -> None:
     for name, document in sorted(DASHBOARDS.items()):
         for variable, query in variable_queries(document):
             selector, label = label_values_parts(query)
-            answer = _get(
-                live, f"/api/v1/label/{label}/values", **{"match[]": [_expand(selector)]}
-            )
+            answer = _get(live, f"/api/v1/label/{label}/values", **{"match[]": [_expand(selector)]})
             if answer.get("status") != "success" or not answer["data"]:
                 problems.append(f"{name} ${variable}: {answer}")
     assert not problems, "\n".join(problems)
