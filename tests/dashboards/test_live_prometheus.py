@@ -28,9 +28,11 @@ import yaml
 
 from alerts.build import INFRASTRUCTURE_RULES_FILE, SLO_RULES_FILE, build
 from alerts.platform_slos import PLATFORM_SLO_FILE, platform_slos
-from alerts.scrape import prometheus_config
+from alerts.scrape import UP, prometheus_config
+from broker.metrics import catalog as m
 from dashboards.build import build as build_dashboards
 from dashboards.build import label_values_parts, panel_queries, variable_queries
+from slo import conventions as c
 from tests.slo.support import free_port
 from tests.support.broker_process import BrokerProcess
 
@@ -57,10 +59,10 @@ FAULT_ONLY: dict[tuple[str, str], str] = {
 # Every SLO's rules chain (SLI, then metadata) must have been evaluated once.
 SLO_COUNT = len(platform_slos(build().files[PLATFORM_SLO_FILE]))
 READY = (
-    "sum(rate(tidewatch_partition_bytes_appended_total[1m])) > 0",
-    "tidewatch_group_retention_headroom_seconds",
-    f"count(slo:sli_error:ratio_rate5m) == {SLO_COUNT}",
-    f"count(slo:period_error_budget_remaining:ratio) == {SLO_COUNT}",
+    f"sum(rate({m.PARTITION_BYTES_APPENDED.name}[1m])) > 0",
+    m.GROUP_RETENTION_HEADROOM.name,
+    f"count({c.sli_error_ratio_rule(c.CURRENT_WINDOW)}) == {SLO_COUNT}",
+    f"count({c.RULE_PERIOD_BUDGET_REMAINING}) == {SLO_COUNT}",
 )
 
 # Grafana's variables and macros, as Grafana would expand them for "All" and a 1s scrape.
@@ -187,8 +189,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except OSError:
                 return False
 
-        _poll("the first scrape", lambda: answers("up == 1"))
-        _traffic(broker.bootstrap, lambda: answers("tidewatch_partition_bytes_appended_total"))
+        _poll("the first scrape", lambda: answers(f"{UP} == 1"))
+        _traffic(broker.bootstrap, lambda: answers(m.PARTITION_BYTES_APPENDED.name))
         for expr in READY:
             _poll(f"{expr} (log: {tmp / 'prometheus.log'})", lambda e=expr: answers(e))
         yield url
