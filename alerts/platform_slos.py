@@ -123,8 +123,8 @@ def _probe_slos(probes: ProbeMetrics) -> list[dict[str, Any]]:
             "window": "30d",
             "sli": {
                 "events": {
-                    "bad": selector(probes.produce_errors),
-                    "total": selector(probes.produced),
+                    "good": selector(probes.produce_successes),
+                    "total": selector(probes.produce_attempts),
                 }
             },
             "alerting": _alerting(no_data=True),

@@ -6,9 +6,9 @@ simply have no probe panels and no probe alerts (the README says so). Nothing in
 package spells a probe metric name: panels and alerts ask for a *role*
 (``ProbeMetrics.lost`` ...) and get the catalog's own spec object.
 
-When the probe catalog lands:
-1. set ``PROBE_CATALOG_MODULE`` to its module (if it differs) and ``ROLE_ATTRIBUTES`` to
-   the names of its spec objects (one line per role; optional roles may map to ``None``);
+When the probe catalog lands on main:
+1. check ``ROLE_ATTRIBUTES`` against its spec objects (one line per role; optional roles
+   may map to ``None``);
 2. regenerate: ``tidewatch dashboards build -o dashboards/generated`` and
    ``tidewatch alerts build -o alerts/generated`` (the drift tests fail until then).
 A module that exists but lacks a mapped attribute is an error, not a silent skip.
@@ -27,18 +27,19 @@ __all__ = ["PROBE_CATALOG_MODULE", "ROLE_ATTRIBUTES", "ProbeMetrics", "probe_cat
 
 PROBE_CATALOG_MODULE: Final = "synthetics.catalog"
 
-# role -> attribute of PROBE_CATALOG_MODULE holding that metric's spec object.
-# PLACEHOLDERS until the probe catalog lands: these are Python attribute names, not metric
-# names, and must be checked against the real module then.
+# role -> attribute of PROBE_CATALOG_MODULE holding that metric's spec object. Checked
+# against synthetics/catalog.py of the synthetics branch (commit 1717a37), not yet on main.
 ROLE_ATTRIBUTES: Final[dict[str, str | None]] = {
-    "produced": "PRODUCED",
+    "produce_attempts": "PRODUCE_ATTEMPTS",
+    "produce_successes": "PRODUCE_SUCCESSES",
+    "produced": "RECORDS_PRODUCED",
     "produce_errors": "PRODUCE_ERRORS",
-    "consumed": "CONSUMED",
-    "lost": "LOST",
-    "duplicated": "DUPLICATED",
-    "reordered": "REORDERED",
-    "corrupted": "CORRUPTED",
-    "late": "LATE",
+    "consumed": "RECORDS_CONSUMED",
+    "lost": "RECORDS_LOST",
+    "duplicated": "RECORDS_DUPLICATED",
+    "reordered": "RECORDS_REORDERED",
+    "corrupted": "RECORDS_CORRUPTED",
+    "late": "RECORDS_LATE",
     "ack_latency": "ACK_LATENCY",
     "end_to_end_latency": "END_TO_END_LATENCY",
 }
@@ -48,11 +49,15 @@ ROLE_ATTRIBUTES: Final[dict[str, str | None]] = {
 class ProbeMetrics:
     """The probe metrics dashboards and alerts use, by role.
 
-    Counters count probe records (one per partition per interval); the two latency
-    metrics are histograms in seconds. ``partition_label`` and ``broker_label`` name the
+    Counters count probe records (one per partition per interval): produce attempts and
+    the successes among them (produce availability), records acknowledged (``produced``,
+    the population that can be lost) and the anomalies; the two latency metrics are
+    histograms in seconds. ``partition_label`` and ``broker_label`` name the
     labels carrying the probed partition and its leader broker.
     """
 
+    produce_attempts: MetricLike
+    produce_successes: MetricLike
     produced: MetricLike
     produce_errors: MetricLike
     consumed: MetricLike

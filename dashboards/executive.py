@@ -56,8 +56,10 @@ def _availability(board: Board, probes: ProbeMetrics | None) -> None:
         min_value=None,
     )
     if probes is not None:
-        by = "cluster" if "cluster" in getattr(probes.produced, "all_labels", ()) else ""
-        ok = ratio_ok(selector(probes.produce_errors), selector(probes.produced), by)
+        by = "cluster" if "cluster" in getattr(probes.produce_attempts, "all_labels", ()) else ""
+        successes = f"sum by ({by}) (rate({selector(probes.produce_successes)}[{RATE}]))"
+        attempts = f"sum by ({by}) (rate({selector(probes.produce_attempts)}[{RATE}]))"
+        ok = f"{successes} / {attempts}"
         board.timeseries(
             "Availability per cluster (probes)",
             "Share of probe records the cluster acknowledged without error.",

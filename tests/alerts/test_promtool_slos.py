@@ -72,11 +72,17 @@ def _lag(failing: bool) -> list[dict[str, str]]:
     return [series(m.GROUP_LAG_SECONDS, lagging, group="billing", topic="orders", partition="0")]
 
 
-def _probe(role: str, failing: bool) -> list[dict[str, str]]:
-    bad = getattr(PROBES, role)
+def _probe_availability(failing: bool) -> list[dict[str, str]]:
+    return [
+        series(PROBES.produce_attempts, _counter(60, 60), partition="0"),
+        series(PROBES.produce_successes, _counter(60, 54 if failing else 60), partition="0"),
+    ]
+
+
+def _probe_loss(failing: bool) -> list[dict[str, str]]:
     return [
         series(PROBES.produced, _counter(60, 60), partition="0"),
-        series(bad, _counter(0, 6 if failing else 0), partition="0"),
+        series(PROBES.lost, _counter(0, 6 if failing else 0), partition="0"),
     ]
 
 
@@ -95,10 +101,8 @@ SCENARIOS = {
     ),
     "broker_produce_latency": Scenario("broker-produce-latency", _latency),
     "consumer_lag": Scenario("consumer-lag", _lag),
-    "probe_produce_availability": Scenario(
-        "probe-produce-availability", lambda f: _probe("produce_errors", f)
-    ),
-    "probe_data_loss": Scenario("probe-data-loss", lambda f: _probe("lost", f)),
+    "probe_produce_availability": Scenario("probe-produce-availability", _probe_availability),
+    "probe_data_loss": Scenario("probe-data-loss", _probe_loss),
 }
 
 
@@ -156,8 +160,8 @@ def test_probe_slo_no_data_alert_fires_ten_minutes_after_the_sli_disappears(
         "exp_annotations": {k: expand_templates(v, labels) for k, v in rule["annotations"].items()},
     }
     stopped = [
-        series(PROBES.produced, "0+60x20", partition="0"),
-        series(PROBES.produce_errors, "0x20", partition="0"),
+        series(PROBES.produce_attempts, "0+60x20", partition="0"),
+        series(PROBES.produce_successes, "0+60x20", partition="0"),
     ]
     test = {
         "input_series": stopped,
