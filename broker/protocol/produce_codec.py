@@ -109,8 +109,14 @@ class _Reader:
         return int(v)
 
     def _uvarint(self) -> int:
+        pos = self.pos
+        if pos < len(self.buf):
+            first = self.buf[pos]
+            if first < 0x80:  # one-byte varints are the common case
+                self.pos = pos + 1
+                return first
         try:
-            value, self.pos = read_uvarint(self.buf, self.pos)
+            value, self.pos = read_uvarint(self.buf, pos)
         except IndexError:
             raise ProduceDecodeError("varint runs past the end of the request") from None
         return value
@@ -152,6 +158,10 @@ class _Reader:
 
     def tags(self) -> None:
         if not self.flexible:
+            return
+        pos = self.pos
+        if pos < len(self.buf) and self.buf[pos] == 0:  # no tagged fields: the usual case
+            self.pos = pos + 1
             return
         for _ in range(self._uvarint()):
             self._uvarint()
