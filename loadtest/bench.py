@@ -9,6 +9,7 @@ it started, by PID, whatever happens. Heavy imports wait until the command runs,
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib.util
 import json
@@ -18,6 +19,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -68,11 +70,18 @@ def _check_prerequisites(settings: Any) -> None:
         )
 
 
-def _terminate_on_sigterm() -> None:
+@contextlib.contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C does, so the servers are stopped on the way out."""
+
     def handler(_signum: int, _frame: Any) -> NoReturn:
         raise SystemExit(128 + signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, handler)
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.command(name="bench", epilog=WORKLOAD_HELP)
@@ -246,8 +255,8 @@ def bench(
     _check_prerequisites(settings)
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)
-    _terminate_on_sigterm()
-    report = _run(settings, work_dir)
+    with _sigterm_as_exit():
+        report = _run(settings, work_dir)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n")
