@@ -21,6 +21,8 @@ from pathlib import Path
 __all__ = [
     "BenchSetupError",
     "BrokerServer",
+    "CpuShare",
+    "CpuSnapshot",
     "ProcessUsage",
     "RedisServer",
     "free_port",
@@ -78,6 +80,48 @@ def process_usage(pid: int) -> ProcessUsage:
     return ProcessUsage(
         fields.get("VmRSS", 0), fields.get("VmHWM", 0), (utime + stime) / _CLOCK_TICKS
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSnapshot:
+    """CPU seconds used so far: by the whole machine, one server, and this process
+    with its waited-for children (the clients)."""
+
+    at: float
+    machine_busy_s: float
+    server_s: float
+    own_s: float
+
+    @classmethod
+    def take(cls, server_pid: int) -> CpuSnapshot:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        own = os.times()
+        return cls(
+            at=time.monotonic(),
+            machine_busy_s=(sum(fields[:8]) - idle) / _CLOCK_TICKS,
+            server_s=process_usage(server_pid).cpu_seconds,
+            own_s=own.user + own.system + own.children_user + own.children_system,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CpuShare:
+    """Average cores busy between two snapshots, split by who used them. ``other`` is
+    everything else on the machine: a high value means the figures were disturbed."""
+
+    server_cores: float
+    client_cores: float
+    other_cores: float
+
+    @classmethod
+    def between(cls, before: CpuSnapshot, after: CpuSnapshot) -> CpuShare:
+        elapsed = max(after.at - before.at, 1e-9)
+        server = (after.server_s - before.server_s) / elapsed
+        client = (after.own_s - before.own_s) / elapsed
+        machine = (after.machine_busy_s - before.machine_busy_s) / elapsed
+        return cls(server, client, max(0.0, machine - server - client))
 
 
 class BrokerServer:

@@ -11,9 +11,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from loadtest.benchmark.runner import Advance
+from loadtest.benchmark.settings import Advance
 
 __all__ = ["RichProgress", "render_report"]
+
+# more CPU than this used by processes outside the benchmark marks a figure as disturbed
+OTHER_LOAD_WARNING_CORES = 0.15
 
 _FORMATS = {
     "msg/s": "{:,.0f}",
@@ -134,12 +137,26 @@ def _figures_table(figures: dict[str, Any]) -> Table:
 def _notes(report: dict[str, Any]) -> list[str]:
     notes = [report["sharing_note"]]
     details = report["details"]
+    disturbed = []
     for workload in ("produce", "consume", "small"):
         for system in ("tidewatch", "redis"):
             runs = details.get(workload, {}).get(f"{system}_runs")
             if runs:
-                busy = statistics.median(r["server_cpu_cores_busy"] for r in runs)
-                notes.append(f"{workload}: {system} server busy {busy:.2f} cores (median)")
+                server = statistics.median(r["server_cores_busy"] for r in runs)
+                client = statistics.median(r["client_cores_busy"] for r in runs)
+                other = max(r["other_cores_busy"] for r in runs)
+                notes.append(
+                    f"{workload} → {system}: server busy {server:.2f} cores, "
+                    f"benchmark clients {client:.2f} cores (medians)"
+                )
+                if other > OTHER_LOAD_WARNING_CORES:
+                    disturbed.append(f"{workload}/{system} (up to {other:.2f} cores)")
+    if disturbed:
+        notes.append(
+            "[yellow]other processes on this machine were busy during "
+            + ", ".join(disturbed)
+            + ": those figures are disturbed[/yellow]"
+        )
     latency = details.get("latency", {})
     if "sent" in latency:
         notes.append(

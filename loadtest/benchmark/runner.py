@@ -12,74 +12,37 @@ workload is recorded with its reason and the others still run.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import random
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from loadtest.benchmark import raw_clients, redis_side, tidewatch_side
-from loadtest.benchmark.figures import MB, WORKLOADS, Results, latency_summary_ms, rate
+from loadtest.benchmark.figures import MB, Results, latency_summary_ms, rate
+from loadtest.benchmark.footprint import measure_memory, measure_restart
 from loadtest.benchmark.latency import run_latency
-from loadtest.benchmark.processes import BrokerServer, RedisServer, free_port, process_usage
+from loadtest.benchmark.processes import (
+    BrokerServer,
+    CpuShare,
+    CpuSnapshot,
+    RedisServer,
+    process_usage,
+)
+from loadtest.benchmark.settings import (
+    Advance,
+    BenchSettings,
+    ProgressSink,
+    SilentProgress,
+    payload,
+)
 from loadtest.benchmark.tidewatch_side import ThroughputResult, WorkloadError
 
-__all__ = ["Bench", "BenchSettings", "ProgressSink", "SilentProgress"]
+__all__ = ["Bench"]
 
-Advance = Callable[[float], None]
-PEER_WORKLOADS = ("produce", "consume", "small")
-
-
-@dataclass(frozen=True, slots=True)
-class BenchSettings:
-    workloads: tuple[str, ...] = WORKLOADS
-    messages: int = 500_000
-    message_bytes: int = 1024
-    partitions: int = 1
-    repeats: int = 3
-    client: str = "confluent"  # or "kcat" (produce and consume)
-    redis: bool = True
-    redis_client: str = "raw"  # or "redis-py"
-    redis_pipeline: int = 1000
-    redis_page: int = 10_000
-    small_seconds: float = 5.0
-    small_connections: int = 8
-    latency_rate: float = 5000.0
-    latency_seconds: float = 10.0
-    memory_partitions: int = 1000
-    memory_connections: int = 100
-    memory_seconds: float = 10.0
-    memory_requests_per_second: float = 2000.0
-    restart_log_bytes: int = 1_000_000_000
-    workload_timeout_s: float = 300.0
-    flush_policy: str = "interval"
-
-    @property
-    def needs_redis(self) -> bool:
-        return self.redis and any(w in PEER_WORKLOADS for w in self.workloads)
-
-
-class ProgressSink(Protocol):
-    def step(self, description: str) -> AbstractContextManager[Advance]:
-        """A long step; the yielded callback takes the fraction done (0-1)."""
-        ...
-
-
-class SilentProgress:
-    @contextlib.contextmanager
-    def step(self, description: str) -> Iterator[Advance]:
-        yield lambda _fraction: None
-
-
-def payload(size: int, seed: int = 7) -> bytes:
-    """Printable, incompressible-looking bytes without a newline (kcat splits on it)."""
-    alphabet = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-    rng = random.Random(seed)
-    return bytes(rng.choice(alphabet) for _ in range(size))
+Measured = tuple[ThroughputResult, CpuShare]
 
 
 @dataclass
@@ -136,13 +99,17 @@ class Bench:
             for workload in workloads:
                 self.results.fail(workload, reason)
 
-    def _start_broker(self, name: str) -> BrokerServer:
+    def _new_broker(self, name: str) -> BrokerServer:
         broker = BrokerServer(
             self.work_dir / name / "data",
             self.work_dir / name / "broker.log",
             flush_policy=self.settings.flush_policy,
         )
         self._stack.callback(broker.stop)
+        return broker
+
+    def _start_broker(self, name: str) -> BrokerServer:
+        broker = self._new_broker(name)
         with self.progress.step(f"starting the {name}"):
             broker.start()
         return broker
@@ -150,13 +117,11 @@ class Bench:
     def _deadline(self) -> float:
         return time.perf_counter() + self.settings.workload_timeout_s
 
-    def _measure_cpu(
-        self, pid: int, call: Callable[[], ThroughputResult]
-    ) -> tuple[ThroughputResult, float]:
-        """Run ``call`` and return its result with the server's CPU use (cores busy)."""
-        before = process_usage(pid).cpu_seconds
+    def _measure_cpu(self, pid: int, call: Callable[[], ThroughputResult]) -> Measured:
+        """Run ``call``; its result and who kept the CPUs busy meanwhile."""
+        before = CpuSnapshot.take(pid)
         result = call()
-        return result, (process_usage(pid).cpu_seconds - before) / result.seconds
+        return result, CpuShare.between(before, CpuSnapshot.take(pid))
 
     # -- produce and consume -------------------------------------------------------------
 
@@ -197,7 +162,7 @@ class Bench:
 
     def _produce_kafka(self, topic: str, advance: Advance) -> ThroughputResult:
         s, broker = self.settings, self._running_broker()
-        if s.client == "kcat":
+        if s.producer == "kcat":
             return tidewatch_side.produce_kcat(
                 broker.bootstrap,
                 topic,
@@ -218,7 +183,7 @@ class Bench:
 
     def _consume_kafka(self, topic: str, advance: Advance) -> ThroughputResult:
         s, broker = self.settings, self._running_broker()
-        if s.client == "kcat":
+        if s.consumer == "kcat":
             return tidewatch_side.consume_kcat(
                 broker.bootstrap,
                 topic,
@@ -282,7 +247,7 @@ class Bench:
         redis_side.delete_stream(redis.port, stream)
 
     def _record_throughput(
-        self, workload: str, system: str, result: ThroughputResult, server_cores: float
+        self, workload: str, system: str, result: ThroughputResult, cpu: CpuShare
     ) -> None:
         messages_per_s = rate(result.messages, result.seconds)
         bytes_per_s = rate(result.payload_bytes, result.seconds)
@@ -297,7 +262,7 @@ class Bench:
                 "messages": result.messages,
                 "payload_bytes": result.payload_bytes,
                 "seconds": result.seconds,
-                "server_cpu_cores_busy": server_cores,
+                **_cpu_json(cpu),
             }
         )
 
@@ -342,7 +307,7 @@ class Bench:
         warmup_s: float,
     ) -> None:
         s = self.settings
-        before = process_usage(pid).cpu_seconds
+        before = CpuSnapshot.take(pid)
         with self.progress.step(description) as advance:
             result = raw_clients.run_async(
                 raw_clients.closed_loop(
@@ -356,10 +321,10 @@ class Bench:
             )
         if result.error is not None:
             raise WorkloadError(f"{system}: {result.error}")
-        cores = (process_usage(pid).cpu_seconds - before) / (result.seconds + warmup_s)
+        cpu = CpuShare.between(before, CpuSnapshot.take(pid))
         self.results.add("small.requests_per_second", system, result.requests_per_second)
         self.results.details["small"].setdefault(f"{system}_runs", []).append(
-            {"requests": result.requests, "seconds": result.seconds, "server_cpu_cores_busy": cores}
+            {"requests": result.requests, "seconds": result.seconds, **_cpu_json(cpu)}
         )
 
     # -- latency -------------------------------------------------------------------------
@@ -397,119 +362,17 @@ class Bench:
                 f"{measured.sent - measured.received} of {measured.sent} messages never arrived"
             )
 
-    # -- memory --------------------------------------------------------------------------
+    # -- footprint ----------------------------------------------------------------------
 
     def _memory(self) -> None:
-        s = self.settings
         broker = self._start_broker("memory-broker")
-        time.sleep(0.5)  # let start-up allocations settle before the idle reading
-        self.results.add(
-            "memory.idle_rss_megabytes", "tidewatch", process_usage(broker.pid).rss_bytes / MB
-        )
-        topic = "bench-memory"
-        with self.progress.step(f"creating a topic with {s.memory_partitions:,} partitions"):
-            tidewatch_side.create_topic(broker.bootstrap, topic, s.memory_partitions)
-        samples: list[int] = []
-        description = (
-            f"{s.memory_connections} connections, {s.memory_requests_per_second:,.0f} req/s "
-            f"over {s.memory_partitions:,} partitions for {s.memory_seconds:g} s"
-        )
-        with self.progress.step(description) as advance:
-            load = raw_clients.run_async(self._memory_load(broker, topic, samples, advance))
-        peak = max(samples)
-        self.results.add("memory.rss_megabytes", "tidewatch", peak / MB)
-        self.results.details["memory"].update(
-            produced=load.produced,
-            fetched=load.fetched,
-            seconds=load.seconds,
-            rss_samples=len(samples),
-            peak_rss_hwm_megabytes=process_usage(broker.pid).peak_rss_bytes / MB,
-        )
+        measure_memory(self.settings, broker, self.value, self.progress, self.results)
         broker.stop()
-
-    async def _memory_load(
-        self, broker: BrokerServer, topic: str, samples: list[int], advance: Advance
-    ) -> raw_clients.MixedLoadResult:
-        import asyncio
-
-        s = self.settings
-        load = asyncio.ensure_future(
-            raw_clients.mixed_load(
-                broker.port,
-                topic,
-                partitions=s.memory_partitions,
-                connections=s.memory_connections,
-                requests_per_second=s.memory_requests_per_second,
-                duration_s=s.memory_seconds,
-                value=self.value,
-                deadline=time.monotonic() + s.workload_timeout_s,
-            )
-        )
-        started = time.monotonic()
-        while not load.done():
-            samples.append(process_usage(broker.pid).rss_bytes)
-            advance(min(1.0, (time.monotonic() - started) / s.memory_seconds))
-            await asyncio.wait([load], timeout=0.1)
-        samples.append(process_usage(broker.pid).rss_bytes)
-        return load.result()
-
-    # -- restart -------------------------------------------------------------------------
 
     def _restart(self) -> None:
-        s = self.settings
-        broker = BrokerServer(
-            self.work_dir / "restart-broker" / "data",
-            self.work_dir / "restart-broker" / "broker.log",
-            flush_policy=s.flush_policy,
-        )
-        self._stack.callback(broker.stop)
-        port = free_port()
-        with self.progress.step("cold start of a broker with an empty data dir"):
-            self.results.add(
-                "restart.cold_start_seconds", "tidewatch", self._timed_start(broker, port, [])
-            )
-        broker.port = port
-        topic = "bench-restart"
-        tidewatch_side.create_topic(broker.bootstrap, topic, 1)
-        count = max(1, s.restart_log_bytes // s.message_bytes)
-        with self.progress.step(f"writing a {count * s.message_bytes / 1e9:.2f} GB log") as advance:
-            tidewatch_side.produce_confluent(
-                broker.bootstrap,
-                topic,
-                count=count,
-                value=self.value,
-                partitions=1,
-                deadline=self._deadline(),
-                progress=advance,
-            )
-        log_bytes = sum(f.stat().st_size for f in broker.data_dir.rglob("*.log"))
-        runs = []
-        for run in range(s.repeats):
-            with self.progress.step(f"kill -9 and restart (run {run + 1}/{s.repeats})"):
-                broker.kill()
-                started = time.perf_counter()
-                metadata_s = self._timed_start(broker, port, [topic], started)
-                produce_s = raw_clients.wait_for_produce(port, topic, started, self._deadline())
-            self.results.add("restart.seconds_to_metadata", "tidewatch", metadata_s)
-            self.results.add("restart.seconds_to_produce", "tidewatch", produce_s)
-            warnings = [line for line in broker.output().splitlines() if " WARNING " in line]
-            runs.append(
-                {
-                    "seconds_to_metadata": metadata_s,
-                    "seconds_to_produce": produce_s,
-                    "broker_warnings": warnings[-5:],
-                }
-            )
-        self.results.details["restart"].update(log_bytes=log_bytes, runs=runs)
+        broker = self._new_broker("restart-broker")
+        measure_restart(self.settings, broker, self.value, self.progress, self.results)
         broker.stop()
-
-    def _timed_start(
-        self, broker: BrokerServer, port: int, topics: list[str], started: float | None = None
-    ) -> float:
-        """Seconds from spawning the broker process to its first good Metadata answer."""
-        started = time.perf_counter() if started is None else started
-        broker.spawn(listen_port=port)
-        return raw_clients.wait_for_metadata(port, topics, started, self._deadline())
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -525,3 +388,11 @@ class Bench:
 
     def settings_json(self) -> dict[str, Any]:
         return asdict(self.settings)
+
+
+def _cpu_json(cpu: CpuShare) -> dict[str, float]:
+    return {
+        "server_cores_busy": cpu.server_cores,
+        "client_cores_busy": cpu.client_cores,
+        "other_cores_busy": cpu.other_cores,
+    }
