@@ -47,6 +47,8 @@ PRODUCER_CONFIG: dict[str, Any] = {
     "queue.buffering.max.kbytes": 1_048_576,
     "delivery.report.only.error": True,
 }
+# librdkafka logs an info line when an admin client is dropped with events unserved
+ADMIN_CONFIG: dict[str, Any] = {"log_level": 4}
 CONSUMER_CONFIG: dict[str, Any] = {
     "group.id": "tidewatch-bench",
     "enable.auto.commit": False,
@@ -86,7 +88,7 @@ def create_topic(bootstrap: str, topic: str, partitions: int, timeout_s: float =
     from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, **ADMIN_CONFIG})
     futures = admin.create_topics(
         [NewTopic(topic, partitions, 1)], operation_timeout=timeout_s, request_timeout=timeout_s
     )
@@ -96,7 +98,7 @@ def create_topic(bootstrap: str, topic: str, partitions: int, timeout_s: float =
 def delete_topic(bootstrap: str, topic: str, timeout_s: float = 60.0) -> None:
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, **ADMIN_CONFIG})
     futures = admin.delete_topics([topic], operation_timeout=timeout_s, request_timeout=timeout_s)
     futures[topic].result(timeout=timeout_s)
 
