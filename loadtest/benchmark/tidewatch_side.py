@@ -226,9 +226,11 @@ def _run_kcat(args: list[str], deadline: float, stdout: Any) -> float:
     try:
         _, err = proc.communicate(timeout=max(0.1, deadline - time.perf_counter()))
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
         raise WorkloadError("kcat did not finish in time") from None
+    finally:  # also on Ctrl-C: never leave kcat behind
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         last = err.decode(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
