@@ -122,7 +122,7 @@ def _sigterm_as_exit() -> Iterator[None]:
 @click.option(
     "--repeats",
     type=click.IntRange(1, 20),
-    default=3,
+    default=5,
     show_default=True,
     help="Runs of each cheap measurement; the median is reported.",
 )

@@ -30,7 +30,7 @@ class BenchSettings:
     messages: int = 500_000
     message_bytes: int = 1024
     partitions: int = 1
-    repeats: int = 3
+    repeats: int = 5
     producer: str = "confluent"  # or "kcat"
     consumer: str = "kcat"  # or "confluent" (client-bound near 0.3 GB/s on 2 cores)
     redis: bool = True

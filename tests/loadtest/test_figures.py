@@ -71,3 +71,12 @@ def test_latency_summary_reports_milliseconds() -> None:
 def test_rate_over_no_time_is_refused() -> None:
     with pytest.raises(ValueError, match="0 seconds"):
         rate(10, 0)
+
+
+def test_best_run_is_the_highest_rate_and_the_lowest_latency() -> None:
+    results = Results(["produce", "latency"])
+    for value in (3.0, 1.0, 2.0):
+        results.add("produce.messages_per_second", "tidewatch", value)
+        results.add("latency.p99_ms", "tidewatch", value)
+    assert results.figures["produce.messages_per_second"].best("tidewatch") == 3.0
+    assert results.figures["latency.p99_ms"].best("tidewatch") == 1.0
