@@ -188,9 +188,19 @@ def _sigterm_as_exit() -> Iterator[None]:
     help="Measured duration of the latency run.",
 )
 @click.option(
-    "--memory-partitions", type=click.IntRange(1, 10_000), default=1000, show_default=True
+    "--memory-partitions",
+    type=click.IntRange(1, 10_000),
+    default=1000,
+    show_default=True,
+    help="Partitions of the memory run's topic; each gets written and read.",
 )
-@click.option("--memory-connections", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option(
+    "--memory-connections",
+    type=click.IntRange(1, 1000),
+    default=100,
+    show_default=True,
+    help="Client connections of the memory run, each producing and fetching.",
+)
 @click.option(
     "--memory-seconds",
     type=click.FloatRange(0.1, 3600),
