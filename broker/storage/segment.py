@@ -200,7 +200,7 @@ class LogSegment:
         """Load index files for a sealed segment; False when they must be rebuilt."""
         try:
             self.index.load(self.size)
-            last_offset, last_position = self.index.last()
+            _, last_position = self.index.last()
             # The next offset comes from the batches after the last index entry.
             self.next_offset = self.base_offset
             for _, header in self.iter_headers(last_position):

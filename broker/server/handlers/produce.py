@@ -47,7 +47,9 @@ def handle(
         return _reply(version, request.acks, _all_failed(request, ErrorCode.unsupported_version))
     if request.transactional_id is not None:
         return _reply(
-            version, request.acks, _all_failed(request, ErrorCode.transactional_id_authorization_failed)
+            version,
+            request.acks,
+            _all_failed(request, ErrorCode.transactional_id_authorization_failed),
         )
     replicas = services.replicas
     results: Results = []
@@ -111,7 +113,10 @@ async def _after_flush(
 
 
 def _all_failed(request: ProduceRequestData, error: ErrorCode) -> Results:
-    return [(topic, [PartitionResult(i, error.value) for i, _ in parts]) for topic, parts in request.topics]
+    return [
+        (topic, [PartitionResult(i, error.value) for i, _ in parts])
+        for topic, parts in request.topics
+    ]
 
 
 def _reply(version: int, acks: int, results: Results) -> Reply:
