@@ -82,19 +82,24 @@ class Bench:
                 chosen = [n for n in names if n in selected]
                 if chosen:
                     self._guarded(chosen, phase)
-            if self.broker is not None:
-                usage = process_usage(self.broker.pid)
-                self.results.details.setdefault("broker", {}).update(
-                    peak_rss_megabytes=usage.peak_rss_bytes / MB, cpu_seconds=usage.cpu_seconds
-                )
+            self._record_main_broker_usage()
         return self.results
+
+    def _record_main_broker_usage(self) -> None:
+        if self.broker is None:
+            return
+        try:
+            usage = process_usage(self.broker.pid)
+        except OSError:  # it died during the run: the failed workloads already say so
+            return
+        self.results.details.setdefault("broker", {}).update(
+            peak_rss_megabytes=usage.peak_rss_bytes / MB, cpu_seconds=usage.cpu_seconds
+        )
 
     def _guarded(self, workloads: list[str], phase: Callable[[], None]) -> None:
         try:
             phase()
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:
+        except Exception as exc:  # recorded per workload; Ctrl-C still unwinds
             reason = " ".join(f"{type(exc).__name__}: {exc}".split())
             for workload in workloads:
                 self.results.fail(workload, reason)
