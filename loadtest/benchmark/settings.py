@@ -32,7 +32,7 @@ class BenchSettings:
     partitions: int = 1
     repeats: int = 5
     producer: str = "confluent"  # or "kcat"
-    consumer: str = "kcat"  # or "confluent" (client-bound near 0.3 GB/s on 2 cores)
+    consumer: str = "kcat"  # or "confluent" (client-bound: 2-4x slower than kcat here)
     redis: bool = True
     redis_client: str = "raw"  # or "redis-py"
     redis_pipeline: int = 1000
