@@ -86,7 +86,7 @@ class PartitionResult:
 class _Reader:
     __slots__ = ("buf", "flexible", "pos", "view")
 
-    def __init__(self, buf: bytes, pos: int, flexible: bool) -> None:
+    def __init__(self, buf: bytes | bytearray, pos: int, flexible: bool) -> None:
         self.buf = buf
         self.view = memoryview(buf)
         self.pos = pos
@@ -176,7 +176,7 @@ class _Reader:
         return n
 
 
-def decode_produce(frame: bytes, offset: int, version: int) -> ProduceRequestData:
+def decode_produce(frame: bytes | bytearray, offset: int, version: int) -> ProduceRequestData:
     """Decode a Produce request body of any version 0-13's classic/flexible shape."""
     r = _Reader(frame, offset, version >= FLEXIBLE_FROM)
     transactional_id = r.nullable_string() if version >= 3 else None
