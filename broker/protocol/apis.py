@@ -76,6 +76,9 @@ SUPPORTED: dict[int, ApiRange] = {
         ApiRange(ApiKey.CREATE_PARTITIONS, 0, 3),
         ApiRange(ApiKey.INCREMENTAL_ALTER_CONFIGS, 0, 1),
         ApiRange(ApiKey.DESCRIBE_CLUSTER, 0, 1),
+        # Answered COORDINATOR_NOT_AVAILABLE until groups exist; librdkafka needs v0
+        # listed to compress with LZ4 (see broker.server.handlers.coordinator).
+        ApiRange(ApiKey.FIND_COORDINATOR, 0, 4),
     )
 }
 

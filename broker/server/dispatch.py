@@ -34,6 +34,7 @@ from broker.server.handlers import (
     api_versions,
     cluster,
     configs,
+    coordinator,
     fetch,
     list_offsets,
     metadata,
@@ -85,6 +86,7 @@ ROUTES: dict[int, Route] = {
     ApiKey.INCREMENTAL_ALTER_CONFIGS: Route(configs.handle_incremental_alter),
     ApiKey.INIT_PRODUCER_ID: Route(producer_ids.handle),
     ApiKey.DESCRIBE_CLUSTER: Route(cluster.handle),
+    ApiKey.FIND_COORDINATOR: Route(coordinator.handle),
 }
 
 _API_NAMES = {int(k): k.name.lower() for k in ApiKey}
