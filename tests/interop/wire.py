@@ -344,16 +344,19 @@ class WireClient:
         ((result,),) = (t.partitions for t in response.responses)
         return result
 
-    def init_producer_id(self, version: int = 4) -> tuple[int, int]:
-        """A fresh idempotent producer id and epoch."""
+    def init_producer_id(
+        self, producer_id: int = -1, producer_epoch: int = -1, *, version: int = 4
+    ) -> tuple[int, int]:
+        """InitProducerId: a fresh id at epoch 0, or (v3+, given the current id and
+        epoch) the same id with the epoch bumped."""
         cls = request_class(22, version)
         response = self.request(
             build(
                 cls,
                 transactional_id=None,
                 transaction_timeout=datetime.timedelta(seconds=60),
-                producer_id=-1,
-                producer_epoch=-1,
+                producer_id=producer_id,
+                producer_epoch=producer_epoch,
             )
         )
         assert response.error_code == ErrorCode.none, response.error_code
