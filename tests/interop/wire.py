@@ -367,6 +367,13 @@ def request_class(api_key: int, version: int) -> type[Any]:
     return load_request_schema(api_key, version)
 
 
+def encode_body(entity: Any) -> bytes:
+    """The body bytes of a kio entity, for requests sent with ``send_raw``."""
+    buf = io.BytesIO()
+    entity_writer(type(entity))(buf, entity)
+    return buf.getvalue()
+
+
 # -- Produce v0-2, which kio does not model ------------------------------------------------
 
 
@@ -423,4 +430,4 @@ def decode_old_produce_response(version: int, body: bytes) -> list[OldProduceRes
     return results
 
 
-__all__ += ["decode_old_produce_response", "has_field", "request_class"]
+__all__ += ["decode_old_produce_response", "encode_body", "has_field", "request_class"]
