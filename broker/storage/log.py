@@ -337,7 +337,9 @@ class Log:
 
     def _locate(self, offset: int) -> tuple[LogSegment, int] | None:
         cached = self._read_cache.get(offset)
-        if cached is not None and not cached[0].closed:
+        # A cached position at the end of its segment may belong to a segment that has
+        # since rolled; the offset then starts the next segment, so look it up afresh.
+        if cached is not None and not cached[0].closed and cached[1] < cached[0].size:
             return cached
         i = bisect_right(self._bases, offset) - 1
         while 0 <= i < len(self._segments):
