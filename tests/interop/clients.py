@@ -27,6 +27,7 @@ __all__ = [
     "ConfluentKafka",
     "KafkaPython",
     "Kcat",
+    "confluent_consumer",
     "kafka_python",
     "samples_for",
 ]
@@ -150,20 +151,7 @@ class ConfluentKafka:
         assert len(delivered) == len(messages)
 
     def consumer(self, bootstrap: str, **config: Any) -> Any:
-        from confluent_kafka import Consumer
-
-        # A group id is required by the client's config check; with assign() and no
-        # commits it never talks to a group coordinator.
-        return Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": "tidewatch-interop",
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "fetch.wait.max.ms": 100,
-                **config,
-            }
-        )
+        return confluent_consumer(bootstrap, {"fetch.wait.max.ms": 100, **config})
 
     def consume(self, bootstrap, topic, count, *, partition=0, start_offset=0, options=None):
         from confluent_kafka import TopicPartition
@@ -344,6 +332,26 @@ class AioKafka:
 FAMILIES: dict[str, ClientFamily] = {
     f.name: f for f in (Kcat(), ConfluentKafka(), KafkaPython(), AioKafka())
 }
+
+
+def confluent_consumer(bootstrap: str, config: dict[str, Any] | None = None) -> Any:
+    """A confluent-kafka Consumer for assign() without a consumer group.
+
+    librdkafka insists on a group id. Auto-commit must stay off: with it on, close()
+    waits for a group coordinator to commit to (about 45 s, session.timeout.ms), and
+    this broker has none yet.
+    """
+    from confluent_kafka import Consumer
+
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "tidewatch-interop",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            **(config or {}),
+        }
+    )
 
 
 def samples_for(client: ClientFamily, tag: str | None = None) -> list[Message]:

@@ -14,14 +14,14 @@ import asyncio
 from dataclasses import dataclass
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 from kio.schema.errors import ErrorCode
 
 from broker.records.batch import Compression
 from broker.records.record import Record, build_batch
 from tests.interop.checks import stored_batches
-from tests.interop.clients import kafka_python
+from tests.interop.clients import confluent_consumer, kafka_python
 from tests.interop.kcat import kcat_consume, kcat_query_offset
 from tests.interop.messages import BASE_TIMESTAMP_MS
 from tests.interop.wire import WireClient
@@ -100,9 +100,7 @@ def test_the_data_is_stored_as_listed_and_reads_back_with_its_timestamps(
 def test_confluent_offsets_for_times_finds_the_first_record_at_or_after_the_time(
     shared_broker: BrokerProcess, data: str, query: Query
 ) -> None:
-    consumer = Consumer(
-        {"bootstrap.servers": shared_broker.bootstrap, "group.id": "tidewatch-interop"}
-    )
+    consumer = confluent_consumer(shared_broker.bootstrap)
     try:
         (found,) = consumer.offsets_for_times(
             [TopicPartition(data, 0, query.timestamp_ms)], timeout=TIMEOUT_S
@@ -173,9 +171,7 @@ def test_earliest_and_latest_offsets_agree_across_clients(
     shared_broker: BrokerProcess, data: str
 ) -> None:
     end = len(TIMESTAMPS)
-    consumer = Consumer(
-        {"bootstrap.servers": shared_broker.bootstrap, "group.id": "tidewatch-interop"}
-    )
+    consumer = confluent_consumer(shared_broker.bootstrap)
     try:
         assert consumer.get_watermark_offsets(TopicPartition(data, 0), timeout=TIMEOUT_S) == (
             0,

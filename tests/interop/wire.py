@@ -209,6 +209,24 @@ class WireClient:
         assert result.error_code == ErrorCode.none, (result.error_code, result.error_message)
         return result
 
+    def set_topic_config(self, topic: str, name: str, value: str | None) -> None:
+        """IncrementalAlterConfigs v1: SET ``name`` (or DELETE it when ``value`` is None)."""
+        cls = request_class(44, 1)
+        config = build(
+            nested(cls, "AlterableConfig"),
+            name=name,
+            config_operation=1 if value is None else 0,
+            value=value,
+        )
+        resource = build(
+            nested(cls, "AlterConfigsResource"),
+            resource_type=2,
+            resource_name=topic,
+            configs=(config,),
+        )
+        (result,) = self.request(build(cls, resources=(resource,), validate_only=False)).responses
+        assert result.error_code == ErrorCode.none, result.error_message
+
     def metadata(self, *topics: str, version: int = 12) -> Any:
         cls = request_class(3, version)
         wanted = tuple(
