@@ -48,12 +48,20 @@ def kafka_python() -> ModuleType:
 
 
 class ClientFamily(Protocol):
+    """What one client family can do, and produce/consume through it.
+
+    Capabilities (what the client lets a user express): ``null_header_values`` a header
+    whose value is null; ``timestamps`` explicit record timestamps; ``nul_in_headers``
+    NUL bytes in header values; ``null_key_and_value`` a record with both null;
+    ``per_message_headers`` different headers on each record of one run.
+    """
+
     name: str
-    # Whether the client can send a header with a null value / set record timestamps.
     null_header_values: bool
     timestamps: bool
     nul_in_headers: bool
     null_key_and_value: bool
+    per_message_headers: bool
 
     def produce(
         self,
@@ -89,6 +97,7 @@ class Kcat:
     timestamps: bool = False
     nul_in_headers: bool = False
     null_key_and_value: bool = False
+    per_message_headers: bool = False
 
     def produce(self, bootstrap, topic, messages, *, partition=0, compression="none", options=None):
         props = [f"{k}={v}" for k, v in (options or {}).items()]
@@ -110,6 +119,7 @@ class ConfluentKafka:
     timestamps: bool = True
     nul_in_headers: bool = True
     null_key_and_value: bool = True
+    per_message_headers: bool = True
 
     def producer(self, bootstrap: str, **config: Any) -> Any:
         from confluent_kafka import Producer
@@ -187,6 +197,7 @@ class KafkaPython:
     timestamps: bool = True
     nul_in_headers: bool = True
     null_key_and_value: bool = False
+    per_message_headers: bool = True
 
     def produce(self, bootstrap, topic, messages, *, partition=0, compression="none", options=None):
         kafka = kafka_python()
@@ -248,6 +259,7 @@ class AioKafka:
     timestamps: bool = True
     nul_in_headers: bool = True
     null_key_and_value: bool = False
+    per_message_headers: bool = True
 
     def produce(self, bootstrap, topic, messages, *, partition=0, compression="none", options=None):
         asyncio.run(self.produce_async(bootstrap, topic, messages, partition, compression, options))

@@ -101,16 +101,23 @@ def sample_messages(
     return messages
 
 
-def compressible_messages(tag: str, count: int = 200, *, timestamps: bool = True) -> list[Message]:
-    """Repetitive values that every codec shrinks by far more than half."""
+def compressible_messages(
+    tag: str, count: int = 200, *, timestamps: bool = True, varying_headers: bool = True
+) -> list[Message]:
+    """Repetitive values that every codec shrinks by far more than half.
+
+    ``varying_headers``: a different header value per record (kcat can only send the
+    same headers for a whole run, so it gets one fixed header instead).
+    """
     messages = []
     for i in range(count):
         value = (f"{tag} record {i:05d} ".encode() * 40)[:1000] + bytes([i % 256])
+        header = str(i).encode() if varying_headers else tag.encode()
         messages.append(
             Message(
                 key=f"k{i % 7}".encode(),
                 value=value,
-                headers=(("index", str(i).encode()),),
+                headers=(("index", header),),
                 timestamp_ms=BASE_TIMESTAMP_MS + i if timestamps else None,
             )
         )

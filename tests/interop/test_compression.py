@@ -39,11 +39,16 @@ def test_compressed_batches_are_stored_compressed_and_read_back_intact(
 ) -> None:
     client = FAMILIES[producer]
     topic = f"compressed-{codec}-from-{producer}"
-    messages = compressible_messages(f"{producer}/{codec}", timestamps=client.timestamps)
+    messages = compressible_messages(
+        f"{producer}/{codec}",
+        timestamps=client.timestamps,
+        varying_headers=client.per_message_headers,
+    )
     client.produce(shared_broker.bootstrap, topic, messages, compression=codec)
 
     batches = stored_batches(shared_broker.data_dir, topic)
     assert batches, "nothing was stored"
+    assert len(batches) < len(messages), "every record went in a batch of its own"
     assert [b.codec for b in batches] == [CODEC_IDS[codec]] * len(batches), (
         f"stored batches carry codecs {[b.codec for b in batches]}, expected {codec}"
     )
