@@ -393,6 +393,7 @@ def test_old_produce_versions_are_answered_unsupported_version_and_store_nothing
     assert wire.log_end_offset(topic) == 0
 
 
+@pytest.mark.drops_connections
 def test_a_version_outside_an_apis_range_closes_only_that_connection_with_a_logged_reason(
     shared_broker: BrokerProcess, wire: WireClient, data_topic_id: uuid.UUID
 ) -> None:
