@@ -20,7 +20,20 @@ Example file (every key optional; the values shown are the defaults)::
       retention.ms: 604800000
       segment.bytes: 1073741824
     metrics:
+      enabled: true                 # false: no /metrics and no per-request accounting
       compat: false                 # also emit kafka_exporter / kafka-lag-exporter names
+    tracing:                        # OpenTelemetry spans for produce and fetch (broker.tracing)
+      enabled: false
+      exporter: jsonl               # jsonl | otlp | console
+      path: tidewatch-traces.jsonl  # for jsonl
+      endpoint: http://127.0.0.1:4318/v1/traces   # for otlp
+    lag:
+      min_stop_seconds: 60          # silence (with records waiting) before STOP
+      window_commits: 10            # commits per partition the status looks at
+    groups:
+      initial_rebalance_delay_ms: 500   # a new group waits this long for more members
+      min_session_timeout_ms: 6000
+      max_session_timeout_ms: 1800000
 
 Errors name the file, the field and what is allowed (``ConfigError``).
 """
@@ -36,6 +49,7 @@ import yaml
 
 from broker.cluster.flusher import FlushPolicy
 from broker.storage.log_config import TOPIC_CONFIGS, InvalidConfigError, LogConfig
+from broker.tracing import TracingConfig
 
 __all__ = ["BrokerConfig", "ConfigError", "HostPort", "load_config", "parse_host_port"]
 
@@ -80,6 +94,13 @@ class BrokerConfig:
     retention_check_interval_ms: int = 5000
     topic_defaults: LogConfig = field(default_factory=LogConfig)
     metrics_compat: bool = False
+    metrics_enabled: bool = True
+    group_initial_rebalance_delay_ms: int = 500
+    group_min_session_timeout_ms: int = 6000
+    group_max_session_timeout_ms: int = 1_800_000
+    lag_min_stop_seconds: int = 60
+    lag_window_commits: int = 10
+    tracing: TracingConfig = field(default_factory=TracingConfig)
 
     def advertised_address(self, bound_port: int) -> HostPort:
         """Where clients should connect: the advertised address, else the listener
@@ -107,9 +128,16 @@ _TOP_KEYS = {
     "retention_check_interval_ms",
     "topic_defaults",
     "metrics",
+    "groups",
+    "lag",
+    "tracing",
 }
+_TRACING_KEYS = {"enabled", "exporter", "path", "endpoint", "service_name"}
+_EXPORTERS = ("jsonl", "otlp", "console")
+_LAG_KEYS = {"min_stop_seconds", "window_commits"}
+_GROUP_KEYS = {"initial_rebalance_delay_ms", "min_session_timeout_ms", "max_session_timeout_ms"}
 _FLUSH_KEYS = {"policy", "interval_ms"}
-_METRICS_KEYS = {"compat"}
+_METRICS_KEYS = {"compat", "enabled"}
 
 
 def _unknown(key: str, allowed: set[str], where: str) -> ConfigError:
@@ -188,13 +216,45 @@ def config_from_mapping(raw: dict[str, Any], source: str) -> BrokerConfig:
             )
         except InvalidConfigError as exc:
             raise ConfigError(f"{source}: topic_defaults: {exc}") from None
+    groups = _mapping(raw.get("groups"), f"{source}: groups")
+    for key, value in groups.items():
+        if key not in _GROUP_KEYS:
+            raise _unknown(key, _GROUP_KEYS, f"{source}: groups")
+        changes[f"group_{key}"] = _int(value, f"{source}: groups.{key}", 0)
+    lag = _mapping(raw.get("lag"), f"{source}: lag")
+    for key, value in lag.items():
+        if key not in _LAG_KEYS:
+            raise _unknown(key, _LAG_KEYS, f"{source}: lag")
+        changes[f"lag_{key}"] = _int(value, f"{source}: lag.{key}", 1)
+    tracing = _mapping(raw.get("tracing"), f"{source}: tracing")
+    if tracing:
+        changes["tracing"] = _tracing(tracing, f"{source}: tracing")
     metrics = _mapping(raw.get("metrics"), f"{source}: metrics")
     for key in metrics:
         if key not in _METRICS_KEYS:
             raise _unknown(key, _METRICS_KEYS, f"{source}: metrics")
+    if "enabled" in metrics:
+        changes["metrics_enabled"] = _bool(metrics["enabled"], f"{source}: metrics.enabled")
     if "compat" in metrics:
         changes["metrics_compat"] = _bool(metrics["compat"], f"{source}: metrics.compat")
     return replace(BrokerConfig(), **changes)
+
+
+def _tracing(raw: dict[str, Any], where: str) -> TracingConfig:
+    for key in raw:
+        if key not in _TRACING_KEYS:
+            raise _unknown(key, _TRACING_KEYS, where)
+    exporter = str(raw.get("exporter", "jsonl"))
+    if exporter not in _EXPORTERS:
+        raise ConfigError(f"{where}.exporter: {exporter!r} is not one of {', '.join(_EXPORTERS)}")
+    defaults = TracingConfig()
+    return TracingConfig(
+        enabled=_bool(raw.get("enabled", False), f"{where}.enabled"),
+        exporter=exporter,
+        path=Path(str(raw.get("path", defaults.path))),
+        endpoint=str(raw.get("endpoint", defaults.endpoint)),
+        service_name=str(raw.get("service_name", defaults.service_name)),
+    )
 
 
 def parse_flush_policy(value: Any, where: str) -> FlushPolicy:

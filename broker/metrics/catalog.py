@@ -128,6 +128,70 @@ PARTITION_RETENTION_DELETED_BYTES = MetricSpec(
     _P,
 )
 
+# -- consumer groups -------------------------------------------------------------------
+_G = ("group", "topic", "partition")
+GROUP_COMMITTED_OFFSET = MetricSpec(
+    "tidewatch_group_committed_offset",
+    MetricType.GAUGE,
+    "offset",
+    "Offset the group committed for the partition (the next record it will read).",
+    _G,
+)
+GROUP_LAG_RECORDS = MetricSpec(
+    "tidewatch_group_lag_records",
+    MetricType.GAUGE,
+    "records",
+    "High watermark minus committed offset; never negative.",
+    _G,
+)
+GROUP_LAG_SECONDS = MetricSpec(
+    "tidewatch_group_lag_seconds",
+    MetricType.GAUGE,
+    "seconds",
+    "Age of the first unconsumed record, from its stored timestamp (0 when caught up).",
+    _G,
+)
+GROUP_RETENTION_HEADROOM = MetricSpec(
+    "tidewatch_group_retention_headroom_seconds",
+    MetricType.GAUGE,
+    "seconds",
+    "Time until retention.ms deletes the first unconsumed record's segment; absent when "
+    "caught up or when the topic keeps data forever.",
+    _G,
+)
+GROUP_PARTITION_STATUS = MetricSpec(
+    "tidewatch_group_partition_status_code",
+    MetricType.GAUGE,
+    "status",
+    "Burrow-style status of the partition: 0 OK, 1 WARN, 2 REWIND, 3 STALL, 4 STOP.",
+    _G,
+)
+GROUP_STATUS = MetricSpec(
+    "tidewatch_group_status",
+    MetricType.GAUGE,
+    "status",
+    "1 for the group's worst partition status (OK, WARN, REWIND, STALL, STOP), 0 for the others.",
+    ("group", "status"),
+)
+GROUP_STATE = MetricSpec(
+    "tidewatch_group_state",
+    MetricType.GAUGE,
+    "state",
+    "1 for the group's protocol state (Empty, PreparingRebalance, CompletingRebalance, "
+    "Stable, Dead), 0 for the others.",
+    ("group", "state"),
+)
+GROUP_MEMBERS = MetricSpec(
+    "tidewatch_group_members", MetricType.GAUGE, "members", "Members of the group.", ("group",)
+)
+GROUP_REBALANCES = MetricSpec(
+    "tidewatch_group_rebalances_total",
+    MetricType.COUNTER,
+    "rebalances",
+    "Rebalances the group started since the broker started.",
+    ("group",),
+)
+
 # -- requests and connections ----------------------------------------------------------
 REQUESTS = MetricSpec(
     "tidewatch_broker_requests_total",
@@ -214,3 +278,164 @@ BROKER_INFO = MetricSpec(
 CATALOG: tuple[MetricSpec, ...] = tuple(
     value for name, value in sorted(globals().items()) if isinstance(value, MetricSpec)
 )
+
+# -- compatibility names (opt-in: metrics.compat) ----------------------------------------
+# Names and labels of kafka_exporter (danielqsj) and kafka-lag-exporter (seglo), so their
+# community dashboards and alert packs work unchanged. They carry only their own labels.
+_KP = ("topic", "partition")
+_KG = ("consumergroup", "topic", "partition")
+_LAG = ("cluster_name", "group", "topic", "partition", "member_host", "consumer_id", "client_id")
+COMPAT_CATALOG: tuple[MetricSpec, ...] = (
+    MetricSpec("kafka_brokers", MetricType.GAUGE, "brokers", "Number of brokers in the cluster."),
+    MetricSpec(
+        "kafka_topic_partitions",
+        MetricType.GAUGE,
+        "partitions",
+        "Partitions of the topic.",
+        ("topic",),
+    ),
+    MetricSpec(
+        "kafka_topic_partition_current_offset",
+        MetricType.GAUGE,
+        "offset",
+        "High watermark of the partition.",
+        _KP,
+    ),
+    MetricSpec(
+        "kafka_topic_partition_oldest_offset",
+        MetricType.GAUGE,
+        "offset",
+        "Log start offset of the partition.",
+        _KP,
+    ),
+    MetricSpec(
+        "kafka_topic_partition_in_sync_replica",
+        MetricType.GAUGE,
+        "replicas",
+        "In-sync replicas of the partition.",
+        _KP,
+    ),
+    MetricSpec(
+        "kafka_topic_partition_replicas",
+        MetricType.GAUGE,
+        "replicas",
+        "Replicas of the partition.",
+        _KP,
+    ),
+    MetricSpec(
+        "kafka_topic_partition_leader",
+        MetricType.GAUGE,
+        "broker",
+        "Leader broker id of the partition.",
+        _KP,
+    ),
+    MetricSpec(
+        "kafka_topic_partition_leader_is_preferred",
+        MetricType.GAUGE,
+        "bool",
+        "1 when the leader is the preferred replica.",
+        _KP,
+    ),
+    MetricSpec(
+        "kafka_topic_partition_under_replicated_partition",
+        MetricType.GAUGE,
+        "bool",
+        "1 when under-replicated.",
+        _KP,
+    ),
+    MetricSpec(
+        "kafka_consumergroup_current_offset",
+        MetricType.GAUGE,
+        "offset",
+        "Committed offset of the group.",
+        _KG,
+    ),
+    MetricSpec(
+        "kafka_consumergroup_current_offset_sum",
+        MetricType.GAUGE,
+        "offset",
+        "Sum of committed offsets per topic.",
+        ("consumergroup", "topic"),
+    ),
+    MetricSpec(
+        "kafka_consumergroup_lag", MetricType.GAUGE, "records", "Lag of the group in records.", _KG
+    ),
+    MetricSpec(
+        "kafka_consumergroup_lag_sum",
+        MetricType.GAUGE,
+        "records",
+        "Lag of the group per topic.",
+        ("consumergroup", "topic"),
+    ),
+    MetricSpec(
+        "kafka_consumergroup_members",
+        MetricType.GAUGE,
+        "members",
+        "Members of the group.",
+        ("consumergroup",),
+    ),
+    MetricSpec(
+        "kafka_consumergroup_group_offset",
+        MetricType.GAUGE,
+        "offset",
+        "Committed offset (kafka-lag-exporter).",
+        _LAG,
+    ),
+    MetricSpec(
+        "kafka_consumergroup_group_lag",
+        MetricType.GAUGE,
+        "records",
+        "Lag in records (kafka-lag-exporter).",
+        _LAG,
+    ),
+    MetricSpec(
+        "kafka_consumergroup_group_lag_seconds",
+        MetricType.GAUGE,
+        "seconds",
+        "Lag in seconds, exact (kafka-lag-exporter name).",
+        _LAG,
+    ),
+    MetricSpec(
+        "kafka_consumergroup_group_max_lag",
+        MetricType.GAUGE,
+        "records",
+        "Largest partition lag of the group.",
+        ("cluster_name", "group"),
+    ),
+    MetricSpec(
+        "kafka_consumergroup_group_max_lag_seconds",
+        MetricType.GAUGE,
+        "seconds",
+        "Largest partition lag in seconds.",
+        ("cluster_name", "group"),
+    ),
+    MetricSpec(
+        "kafka_consumergroup_group_sum_lag",
+        MetricType.GAUGE,
+        "records",
+        "Total lag of the group.",
+        ("cluster_name", "group"),
+    ),
+    MetricSpec(
+        "kafka_consumergroup_group_topic_sum_lag",
+        MetricType.GAUGE,
+        "records",
+        "Total lag per topic.",
+        ("cluster_name", "group", "topic"),
+    ),
+    MetricSpec(
+        "kafka_partition_latest_offset",
+        MetricType.GAUGE,
+        "offset",
+        "High watermark (kafka-lag-exporter).",
+        ("cluster_name", "topic", "partition"),
+    ),
+    MetricSpec(
+        "kafka_partition_earliest_offset",
+        MetricType.GAUGE,
+        "offset",
+        "Log start offset (kafka-lag-exporter).",
+        ("cluster_name", "topic", "partition"),
+    ),
+)
+COMPAT_BY_NAME = {spec.name: spec for spec in COMPAT_CATALOG}

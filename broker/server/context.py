@@ -12,9 +12,11 @@ from kio.static.protocol import Entity
 from broker.clock import Clock
 from broker.cluster.replica_manager import ReplicaManager
 from broker.config import BrokerConfig, HostPort
+from broker.coordinator.service import GroupService
 from broker.metrics.stats import BrokerStats
 from broker.protocol.header import RequestHeader
 from broker.server.authorizer import Authorizer, Operation, ResourceType
+from broker.tracing import BrokerTracer
 
 __all__ = [
     "NO_RESPONSE",
@@ -36,6 +38,8 @@ class BrokerServices:
     authorizer: Authorizer
     cluster_id: str
     advertised: HostPort
+    groups: GroupService
+    tracer: BrokerTracer | None = None
 
     @property
     def node_id(self) -> int:
@@ -49,6 +53,8 @@ class RequestContext:
     client_address: str
     # Name of the error code reported in request metrics ("none" when all went well).
     error: str = "none"
+    # Trace id of the span that handled the request (tracing on), for exemplars.
+    trace_id: str | None = None
 
     @property
     def version(self) -> int:

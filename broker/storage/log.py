@@ -337,10 +337,11 @@ class Log:
 
     def _locate(self, offset: int) -> tuple[LogSegment, int] | None:
         cached = self._read_cache.get(offset)
-        # A cached position at the end of its segment may belong to a segment that has
-        # since rolled; the offset then starts the next segment, so look it up afresh.
-        if cached is not None and not cached[0].closed and cached[1] < cached[0].size:
-            return cached
+        if cached is not None:
+            segment, position = cached
+            # A cached position at the end of a sealed segment means "next segment".
+            if not segment.closed and (position < segment.size or segment is self.active):
+                return cached
         i = bisect_right(self._bases, offset) - 1
         while 0 <= i < len(self._segments):
             segment = self._segments[i]
@@ -384,13 +385,30 @@ class Log:
                 return record.offset, record.timestamp_ms
         return header.last_offset, header.max_timestamp
 
-    def timestamp_at(self, offset: int) -> int | None:
-        """Timestamp of the batch holding ``offset`` (its max timestamp), or None."""
+    def record_timestamp(self, offset: int) -> int | None:
+        """Exact timestamp of the record at ``offset`` (decoding its batch), or None
+        when the offset is not stored."""
+        if not self.log_start_offset <= offset < self.log_end_offset:
+            return None
         located = self._locate(offset)
         if located is None:
             return None
         segment, position = located
-        return segment.read_header(position).max_timestamp
+        header = segment.read_header(position)
+        if header.records_count == 1:
+            return header.max_timestamp
+        for record in decode_batch(segment.read(position, header.size)):
+            if record.offset == offset:
+                return record.timestamp_ms
+        return None
+
+    def segment_max_timestamp(self, offset: int) -> int | None:
+        """Largest timestamp of the segment holding ``offset``: when retention.ms will
+        delete it is this plus retention.ms."""
+        i = bisect_right(self._bases, offset) - 1
+        if i < 0:
+            return None
+        return self._segments[i].max_timestamp
 
     # -- retention -------------------------------------------------------------------
 
@@ -420,6 +438,14 @@ class Log:
                 and self.size_bytes - self._segments[0].size >= retention_bytes
             ):
                 deleted.append(self._delete_oldest(f"beyond retention.bytes={retention_bytes}"))
+        return deleted
+
+    def delete_segments_below(self, offset: int, reason: str) -> list[DeletedSegment]:
+        """Delete sealed segments whose every offset is below ``offset`` (used by
+        internal logs that snapshot their state and drop the history before it)."""
+        deleted = []
+        while len(self._segments) > 1 and self._segments[0].next_offset <= offset:
+            deleted.append(self._delete_oldest(reason))
         return deleted
 
     def _delete_oldest(self, reason: str) -> DeletedSegment:
