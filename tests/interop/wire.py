@@ -30,9 +30,12 @@ __all__ = [
     "OldProduceResult",
     "WireClient",
     "build",
+    "decode_old_produce_response",
+    "encode_body",
     "encode_old_produce",
     "errors_in",
     "nested",
+    "request_class",
 ]
 
 _SIZE = struct.Struct(">i")
@@ -43,10 +46,6 @@ def build(cls: type[Any], **values: Any) -> Any:
     """An instance of the kio class ``cls`` from those ``values`` its version has."""
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in values.items() if k in names})
-
-
-def has_field(cls: type[Any], name: str) -> bool:
-    return any(f.name == name for f in dataclasses.fields(cls))
 
 
 def nested(cls: type[Any], name: str) -> type[Any]:
@@ -380,6 +379,115 @@ class WireClient:
         assert response.error_code == ErrorCode.none, response.error_code
         return int(response.producer_id), int(response.producer_epoch)
 
+    # -- consumer groups (newest versions) ----------------------------------------------
+
+    def join_group(self, group: str, *, metadata: bytes = b"subscription") -> tuple[str, int]:
+        """JoinGroup v7 as the only member (with the MEMBER_ID_REQUIRED round trip);
+        returns (member id, generation). The group then waits for SyncGroup."""
+        cls = request_class(11, 7)
+
+        def join(member_id: str) -> Any:
+            protocol = build(
+                nested(cls, "JoinGroupRequestProtocol"), name="range", metadata=metadata
+            )
+            return self.request(
+                build(
+                    cls,
+                    group_id=group,
+                    session_timeout=datetime.timedelta(seconds=30),
+                    rebalance_timeout=datetime.timedelta(seconds=30),
+                    member_id=member_id,
+                    group_instance_id=None,
+                    protocol_type="consumer",
+                    protocols=(protocol,),
+                )
+            )
+
+        first = join("")
+        assert first.error_code == ErrorCode.member_id_required, first.error_code
+        second = join(first.member_id)
+        assert second.error_code == ErrorCode.none, second.error_code
+        return second.member_id, int(second.generation_id)
+
+    def sync_group(self, group: str, member_id: str, generation: int, assignment: bytes) -> bytes:
+        """SyncGroup v5 as the leader assigning ``assignment`` to itself."""
+        cls = request_class(14, 5)
+        mine = build(
+            nested(cls, "SyncGroupRequestAssignment"), member_id=member_id, assignment=assignment
+        )
+        response = self.request(
+            build(
+                cls,
+                group_id=group,
+                generation_id=generation,
+                member_id=member_id,
+                group_instance_id=None,
+                protocol_type="consumer",
+                protocol_name="range",
+                assignments=(mine,),
+            )
+        )
+        assert response.error_code == ErrorCode.none, response.error_code
+        return bytes(response.assignment)
+
+    def stable_member(self, group: str) -> tuple[str, int]:
+        """Join and sync: the group is Stable with this connection as its one member."""
+        member_id, generation = self.join_group(group)
+        self.sync_group(group, member_id, generation, b"assignment")
+        return member_id, generation
+
+    def commit_offset(self, group: str, topic: str, partition: int, offset: int) -> None:
+        """OffsetCommit v8 outside any generation (a standalone commit)."""
+        cls = request_class(8, 8)
+        part = build(
+            nested(cls, "OffsetCommitRequestPartition"),
+            partition_index=partition,
+            committed_offset=offset,
+            committed_leader_epoch=-1,
+            committed_metadata="",
+        )
+        topic_entry = build(nested(cls, "OffsetCommitRequestTopic"), name=topic, partitions=(part,))
+        response = self.request(
+            build(
+                cls,
+                group_id=group,
+                generation_id_or_member_epoch=-1,
+                member_id="",
+                group_instance_id=None,
+                topics=(topic_entry,),
+            )
+        )
+        ((result,),) = (t.partitions for t in response.topics)
+        assert result.error_code == ErrorCode.none, result.error_code
+
+    def committed_offset(self, group: str, topic: str, partition: int) -> tuple[int, str | None]:
+        """OffsetFetch v8: (committed offset, metadata); offset -1 when none."""
+        cls = request_class(9, 8)
+        wanted = build(
+            nested(cls, "OffsetFetchRequestTopics"), name=topic, partition_indexes=(partition,)
+        )
+        response = self.request(
+            build(
+                cls,
+                groups=(
+                    build(nested(cls, "OffsetFetchRequestGroup"), group_id=group, topics=(wanted,)),
+                ),
+                require_stable=False,
+            )
+        )
+        (found,) = response.groups
+        assert found.error_code == ErrorCode.none, found.error_code
+        ((result,),) = (t.partitions for t in found.topics)
+        return int(result.committed_offset), result.metadata
+
+    def group_state(self, group: str) -> str:
+        """DescribeGroups v5: the group's state name (Dead when unknown)."""
+        cls = request_class(15, 5)
+        (found,) = self.request(
+            build(cls, groups=(group,), include_authorized_operations=False)
+        ).groups
+        return str(found.group_state)
+
 
 def request_class(api_key: int, version: int) -> type[Any]:
     return load_request_schema(api_key, version)
@@ -446,6 +554,3 @@ def decode_old_produce_response(version: int, body: bytes) -> list[OldProduceRes
         take(">i")  # throttle_time_ms
     assert pos == len(body), f"Produce v{version} response has {len(body) - pos} extra bytes"
     return results
-
-
-__all__ += ["decode_old_produce_response", "encode_body", "has_field", "request_class"]
