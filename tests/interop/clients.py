@@ -349,9 +349,8 @@ FAMILIES: dict[str, ClientFamily] = {
 def confluent_consumer(bootstrap: str, config: dict[str, Any] | None = None) -> Any:
     """A confluent-kafka Consumer for assign() without a consumer group.
 
-    librdkafka insists on a group id. Auto-commit must stay off: with it on, close()
-    waits for a group coordinator to commit to (about 45 s, session.timeout.ms), and
-    this broker has none yet.
+    librdkafka insists on a group id; auto-commit stays off so that reading without a
+    group leaves no committed offsets behind.
     """
     from confluent_kafka import Consumer
 

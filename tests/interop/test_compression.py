@@ -3,8 +3,11 @@ stores the batches as they came (codec bits set, far smaller than the records), 
 the producer's own family as well as another family read the records back intact.
 
 KAFKA_NOTES trap 6: librdkafka before 2.12 (Debian's kcat is 2.0.2) silently sends
-gzip, snappy and lz4 uncompressed unless the broker advertises Produce v0. The stored
-codec bits are read from the segment files, so a silent fallback would fail here.
+gzip, snappy and lz4 uncompressed unless the broker advertises Produce v0. Found while
+writing these tests: librdkafka (2.0.2 and confluent-kafka's 2.16.0 alike) also sends
+LZ4 uncompressed unless FindCoordinator v0 is advertised ("Feature LZ4: FindCoordinator
+(0..0) NOT supported by broker" with debug=feature). The stored codec bits are read
+from the segment files, so a silent fallback fails here.
 """
 
 from __future__ import annotations
