@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from broker.protocol.primitives import (
     EMPTY_TAGS,
@@ -73,9 +74,8 @@ class ProduceRequestData:
     topics: list[tuple[str, list[tuple[int, memoryview | None]]]]
 
 
-@dataclass(frozen=True, slots=True)
-class PartitionResult:
-    index: int
+class PartitionResult(NamedTuple):
+    partition: int
     error_code: int
     base_offset: int = -1
     log_append_time: int = -1
@@ -209,12 +209,12 @@ def encode_produce_response(version: int, topics: list[tuple[str, list[Partition
         for p in partitions:
             if version >= 5:
                 out += _PART_V5.pack(
-                    p.index, p.error_code, p.base_offset, p.log_append_time, p.log_start_offset
+                    p.partition, p.error_code, p.base_offset, p.log_append_time, p.log_start_offset
                 )
             elif version >= 2:
-                out += _PART_V2.pack(p.index, p.error_code, p.base_offset, p.log_append_time)
+                out += _PART_V2.pack(p.partition, p.error_code, p.base_offset, p.log_append_time)
             else:
-                out += _PART_V0.pack(p.index, p.error_code, p.base_offset)
+                out += _PART_V0.pack(p.partition, p.error_code, p.base_offset)
             if version >= 8:
                 if flexible:
                     out += compact_len(0)
