@@ -193,8 +193,31 @@ def decode_produce(frame: bytes | bytearray, offset: int, version: int) -> Produ
     return ProduceRequestData(transactional_id, acks, timeout_ms, topics)
 
 
+_ONE_PARTITION_V9 = struct.Struct(">ihqqq")
+_TAIL_OK_V9 = b"\x01\x00\x00" + b"\x00" + b"\x00\x00\x00\x00" + b"\x00"
+
+
 def encode_produce_response(version: int, topics: list[tuple[str, list[PartitionResult]]]) -> bytes:
     """Body of a ProduceResponse (no header)."""
+    if (
+        version >= FLEXIBLE_FROM
+        and len(topics) == 1
+        and len(topics[0][1]) == 1
+        and topics[0][1][0].error_message is None
+    ):
+        # The common case (one topic, one partition, no error text), in two operations:
+        # counts, name, the partition's fields, then empty record errors, null message,
+        # tags, tags, throttle time and tags.
+        name, (p,) = topics[0]
+        return (
+            b"\x02"
+            + compact_string(name)
+            + b"\x02"
+            + _ONE_PARTITION_V9.pack(
+                p.partition, p.error_code, p.base_offset, p.log_append_time, p.log_start_offset
+            )
+            + _TAIL_OK_V9
+        )
     flexible = version >= FLEXIBLE_FROM
     out = bytearray()
     out += compact_len(len(topics)) if flexible else _I32.pack(len(topics))

@@ -195,6 +195,8 @@ class Dispatcher:
             if isinstance(error, ErrorCode) and error is not ErrorCode.none:
                 dispatched.ctx.error = error.name
             body = [encode_entity(reply)]
+        if len(body) == 1:
+            return [_SIZE.pack(len(head) + len(body[0])) + head, body[0]]
         size = len(head) + sum(len(p) for p in body)
         return [_SIZE.pack(size) + head, *body]
 
