@@ -21,6 +21,7 @@ from broker.protocol.apis import request_class, response_header_flexible
 __all__ = ["DecodeError", "decode_request", "encode_response", "response_header"]
 
 _CORRELATION = struct.Struct(">i")
+_CORRELATION_TAGS = struct.Struct(">iB")
 
 
 class DecodeError(ValueError):
@@ -28,7 +29,7 @@ class DecodeError(ValueError):
 
 
 @cache
-def _reader(cls: type[Entity]) -> Callable[[bytes, int], tuple[Any, int]]:
+def _reader(cls: type[Entity]) -> Callable[[bytes | bytearray, int], tuple[Any, int]]:
     return entity_reader(cls)
 
 
@@ -37,7 +38,9 @@ def _writer(cls: type[Entity]) -> Callable[[io.BytesIO, Any], None]:
     return entity_writer(cls)
 
 
-def decode_request(api_key: int, version: int, frame: bytes, offset: int) -> tuple[Any, int]:
+def decode_request(
+    api_key: int, version: int, frame: bytes | bytearray, offset: int
+) -> tuple[Any, int]:
     """Decode the body at ``offset``; returns (request, trailing byte count)."""
     cls = request_class(api_key, version)
     try:
@@ -51,10 +54,9 @@ def decode_request(api_key: int, version: int, frame: bytes, offset: int) -> tup
 
 
 def response_header(api_key: int, version: int, correlation_id: int) -> bytes:
-    header = _CORRELATION.pack(correlation_id)
     if response_header_flexible(api_key, version):
-        header += b"\x00"
-    return header
+        return _CORRELATION_TAGS.pack(correlation_id, 0)
+    return _CORRELATION.pack(correlation_id)
 
 
 def encode_response(api_key: int, version: int, correlation_id: int, response: Entity) -> bytes:

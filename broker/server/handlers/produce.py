@@ -12,6 +12,7 @@ from __future__ import annotations
 from kio.schema.errors import ErrorCode
 
 from broker.cluster.partition import Partition
+from broker.cluster.replica_manager import ReplicaManager
 from broker.protocol.produce_codec import (
     PartitionResult,
     ProduceRequestData,
@@ -30,6 +31,8 @@ from broker.server.context import (
 )
 from broker.server.errors import error_code_for
 from broker.storage.errors import LogStorageError, StorageError
+from broker.storage.log import AppendInfo
+from broker.tracing import BrokerTracer, trace_id_of
 
 __all__ = ["handle"]
 
@@ -76,7 +79,10 @@ def handle(
                 )
                 continue
             try:
-                info = replicas.append(partition, records)
+                if services.tracer is None:
+                    info = replicas.append(partition, records)
+                else:
+                    info = _traced_append(services.tracer, replicas, ctx, partition, records)
             except (StorageError, CorruptBatchError) as exc:
                 if isinstance(exc, LogStorageError):
                     services.stats.storage_errors += 1
@@ -107,9 +113,24 @@ async def _after_flush(
         if error is not None:
             services.stats.storage_errors += 1
             out[slot] = PartitionResult(
-                out[slot].index, ErrorCode.kafka_storage_error.value, error_message=str(error)
+                out[slot].partition, ErrorCode.kafka_storage_error.value, error_message=str(error)
             )
     return RawBody([encode_produce_response(version, results)])
+
+
+def _traced_append(
+    tracer: BrokerTracer,
+    replicas: ReplicaManager,
+    ctx: RequestContext,
+    partition: Partition,
+    records: memoryview,
+) -> AppendInfo:
+    with tracer.produce_span(partition.topic, partition.index, records) as span:
+        info = replicas.append(partition, records)
+        span.set_attribute("messaging.kafka.offset", info.base_offset)
+        span.set_attribute("messaging.batch.message_count", info.records)
+        ctx.trace_id = trace_id_of(span)
+        return info
 
 
 def _all_failed(request: ProduceRequestData, error: ErrorCode) -> Results:
