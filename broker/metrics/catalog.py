@@ -105,7 +105,8 @@ CONNECTIONS_ACCEPTED = MetricSpec(
 MALFORMED_REQUESTS = MetricSpec(
     "tidewatch_broker_malformed_requests_total", MetricType.COUNTER, "requests",
     "Requests rejected as malformed; the connection was closed. Reason is one of "
-    "frame_size, header, unknown_api, unsupported_version, decode.", ("reason",))
+    "frame_size, header, unknown_api, unsupported_version, decode, or truncated (the "
+    "client hung up in the middle of a frame).", ("reason",))
 TRAILING_BYTES = MetricSpec(
     "tidewatch_broker_request_trailing_bytes_total", MetricType.COUNTER, "requests",
     "Requests that carried extra bytes after their body (tolerated).", ("api",))

@@ -9,7 +9,8 @@ write buffer is full, so a slow or hostile client cannot make the broker buffer
 without bound.
 
 A protocol violation (bad frame size, malformed header or body, unknown API or
-version) closes only this connection, with the reason logged and counted.
+version) closes only this connection, with the reason logged and counted. A client that
+hangs up in the middle of a frame is logged and counted too (reason ``truncated``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class KafkaConnection(asyncio.Protocol):
         self._reading_paused = False
         self._writing_paused = False
         self._closed = False
+        # Set once the broker decided to close (violation, error, shutdown).
+        self._closing = False
         self.peer = "?"
         self.principal = ANONYMOUS
 
@@ -95,6 +98,15 @@ class KafkaConnection(asyncio.Protocol):
         if not self._closed:
             self._closed = True
             self._stats.connections_open -= 1
+            pending = self._decoder.buffered_bytes
+            if pending and not self._closing:
+                self._stats.count_malformed("truncated")
+                log.warning(
+                    "connection from %s: the client closed the connection in the middle of "
+                    "a request (%d bytes of an incomplete frame discarded)",
+                    self.peer,
+                    pending,
+                )
         if self._busy_task is not None and not self._busy_task.done():
             self._busy_task.cancel()
         self._queue.clear()
@@ -166,7 +178,6 @@ class KafkaConnection(asyncio.Protocol):
         self.close()
 
     def close(self) -> None:
+        self._closing = True
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
-
-
