@@ -4,7 +4,9 @@ acks=0 gets no response at all (answering would desynchronise the client's
 correlation ids). Under the durable flush policy, acks 1/all wait for the fsync round
 covering the appended partitions. Versions 0-2 are advertised only because older
 librdkafka compresses only when v0 is listed; they are answered UNSUPPORTED_VERSION.
-Errors are per partition: one bad batch does not fail its neighbours.
+Errors are per partition: one bad batch does not fail its neighbours. An acks value
+other than -1, 0 or 1 fails the whole request with INVALID_REQUIRED_ACKS before anything
+is stored, as in Kafka.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from broker.storage.errors import LogStorageError, StorageError
 __all__ = ["handle"]
 
 MIN_SUPPORTED_VERSION = 3
+VALID_ACKS = (-1, 0, 1)
 _NONE = ErrorCode.none.value
 
 Results = list[tuple[str, list[PartitionResult]]]
@@ -45,6 +48,8 @@ def handle(
     version = ctx.version
     if version < MIN_SUPPORTED_VERSION:
         return _reply(version, request.acks, _all_failed(request, ErrorCode.unsupported_version))
+    if request.acks not in VALID_ACKS:
+        return _reply(version, 1, _all_failed(request, ErrorCode.invalid_required_acks))
     if request.transactional_id is not None:
         return _reply(
             version, request.acks, _all_failed(request, ErrorCode.transactional_id_authorization_failed)
