@@ -4,12 +4,14 @@ acks=0 gets no response at all (answering would desynchronise the client's
 correlation ids). Under the durable flush policy, acks 1/all wait for the fsync round
 covering the appended partitions. Versions 0-2 are advertised only because older
 librdkafka compresses only when v0 is listed; they are answered UNSUPPORTED_VERSION.
-Errors are per partition: one bad batch does not fail its neighbours. An acks value
-other than -1, 0 or 1 fails the whole request with INVALID_REQUIRED_ACKS before anything
-is stored, as in Kafka.
+Errors are per partition: one bad batch does not fail its neighbours. Every rejected
+batch is logged with the client address and the reason; an acks value other than
+-1, 0 or 1 fails the whole request with INVALID_REQUIRED_ACKS before anything is stored.
 """
 
 from __future__ import annotations
+
+import logging
 
 from kio.schema.errors import ErrorCode
 
@@ -31,9 +33,11 @@ from broker.server.context import (
     allowed,
 )
 from broker.server.errors import error_code_for
-from broker.storage.errors import LogStorageError, StorageError
+from broker.storage.errors import InvalidRecordError, LogStorageError, StorageError
 
 __all__ = ["handle"]
+
+log = logging.getLogger(__name__)
 
 MIN_SUPPORTED_VERSION = 3
 VALID_ACKS = (-1, 0, 1)
@@ -47,12 +51,21 @@ def handle(
 ) -> MaybeAsyncReply:
     version = ctx.version
     if version < MIN_SUPPORTED_VERSION:
-        return _reply(version, request.acks, _all_failed(request, ErrorCode.unsupported_version))
+        return _reply(
+            version, request.acks, _all_failed(ctx, request, ErrorCode.unsupported_version)
+        )
     if request.acks not in VALID_ACKS:
-        return _reply(version, 1, _all_failed(request, ErrorCode.invalid_required_acks))
+        log.warning(
+            "rejected produce from %s: acks=%d is not one of -1, 0, 1",
+            ctx.client_address,
+            request.acks,
+        )
+        return _reply(version, 1, _all_failed(ctx, request, ErrorCode.invalid_required_acks))
     if request.transactional_id is not None:
         return _reply(
-            version, request.acks, _all_failed(request, ErrorCode.transactional_id_authorization_failed)
+            version,
+            request.acks,
+            _all_failed(ctx, request, ErrorCode.transactional_id_authorization_failed),
         )
     replicas = services.replicas
     results: Results = []
@@ -61,6 +74,7 @@ def handle(
         out: list[PartitionResult] = []
         results.append((topic, out))
         if not allowed(services, ctx, Operation.WRITE, ResourceType.TOPIC, topic):
+            ctx.error = ErrorCode.topic_authorization_failed.name
             out.extend(
                 PartitionResult(i, ErrorCode.topic_authorization_failed.value)
                 for i, _ in partitions
@@ -69,22 +83,26 @@ def handle(
         for index, records in partitions:
             partition = replicas.get(topic, index)
             if partition is None:
+                ctx.error = ErrorCode.unknown_topic_or_partition.name
                 out.append(PartitionResult(index, ErrorCode.unknown_topic_or_partition.value))
                 continue
-            if records is None:
-                out.append(
-                    PartitionResult(
-                        index, ErrorCode.invalid_record.value, error_message="records are null"
-                    )
-                )
-                continue
             try:
+                if records is None:
+                    raise InvalidRecordError("records are null")
                 info = replicas.append(partition, records)
             except (StorageError, CorruptBatchError) as exc:
                 if isinstance(exc, LogStorageError):
                     services.stats.storage_errors += 1
                 code = error_code_for(exc)
                 ctx.error = code.name
+                log.warning(
+                    "rejected produce to %s-%d from %s: %s: %s",
+                    topic,
+                    index,
+                    ctx.client_address,
+                    code.name.upper(),
+                    exc,
+                )
                 out.append(PartitionResult(index, code.value, error_message=str(exc)))
                 continue
             out.append(
@@ -115,8 +133,12 @@ async def _after_flush(
     return RawBody([encode_produce_response(version, results)])
 
 
-def _all_failed(request: ProduceRequestData, error: ErrorCode) -> Results:
-    return [(topic, [PartitionResult(i, error.value) for i, _ in parts]) for topic, parts in request.topics]
+def _all_failed(ctx: RequestContext, request: ProduceRequestData, error: ErrorCode) -> Results:
+    ctx.error = error.name
+    return [
+        (topic, [PartitionResult(i, error.value) for i, _ in parts])
+        for topic, parts in request.topics
+    ]
 
 
 def _reply(version: int, acks: int, results: Results) -> Reply:
