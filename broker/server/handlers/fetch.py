@@ -57,7 +57,8 @@ def _plan(services: BrokerServices, ctx: RequestContext, request: Any) -> list[_
         if ctx.version >= TOPIC_IDS_FROM:
             info = services.replicas.topic_by_id(topic.topic_id)
             name = info.name if info is not None else None
-            topic_id = topic.topic_id
+            # kio decodes the all-zero id as None; answer it as the zero id it was.
+            topic_id = topic.topic_id or _NO_ID
             error = ErrorCode.none if info is not None else ErrorCode.unknown_topic_id
         else:
             name = topic.topic
