@@ -339,7 +339,9 @@ class Log:
 
     def _locate(self, offset: int) -> tuple[LogSegment, int] | None:
         cached = self._read_cache.get(offset)
-        if cached is not None and not cached[0].closed:
+        # A position at the end of its segment means the offset lives in the next one
+        # (a read that ended on a segment boundary, or a roll since the read).
+        if cached is not None and not cached[0].closed and cached[1] < cached[0].size:
             return cached
         i = bisect_right(self._bases, offset) - 1
         while 0 <= i < len(self._segments):
