@@ -456,10 +456,20 @@ class Log:
         return self.flushed_offset < self.log_end_offset
 
     def close(self) -> None:
-        self.flush()
-        for segment in self._segments:
-            segment.persist_indexes()
-            segment.close()
+        """fsync, persist the indexes and close every segment. Raises LogStorageError
+        when the disk refuses; the segments are closed anyway and, without a clean
+        shutdown, the next open recovers the log by a scan."""
+        try:
+            self.flush()
+            for segment in self._segments:
+                segment.persist_indexes()
+        except OSError as exc:
+            raise LogStorageError(
+                f"cannot close {self.directory.name} cleanly: {exc.strerror or exc}"
+            ) from exc
+        finally:
+            for segment in self._segments:
+                segment.close()
 
     def delete(self) -> None:
         for segment in self._segments:
