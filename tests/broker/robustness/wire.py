@@ -307,12 +307,18 @@ def _cls(module: str, name: str) -> Any:
 
 
 def fetch_v4(topic: str, partition: int, offset: int, max_bytes: int = 1 << 20) -> Any:
-    """A Fetch v4 request that answers at once (max wait 0, min bytes 0)."""
+    """A Fetch request that answers at once (max wait 0, min bytes 0)."""
+    return fetch_request(4, topic, partition, offset, max_bytes)
+
+
+def fetch_request(version: int, topic: str, partition: int, offset: int, max_bytes: int) -> Any:
+    """Fetch v4 or v5 (v5 adds log start offsets) that answers at once."""
     import datetime
 
-    partition_cls = _cls("fetch.v4.request", "FetchPartition")
-    topic_cls = _cls("fetch.v4.request", "FetchTopic")
-    request_cls = _cls("fetch.v4.request", "FetchRequest")
+    module = f"fetch.v{version}.request"
+    partition_cls = _cls(module, "FetchPartition")
+    topic_cls = _cls(module, "FetchTopic")
+    request_cls = _cls(module, "FetchRequest")
     return request_cls(
         max_wait=datetime.timedelta(0),
         min_bytes=0,
@@ -341,12 +347,12 @@ class FetchedPartition:
 def fetch(
     conn: RawConnection, topic: str, partition: int, offset: int, max_bytes: int = 1 << 20
 ) -> FetchedPartition:
-    response = conn.call(fetch_v4(topic, partition, offset, max_bytes))
+    response = conn.call(fetch_request(5, topic, partition, offset, max_bytes))
     (answer,) = response.responses[0].partitions
     return FetchedPartition(
         int(answer.error_code.value),
         int(answer.high_watermark),
-        int(answer.log_start_offset) if hasattr(answer, "log_start_offset") else -1,
+        int(answer.log_start_offset),
         bytes(answer.records or b""),
     )
 
