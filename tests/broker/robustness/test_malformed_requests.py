@@ -576,8 +576,8 @@ def test_other_clients_see_no_errors_while_every_kind_of_malformed_input_arrives
     rounds = 0
     with Bystanders(attacked, BYSTANDER) as clients:
         wait_until(lambda: len(clients.acked) >= 50, 30, "the bystander producer to get going")
-        deadline = time.monotonic() + 4
-        while time.monotonic() < deadline and rounds < 50:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and rounds < 1000:
             for closed in CLOSED_CASES:
                 send_and_expect_close(attacked, closed)
             with connect(attacked) as conn:
