@@ -19,7 +19,13 @@ from broker.clock import Clock, SystemClock
 from broker.cluster.flusher import Flusher
 from broker.cluster.replica_manager import ReplicaManager
 from broker.config import BrokerConfig, HostPort
+from broker.coordinator.coordinator import CoordinatorConfig, GroupCoordinator
+from broker.coordinator.lag import GroupLag, LagTracker
+from broker.coordinator.offset_store import OffsetStore
+from broker.coordinator.service import GroupService
+from broker.lag.status import StatusConfig
 from broker.metrics.collector import BrokerCollector
+from broker.metrics.group_collector import CompatCollector, GroupCollector
 from broker.metrics.http import build_http_app
 from broker.metrics.stats import BrokerStats
 from broker.network.server import KafkaServer
@@ -40,7 +46,9 @@ class BrokerApp:
     config: BrokerConfig
     clock: Clock = field(default_factory=SystemClock)
     authorizer: Authorizer = field(default_factory=AllowAll)
-    registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=False))
+    registry: CollectorRegistry = field(
+        default_factory=lambda: CollectorRegistry(auto_describe=False)
+    )
 
     def __post_init__(self) -> None:
         self.stats = BrokerStats()
@@ -62,6 +70,28 @@ class BrokerApp:
             node_id=self.config.node_id,
             default_partitions=self.config.default_partitions,
         )
+        self.groups = GroupService(
+            GroupCoordinator(
+                CoordinatorConfig(
+                    min_session_timeout_ms=self.config.group_min_session_timeout_ms,
+                    max_session_timeout_ms=self.config.group_max_session_timeout_ms,
+                    initial_rebalance_delay_ms=self.config.group_initial_rebalance_delay_ms,
+                )
+            ),
+            OffsetStore(self.config.data_dir, self.clock.time_ms, durable=self.flusher.durable),
+            self.flusher,
+            self.replicas,
+            self.clock,
+        )
+        self.lag = LagTracker(
+            self.groups.coordinator,
+            self.replicas,
+            self.clock,
+            StatusConfig(
+                window=self.config.lag_window_commits,
+                min_stop_seconds=self.config.lag_min_stop_seconds,
+            ),
+        )
         self.kafka: KafkaServer | None = None
         self._http_runner: web.AppRunner | None = None
         self.bootstrap: HostPort | None = None
@@ -75,7 +105,8 @@ class BrokerApp:
         for (topic, index), recovery in sorted(self.log_manager.recoveries.items()):
             if recovery.truncated_bytes:
                 log.warning(
-                    "partition %s-%d: dropped %d bytes of torn or corrupt tail (%s); log now ends at offset %d",
+                    "partition %s-%d: dropped %d bytes of torn or corrupt tail (%s); "
+                    "log now ends at offset %d",
                     topic,
                     index,
                     recovery.truncated_bytes,
@@ -83,7 +114,10 @@ class BrokerApp:
                     recovery.log_end_offset,
                 )
         self.replicas.open()
+        replayed = await loop.run_in_executor(None, self.groups.open)
+        log.info("replayed %d committed-offset records", replayed)
         self.replicas.start(self.config.retention_check_interval_ms)
+        self.groups.start()
         services = BrokerServices(
             config=self.config,
             replicas=self.replicas,
@@ -92,12 +126,14 @@ class BrokerApp:
             authorizer=self.authorizer,
             cluster_id=self.log_manager.cluster_id,
             advertised=self.config.advertised_address(self.config.listen.port),
+            groups=self.groups,
         )
         self.kafka = KafkaServer(
             Dispatcher(services),
             self.stats,
             max_request_bytes=self.config.max_request_bytes,
             max_inflight=self.config.max_inflight_requests,
+            request_metrics=self.config.metrics_enabled,
         )
         try:
             port = await self.kafka.start(self.config.listen.host, self.config.listen.port)
@@ -114,6 +150,21 @@ class BrokerApp:
             await self._start_http(self.config.http)
 
     def _register_metrics(self) -> None:
+        partitions = lambda: self.replicas.partitions.values()  # noqa: E731
+        self.registry.register(
+            GroupCollector(
+                cluster=self.config.cluster, node_id=self.config.node_id, snapshot=self.lag.snapshot
+            )
+        )
+        if self.config.metrics_compat:
+            self.registry.register(
+                CompatCollector(
+                    cluster=self.config.cluster,
+                    node_id=self.config.node_id,
+                    partitions=partitions,
+                    snapshot=self.lag.snapshot,
+                )
+            )
         self.registry.register(
             BrokerCollector(
                 cluster=self.config.cluster,
@@ -121,7 +172,7 @@ class BrokerApp:
                 version=VERSION,
                 flush_policy=self.config.flush_policy.value,
                 stats=self.stats,
-                partitions=lambda: self.replicas.partitions.values(),
+                partitions=partitions,
                 recovery_truncated_bytes=lambda: sum(
                     r.truncated_bytes for r in self.log_manager.recoveries.values()
                 ),
@@ -133,7 +184,12 @@ class BrokerApp:
         ProcessCollector(registry=self.registry)
 
     async def _start_http(self, address: HostPort) -> None:
-        runner = web.AppRunner(build_http_app(self.registry, self.not_ready_reason), access_log=None)
+        app = build_http_app(
+            self.registry if self.config.metrics_enabled else None,
+            self.not_ready_reason,
+            self.group_status,
+        )
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, address.host, address.port)
         try:
@@ -141,15 +197,17 @@ class BrokerApp:
         except OSError as exc:
             await runner.cleanup()
             await self.stop()
-            raise OSError(
-                exc.errno, f"cannot serve HTTP on {address}: {exc.strerror}"
-            ) from exc
+            raise OSError(exc.errno, f"cannot serve HTTP on {address}: {exc.strerror}") from exc
         self._http_runner = runner
         server = site._server  # aiohttp keeps the bound socket here
         port = address.port
-        if server is not None and getattr(server, "sockets", None):
-            port = server.sockets[0].getsockname()[1]
+        sockets = getattr(server, "sockets", None)
+        if sockets:
+            port = sockets[0].getsockname()[1]
         self.http_address = HostPort(address.host, port)
+
+    def group_status(self) -> list[dict[str, object]]:
+        return [_group_json(g) for g in self.lag.snapshot()]
 
     def not_ready_reason(self) -> str | None:
         if not self._storage_open:
@@ -170,4 +228,35 @@ class BrokerApp:
     async def _close_storage(self) -> None:
         if self._storage_open:
             self._storage_open = False
+            await self.groups.close()
             await self.replicas.close()
+
+
+def _group_json(group: GroupLag) -> dict[str, object]:
+    return {
+        "group": group.group_id,
+        "state": group.state.value,
+        "members": group.members,
+        "rebalances": group.rebalances_total,
+        "status": group.status.status.name,
+        "reason": group.status.reason,
+        "lag_records": group.lag_records,
+        "max_lag_seconds": round(group.max_lag_seconds, 3),
+        "partitions": [
+            {
+                "topic": p.topic,
+                "partition": p.partition,
+                "committed_offset": p.committed_offset,
+                "high_watermark": p.high_watermark,
+                "lag_records": p.lag_records,
+                "lag_seconds": round(p.lag_seconds, 3),
+                "retention_headroom_seconds": p.retention_headroom_seconds,
+                "status": p.status.status.name,
+                "reason": p.status.reason,
+                "member_id": p.member_id,
+                "client_id": p.client_id,
+                "client_host": p.client_host,
+            }
+            for p in group.partitions
+        ],
+    }

@@ -14,7 +14,13 @@ from typing import Any
 import click
 
 from broker.app import BrokerApp
-from broker.config import BrokerConfig, ConfigError, load_config, parse_flush_policy, parse_host_port
+from broker.config import (
+    BrokerConfig,
+    ConfigError,
+    load_config,
+    parse_flush_policy,
+    parse_host_port,
+)
 from broker.storage.errors import StorageError
 
 __all__ = ["broker", "run_broker"]
@@ -49,7 +55,8 @@ async def serve(app: BrokerApp, announce: bool = True) -> None:
             base = f"http://{app.http_address}"
             click.echo(f"  metrics  {base}/metrics")
             click.echo(f"  health   {base}/healthz  {base}/readyz")
-        click.echo(f"  data dir {app.config.data_dir.resolve()} (flush policy: {app.config.flush_policy.value})")
+        policy = app.config.flush_policy.value
+        click.echo(f"  data dir {app.config.data_dir.resolve()} (flush policy: {policy})")
         click.echo("Press Ctrl-C to stop.")
     sys.stdout.flush()
     try:
@@ -74,17 +81,47 @@ def run_broker(config: BrokerConfig, log_level: str = "info") -> None:
 
 
 @click.command(name="broker")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="YAML config file (see broker/config.py for every key).")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Where topics and logs are stored [default: ./tidewatch-data].")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML config file (see broker/config.py for every key).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    help="Where topics and logs are stored [default: ./tidewatch-data].",
+)
 @click.option("--listen", metavar="HOST:PORT", help="Kafka listener [default: 127.0.0.1:9092].")
-@click.option("--http", metavar="HOST:PORT", help="Metrics and health listener [default: 127.0.0.1:9464].")
-@click.option("--advertised", metavar="HOST:PORT", help="Address clients are told to connect to [default: the listener].")
-@click.option("--flush-policy", type=click.Choice(["interval", "durable"]), help="interval: ack after write, fsync every interval; durable: fsync before ack.")
+@click.option(
+    "--http", metavar="HOST:PORT", help="Metrics and health listener [default: 127.0.0.1:9464]."
+)
+@click.option(
+    "--advertised",
+    metavar="HOST:PORT",
+    help="Address clients are told to connect to [default: the listener].",
+)
+@click.option(
+    "--flush-policy",
+    type=click.Choice(["interval", "durable"]),
+    help="interval: ack after write, fsync every interval; durable: fsync before ack.",
+)
 @click.option("--node-id", type=int, help="Broker node id [default: 0].")
 @click.option("--cluster", help="Value of the 'cluster' label on metrics [default: local].")
-@click.option("--auto-create-topics/--no-auto-create-topics", default=None, help="Create unknown topics on first use.")
-@click.option("--default-partitions", type=click.IntRange(1, 10000), help="Partitions of auto-created topics.")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
+@click.option(
+    "--auto-create-topics/--no-auto-create-topics",
+    default=None,
+    help="Create unknown topics on first use.",
+)
+@click.option(
+    "--default-partitions", type=click.IntRange(1, 10000), help="Partitions of auto-created topics."
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
 def broker(config_path: Path | None, log_level: str, **flags: Any) -> None:
     """Run the Kafka-protocol broker with a durable segmented log.
 

@@ -20,7 +20,15 @@ Example file (every key optional; the values shown are the defaults)::
       retention.ms: 604800000
       segment.bytes: 1073741824
     metrics:
+      enabled: true                 # false: no /metrics and no per-request accounting
       compat: false                 # also emit kafka_exporter / kafka-lag-exporter names
+    lag:
+      min_stop_seconds: 60          # silence (with records waiting) before STOP
+      window_commits: 10            # commits per partition the status looks at
+    groups:
+      initial_rebalance_delay_ms: 500   # a new group waits this long for more members
+      min_session_timeout_ms: 6000
+      max_session_timeout_ms: 1800000
 
 Errors name the file, the field and what is allowed (``ConfigError``).
 """
@@ -80,6 +88,12 @@ class BrokerConfig:
     retention_check_interval_ms: int = 5000
     topic_defaults: LogConfig = field(default_factory=LogConfig)
     metrics_compat: bool = False
+    metrics_enabled: bool = True
+    group_initial_rebalance_delay_ms: int = 500
+    group_min_session_timeout_ms: int = 6000
+    group_max_session_timeout_ms: int = 1_800_000
+    lag_min_stop_seconds: int = 60
+    lag_window_commits: int = 10
 
     def advertised_address(self, bound_port: int) -> HostPort:
         """Where clients should connect: the advertised address, else the listener
@@ -107,9 +121,13 @@ _TOP_KEYS = {
     "retention_check_interval_ms",
     "topic_defaults",
     "metrics",
+    "groups",
+    "lag",
 }
+_LAG_KEYS = {"min_stop_seconds", "window_commits"}
+_GROUP_KEYS = {"initial_rebalance_delay_ms", "min_session_timeout_ms", "max_session_timeout_ms"}
 _FLUSH_KEYS = {"policy", "interval_ms"}
-_METRICS_KEYS = {"compat"}
+_METRICS_KEYS = {"compat", "enabled"}
 
 
 def _unknown(key: str, allowed: set[str], where: str) -> ConfigError:
@@ -151,8 +169,10 @@ def config_from_mapping(raw: dict[str, Any], source: str) -> BrokerConfig:
     for key in ("listen", "advertised", "http"):
         if key in raw:
             value = raw[key]
-            changes[key] = None if value is None and key != "listen" else parse_host_port(
-                value, f"{source}: {key}"
+            changes[key] = (
+                None
+                if value is None and key != "listen"
+                else parse_host_port(value, f"{source}: {key}")
             )
     if "node_id" in raw:
         changes["node_id"] = _int(raw["node_id"], f"{source}: node_id", 0)
@@ -167,7 +187,9 @@ def config_from_mapping(raw: dict[str, Any], source: str) -> BrokerConfig:
     if "interval_ms" in flush:
         changes["flush_interval_ms"] = _int(flush["interval_ms"], f"{source}: flush.interval_ms", 1)
     if "auto_create_topics" in raw:
-        changes["auto_create_topics"] = _bool(raw["auto_create_topics"], f"{source}: auto_create_topics")
+        changes["auto_create_topics"] = _bool(
+            raw["auto_create_topics"], f"{source}: auto_create_topics"
+        )
     for key, minimum in (
         ("default_partitions", 1),
         ("max_request_bytes", 1024),
@@ -184,10 +206,22 @@ def config_from_mapping(raw: dict[str, Any], source: str) -> BrokerConfig:
             )
         except InvalidConfigError as exc:
             raise ConfigError(f"{source}: topic_defaults: {exc}") from None
+    groups = _mapping(raw.get("groups"), f"{source}: groups")
+    for key, value in groups.items():
+        if key not in _GROUP_KEYS:
+            raise _unknown(key, _GROUP_KEYS, f"{source}: groups")
+        changes[f"group_{key}"] = _int(value, f"{source}: groups.{key}", 0)
+    lag = _mapping(raw.get("lag"), f"{source}: lag")
+    for key, value in lag.items():
+        if key not in _LAG_KEYS:
+            raise _unknown(key, _LAG_KEYS, f"{source}: lag")
+        changes[f"lag_{key}"] = _int(value, f"{source}: lag.{key}", 1)
     metrics = _mapping(raw.get("metrics"), f"{source}: metrics")
     for key in metrics:
         if key not in _METRICS_KEYS:
             raise _unknown(key, _METRICS_KEYS, f"{source}: metrics")
+    if "enabled" in metrics:
+        changes["metrics_enabled"] = _bool(metrics["enabled"], f"{source}: metrics.enabled")
     if "compat" in metrics:
         changes["metrics_compat"] = _bool(metrics["compat"], f"{source}: metrics.compat")
     return replace(BrokerConfig(), **changes)

@@ -18,7 +18,12 @@ __all__ = ["up"]
 
 
 @click.command(name="up")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("tidewatch-data"), show_default=True)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("tidewatch-data"),
+    show_default=True,
+)
 @click.option("--listen", metavar="HOST:PORT", default="127.0.0.1:9092", show_default=True)
 @click.option("--http", metavar="HOST:PORT", default="127.0.0.1:9464", show_default=True)
 def up(data_dir: Path, listen: str, http: str) -> None:

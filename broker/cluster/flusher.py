@@ -100,9 +100,7 @@ class Flusher:
             future, self._next_round = self._next_round, None
             future.set_result(await self._flush_dirty(loop))
 
-    async def _flush_dirty(
-        self, loop: asyncio.AbstractEventLoop
-    ) -> dict[Partition, BaseException]:
+    async def _flush_dirty(self, loop: asyncio.AbstractEventLoop) -> dict[Partition, BaseException]:
         dirty = list(self._dirty)
         self._dirty.clear()
         if not dirty:

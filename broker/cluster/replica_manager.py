@@ -130,9 +130,7 @@ class ReplicaManager:
         results = await asyncio.gather(
             *(self.flusher.wait_durable(p) for p in waits), return_exceptions=True
         )
-        return {
-            p: r for p, r in zip(waits, results, strict=True) if isinstance(r, Exception)
-        }
+        return {p: r for p, r in zip(waits, results, strict=True) if isinstance(r, Exception)}
 
     # -- fetch -------------------------------------------------------------------------
 

@@ -11,15 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from broker.metrics import catalog as c
+from broker.metrics.families import FamilyBuilder
 from broker.metrics.stats import BrokerStats, LatencyHistogram
 
 __all__ = ["BrokerCollector", "PartitionView"]
@@ -64,7 +60,7 @@ class BrokerCollector(Collector):
         recovery_truncated_bytes: Callable[[], int],
         unflushed_partitions: Callable[[], int],
     ) -> None:
-        self._const = (cluster, str(node_id))
+        self._families = FamilyBuilder(c.COMMON_LABELS, (cluster, str(node_id)))
         self._version = version
         self._flush_policy = flush_policy
         self._stats = stats
@@ -73,20 +69,13 @@ class BrokerCollector(Collector):
         self._unflushed = unflushed_partitions
 
     def _family(self, spec: c.MetricSpec) -> Metric:
-        labels = list(spec.all_labels)
-        if spec.type is c.MetricType.COUNTER:
-            return CounterMetricFamily(spec.family, spec.help, labels=labels)
-        if spec.type is c.MetricType.GAUGE:
-            return GaugeMetricFamily(spec.name, spec.help, labels=labels)
-        return HistogramMetricFamily(spec.name, spec.help, labels=labels)
+        return self._families.family(spec)
 
     def _add(self, family: Metric, labels: Iterable[str], value: float) -> None:
-        family.add_metric([*self._const, *labels], value)  # type: ignore[attr-defined]
+        self._families.add(family, labels, value)
 
     def _add_histogram(self, family: Metric, labels: Iterable[str], h: LatencyHistogram) -> None:
-        family.add_metric(  # type: ignore[attr-defined]
-            [*self._const, *labels], buckets=h.cumulative(), sum_value=h.sum
-        )
+        self._families.add_histogram(family, labels, h)
 
     def collect(self) -> Iterator[Metric]:
         yield from self._partition_families()

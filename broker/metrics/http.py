@@ -1,4 +1,5 @@
-"""The HTTP side of the broker (aiohttp): /metrics, /healthz and /readyz.
+"""The HTTP side of the broker (aiohttp): /metrics, /healthz, /readyz and
+/status/groups (consumer groups with lag, status and the reason for it, as JSON).
 
 Bound to 127.0.0.1 by default. /healthz answers 200 while the process serves HTTP;
 /readyz answers 200 only when the Kafka listener accepts connections and storage is
@@ -8,6 +9,7 @@ open, else 503 with the reason.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -15,10 +17,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 __all__ = ["build_http_app"]
 
 
-def build_http_app(registry: CollectorRegistry, ready: Callable[[], str | None]) -> web.Application:
-    """``ready`` returns None when ready, else the reason it is not."""
+def build_http_app(
+    registry: CollectorRegistry | None,
+    ready: Callable[[], str | None],
+    groups: Callable[[], list[dict[str, Any]]] | None = None,
+) -> web.Application:
+    """``ready`` returns None when ready, else the reason it is not; ``groups`` gives
+    the consumer-group status served at /status/groups. A None registry disables
+    /metrics (metrics switched off)."""
 
     async def metrics(_: web.Request) -> web.Response:
+        if registry is None:
+            return web.Response(status=404, text="metrics are disabled (metrics.enabled: false)\n")
         body = generate_latest(registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -31,7 +41,11 @@ def build_http_app(registry: CollectorRegistry, ready: Callable[[], str | None])
             return web.json_response({"status": "ready"})
         return web.json_response({"status": "not ready", "reason": reason}, status=503)
 
+    async def group_status(_: web.Request) -> web.Response:
+        return web.json_response({"groups": groups() if groups is not None else []})
+
     app = web.Application()
+    app.router.add_get("/status/groups", group_status)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -9,8 +9,22 @@ from dataclasses import dataclass, field
 __all__ = ["LATENCY_BUCKETS_SECONDS", "BrokerStats", "LatencyHistogram", "RequestStats"]
 
 LATENCY_BUCKETS_SECONDS: tuple[float, ...] = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 
 

@@ -42,7 +42,9 @@ class KafkaConnection(asyncio.Protocol):
         max_request_bytes: int,
         max_inflight: int,
         on_close: Callable[[KafkaConnection], None],
+        request_metrics: bool = True,
     ) -> None:
+        self._request_metrics = request_metrics
         self._dispatcher = dispatcher
         self._stats = stats
         self._decoder = FrameDecoder(max_request_bytes)
@@ -156,10 +158,11 @@ class KafkaConnection(asyncio.Protocol):
         buffers = self._dispatcher.encode(dispatched, reply)
         if buffers is not None:
             self._transport.writelines(buffers)
-        now = time.perf_counter()
-        self._stats.request(dispatched.api).record(
-            dispatched.ctx.error, started - arrived, now - arrived
-        )
+        if self._request_metrics:
+            now = time.perf_counter()
+            self._stats.request(dispatched.api).record(
+                dispatched.ctx.error, started - arrived, now - arrived
+            )
 
     def _apply_backpressure(self) -> None:
         if self._transport is None or self._closed:

@@ -23,7 +23,9 @@ class KafkaServer:
         *,
         max_request_bytes: int,
         max_inflight: int,
+        request_metrics: bool = True,
     ) -> None:
+        self._request_metrics = request_metrics
         self._dispatcher = dispatcher
         self._stats = stats
         self._max_request_bytes = max_request_bytes
@@ -38,6 +40,7 @@ class KafkaServer:
             max_request_bytes=self._max_request_bytes,
             max_inflight=self._max_inflight,
             on_close=self._connections.discard,
+            request_metrics=self._request_metrics,
         )
         self._connections.add(connection)
         return connection

@@ -76,6 +76,16 @@ SUPPORTED: dict[int, ApiRange] = {
         ApiRange(ApiKey.CREATE_PARTITIONS, 0, 3),
         ApiRange(ApiKey.INCREMENTAL_ALTER_CONFIGS, 0, 1),
         ApiRange(ApiKey.DESCRIBE_CLUSTER, 0, 1),
+        ApiRange(ApiKey.FIND_COORDINATOR, 0, 4),
+        ApiRange(ApiKey.JOIN_GROUP, 0, 7),
+        ApiRange(ApiKey.SYNC_GROUP, 0, 5),
+        ApiRange(ApiKey.HEARTBEAT, 0, 4),
+        ApiRange(ApiKey.LEAVE_GROUP, 0, 4),
+        ApiRange(ApiKey.OFFSET_COMMIT, 2, 8),
+        ApiRange(ApiKey.OFFSET_FETCH, 1, 8),
+        ApiRange(ApiKey.LIST_GROUPS, 0, 4),
+        ApiRange(ApiKey.DESCRIBE_GROUPS, 0, 5),
+        ApiRange(ApiKey.DELETE_GROUPS, 0, 2),
     )
 }
 

@@ -84,7 +84,11 @@ def encode_fetch_response(
         for p in topic.partitions:
             if version >= 5:
                 out += _PART_V5.pack(
-                    p.index, p.error_code, p.high_watermark, p.last_stable_offset, p.log_start_offset
+                    p.index,
+                    p.error_code,
+                    p.high_watermark,
+                    p.last_stable_offset,
+                    p.log_start_offset,
                 )
             else:
                 out += _PART_V4.pack(p.index, p.error_code, p.high_watermark, p.last_stable_offset)

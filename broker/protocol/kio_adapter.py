@@ -32,12 +32,12 @@ class DecodeError(ValueError):
 
 @cache
 def _reader(cls: type[Entity]) -> Callable[[bytes, int], tuple[Any, int]]:
-    return entity_reader(cls)  # type: ignore[no-any-return]
+    return entity_reader(cls)
 
 
 @cache
 def _writer(cls: type[Entity]) -> Callable[[io.BytesIO, Any], None]:
-    return entity_writer(cls)  # type: ignore[return-value]
+    return entity_writer(cls)
 
 
 def decode_request(api_key: int, version: int, frame: bytes, offset: int) -> tuple[Any, int]:

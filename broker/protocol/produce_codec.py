@@ -188,9 +188,7 @@ def decode_produce(frame: bytes, offset: int, version: int) -> ProduceRequestDat
     return ProduceRequestData(transactional_id, acks, timeout_ms, topics)
 
 
-def encode_produce_response(
-    version: int, topics: list[tuple[str, list[PartitionResult]]]
-) -> bytes:
+def encode_produce_response(version: int, topics: list[tuple[str, list[PartitionResult]]]) -> bytes:
     """Body of a ProduceResponse (no header)."""
     flexible = version >= FLEXIBLE_FROM
     out = bytearray()

@@ -185,7 +185,9 @@ def check_batch(
     if verify_crc:
         actual = crc_of(buf, pos, size)
         if actual != header.crc:
-            raise CorruptBatchError(f"CRC mismatch: header says {header.crc:#010x}, data {actual:#010x}")
+            raise CorruptBatchError(
+                f"CRC mismatch: header says {header.crc:#010x}, data {actual:#010x}"
+            )
     return header
 
 

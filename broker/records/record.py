@@ -99,16 +99,19 @@ def build_batch(
         _encode_record(record, delta, base_timestamp) for delta, record in enumerate(records)
     )
     payload = compress(compression, payload)
-    after_crc = _HEADER_AFTER_CRC.pack(
-        compression,
-        len(records) - 1,
-        base_timestamp,
-        max_timestamp,
-        producer_id,
-        producer_epoch,
-        base_sequence,
-        len(records),
-    ) + payload
+    after_crc = (
+        _HEADER_AFTER_CRC.pack(
+            compression,
+            len(records) - 1,
+            base_timestamp,
+            max_timestamp,
+            producer_id,
+            producer_epoch,
+            base_sequence,
+            len(records),
+        )
+        + payload
+    )
     batch_length = 4 + 1 + 4 + len(after_crc)
     batch = bytearray(_PREFIX.pack(base_offset, batch_length, leader_epoch, 2))
     batch += b"\x00\x00\x00\x00" + after_crc

@@ -12,6 +12,7 @@ from kio.static.protocol import Entity
 from broker.clock import Clock
 from broker.cluster.replica_manager import ReplicaManager
 from broker.config import BrokerConfig, HostPort
+from broker.coordinator.service import GroupService
 from broker.metrics.stats import BrokerStats
 from broker.protocol.header import RequestHeader
 from broker.server.authorizer import Authorizer, Operation, ResourceType
@@ -36,6 +37,7 @@ class BrokerServices:
     authorizer: Authorizer
     cluster_id: str
     advertised: HostPort
+    groups: GroupService
 
     @property
     def node_id(self) -> int:

@@ -28,14 +28,17 @@ from broker.server.context import (
     RawBody,
     Reply,
     RequestContext,
+    _NoResponse,
 )
 from broker.server.handlers import (
     api_versions,
     cluster,
     configs,
     fetch,
+    groups,
     list_offsets,
     metadata,
+    offsets,
     produce,
     producer_ids,
     topics,
@@ -84,6 +87,16 @@ ROUTES: dict[int, Route] = {
     ApiKey.INCREMENTAL_ALTER_CONFIGS: Route(configs.handle_incremental_alter),
     ApiKey.INIT_PRODUCER_ID: Route(producer_ids.handle),
     ApiKey.DESCRIBE_CLUSTER: Route(cluster.handle),
+    ApiKey.FIND_COORDINATOR: Route(groups.handle_find_coordinator),
+    ApiKey.JOIN_GROUP: Route(groups.handle_join),
+    ApiKey.SYNC_GROUP: Route(groups.handle_sync),
+    ApiKey.HEARTBEAT: Route(groups.handle_heartbeat),
+    ApiKey.LEAVE_GROUP: Route(groups.handle_leave),
+    ApiKey.LIST_GROUPS: Route(groups.handle_list_groups),
+    ApiKey.DESCRIBE_GROUPS: Route(groups.handle_describe_groups),
+    ApiKey.DELETE_GROUPS: Route(groups.handle_delete_groups),
+    ApiKey.OFFSET_COMMIT: Route(offsets.handle_commit),
+    ApiKey.OFFSET_FETCH: Route(offsets.handle_fetch),
 }
 
 _API_NAMES = {int(k): k.name.lower() for k in ApiKey}
@@ -153,6 +166,7 @@ class Dispatcher:
         if isinstance(reply, RawBody):
             body = reply.parts
         else:
+            assert not isinstance(reply, _NoResponse)
             error = getattr(reply, "error_code", None)
             if isinstance(error, ErrorCode) and error is not ErrorCode.none:
                 dispatched.ctx.error = error.name

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 __all__ = [
     "DataDirLockedError",
-    "InvalidPartitionsError",
-    "InvalidTopicError",
-    "TopicExistsError",
-    "UnknownTopicError",
     "DuplicateSequenceError",
+    "InvalidPartitionsError",
     "InvalidProducerEpochError",
     "InvalidRecordError",
+    "InvalidTopicError",
     "LogStorageError",
     "OffsetOutOfRangeError",
     "OutOfOrderSequenceError",
     "RecordTooLargeError",
     "StorageError",
+    "TopicExistsError",
+    "UnknownTopicError",
 ]
 
 

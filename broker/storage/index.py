@@ -9,7 +9,8 @@ Relative offsets are ``offset - segment base offset``; the API speaks only absol
 offsets. Entries are strictly increasing in both columns. Indexes know nothing about
 records: the segment decides when to add an entry. The entries live in memory; the file
 is the persisted copy, written on roll and close (not fsynced: it is derived data),
-validated on load and rebuilt from the log when it is missing or fails validation. Not thread-safe: the owning segment serialises access.
+validated on load and rebuilt from the log when it is missing or fails validation.
+Not thread-safe: the owning segment serialises access.
 """
 
 from __future__ import annotations

@@ -103,9 +103,7 @@ class LogRecovery:
 class Log:
     """See the module docstring."""
 
-    def __init__(
-        self, directory: Path, config: LogConfig, clock_ms: Callable[[], int]
-    ) -> None:
+    def __init__(self, directory: Path, config: LogConfig, clock_ms: Callable[[], int]) -> None:
         self.directory = directory
         self.config = config
         self._clock_ms = clock_ms
@@ -342,10 +340,11 @@ class Log:
 
     def _locate(self, offset: int) -> tuple[LogSegment, int] | None:
         cached = self._read_cache.get(offset)
-        # A position at the end of its segment means the offset lives in the next one
-        # (a read that ended on a segment boundary, or a roll since the read).
-        if cached is not None and not cached[0].closed and cached[1] < cached[0].size:
-            return cached
+        if cached is not None:
+            segment, position = cached
+            # A cached position at the end of a sealed segment means "next segment".
+            if not segment.closed and (position < segment.size or segment is self.active):
+                return cached
         i = bisect_right(self._bases, offset) - 1
         while 0 <= i < len(self._segments):
             segment = self._segments[i]
@@ -389,13 +388,30 @@ class Log:
                 return record.offset, record.timestamp_ms
         return header.last_offset, header.max_timestamp
 
-    def timestamp_at(self, offset: int) -> int | None:
-        """Timestamp of the batch holding ``offset`` (its max timestamp), or None."""
+    def record_timestamp(self, offset: int) -> int | None:
+        """Exact timestamp of the record at ``offset`` (decoding its batch), or None
+        when the offset is not stored."""
+        if not self.log_start_offset <= offset < self.log_end_offset:
+            return None
         located = self._locate(offset)
         if located is None:
             return None
         segment, position = located
-        return segment.read_header(position).max_timestamp
+        header = segment.read_header(position)
+        if header.records_count == 1:
+            return header.max_timestamp
+        for record in decode_batch(segment.read(position, header.size)):
+            if record.offset == offset:
+                return record.timestamp_ms
+        return None
+
+    def segment_max_timestamp(self, offset: int) -> int | None:
+        """Largest timestamp of the segment holding ``offset``: when retention.ms will
+        delete it is this plus retention.ms."""
+        i = bisect_right(self._bases, offset) - 1
+        if i < 0:
+            return None
+        return self._segments[i].max_timestamp
 
     # -- retention -------------------------------------------------------------------
 
@@ -410,8 +426,10 @@ class Log:
         if retention_ms >= 0:
             horizon = now_ms - retention_ms
             active = self._segments[-1]
-            if active.size and active.max_timestamp < horizon and all(
-                s.max_timestamp < horizon for s in self._segments
+            if (
+                active.size
+                and active.max_timestamp < horizon
+                and all(s.max_timestamp < horizon for s in self._segments)
             ):
                 self.roll("retention")
             while len(self._segments) > 1 and self._segments[0].max_timestamp < horizon:
@@ -423,6 +441,14 @@ class Log:
                 and self.size_bytes - self._segments[0].size >= retention_bytes
             ):
                 deleted.append(self._delete_oldest(f"beyond retention.bytes={retention_bytes}"))
+        return deleted
+
+    def delete_segments_below(self, offset: int, reason: str) -> list[DeletedSegment]:
+        """Delete sealed segments whose every offset is below ``offset`` (used by
+        internal logs that snapshot their state and drop the history before it)."""
+        deleted = []
+        while len(self._segments) > 1 and self._segments[0].next_offset <= offset:
+            deleted.append(self._delete_oldest(reason))
         return deleted
 
     def _delete_oldest(self, reason: str) -> DeletedSegment:
@@ -497,9 +523,7 @@ def _with_base(header: BatchHeader, base_offset: int) -> BatchHeader:
     )
 
 
-def _cut_whole_batches(
-    data: bytes, max_bytes: int, max_offset: int
-) -> tuple[int, int, int]:
+def _cut_whole_batches(data: bytes, max_bytes: int, max_offset: int) -> tuple[int, int, int]:
     """(end, batch count, next offset) of the whole batches at the start of ``data`` that
     fit ``max_bytes`` and start below ``max_offset``."""
     pos = 0

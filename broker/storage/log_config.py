@@ -78,15 +78,55 @@ class TopicConfigKey:
 TOPIC_CONFIGS: dict[str, TopicConfigKey] = {
     key.name: key
     for key in (
-        TopicConfigKey("segment.bytes", "segment_bytes", int, 14, doc="roll a segment at this size"),
+        TopicConfigKey(
+            "segment.bytes", "segment_bytes", int, 14, doc="roll a segment at this size"
+        ),
         TopicConfigKey("segment.ms", "segment_ms", int, 1, doc="roll a segment at this age"),
-        TopicConfigKey("retention.ms", "retention_ms", int, -1, doc="delete segments older than this; -1 keeps forever"),
-        TopicConfigKey("retention.bytes", "retention_bytes", int, -1, doc="delete old segments beyond this size; -1 for no limit"),
-        TopicConfigKey("max.message.bytes", "max_message_bytes", int, 0, doc="largest record batch accepted"),
-        TopicConfigKey("index.interval.bytes", "index_interval_bytes", int, 0, doc="bytes between offset index entries"),
-        TopicConfigKey("cleanup.policy", "cleanup_policy", str, allowed=("delete",), doc="only delete; compaction is not implemented yet"),
-        TopicConfigKey("message.timestamp.type", "message_timestamp_type", str, allowed=("CreateTime",), doc="batches keep the producer's timestamps"),
-        TopicConfigKey("min.insync.replicas", "min_insync_replicas", int, 1, doc="accepted for compatibility; one node is always in sync"),
+        TopicConfigKey(
+            "retention.ms",
+            "retention_ms",
+            int,
+            -1,
+            doc="delete segments older than this; -1 keeps forever",
+        ),
+        TopicConfigKey(
+            "retention.bytes",
+            "retention_bytes",
+            int,
+            -1,
+            doc="delete old segments beyond this size; -1 for no limit",
+        ),
+        TopicConfigKey(
+            "max.message.bytes", "max_message_bytes", int, 0, doc="largest record batch accepted"
+        ),
+        TopicConfigKey(
+            "index.interval.bytes",
+            "index_interval_bytes",
+            int,
+            0,
+            doc="bytes between offset index entries",
+        ),
+        TopicConfigKey(
+            "cleanup.policy",
+            "cleanup_policy",
+            str,
+            allowed=("delete",),
+            doc="only delete; compaction is not implemented yet",
+        ),
+        TopicConfigKey(
+            "message.timestamp.type",
+            "message_timestamp_type",
+            str,
+            allowed=("CreateTime",),
+            doc="batches keep the producer's timestamps",
+        ),
+        TopicConfigKey(
+            "min.insync.replicas",
+            "min_insync_replicas",
+            int,
+            1,
+            doc="accepted for compatibility; one node is always in sync",
+        ),
     )
 }
 

@@ -49,7 +49,6 @@ class BrokerProcess:
         """Start and wait for the ready banner; ``listen_port`` reuses a port on restart."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        log = open(self.log_path, "ab")
         cmd = [
             sys.executable,
             "-m",
@@ -64,8 +63,8 @@ class BrokerProcess:
             *self.args,
         ]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             text = self.output()

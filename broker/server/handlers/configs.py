@@ -21,7 +21,13 @@ from broker.server.errors import error_code_for
 from broker.storage.errors import StorageError
 from broker.storage.log_config import TOPIC_CONFIGS, InvalidConfigError
 
-__all__ = ["ConfigEntry", "describe_topic_entries", "handle_alter", "handle_describe", "handle_incremental_alter"]
+__all__ = [
+    "ConfigEntry",
+    "describe_topic_entries",
+    "handle_alter",
+    "handle_describe",
+    "handle_incremental_alter",
+]
 
 TOPIC = 2
 BROKER = 4
@@ -58,8 +64,12 @@ def describe_topic_entries(
     entries = []
     for name, key in sorted(TOPIC_CONFIGS.items()):
         source = SOURCE_TOPIC if overrides.get(name) is not None else SOURCE_DEFAULT
-        config_type = (TYPE_INT if name in _INT_KEYS else TYPE_LONG) if key.kind is int else TYPE_STRING
-        entries.append(ConfigEntry(name, resolved.value_of(name), source, config_type, False, key.doc))
+        config_type = (
+            (TYPE_INT if name in _INT_KEYS else TYPE_LONG) if key.kind is int else TYPE_STRING
+        )
+        entries.append(
+            ConfigEntry(name, resolved.value_of(name), source, config_type, False, key.doc)
+        )
     return entries
 
 
@@ -93,7 +103,13 @@ def handle_describe(services: BrokerServices, ctx: RequestContext, request: Any)
     for resource in request.resources:
         error, message, entries = ErrorCode.none, None, []
         if resource.resource_type == TOPIC:
-            if not allowed(services, ctx, Operation.DESCRIBE_CONFIGS, ResourceType.TOPIC, resource.resource_name):
+            if not allowed(
+                services,
+                ctx,
+                Operation.DESCRIBE_CONFIGS,
+                ResourceType.TOPIC,
+                resource.resource_name,
+            ):
                 error, message = ErrorCode.topic_authorization_failed, "not authorised"
             elif resource.resource_name not in services.replicas.topics:
                 error = ErrorCode.unknown_topic_or_partition
@@ -103,7 +119,9 @@ def handle_describe(services: BrokerServices, ctx: RequestContext, request: Any)
         elif resource.resource_type == BROKER:
             if resource.resource_name not in ("", str(services.node_id)):
                 error = ErrorCode.invalid_request
-                message = f"broker {resource.resource_name!r} is not this broker ({services.node_id})"
+                message = (
+                    f"broker {resource.resource_name!r} is not this broker ({services.node_id})"
+                )
             else:
                 entries = _broker_entries(services)
         else:
@@ -122,7 +140,9 @@ def handle_describe(services: BrokerServices, ctx: RequestContext, request: Any)
                 is_sensitive=False,
                 synonyms=(),
                 config_type=e.config_type,
-                documentation=e.documentation if getattr(request, "include_documentation", False) else None,
+                documentation=e.documentation
+                if getattr(request, "include_documentation", False)
+                else None,
             )
             for e in entries
         )
@@ -148,7 +168,10 @@ def _apply(
 ) -> tuple[ErrorCode, str | None]:
     name = resource.resource_name
     if resource.resource_type == BROKER:
-        return ErrorCode.invalid_request, "broker configs are static: edit the broker's config file and restart"
+        return (
+            ErrorCode.invalid_request,
+            "broker configs are static: edit the broker's config file and restart",
+        )
     if resource.resource_type != TOPIC:
         return ErrorCode.invalid_request, f"resource type {resource.resource_type} is not supported"
     if not allowed(services, ctx, Operation.ALTER_CONFIGS, ResourceType.TOPIC, name):
@@ -182,13 +205,17 @@ def _incremental(current: dict[str, str], configs: Any) -> dict[str, str | None]
                 raise InvalidConfigError(f"unknown topic config {c.name!r}")
             updated.pop(c.name, None)
         elif c.config_operation in (OP_APPEND, OP_SUBTRACT):
-            raise InvalidConfigError(f"{c.name} is not a list config: APPEND and SUBTRACT do not apply")
+            raise InvalidConfigError(
+                f"{c.name} is not a list config: APPEND and SUBTRACT do not apply"
+            )
         else:
             raise InvalidConfigError(f"unknown config operation {c.config_operation}")
     return updated
 
 
-def _alter_response(services: BrokerServices, ctx: RequestContext, request: Any, api: ApiKey, how: Any) -> Any:
+def _alter_response(
+    services: BrokerServices, ctx: RequestContext, request: Any, api: ApiKey, how: Any
+) -> Any:
     cls = response_class(api, ctx.version)
     result_cls = nested(cls, "AlterConfigsResourceResponse")
     responses = []

@@ -55,19 +55,22 @@ def _plan(services: BrokerServices, ctx: RequestContext, request: Any) -> list[_
     plan = []
     for topic in request.topics:
         if ctx.version >= TOPIC_IDS_FROM:
-            info = services.replicas.topic_by_id(topic.topic_id)
-            name = info.name if info is not None else None
-            # kio decodes the all-zero id as None; answer it as the zero id it was.
             topic_id = topic.topic_id or _NO_ID
+            info = services.replicas.topic_by_id(topic_id)
+            name = info.name if info is not None else None
             error = ErrorCode.none if info is not None else ErrorCode.unknown_topic_id
         else:
             name = topic.topic
             info = services.replicas.topic(name)
             topic_id = info.topic_id if info is not None else _NO_ID
             error = ErrorCode.none
-        if name is not None and not allowed(services, ctx, Operation.READ, ResourceType.TOPIC, name):
+        if name is not None and not allowed(
+            services, ctx, Operation.READ, ResourceType.TOPIC, name
+        ):
             error = ErrorCode.topic_authorization_failed
-        wanted = [_Wanted(p.partition, p.fetch_offset, p.partition_max_bytes) for p in topic.partitions]
+        wanted = [
+            _Wanted(p.partition, p.fetch_offset, p.partition_max_bytes) for p in topic.partitions
+        ]
         plan.append(_TopicRequest(name, topic_id, error, wanted))
     return plan
 
@@ -90,16 +93,24 @@ def _read(
                 continue
             partition = replicas.get(topic.name or "", want.index)
             if partition is None:
-                parts.append(FetchPartitionData(want.index, ErrorCode.unknown_topic_or_partition.value))
+                parts.append(
+                    FetchPartitionData(want.index, ErrorCode.unknown_topic_or_partition.value)
+                )
                 errors = True
                 continue
             hw = partition.high_watermark
             try:
-                info = partition.read(want.offset, min(want.max_bytes, remaining), min_one=total == 0)
+                info = partition.read(
+                    want.offset, min(want.max_bytes, remaining), min_one=total == 0
+                )
             except OffsetOutOfRangeError:
                 parts.append(
                     FetchPartitionData(
-                        want.index, ErrorCode.offset_out_of_range.value, hw, hw, partition.log_start_offset
+                        want.index,
+                        ErrorCode.offset_out_of_range.value,
+                        hw,
+                        hw,
+                        partition.log_start_offset,
                     )
                 )
                 errors = True
@@ -110,12 +121,16 @@ def _read(
                 remaining = max(0, remaining - size)
                 partition.bytes_fetched += size
                 partition.records_fetched += info.records
-            parts.append(FetchPartitionData(want.index, 0, hw, hw, partition.log_start_offset, info.data))
+            parts.append(
+                FetchPartitionData(want.index, 0, hw, hw, partition.log_start_offset, info.data)
+            )
         topics.append(FetchTopicData(topic.name or "", topic.topic_id, parts))
     return topics, total, errors
 
 
-def handle(services: BrokerServices, ctx: RequestContext, request: Any) -> RawBody | Awaitable[RawBody]:
+def handle(
+    services: BrokerServices, ctx: RequestContext, request: Any
+) -> RawBody | Awaitable[RawBody]:
     plan = _plan(services, ctx, request)
     max_bytes = request.max_bytes if request.max_bytes > 0 else 2**31 - 1
     topics, total, errors = _read(services, plan, max_bytes)

@@ -21,7 +21,9 @@ MAX_TIMESTAMP = -3
 _ZERO = datetime.timedelta(0)
 
 
-def _lookup(services: BrokerServices, topic: str, index: int, timestamp: int) -> tuple[ErrorCode, int, int, int]:
+def _lookup(
+    services: BrokerServices, topic: str, index: int, timestamp: int
+) -> tuple[ErrorCode, int, int, int]:
     """(error, timestamp, offset, leader epoch) for one partition."""
     partition = services.replicas.get(topic, index)
     if partition is None:
@@ -53,7 +55,9 @@ def handle(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
         partitions = []
         for p in topic.partitions:
             if can_describe:
-                error, ts, offset, epoch = _lookup(services, topic.name, p.partition_index, p.timestamp)
+                error, ts, offset, epoch = _lookup(
+                    services, topic.name, p.partition_index, p.timestamp
+                )
             else:
                 error, ts, offset, epoch = ErrorCode.topic_authorization_failed, -1, -1, -1
             partitions.append(

@@ -38,5 +38,9 @@ def handle(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
     else:
         new_id, new_epoch = services.replicas.log_manager.allocate_producer_id(), 0
     return make(
-        cls, throttle_time=_ZERO, error_code=ErrorCode.none, producer_id=new_id, producer_epoch=new_epoch
+        cls,
+        throttle_time=_ZERO,
+        error_code=ErrorCode.none,
+        producer_id=new_id,
+        producer_epoch=new_epoch,
     )

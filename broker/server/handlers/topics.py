@@ -11,7 +11,14 @@ from kio.schema.errors import ErrorCode
 
 from broker.protocol.apis import ApiKey, response_class
 from broker.server.authorizer import Operation, ResourceType
-from broker.server.context import BrokerServices, RequestContext, allowed, make, nested, nested_if_any
+from broker.server.context import (
+    BrokerServices,
+    RequestContext,
+    allowed,
+    make,
+    nested,
+    nested_if_any,
+)
 from broker.server.errors import error_code_for
 from broker.server.handlers.configs import describe_topic_entries
 from broker.storage.errors import StorageError
@@ -61,7 +68,9 @@ def handle_create(services: BrokerServices, ctx: RequestContext, request: Any) -
         configs = {c.name: c.value for c in topic.configs}
         try:
             if not allowed(services, ctx, Operation.CREATE, ResourceType.TOPIC, topic.name):
-                raise _Refused(ErrorCode.topic_authorization_failed, "not authorised to create topics")
+                raise _Refused(
+                    ErrorCode.topic_authorization_failed, "not authorised to create topics"
+                )
             _check_placement(services, topic.replication_factor, topic.assignments)
             nulls = sorted(name for name, value in configs.items() if value is None)
             if nulls:  # as Kafka: a create cannot "remove" an override

@@ -145,6 +145,7 @@ def test_produce_request_decoding_matches_kio(version: int) -> None:
     theirs, _ = entity_reader(type(request))(body, 4)
     assert ours.acks == theirs.acks == -1
     assert ours.timeout_ms == 1500
-    assert [(name, [(i, None if r is None else bytes(r)) for i, r in parts]) for name, parts in ours.topics] == [
-        ("orders", [(0, batch), (4, None)])
-    ]
+    assert [
+        (name, [(i, None if r is None else bytes(r)) for i, r in parts])
+        for name, parts in ours.topics
+    ] == [("orders", [(0, batch), (4, None)])]

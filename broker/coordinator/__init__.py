@@ -1,0 +1,1 @@
+"""Consumer groups: the coordinator state machine and the durable offsets log."""

@@ -1,0 +1,183 @@
+"""Exact consumer lag per group and partition, from committed offsets and the stored
+timestamps of the records they point at.
+
+- lag in records: high watermark - committed offset (never negative);
+- lag in seconds: now - timestamp of the first unconsumed record (the record at the
+  committed offset, or at the log start if retention already deleted it); zero when
+  caught up; never NaN or negative (a record stamped in the future counts as 0);
+- retention headroom: seconds until retention.ms deletes the segment holding the first
+  unconsumed record (absent when caught up or when the topic keeps data forever);
+- status: broker.lag.status over a window of commits fed by the coordinator.
+
+Timestamps are read from the log once per committed offset and cached.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field, replace
+
+from broker.clock import Clock
+from broker.cluster.replica_manager import ReplicaManager
+from broker.coordinator.assignment import decode_assignment
+from broker.coordinator.coordinator import GroupCoordinator
+from broker.coordinator.group import CommittedOffset, ConsumerGroup, GroupState
+from broker.lag.status import (
+    CommitSample,
+    PartitionStatus,
+    StatusConfig,
+    evaluate,
+    worst,
+)
+
+__all__ = ["GroupLag", "LagTracker", "PartitionLag"]
+
+_CACHE_LIMIT = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionLag:
+    topic: str
+    partition: int
+    committed_offset: int
+    high_watermark: int
+    log_start_offset: int
+    lag_records: int
+    lag_seconds: float
+    retention_headroom_seconds: float | None
+    status: PartitionStatus
+    member_id: str = ""
+    client_id: str = ""
+    client_host: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupLag:
+    group_id: str
+    state: GroupState
+    members: int
+    rebalances_total: int
+    status: PartitionStatus
+    partitions: tuple[PartitionLag, ...] = field(default=())
+
+    @property
+    def lag_records(self) -> int:
+        return sum(p.lag_records for p in self.partitions)
+
+    @property
+    def max_lag_seconds(self) -> float:
+        return max((p.lag_seconds for p in self.partitions), default=0.0)
+
+
+class LagTracker:
+    def __init__(
+        self,
+        coordinator: GroupCoordinator,
+        replicas: ReplicaManager,
+        clock: Clock,
+        config: StatusConfig | None = None,
+    ) -> None:
+        self.coordinator = coordinator
+        self.replicas = replicas
+        self.clock = clock
+        self.config = config or StatusConfig()
+        self._samples: dict[tuple[str, str, int], deque[CommitSample]] = {}
+        self._timestamps: dict[tuple[str, int, int], int | None] = {}
+        coordinator.on_commit.append(self.observe)
+
+    def observe(self, group: str, topic: str, partition: int, committed: CommittedOffset) -> None:
+        p = self.replicas.get(topic, partition)
+        hw = p.high_watermark if p is not None else committed.offset
+        when = (
+            committed.commit_timestamp_ms
+            if committed.commit_timestamp_ms >= 0
+            else self.clock.time_ms()
+        )
+        window = self._samples.get((group, topic, partition))
+        if window is None:
+            window = self._samples[(group, topic, partition)] = deque(maxlen=self.config.window)
+        window.append(CommitSample(when, committed.offset, hw))
+
+    def _timestamp(self, topic: str, partition: int, offset: int) -> int | None:
+        key = (topic, partition, offset)
+        if key in self._timestamps:
+            return self._timestamps[key]
+        p = self.replicas.get(topic, partition)
+        ts = p.log.record_timestamp(offset) if p is not None else None
+        if len(self._timestamps) >= _CACHE_LIMIT:
+            self._timestamps.clear()
+        self._timestamps[key] = ts
+        return ts
+
+    def _owners(self, group: ConsumerGroup) -> dict[tuple[str, int], tuple[str, str, str]]:
+        owners: dict[tuple[str, int], tuple[str, str, str]] = {}
+        if group.protocol_type != "consumer":
+            return owners
+        for member in group.members.values():
+            for topic, partitions in decode_assignment(member.assignment).items():
+                for partition in partitions:
+                    owners[(topic, partition)] = (
+                        member.member_id,
+                        member.client_id,
+                        member.client_host,
+                    )
+        return owners
+
+    def partition_lag(
+        self, group_id: str, topic: str, partition: int, committed: CommittedOffset, now_ms: int
+    ) -> PartitionLag | None:
+        p = self.replicas.get(topic, partition)
+        if p is None:
+            return None
+        hw = p.high_watermark
+        start = p.log_start_offset
+        lag = max(0, hw - committed.offset)
+        oldest_ms: int | None = None
+        lag_seconds = 0.0
+        headroom: float | None = None
+        if lag > 0:
+            first = max(committed.offset, start)
+            oldest_ms = self._timestamp(topic, partition, first)
+            if oldest_ms is not None:
+                lag_seconds = max(0.0, (now_ms - oldest_ms) / 1000)
+            retention_ms = p.log.config.retention_ms
+            segment_ts = p.log.segment_max_timestamp(first)
+            if retention_ms >= 0 and segment_ts is not None and segment_ts >= 0:
+                headroom = max(0.0, (segment_ts + retention_ms - now_ms) / 1000)
+        status = evaluate(
+            self._samples.get((group_id, topic, partition), ()), now_ms, hw, oldest_ms, self.config
+        )
+        return PartitionLag(
+            topic, partition, committed.offset, hw, start, lag, lag_seconds, headroom, status
+        )
+
+    def snapshot(self) -> list[GroupLag]:
+        """Lag of every group with committed offsets or members, sorted by group id."""
+        now = self.clock.time_ms()
+        out = []
+        for group in self.coordinator.listed():
+            owners = self._owners(group)
+            partitions = []
+            for (topic, partition), committed in sorted(group.offsets.items()):
+                lag = self.partition_lag(group.group_id, topic, partition, committed, now)
+                if lag is None:
+                    continue
+                owner = owners.get((topic, partition))
+                if owner is not None:
+                    lag = replace(lag, member_id=owner[0], client_id=owner[1], client_host=owner[2])
+                partitions.append(lag)
+            out.append(
+                GroupLag(
+                    group.group_id,
+                    group.state,
+                    len(group.members),
+                    group.rebalances_total,
+                    worst(p.status for p in partitions),
+                    tuple(partitions),
+                )
+            )
+        return out
+
+    def forget(self, group_id: str) -> None:
+        for key in [k for k in self._samples if k[0] == group_id]:
+            del self._samples[key]

@@ -1,0 +1,108 @@
+"""Broker configuration: YAML and flags, validated with messages that say what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from broker.cli import apply_flags, broker
+from broker.cluster.flusher import FlushPolicy
+from broker.config import BrokerConfig, ConfigError, HostPort, load_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "broker.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_full_config_file_is_loaded(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            """
+data_dir: /var/lib/tw
+listen: 0.0.0.0:9192
+advertised: kafka.example:9192
+http: 127.0.0.1:9999
+node_id: 3
+cluster: prod-eu
+flush: {policy: durable, interval_ms: 50}
+auto_create_topics: false
+default_partitions: 6
+topic_defaults: {retention.ms: 3600000, segment.bytes: 1048576}
+metrics: {compat: true}
+""",
+        )
+    )
+    assert config.data_dir == Path("/var/lib/tw")
+    assert config.listen == HostPort("0.0.0.0", 9192)
+    assert config.advertised_address(9192) == HostPort("kafka.example", 9192)
+    assert config.flush_policy is FlushPolicy.DURABLE
+    assert config.topic_defaults.retention_ms == 3_600_000
+    assert config.topic_defaults.segment_bytes == 1_048_576
+    assert config.metrics_compat
+    assert not config.auto_create_topics
+
+
+def test_an_empty_file_gives_the_defaults(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "")) == BrokerConfig()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("listne: 1.2.3.4:5", "unknown key 'listne' (did you mean 'listen'?)"),
+        ("listen: nonsense", "listen: 'nonsense' is not HOST:PORT"),
+        ("node_id: -1", "node_id: -1 is below the minimum 0"),
+        (
+            "flush: {policy: sometimes}",
+            "flush.policy: 'sometimes' is not a flush policy; allowed: interval, durable",
+        ),
+        ("flush: {intervl_ms: 5}", "did you mean 'interval_ms'"),
+        ("default_partitions: many", "default_partitions: 'many' is not an integer"),
+        ("topic_defaults: {retention.ms: soon}", "retention.ms='soon' is not an integer"),
+        ("auto_create_topics: yes please", "is not true or false"),
+        ("- a\n- b", "top level must be a mapping"),
+        ("key: [unclosed", "not valid YAML"),
+    ],
+    ids=[
+        "a misspelt key suggests the right one",
+        "a bad address says the expected shape",
+        "a negative node id names the minimum",
+        "an unknown flush policy lists the allowed ones",
+        "a misspelt nested key suggests the right one",
+        "a non-integer count is named",
+        "a bad topic default names the topic config",
+        "a non-boolean is named",
+        "a list at the top level is refused",
+        "broken YAML is reported",
+    ],
+)
+def test_invalid_configs_name_the_file_field_and_rule(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert message in str(raised.value)
+    assert str(path) in str(raised.value)
+
+
+def test_flags_override_the_file(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "listen: 127.0.0.1:1000\nnode_id: 1"))
+    changed = apply_flags(config, listen="127.0.0.1:2000", node_id=None, flush_policy="durable")
+    assert changed.listen.port == 2000
+    assert changed.node_id == 1
+    assert changed.flush_policy is FlushPolicy.DURABLE
+
+
+def test_the_cli_exits_non_zero_with_a_one_line_reason(tmp_path: Path) -> None:
+    result = CliRunner().invoke(broker, ["--config", str(write(tmp_path, "bogus: 1"))])
+    assert result.exit_code != 0
+    assert "unknown key 'bogus'" in result.output
+    missing = CliRunner().invoke(broker, ["--config", str(tmp_path / "nope.yaml")])
+    assert missing.exit_code != 0
+    assert "cannot read config file" in missing.output
