@@ -16,6 +16,7 @@ hangs up in the middle of a frame is logged and counted too (reason ``truncated`
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import socket
 import time
@@ -53,6 +54,8 @@ class KafkaConnection(asyncio.Protocol):
         self._queue: deque[tuple[bytes, float]] = deque()
         self._transport: asyncio.Transport | None = None
         self._busy_task: asyncio.Task[None] | None = None
+        # The awaitable reply the busy task waits for, until the task has started.
+        self._busy_reply: object | None = None
         self._reading_paused = False
         self._writing_paused = False
         self._closed = False
@@ -111,6 +114,11 @@ class KafkaConnection(asyncio.Protocol):
                 )
         if self._busy_task is not None and not self._busy_task.done():
             self._busy_task.cancel()
+            if inspect.iscoroutine(self._busy_reply):
+                # The task never ran, so nothing awaits the handler: close it here (a
+                # cancelled-before-start task would leave it "never awaited").
+                self._busy_reply.close()
+        self._busy_reply = None
         self._queue.clear()
         self._on_close(self)
 
@@ -131,6 +139,7 @@ class KafkaConnection(asyncio.Protocol):
                 self.close()
                 return
             if is_pending(dispatched.reply):
+                self._busy_reply = dispatched.reply
                 self._busy_task = asyncio.get_running_loop().create_task(
                     self._complete(dispatched, arrived, started)
                 )
@@ -139,6 +148,7 @@ class KafkaConnection(asyncio.Protocol):
         self._apply_backpressure()
 
     async def _complete(self, dispatched: Dispatched, arrived: float, started: float) -> None:
+        self._busy_reply = None  # started: cancelling this task now cancels the handler
         try:
             reply: Reply = await dispatched.reply  # type: ignore[misc]
         except asyncio.CancelledError:
