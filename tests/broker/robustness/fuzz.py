@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from broker.protocol.apis import SUPPORTED
 from tests.broker.robustness import wire
 
 __all__ = ["FuzzStats", "Mutator", "run_fuzz", "seed_payloads"]
@@ -172,6 +173,7 @@ def seed_payloads(topic: str, topic_id: uuid.UUID, absent_topic: str) -> list[by
     seeds.append(ip(transactional_id=None, transaction_timeout=datetime.timedelta(seconds=60)))
     (dcl,) = _kio("describe_cluster.v0.request", "DescribeClusterRequest")
     seeds.append(dcl(include_cluster_authorized_operations=False))
+    seeds += _group_seeds(topic)
     payloads = [_payload(entity, i + 1) for i, entity in enumerate(seeds)]
     values = [f"seed-{i}".encode() for i in range(5)]
     for version, batch, acks in (
@@ -189,6 +191,79 @@ def seed_payloads(topic: str, topic_id: uuid.UUID, absent_topic: str) -> list[by
     return payloads
 
 
+def _group_seeds(topic: str, group: str = "fuzz-group") -> list[Any]:
+    """The consumer-group APIs: coordinator lookup, membership, offsets, admin."""
+    seeds: list[Any] = []
+    (fc,) = _kio("find_coordinator.v4.request", "FindCoordinatorRequest")
+    seeds.append(fc(key_type=0, coordinator_keys=(group,)))
+    jg, jgp = _kio("join_group.v5.request", "JoinGroupRequest", "JoinGroupRequestProtocol")
+    seeds.append(
+        jg(
+            group_id=group,
+            session_timeout=datetime.timedelta(seconds=10),
+            rebalance_timeout=datetime.timedelta(seconds=10),
+            member_id="",
+            group_instance_id=None,
+            protocol_type="consumer",
+            protocols=(jgp(name="range", metadata=b"\x00\x01"),),
+        )
+    )
+    sg, sga = _kio("sync_group.v5.request", "SyncGroupRequest", "SyncGroupRequestAssignment")
+    seeds.append(
+        sg(
+            group_id=group,
+            generation_id=1,
+            member_id="member-1",
+            group_instance_id=None,
+            protocol_type="consumer",
+            protocol_name="range",
+            assignments=(sga(member_id="member-1", assignment=b"\x00\x01"),),
+        )
+    )
+    (hb,) = _kio("heartbeat.v4.request", "HeartbeatRequest")
+    seeds.append(hb(group_id=group, generation_id=1, member_id="member-1", group_instance_id=None))
+    lg, lgm = _kio("leave_group.v4.request", "LeaveGroupRequest", "MemberIdentity")
+    seeds.append(lg(group_id=group, members=(lgm(member_id="member-1", group_instance_id=None),)))
+    oc, oct_, ocp = _kio(
+        "offset_commit.v8.request",
+        "OffsetCommitRequest",
+        "OffsetCommitRequestTopic",
+        "OffsetCommitRequestPartition",
+    )
+    seeds.append(
+        oc(
+            group_id=group,
+            generation_id_or_member_epoch=-1,
+            member_id="",
+            group_instance_id=None,
+            topics=(
+                oct_(
+                    name=topic,
+                    partitions=(
+                        ocp(partition_index=0, committed_offset=1, committed_metadata="m"),
+                    ),
+                ),
+            ),
+        )
+    )
+    of, ofg, oft = _kio(
+        "offset_fetch.v8.request",
+        "OffsetFetchRequest",
+        "OffsetFetchRequestGroup",
+        "OffsetFetchRequestTopics",
+    )
+    seeds.append(
+        of(groups=(ofg(group_id=group, topics=(oft(name=topic, partition_indexes=(0,)),)),))
+    )
+    (lgr,) = _kio("list_groups.v4.request", "ListGroupsRequest")
+    seeds.append(lgr(states_filter=()))
+    (dg,) = _kio("describe_groups.v5.request", "DescribeGroupsRequest")
+    seeds.append(dg(groups=(group,), include_authorized_operations=False))
+    (dlg,) = _kio("delete_groups.v2.request", "DeleteGroupsRequest")
+    seeds.append(dlg(groups_names=(f"{group}-absent",)))
+    return seeds
+
+
 def _list_offsets_v1(topic: str, timestamp: int) -> Any:
     req, t, p = _kio(
         "list_offsets.v1.request", "ListOffsetsRequest", "ListOffsetsTopic", "ListOffsetsPartition"
@@ -204,10 +279,7 @@ def _list_offsets_v1(topic: str, timestamp: int) -> Any:
 _INTERESTING_16 = (0, 1, -1, -2, 0x7FFF, -0x8000, 0x0100, 0x00FF)
 _INTERESTING_32 = (0, 1, -1, -2, 0x7FFFFFFF, -0x80000000, 0x00010000, 0x0000FFFF, 4096)
 # (api key, lowest version, highest version) the broker advertises, for retargeting.
-_API_RANGES = (
-    (0, 0, 9), (1, 4, 16), (2, 1, 7), (3, 1, 12), (18, 0, 4), (19, 2, 7), (20, 1, 6),
-    (22, 0, 4), (32, 1, 4), (33, 0, 2), (37, 0, 3), (44, 0, 1), (60, 0, 1),
-)  # fmt: skip
+_API_RANGES = tuple((int(r.key), r.min_version, r.max_version) for r in SUPPORTED.values())
 
 
 @dataclass

@@ -154,10 +154,10 @@ CLOSED_CASES = [
         "unknown or unsupported API key -1",
     ),
     Closed(
-        "an api key the broker does not implement yet (OffsetCommit)",
-        lambda: wire.frame(_hdr(8, 2)),
+        "an inter-broker api key no client may send (LeaderAndIsr)",
+        lambda: wire.frame(_hdr(4, 0)),
         "unknown_api",
-        "unknown or unsupported API key 8",
+        "unknown or unsupported API key 4",
     ),
     Closed(
         "a Metadata version above the supported range",

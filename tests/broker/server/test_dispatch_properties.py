@@ -1,14 +1,14 @@
 """Properties of ``Dispatcher.dispatch`` on hostile input, with real storage in a
-temporary directory: whatever the bytes, dispatch either answers (and the answer
-encodes) or raises ``ProtocolViolation``; a violation never touches storage; and only
-APIs that exist to change state (create/delete topics, partitions, configs, producer
-ids, produce) ever change the data directory.
+temporary directory: whatever the bytes, dispatch either answers (and the answer,
+awaited briefly when the handler waits, encodes) or raises ``ProtocolViolation``; a
+violation never touches storage; and only APIs that exist to change state
+(create/delete topics, partitions, configs, producer ids, produce, offset commits,
+group deletion) ever change the data directory.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import io
 import random
 import struct
@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,17 +24,13 @@ from hypothesis import strategies as st
 from kio.serial import entity_writer
 from kio.static.primitive import Records
 
+from broker.app import BrokerApp
 from broker.clock import ManualClock
-from broker.cluster.flusher import Flusher, FlushPolicy
-from broker.cluster.replica_manager import ReplicaManager
 from broker.config import BrokerConfig, HostPort
-from broker.metrics.stats import BrokerStats
 from broker.protocol.apis import SUPPORTED, ApiKey, request_class
 from broker.server.authorizer import AllowAll
 from broker.server.context import BrokerServices
 from broker.server.dispatch import Dispatcher, ProtocolViolation, is_pending
-from broker.storage.log_config import LogConfig
-from broker.storage.manager import LogManager
 from tests.broker.robustness import fuzz, wire
 
 st.register_type_strategy(Records, st.binary(max_size=64).map(Records))
@@ -47,6 +44,8 @@ STATE_CHANGING = {
     ApiKey.ALTER_CONFIGS,
     ApiKey.INCREMENTAL_ALTER_CONFIGS,
     ApiKey.INIT_PRODUCER_ID,
+    ApiKey.OFFSET_COMMIT,
+    ApiKey.DELETE_GROUPS,
 }
 VIOLATION_REASONS = {"header", "unknown_api", "unsupported_version", "decode"}
 DECODABLE = [
@@ -65,6 +64,7 @@ class Harness:
     dispatcher: Dispatcher
     data_dir: Path
     seeds: list[bytes]
+    loop: asyncio.AbstractEventLoop
 
     def storage(self) -> dict[str, bytes]:
         return {
@@ -87,42 +87,55 @@ class Harness:
             assert self.storage() == before, f"a refused request ({violation}) changed storage"
             return
         reply = dispatched.reply
-        if is_pending(reply):  # a long-poll fetch or durable produce: not run here
-            assert inspect.iscoroutine(reply)
-            reply.close()
-        else:
+        if is_pending(reply):  # a group rebalance, long-poll fetch, offset commit...
+            reply = self.loop.run_until_complete(_briefly(reply))
+        if reply is not None:
             self.dispatcher.encode(dispatched, reply)  # type: ignore[arg-type]
         (api_key,) = struct.unpack_from(">h", frame, 0)
         if api_key not in STATE_CHANGING:
             assert self.storage() == before, f"API {api_key} changed storage"
 
 
+async def _briefly(reply: Any) -> Any:
+    """The reply if it comes within 20 ms (waits on other members or data otherwise)."""
+    try:
+        return await asyncio.wait_for(reply, 0.02)
+    except TimeoutError:
+        return None
+
+
 @pytest.fixture
 def harness(tmp_path: Path) -> Iterator[Harness]:
-    clock = ManualClock()
     data_dir = tmp_path / "data"
-    log_manager = LogManager(data_dir, LogConfig(), clock.time_ms)
-    log_manager.open()
-    replicas = ReplicaManager(log_manager, Flusher(FlushPolicy.INTERVAL, 1000), clock)
-    replicas.open()
-    info = replicas.create_topic(TOPIC, 2)
+    config = BrokerConfig(data_dir=data_dir, auto_create_topics=False)
+    app = BrokerApp(config, clock=ManualClock())  # built, not started: no sockets
+    app.log_manager.open()
+    app.replicas.open()
+    app.groups.open()
+    info = app.replicas.create_topic(TOPIC, 2)
     for index in range(2):
-        partition = replicas.get(TOPIC, index)
+        partition = app.replicas.get(TOPIC, index)
         assert partition is not None
         for i in range(5):
-            replicas.append(partition, wire.make_batch([f"v{i}".encode()] * 3))
+            app.replicas.append(partition, wire.make_batch([f"v{i}".encode()] * 3))
     services = BrokerServices(
-        config=BrokerConfig(data_dir=data_dir, auto_create_topics=False),
-        replicas=replicas,
-        clock=clock,
-        stats=BrokerStats(),
+        config=config,
+        replicas=app.replicas,
+        clock=app.clock,
+        stats=app.stats,
         authorizer=AllowAll(),
-        cluster_id=log_manager.cluster_id,
+        cluster_id=app.log_manager.cluster_id,
         advertised=HostPort("127.0.0.1", 9092),
+        groups=app.groups,
     )
     seeds = fuzz.seed_payloads(TOPIC, info.topic_id, absent_topic="gone")
-    yield Harness(Dispatcher(services), data_dir, seeds)
-    asyncio.run(replicas.close())
+    loop = asyncio.new_event_loop()
+    try:
+        yield Harness(Dispatcher(services), data_dir, seeds, loop)
+        loop.run_until_complete(app.groups.close())
+        loop.run_until_complete(app.replicas.close())
+    finally:
+        loop.close()
 
 
 @PROPERTY
