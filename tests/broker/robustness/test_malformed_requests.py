@@ -503,6 +503,7 @@ class Bystanders:
         self.acked: list[bytes] = []
         self.consumed: list[bytes] = []
         self.stop = threading.Event()
+        self.produced_all = threading.Event()
         self._threads = [
             threading.Thread(target=self._produce, daemon=True),
             threading.Thread(target=self._consume, daemon=True),
@@ -515,8 +516,10 @@ class Bystanders:
 
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
-        for thread in self._threads:
-            thread.join(60)
+        producer, consumer = self._threads
+        producer.join(60)
+        self.produced_all.set()  # the consumer may finish once it has every ack
+        consumer.join(60)
 
     def _produce(self) -> None:
         producer = Producer(
@@ -556,7 +559,10 @@ class Bystanders:
         try:
             consumer.assign([TopicPartition(self.topic, 0)])
             consumer.seek(TopicPartition(self.topic, 0), 0)
-            while not self.stop.is_set() or len(self.consumed) < len(self.acked):
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                if self.produced_all.is_set() and len(self.consumed) >= len(self.acked):
+                    break
                 try:
                     batch = consumer.poll(timeout_ms=200)
                 except Exception as exc:  # record, do not hide
@@ -564,8 +570,6 @@ class Bystanders:
                     return
                 for records in batch.values():
                     self.consumed.extend(r.value for r in records)
-                if self.stop.is_set() and not batch:
-                    break
         finally:
             consumer.close()
 
