@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from broker.protocol.apis import SUPPORTED
@@ -42,6 +42,15 @@ def create_topics(broker: BrokerProcess, *names: str) -> None:
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     for future in admin.create_topics([NewTopic(n, 1, 1) for n in names]).values():
         future.result(timeout=30)
+
+
+def ensure_topic(broker: BrokerProcess, name: str) -> None:
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    try:
+        admin.create_topics([NewTopic(name, 1, 1)])[name].result(timeout=30)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise
 
 
 def produce_values(broker: BrokerProcess, topic: str, values: list[bytes]) -> None:
@@ -140,6 +149,9 @@ def test_the_broker_survives_100k_mutated_requests_and_stored_data_is_unchanged(
     sent = connections = 0
     done = 0.0
     for _ in range(40):  # rounds; each sends a fresh batch of mutants
+        # A mutant may legitimately delete the target (a DeleteTopics spliced with its
+        # name); bring it back so later rounds still reach produce and fetch paths.
+        ensure_topic(broker, TARGET)
         stats = uvloop.run(
             fuzz.run_fuzz(broker.host, broker.port, mutator, frames=60_000, deadline_s=60)
         )
