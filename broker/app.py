@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
@@ -33,6 +34,7 @@ from broker.server.authorizer import AllowAll, Authorizer
 from broker.server.context import BrokerServices
 from broker.server.dispatch import Dispatcher
 from broker.storage.manager import LogManager
+from broker.tracing import build_tracer
 
 __all__ = ["BrokerApp"]
 
@@ -49,6 +51,8 @@ class BrokerApp:
     registry: CollectorRegistry = field(
         default_factory=lambda: CollectorRegistry(auto_describe=False)
     )
+    # Tests inject an in-memory exporter; otherwise the configured one is used.
+    span_exporter: SpanExporter | None = None
 
     def __post_init__(self) -> None:
         self.stats = BrokerStats()
@@ -92,6 +96,7 @@ class BrokerApp:
                 min_stop_seconds=self.config.lag_min_stop_seconds,
             ),
         )
+        self.tracer = build_tracer(self.config.tracing, self.span_exporter)
         self.kafka: KafkaServer | None = None
         self._http_runner: web.AppRunner | None = None
         self.bootstrap: HostPort | None = None
@@ -127,6 +132,7 @@ class BrokerApp:
             cluster_id=self.log_manager.cluster_id,
             advertised=self.config.advertised_address(self.config.listen.port),
             groups=self.groups,
+            tracer=self.tracer,
         )
         self.kafka = KafkaServer(
             Dispatcher(services),
@@ -230,6 +236,8 @@ class BrokerApp:
             self._storage_open = False
             await self.groups.close()
             await self.replicas.close()
+            if self.tracer is not None:
+                self.tracer.shutdown()
 
 
 def _group_json(group: GroupLag) -> dict[str, object]:

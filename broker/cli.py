@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import signal
 import sys
@@ -65,11 +66,26 @@ async def serve(app: BrokerApp, announce: bool = True) -> None:
         await app.stop()
 
 
+def tune_allocator() -> None:
+    """Keep large request buffers on the heap (glibc): by default each 1 MiB produce
+    frame gets fresh mmap'd pages and page-faults them in, which measured about 40% of
+    the broker's CPU per byte produced. No-op where mallopt is unavailable."""
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 16 * 1024 * 1024)
+    mallopt(m_trim_threshold, 64 * 1024 * 1024)
+
+
 def run_broker(config: BrokerConfig, log_level: str = "info") -> None:
     logging.basicConfig(
         level=getattr(logging, log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    tune_allocator()
     with contextlib.suppress(ImportError):
         import uvloop
 

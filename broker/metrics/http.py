@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
 
 __all__ = ["build_http_app"]
 
@@ -26,9 +27,15 @@ def build_http_app(
     the consumer-group status served at /status/groups. A None registry disables
     /metrics (metrics switched off)."""
 
-    async def metrics(_: web.Request) -> web.Response:
+    async def metrics(request: web.Request) -> web.Response:
         if registry is None:
             return web.Response(status=404, text="metrics are disabled (metrics.enabled: false)\n")
+        if "application/openmetrics-text" in request.headers.get("Accept", ""):
+            # OpenMetrics carries exemplars (trace ids on latency buckets).
+            body = openmetrics.generate_latest(registry)  # type: ignore[no-untyped-call]
+            return web.Response(
+                body=body, headers={"Content-Type": openmetrics.CONTENT_TYPE_LATEST}
+            )
         body = generate_latest(registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable
 
 from broker.metrics.stats import BrokerStats
-from broker.protocol.framing import FrameDecoder, FrameError
+from broker.protocol.framing import FrameError, FrameReader
 from broker.server.authorizer import ANONYMOUS
 from broker.server.context import Reply
 from broker.server.dispatch import Dispatched, Dispatcher, ProtocolViolation, is_pending
@@ -34,7 +34,7 @@ __all__ = ["KafkaConnection"]
 log = logging.getLogger(__name__)
 
 
-class KafkaConnection(asyncio.Protocol):
+class KafkaConnection(asyncio.BufferedProtocol):
     def __init__(
         self,
         dispatcher: Dispatcher,
@@ -48,10 +48,10 @@ class KafkaConnection(asyncio.Protocol):
         self._request_metrics = request_metrics
         self._dispatcher = dispatcher
         self._stats = stats
-        self._decoder = FrameDecoder(max_request_bytes)
+        self._reader = FrameReader(max_request_bytes)
         self._max_inflight = max_inflight
         self._on_close = on_close
-        self._queue: deque[tuple[bytes, float]] = deque()
+        self._queue: deque[tuple[bytes | bytearray, float]] = deque()
         self._transport: asyncio.Transport | None = None
         self._busy_task: asyncio.Task[None] | None = None
         # The awaitable reply the busy task waits for, until the task has started.
@@ -79,11 +79,14 @@ class KafkaConnection(asyncio.Protocol):
         self._stats.connections_open += 1
         self._stats.connections_accepted += 1
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._reader.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
         if self._closed:
             return
         try:
-            frames = self._decoder.feed(data)
+            frames = self._reader.buffer_updated(nbytes)
         except FrameError as exc:
             self._violation("frame_size", str(exc))
             return
@@ -91,6 +94,9 @@ class KafkaConnection(asyncio.Protocol):
             now = time.perf_counter()
             self._queue.extend((frame, now) for frame in frames)
             self._drain()
+
+    def eof_received(self) -> bool:
+        return False
 
     def pause_writing(self) -> None:
         self._writing_paused = True
@@ -103,7 +109,7 @@ class KafkaConnection(asyncio.Protocol):
         if not self._closed:
             self._closed = True
             self._stats.connections_open -= 1
-            pending = self._decoder.buffered_bytes
+            pending = self._reader.buffered_bytes
             if pending and not self._closing:
                 self._stats.count_malformed("truncated")
                 log.warning(
@@ -171,7 +177,7 @@ class KafkaConnection(asyncio.Protocol):
         if self._request_metrics:
             now = time.perf_counter()
             self._stats.request(dispatched.api).record(
-                dispatched.ctx.error, started - arrived, now - arrived
+                dispatched.ctx.error, started - arrived, now - arrived, dispatched.ctx.trace_id
             )
 
     def _apply_backpressure(self) -> None:

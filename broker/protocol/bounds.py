@@ -33,7 +33,8 @@ from typing import Any, Union, get_args, get_origin
 
 __all__ = ["BoundsError", "check_request"]
 
-Walker = Callable[[bytes, int, int], int]
+Buffer = bytes | bytearray
+Walker = Callable[[Buffer, int, int], int]
 
 _I16 = struct.Struct(">h")
 _I32 = struct.Struct(">i")
@@ -60,12 +61,12 @@ class BoundsError(ValueError):
     """The body cannot be a valid encoding of the request; the message says where."""
 
 
-def check_request(cls: type[Any], buf: bytes, offset: int) -> int:
+def check_request(cls: type[Any], buf: Buffer, offset: int) -> int:
     """Walk the body of request class ``cls`` at ``offset``; returns where it ends."""
     return _entity(cls)(buf, offset, len(buf))
 
 
-def _uvarint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+def _uvarint(buf: Buffer, pos: int, end: int) -> tuple[int, int]:
     result = 0
     for shift in range(0, 35, 7):
         if pos >= end:
@@ -83,7 +84,7 @@ def _need(pos: int, size: int, end: int, what: str) -> None:
         raise BoundsError(f"{what} of {size} bytes runs past the end of the request")
 
 
-def _length(buf: bytes, pos: int, end: int, flexible: bool, wide: bool) -> tuple[int, int]:
+def _length(buf: Buffer, pos: int, end: int, flexible: bool, wide: bool) -> tuple[int, int]:
     """A length or count: -1 is null; anything else below 0 is an error."""
     if flexible:
         raw, pos = _uvarint(buf, pos, end)
@@ -94,7 +95,7 @@ def _length(buf: bytes, pos: int, end: int, flexible: bool, wide: bool) -> tuple
 
 
 def _fixed(size: int) -> Walker:
-    def walk(buf: bytes, pos: int, end: int) -> int:
+    def walk(buf: Buffer, pos: int, end: int) -> int:
         _need(pos, size, end, "a field")
         return pos + size
 
@@ -104,7 +105,7 @@ def _fixed(size: int) -> Walker:
 def _sized(kafka_type: str, flexible: bool, nullable: bool) -> Walker:
     wide = kafka_type != "string"  # bytes and records have int32 lengths
 
-    def walk(buf: bytes, pos: int, end: int) -> int:
+    def walk(buf: Buffer, pos: int, end: int) -> int:
         size, pos = _length(buf, pos, end, flexible, wide)
         if size < 0:
             if size == -1 and nullable:
@@ -126,7 +127,7 @@ def _primitive(kafka_type: str, flexible: bool, nullable: bool) -> Walker:
 
 
 def _array(element: Walker, flexible: bool, nullable: bool) -> Walker:
-    def walk(buf: bytes, pos: int, end: int) -> int:
+    def walk(buf: Buffer, pos: int, end: int) -> int:
         count, pos = _length(buf, pos, end, flexible, True)
         if count < 0:
             if count == -1 and nullable:
@@ -144,7 +145,7 @@ def _array(element: Walker, flexible: bool, nullable: bool) -> Walker:
 def _nullable_entity(inner: Walker) -> Walker:
     """KIP-893 nullable structs: an int8 marker, -1 for null, then the struct."""
 
-    def walk(buf: bytes, pos: int, end: int) -> int:
+    def walk(buf: Buffer, pos: int, end: int) -> int:
         _need(pos, 1, end, "a struct marker")
         if buf[pos] == 0xFF:
             return pos + 1
@@ -200,7 +201,7 @@ def _compile_entity(cls: type[Any]) -> Walker:
         else:
             tagged[int(tag)] = _field(field, flexible)
 
-    def walk(buf: bytes, pos: int, end: int) -> int:
+    def walk(buf: Buffer, pos: int, end: int) -> int:
         for walk_field in positional:
             pos = walk_field(buf, pos, end)
         if not flexible:

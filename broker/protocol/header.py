@@ -31,7 +31,7 @@ class RequestHeader:
     size: int
 
 
-def parse_header_prefix(frame: bytes) -> RequestHeader:
+def parse_header_prefix(frame: bytes | bytearray) -> RequestHeader:
     """Decode the fixed part and client id; ``size`` excludes any tagged fields."""
     if len(frame) < 10:
         raise HeaderError(f"request of {len(frame)} bytes is shorter than a header")
@@ -45,7 +45,7 @@ def parse_header_prefix(frame: bytes) -> RequestHeader:
     return RequestHeader(api_key, api_version, correlation_id, client_id, end)
 
 
-def skip_tagged_fields(frame: bytes, pos: int) -> int:
+def skip_tagged_fields(frame: bytes | bytearray, pos: int) -> int:
     try:
         count, pos = read_uvarint(frame, pos)
         for _ in range(count):

@@ -31,7 +31,7 @@ class DecodeError(ValueError):
 
 
 @cache
-def _reader(cls: type[Entity]) -> Callable[[bytes, int], tuple[Any, int]]:
+def _reader(cls: type[Entity]) -> Callable[[bytes | bytearray, int], tuple[Any, int]]:
     return entity_reader(cls)
 
 
@@ -40,7 +40,9 @@ def _writer(cls: type[Entity]) -> Callable[[io.BytesIO, Any], None]:
     return entity_writer(cls)
 
 
-def decode_request(api_key: int, version: int, frame: bytes, offset: int) -> tuple[Any, int]:
+def decode_request(
+    api_key: int, version: int, frame: bytes | bytearray, offset: int
+) -> tuple[Any, int]:
     """Decode the body at ``offset``; returns (request, trailing byte count)."""
     cls = request_class(api_key, version)
     try:

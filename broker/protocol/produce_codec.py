@@ -86,7 +86,7 @@ class PartitionResult:
 class _Reader:
     __slots__ = ("buf", "flexible", "pos", "view")
 
-    def __init__(self, buf: bytes, pos: int, flexible: bool) -> None:
+    def __init__(self, buf: bytes | bytearray, pos: int, flexible: bool) -> None:
         self.buf = buf
         self.view = memoryview(buf)
         self.pos = pos
@@ -109,8 +109,14 @@ class _Reader:
         return int(v)
 
     def _uvarint(self) -> int:
+        pos = self.pos
+        if pos < len(self.buf):
+            first = self.buf[pos]
+            if first < 0x80:  # one-byte varints are the common case
+                self.pos = pos + 1
+                return first
         try:
-            value, self.pos = read_uvarint(self.buf, self.pos)
+            value, self.pos = read_uvarint(self.buf, pos)
         except IndexError:
             raise ProduceDecodeError("varint runs past the end of the request") from None
         return value
@@ -153,6 +159,10 @@ class _Reader:
     def tags(self) -> None:
         if not self.flexible:
             return
+        pos = self.pos
+        if pos < len(self.buf) and self.buf[pos] == 0:  # no tagged fields: the usual case
+            self.pos = pos + 1
+            return
         for _ in range(self._uvarint()):
             self._uvarint()
             size = self._uvarint()
@@ -166,7 +176,7 @@ class _Reader:
         return n
 
 
-def decode_produce(frame: bytes, offset: int, version: int) -> ProduceRequestData:
+def decode_produce(frame: bytes | bytearray, offset: int, version: int) -> ProduceRequestData:
     """Decode a Produce request body of any version 0-13's classic/flexible shape."""
     r = _Reader(frame, offset, version >= FLEXIBLE_FROM)
     transactional_id = r.nullable_string() if version >= 3 else None

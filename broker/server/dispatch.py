@@ -49,7 +49,7 @@ __all__ = ["Dispatched", "Dispatcher", "ProtocolViolation", "is_pending"]
 _SIZE = struct.Struct(">i")
 
 Handler = Callable[[BrokerServices, RequestContext, Any], MaybeAsyncReply]
-Decoder = Callable[[bytes, int, int], Any]
+Decoder = Callable[[bytes | bytearray, int, int], Any]
 
 
 class ProtocolViolation(Exception):
@@ -66,7 +66,7 @@ class Route:
     decode: Decoder | None = None
 
 
-def _decode_produce(frame: bytes, offset: int, version: int) -> Any:
+def _decode_produce(frame: bytes | bytearray, offset: int, version: int) -> Any:
     try:
         return decode_produce(frame, offset, version)
     except (ProduceDecodeError, ValueError, IndexError) as exc:  # ValueError: bad varint, UTF-8
@@ -118,7 +118,7 @@ class Dispatcher:
         if missing:  # pragma: no cover - a programming error caught at start
             raise RuntimeError(f"advertised APIs without a handler: {sorted(missing)}")
 
-    def dispatch(self, frame: bytes, principal: str, client_address: str) -> Dispatched:
+    def dispatch(self, frame: bytes | bytearray, principal: str, client_address: str) -> Dispatched:
         try:
             header = parse_header_prefix(frame)
         except HeaderError as exc:

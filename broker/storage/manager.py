@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -188,6 +189,9 @@ class LogManager:
 
     def _remove_orphans(self) -> None:
         for path in self.data_dir.iterdir():
+            if path.is_dir() and path.name.endswith("-delete"):
+                shutil.rmtree(path, ignore_errors=True)  # a deletion a crash interrupted
+                continue
             if not path.is_dir() or path.name.startswith("."):
                 continue
             topic, _, partition = path.name.rpartition("-")
@@ -284,12 +288,23 @@ class LogManager:
         del self.topics[name]
         del self._topics_by_id[info.topic_id]
         del self._configs[name]
+        doomed = []
         for partition in range(info.partitions):
             opened = self.logs.pop((name, partition), None)
             self.recoveries.pop((name, partition), None)
             if opened is not None:
                 opened.close()
-                shutil.rmtree(opened.directory, ignore_errors=True)
+                # Rename now (cheap, atomic), delete the files off the caller's thread:
+                # a large topic's rmtree must not stall the event loop.
+                target = opened.directory.with_name(
+                    f".{opened.directory.name}.{uuid.uuid4().hex}-delete"
+                )
+                opened.directory.rename(target)
+                doomed.append(target)
+        if doomed:
+            threading.Thread(
+                target=_remove_trees, args=(doomed,), name=f"delete-{name}", daemon=True
+            ).start()
         log.info("deleted topic %s", name)
         return info
 
@@ -366,3 +381,8 @@ class LogManager:
         pid = self._next_producer_id
         self._next_producer_id += 1
         return pid
+
+
+def _remove_trees(paths: list[Path]) -> None:
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)

@@ -16,6 +16,7 @@ import logging
 from kio.schema.errors import ErrorCode
 
 from broker.cluster.partition import Partition
+from broker.cluster.replica_manager import ReplicaManager
 from broker.protocol.produce_codec import (
     PartitionResult,
     ProduceRequestData,
@@ -34,6 +35,8 @@ from broker.server.context import (
 )
 from broker.server.errors import error_code_for
 from broker.storage.errors import InvalidRecordError, LogStorageError, StorageError
+from broker.storage.log import AppendInfo
+from broker.tracing import BrokerTracer, trace_id_of
 
 __all__ = ["handle"]
 
@@ -89,7 +92,10 @@ def handle(
             try:
                 if records is None:
                     raise InvalidRecordError("records are null")
-                info = replicas.append(partition, records)
+                if services.tracer is None:
+                    info = replicas.append(partition, records)
+                else:
+                    info = _traced_append(services.tracer, replicas, ctx, partition, records)
             except (StorageError, CorruptBatchError) as exc:
                 if isinstance(exc, LogStorageError):
                     services.stats.storage_errors += 1
@@ -131,6 +137,21 @@ async def _after_flush(
                 out[slot].index, ErrorCode.kafka_storage_error.value, error_message=str(error)
             )
     return RawBody([encode_produce_response(version, results)])
+
+
+def _traced_append(
+    tracer: BrokerTracer,
+    replicas: ReplicaManager,
+    ctx: RequestContext,
+    partition: Partition,
+    records: memoryview,
+) -> AppendInfo:
+    with tracer.produce_span(partition.topic, partition.index, records) as span:
+        info = replicas.append(partition, records)
+        span.set_attribute("messaging.kafka.offset", info.base_offset)
+        span.set_attribute("messaging.batch.message_count", info.records)
+        ctx.trace_id = trace_id_of(span)
+        return info
 
 
 def _all_failed(ctx: RequestContext, request: ProduceRequestData, error: ErrorCode) -> Results:

@@ -68,6 +68,16 @@ class FakeDispatcher:
         return [b"answer"]
 
 
+def _feed(connection: KafkaConnection, data: bytes) -> None:
+    """Deliver ``data`` the way a transport does to a buffered protocol."""
+    while data:
+        buffer = connection.get_buffer(len(data))
+        n = min(len(buffer), len(data))
+        buffer[:n] = data[:n]
+        connection.buffer_updated(n)
+        data = data[n:]
+
+
 def _frame(payload: bytes) -> bytes:
     return struct.pack(">i", len(payload)) + payload
 
@@ -90,7 +100,7 @@ def _connect(stats: BrokerStats) -> tuple[KafkaConnection, FakeTransport, FakeDi
 async def test_a_client_hanging_up_mid_frame_is_counted_as_truncated() -> None:
     stats = BrokerStats()
     connection, _, _ = _connect(stats)
-    connection.data_received(_frame(b"hello") + struct.pack(">i", 100) + b"partial")
+    _feed(connection, _frame(b"hello") + struct.pack(">i", 100) + b"partial")
     connection.connection_lost(None)
     assert stats.malformed == {"truncated": 1}
     assert stats.connections_open == 0
@@ -99,7 +109,7 @@ async def test_a_client_hanging_up_mid_frame_is_counted_as_truncated() -> None:
 async def test_a_client_hanging_up_between_frames_is_not_counted() -> None:
     stats = BrokerStats()
     connection, transport, _ = _connect(stats)
-    connection.data_received(_frame(b"hello"))
+    _feed(connection, _frame(b"hello"))
     connection.connection_lost(None)
     assert stats.malformed == {}
     assert transport.written == [b"answer"]
@@ -108,7 +118,7 @@ async def test_a_client_hanging_up_between_frames_is_not_counted() -> None:
 async def test_a_connection_the_broker_closes_is_counted_once_with_its_reason() -> None:
     stats = BrokerStats()
     connection, transport, _ = _connect(stats)
-    connection.data_received(_frame(b"bad") + struct.pack(">i", 100) + b"partial")
+    _feed(connection, _frame(b"bad") + struct.pack(">i", 100) + b"partial")
     await asyncio.sleep(0)  # the transport reports the close on the next loop turn
     assert transport.closing
     assert stats.malformed == {"header": 1}
@@ -117,7 +127,7 @@ async def test_a_connection_the_broker_closes_is_counted_once_with_its_reason() 
 async def test_a_waiting_request_is_released_when_the_client_hangs_up_before_it_started() -> None:
     stats = BrokerStats()
     connection, _, dispatcher = _connect(stats)
-    connection.data_received(_frame(b"wait"))
+    _feed(connection, _frame(b"wait"))
     connection.connection_lost(None)  # in the same loop turn: the handler never ran
     (reply,) = dispatcher.pending
     await asyncio.sleep(0)
@@ -127,9 +137,27 @@ async def test_a_waiting_request_is_released_when_the_client_hangs_up_before_it_
 async def test_a_waiting_request_is_cancelled_when_the_client_hangs_up() -> None:
     stats = BrokerStats()
     connection, _, dispatcher = _connect(stats)
-    connection.data_received(_frame(b"wait"))
+    _feed(connection, _frame(b"wait"))
     await asyncio.sleep(0.01)  # the handler is now waiting
     connection.connection_lost(None)
     await asyncio.sleep(0.01)
     (reply,) = dispatcher.pending
     assert inspect.getcoroutinestate(reply) == inspect.CORO_CLOSED
+
+
+async def test_a_client_hanging_up_in_the_middle_of_a_large_frame_is_counted_as_truncated() -> None:
+    stats = BrokerStats()
+    dispatcher = FakeDispatcher()
+    connection = KafkaConnection(
+        dispatcher,  # type: ignore[arg-type]
+        stats,
+        max_request_bytes=1 << 20,
+        max_inflight=8,
+        on_close=lambda _: None,
+    )
+    transport = FakeTransport()
+    transport.protocol = connection
+    connection.connection_made(transport)
+    _feed(connection, struct.pack(">i", 500_000) + b"\x00" * 200_000)  # read in place
+    connection.connection_lost(None)
+    assert stats.malformed == {"truncated": 1}

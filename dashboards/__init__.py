@@ -1,0 +1,1 @@
+"""dashboards: see the README."""

@@ -1,0 +1,1 @@
+"""Load and benchmark tooling: ``tidewatch bench`` (see ``loadtest.bench``)."""

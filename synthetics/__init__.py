@@ -1,0 +1,1 @@
+"""synthetics: see the README."""
