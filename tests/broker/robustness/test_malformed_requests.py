@@ -22,6 +22,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.broker.robustness import wire
 from tests.broker.robustness.clients import KafkaConsumer, TopicPartition
+from tests.broker.robustness.conftest import StartBroker
 from tests.broker.robustness.support import metric, scrape, wait_until, write_config
 from tests.support.broker_process import BrokerProcess
 
@@ -625,3 +626,39 @@ def test_a_batch_with_a_valid_crc_over_garbage_records_is_refused(
     error, _ = _partition_error(response)
     assert latest(attacked, VICTIM) == end_before, "a batch of garbage records was stored"
     assert error in (CORRUPT_MESSAGE, INVALID_RECORD)
+
+
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_size_prefixes_alone_do_not_make_the_broker_allocate_the_frames_they_announce(
+    start_broker: StartBroker,
+) -> None:
+    # 16 connections each announce a 32 MiB request and send nothing more: the broker
+    # must not reserve 16 x 32 MiB for bytes that never come.
+    broker = start_broker(config={"max_request_bytes": 32 * 1024 * 1024})
+    before = _rss_mib(broker.pid)
+    sockets = [socket.create_connection((broker.host, broker.port)) for _ in range(16)]
+    try:
+        for sock in sockets:
+            sock.sendall(struct.pack(">i", 32 * 1024 * 1024 - 1) + b"\x00" * 70_000)
+        with wire.RawConnection(broker.host, broker.port) as conn:  # all received by now
+            assert conn.call(wire.api_versions_v3()).error_code.value == 0
+        grown = _rss_mib(broker.pid) - before
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert grown < 64, f"the broker grew by {grown:.0f} MiB for 16 x 70 KB received"
+    wait_until(
+        lambda: (
+            metric(scrape(broker), "tidewatch_broker_malformed_requests_total", reason="truncated")
+            == 16
+        ),
+        10,
+        "16 truncated frames counted",
+    )
