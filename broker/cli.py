@@ -8,11 +8,13 @@ import ctypes
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
+from aiohttp import web
 
 from broker.app import BrokerApp
 from broker.config import (
@@ -80,6 +82,12 @@ def tune_allocator() -> None:
     mallopt(m_trim_threshold, 64 * 1024 * 1024)
 
 
+def _status_page(app: BrokerApp) -> Callable[[web.Application], None]:
+    from tidewatch.status_page import add_status_routes
+
+    return lambda http: add_status_routes(http, app.status_snapshot)
+
+
 def run_broker(config: BrokerConfig, log_level: str = "info") -> None:
     logging.basicConfig(
         level=getattr(logging, log_level.upper()),
@@ -91,7 +99,9 @@ def run_broker(config: BrokerConfig, log_level: str = "info") -> None:
 
         uvloop.install()
     try:
-        asyncio.run(serve(BrokerApp(config)))
+        app = BrokerApp(config)
+        app.http_routes = _status_page(app)
+        asyncio.run(serve(app))
     except (OSError, StorageError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
 

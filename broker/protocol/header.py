@@ -8,7 +8,7 @@ client_id is a classic string even in v2.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from broker.protocol.primitives import read_uvarint
 
@@ -21,8 +21,7 @@ class HeaderError(ValueError):
     """The header is malformed (too short, bad lengths)."""
 
 
-@dataclass(frozen=True, slots=True)
-class RequestHeader:
+class RequestHeader(NamedTuple):
     api_key: int
     api_version: int
     correlation_id: int

@@ -24,6 +24,7 @@ from broker.protocol.bounds import check_request
 __all__ = ["DecodeError", "decode_request", "encode_response", "response_header"]
 
 _CORRELATION = struct.Struct(">i")
+_CORRELATION_TAGS = struct.Struct(">iB")
 
 
 class DecodeError(ValueError):
@@ -57,10 +58,9 @@ def decode_request(
 
 
 def response_header(api_key: int, version: int, correlation_id: int) -> bytes:
-    header = _CORRELATION.pack(correlation_id)
     if response_header_flexible(api_key, version):
-        header += b"\x00"
-    return header
+        return _CORRELATION_TAGS.pack(correlation_id, 0)
+    return _CORRELATION.pack(correlation_id)
 
 
 def encode_response(api_key: int, version: int, correlation_id: int, response: Entity) -> bytes:

@@ -27,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from broker.records.batch import (
     LOG_OVERHEAD,
@@ -53,8 +54,7 @@ _MAX_RELATIVE_OFFSET = 2**31 - 1
 _READ_CACHE_ENTRIES = 16
 
 
-@dataclass(frozen=True, slots=True)
-class AppendInfo:
+class AppendInfo(NamedTuple):
     """Where an appended batch landed. ``duplicate`` marks a retried idempotent batch
     that was not stored again; its offsets are those of the original."""
 
@@ -256,7 +256,7 @@ class Log:
         segment.append(batch, header, base_offset, leader_epoch)
         self.size_bytes += size
         if header.producer_id >= 0:
-            self.producer_state.update(_with_base(header, base_offset))
+            self.producer_state.update(header._replace(base_offset=base_offset))
         return AppendInfo(
             base_offset,
             base_offset + header.last_offset_delta,
@@ -503,24 +503,6 @@ class Log:
         for path in self.directory.iterdir():
             path.unlink()
         self.directory.rmdir()
-
-
-def _with_base(header: BatchHeader, base_offset: int) -> BatchHeader:
-    return BatchHeader(
-        base_offset,
-        header.batch_length,
-        header.partition_leader_epoch,
-        header.magic,
-        header.crc,
-        header.attributes,
-        header.last_offset_delta,
-        header.base_timestamp,
-        header.max_timestamp,
-        header.producer_id,
-        header.producer_epoch,
-        header.base_sequence,
-        header.records_count,
-    )
 
 
 def _cut_whole_batches(data: bytes, max_bytes: int, max_offset: int) -> tuple[int, int, int]:

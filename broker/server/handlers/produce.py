@@ -134,7 +134,7 @@ async def _after_flush(
         if error is not None:
             services.stats.storage_errors += 1
             out[slot] = PartitionResult(
-                out[slot].index, ErrorCode.kafka_storage_error.value, error_message=str(error)
+                out[slot].partition, ErrorCode.kafka_storage_error.value, error_message=str(error)
             )
     return RawBody([encode_produce_response(version, results)])
 
