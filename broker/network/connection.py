@@ -9,12 +9,14 @@ write buffer is full, so a slow or hostile client cannot make the broker buffer
 without bound.
 
 A protocol violation (bad frame size, malformed header or body, unknown API or
-version) closes only this connection, with the reason logged and counted.
+version) closes only this connection, with the reason logged and counted. A client that
+hangs up in the middle of a frame is logged and counted too (reason ``truncated``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import socket
 import time
@@ -52,9 +54,13 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._queue: deque[tuple[bytes | bytearray, float]] = deque()
         self._transport: asyncio.Transport | None = None
         self._busy_task: asyncio.Task[None] | None = None
+        # The awaitable reply the busy task waits for, until the task has started.
+        self._busy_reply: object | None = None
         self._reading_paused = False
         self._writing_paused = False
         self._closed = False
+        # Set once the broker decided to close (violation, error, shutdown).
+        self._closing = False
         self.peer = "?"
         self.principal = ANONYMOUS
 
@@ -103,8 +109,22 @@ class KafkaConnection(asyncio.BufferedProtocol):
         if not self._closed:
             self._closed = True
             self._stats.connections_open -= 1
+            pending = self._reader.buffered_bytes
+            if pending and not self._closing:
+                self._stats.count_malformed("truncated")
+                log.warning(
+                    "connection from %s: the client closed the connection in the middle of "
+                    "a request (%d bytes of an incomplete frame discarded)",
+                    self.peer,
+                    pending,
+                )
         if self._busy_task is not None and not self._busy_task.done():
             self._busy_task.cancel()
+            if inspect.iscoroutine(self._busy_reply):
+                # The task never ran, so nothing awaits the handler: close it here (a
+                # cancelled-before-start task would leave it "never awaited").
+                self._busy_reply.close()
+        self._busy_reply = None
         self._queue.clear()
         self._on_close(self)
 
@@ -125,6 +145,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
                 self.close()
                 return
             if is_pending(dispatched.reply):
+                self._busy_reply = dispatched.reply
                 self._busy_task = asyncio.get_running_loop().create_task(
                     self._complete(dispatched, arrived, started)
                 )
@@ -133,6 +154,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._apply_backpressure()
 
     async def _complete(self, dispatched: Dispatched, arrived: float, started: float) -> None:
+        self._busy_reply = None  # started: cancelling this task now cancels the handler
         try:
             reply: Reply = await dispatched.reply  # type: ignore[misc]
         except asyncio.CancelledError:
@@ -175,5 +197,6 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self.close()
 
     def close(self) -> None:
+        self._closing = True
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()

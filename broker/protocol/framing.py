@@ -4,8 +4,12 @@
 asks for a buffer (``get_buffer``), the kernel writes into it, and ``buffer_updated``
 returns the whole frames now available. Small frames are read into one shared receive
 buffer and copied out once; a large frame (a produce request carrying a big batch) gets
-a buffer of exactly its size, into which the kernel writes the rest of it directly, so
-its bytes are never copied in user space.
+its own buffer, into which the kernel writes the rest of it directly. That buffer grows
+with the bytes that actually arrive (doubling, up to the announced size), so memory
+stays within about twice what a client sent: a size prefix alone, or a frame that is
+never finished, cannot make the broker reserve ``max_frame_bytes``. Growing is a
+``realloc`` (which for buffers this large moves pages rather than copying bytes) plus
+zeroing the new part, about what allocating the whole frame up front cost.
 
 A negative size or one above the configured maximum is a protocol violation: the
 connection must be closed (there is no way to resynchronise a byte stream).
@@ -31,6 +35,20 @@ def _check_size(size: int, maximum: int) -> None:
         raise FrameError(f"frame size {size} is outside 0..{maximum} (socket.request.max.bytes)")
 
 
+class _Zeros:
+    """One shared buffer of zero bytes to grow frame buffers from. It is allocated with
+    calloc and only ever read, so its pages stay unbacked and cost no memory; growing
+    from it is a plain memcpy (a fresh ``bytes(n)`` per growth costs page faults)."""
+
+    view = memoryview(b"")
+
+
+def _zeros(n: int) -> memoryview:
+    if len(_Zeros.view) < n:
+        _Zeros.view = memoryview(bytes(max(n, 2 * len(_Zeros.view))))
+    return _Zeros.view[:n]
+
+
 class FrameReader:
     """Frames from a byte stream, for a buffered protocol. See the module docstring."""
 
@@ -47,11 +65,26 @@ class FrameReader:
         self._start = 0
         self._end = 0
         self._frame: bytearray | None = None
+        self._frame_size = 0  # the announced size of the large frame being read
         self._filled = 0
 
-    def get_buffer(self) -> memoryview:
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes received of a frame that is not complete yet (0 between frames)."""
         if self._frame is not None:
-            return memoryview(self._frame)[self._filled :]
+            return 4 + self._filled  # its size prefix, then what arrived of the body
+        return self._end - self._start
+
+    def get_buffer(self) -> memoryview:
+        frame = self._frame
+        if frame is not None:
+            if self._filled == len(frame):  # full so far: double it, up to the frame size
+                more = _zeros(min(len(frame), self._frame_size - len(frame)))
+                try:
+                    frame.extend(more)
+                except BufferError:  # a caller still holds a view of it: grow a copy
+                    frame = self._frame = frame + more
+            return memoryview(frame)[self._filled :]
         if self._end == len(self._buf):
             self._compact()
         return self._view[self._end :]
@@ -65,7 +98,7 @@ class FrameReader:
         frames: list[bytes | bytearray] = []
         if self._frame is not None:
             self._filled += nbytes
-            if self._filled == len(self._frame):
+            if self._filled == self._frame_size:
                 frames.append(self._frame)
                 self._frame = None
             return frames
@@ -80,9 +113,9 @@ class FrameReader:
                 start += 4 + size
             elif size >= self._large:
                 # Give the rest of this frame its own buffer; the kernel fills it.
-                frame = bytearray(size)
+                frame = bytearray(min(size, max(2 * available, self._large)))
                 frame[:available] = buf[start + 4 : end]
-                self._frame, self._filled = frame, available
+                self._frame, self._frame_size, self._filled = frame, size, available
                 start = end
                 break
             else:

@@ -53,6 +53,8 @@ def skip_tagged_fields(frame: bytes | bytearray, pos: int) -> int:
             pos += size
     except IndexError:
         raise HeaderError("tagged fields run past the end of the request") from None
+    except ValueError as exc:  # a varint longer than 5 bytes
+        raise HeaderError(f"malformed tagged fields: {exc}") from None
     if pos > len(frame):
         raise HeaderError("tagged fields run past the end of the request")
     return pos

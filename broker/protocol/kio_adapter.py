@@ -3,6 +3,8 @@
 Handlers work with kio's frozen dataclasses; this adapter caches kio's readers and
 writers per class, frames responses with the right header version, and turns any
 decoding failure into ``DecodeError`` (kio raises ordinary exceptions on bad input).
+Every body is walked by ``bounds.check_request`` before kio sees it: kio's native
+decoder would otherwise trust array counts and abort the process on a huge one.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from kio.serial import entity_reader, entity_writer
 from kio.static.protocol import Entity
 
 from broker.protocol.apis import request_class, response_header_flexible
+from broker.protocol.bounds import check_request
 
 __all__ = ["DecodeError", "decode_request", "encode_response", "response_header"]
 
@@ -44,6 +47,7 @@ def decode_request(
     """Decode the body at ``offset``; returns (request, trailing byte count)."""
     cls = request_class(api_key, version)
     try:
+        check_request(cls, frame, offset)
         request, size = _reader(cls)(frame, offset)
     except Exception as exc:
         raise DecodeError(f"cannot decode {cls.__name__} v{version}: {exc}") from exc

@@ -74,7 +74,7 @@ class Route:
 def _decode_produce(frame: bytes | bytearray, offset: int, version: int) -> Any:
     try:
         return decode_produce(frame, offset, version)
-    except (ProduceDecodeError, UnicodeDecodeError, IndexError) as exc:
+    except (ProduceDecodeError, ValueError, IndexError) as exc:  # ValueError: bad varint, UTF-8
         raise DecodeError(f"cannot decode ProduceRequest v{version}: {exc}") from exc
 
 

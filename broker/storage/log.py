@@ -280,20 +280,23 @@ class Log:
             self.roll(reason)
 
     def roll(self, reason: str = "requested") -> LogSegment:
-        """Seal the active segment and start a new one at the log end offset."""
+        """Seal the active segment and start a new one at the log end offset.
+
+        Raises LogStorageError when the disk refuses a file (full, read-only); the
+        active segment then stays active and a later append retries the roll."""
         old = self._segments[-1]
         if old.size == 0:
             return old
-        old.persist_indexes()
-        self._unflushed.append(old)
         base = old.next_offset
         try:
+            old.persist_indexes()
             self.producer_state.write_snapshot(
                 self.directory / segment_file_name(base, ".snapshot")
             )
             segment = LogSegment(self.directory, base, self.config.index_interval_bytes)
         except OSError as exc:
             raise LogStorageError(f"cannot roll {self.directory.name}: {exc.strerror}") from exc
+        self._unflushed.append(old)
         segment.next_offset = base
         segment.created_ms = self._clock_ms()
         self._add_segment(segment)
@@ -479,10 +482,20 @@ class Log:
         return self.flushed_offset < self.log_end_offset
 
     def close(self) -> None:
-        self.flush()
-        for segment in self._segments:
-            segment.persist_indexes()
-            segment.close()
+        """fsync, persist the indexes and close every segment. Raises LogStorageError
+        when the disk refuses; the segments are closed anyway and, without a clean
+        shutdown, the next open recovers the log by a scan."""
+        try:
+            self.flush()
+            for segment in self._segments:
+                segment.persist_indexes()
+        except OSError as exc:
+            raise LogStorageError(
+                f"cannot close {self.directory.name} cleanly: {exc.strerror or exc}"
+            ) from exc
+        finally:
+            for segment in self._segments:
+                segment.close()
 
     def delete(self) -> None:
         for segment in self._segments:

@@ -32,6 +32,7 @@ from broker.storage.errors import (
     DataDirLockedError,
     InvalidPartitionsError,
     InvalidTopicError,
+    LogStorageError,
     TopicExistsError,
     UnknownTopicError,
 )
@@ -212,13 +213,32 @@ class LogManager:
         return opened
 
     def close(self) -> None:
-        for opened in self.logs.values():
-            opened.close()
+        """Close every log, then mark the shutdown clean. A log the disk will not let
+        close cleanly (full, read-only) is logged, the others are still closed, the
+        clean-shutdown marker is not written (so the next open recovers by a full
+        scan), and LogStorageError is raised at the end."""
+        failed: list[str] = []
+        for (topic, partition), opened in self.logs.items():
+            try:
+                opened.close()
+            except LogStorageError as exc:
+                failed.append(f"{topic}-{partition}")
+                log.error("%s; the next start will recover it by a full scan", exc)
         self.logs.clear()
         if self._lock_fd is not None:
-            (self.data_dir / ".clean_shutdown").touch()
-            os.close(self._lock_fd)
-            self._lock_fd = None
+            try:
+                if not failed:
+                    (self.data_dir / ".clean_shutdown").touch()
+            except OSError as exc:
+                failed.append(f"the clean-shutdown marker ({exc.strerror})")
+            finally:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+        if failed:
+            raise LogStorageError(
+                f"storage did not close cleanly ({', '.join(failed[:5])}"
+                f"{', ...' if len(failed) > 5 else ''}); the next start recovers by a full scan"
+            )
 
     # -- topics ----------------------------------------------------------------------
 
