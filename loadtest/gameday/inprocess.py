@@ -6,12 +6,13 @@ Each poll scrapes every target's ``/metrics`` and
   the engine gets one 60 s step every ``60 / f`` real seconds (:class:`slo.timescale.
   TimeScale`), so its windows, periods and alerts behave as they do in the compressed
   Prometheus rules; page and ticket alerts carry the generated rules' names and labels;
-- evaluates the built-in infrastructure rules (:data:`loadtest.gameday.rules.
-  GAMEDAY_RULES`) with a Python twin of each expression, compressed the same way (ranges,
-  ``for`` and age thresholds divided by ``f``).
+- evaluates a Python twin of the alert pack's broker alerts (:mod:`alerts.
+  infrastructure`: unreachable, storage errors, lag beyond SLA, lag status, retention
+  headroom, partition hot spot) with the same thresholds, compressed the same way
+  (ranges, ``for`` and ages divided by ``f``).
 
-Extra rule files of a scenario need Prometheus; this evaluator covers the SLOs and the
-built-in rules only.
+The pack's other alerts (slow flushes, truncated recovery, request errors, auth
+failures, probe alerts) and extra rule files of a scenario need Prometheus.
 """
 
 from __future__ import annotations
@@ -21,16 +22,18 @@ import urllib.error
 import urllib.request
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 
+from alerts.thresholds import AlertThresholds
+from broker.lag.status import LagStatus
 from loadtest.gameday.alerting import Targets
 from loadtest.gameday.observations import AlertInstance, SLOReading
-from loadtest.gameday.rules import BROKER_JOB, GAMEDAY_RULES, GameDayRule
+from loadtest.gameday.rules import BROKER_JOB, compressed_thresholds, for_seconds, pack_slos
 from slo.alerts import alert_labels, slo_labels
 from slo.conventions import SEVERITY_PAGE, SEVERITY_TICKET, Severity
-from slo.duration import parse_duration
 from slo.engine import Engine, Evaluation
 from slo.model import SLO
 from slo.sampling import Sampler
@@ -63,6 +66,16 @@ class _Snapshot:
         return [(dict(zip(keys, k, strict=True)), agg(v)) for k, v in groups.items()]
 
 
+@dataclass(frozen=True, slots=True)
+class _Twin:
+    """A Python twin of one pack alert: labels of the instances whose condition holds."""
+
+    alert: str
+    severity: str
+    hold: str  # the pack's ``for`` (nominal)
+    condition: Callable[[_Snapshot], list[Labels]]
+
+
 class InProcessAlerts:
     name = "in-process"
 
@@ -71,13 +84,17 @@ class InProcessAlerts:
         slos: Sequence[SLO],
         time_scale: float,
         targets: Targets,
+        thresholds: AlertThresholds | None = None,
+        pack: bool = True,
         exclude: Iterable[str] = (),
-        rules: Sequence[GameDayRule] = GAMEDAY_RULES,
     ) -> None:
-        self.slos = list(slos)
         self.time_scale = time_scale
         self.targets = targets
-        self.rules = [r for r in rules if r.alert not in set(exclude)]
+        self.t = compressed_thresholds(thresholds or AlertThresholds(), time_scale)
+        dropped = set(exclude)
+        self.slos = [*(pack_slos(self.t) if pack else []), *slos]
+        self.twins = [w for w in self._twins() if w.alert not in dropped] if pack else []
+        self.excluded_slo_alerts = dropped
         self.scale = TimeScale(time_scale, time.time())
         self.engine = Engine(self.slos, step_seconds=_STEP_SECONDS) if self.slos else None
         self.sampler = Sampler(self.slos, _STEP_SECONDS, use_promql=False)
@@ -86,6 +103,7 @@ class InProcessAlerts:
         self._since: dict[AlertInstance, float] = {}
         self._history: deque[tuple[float, _Snapshot]] = deque()
         self._readings: dict[str, SLOReading] = {}
+        self._now = 0.0
 
     # --- lifecycle ---------------------------------------------------------------------
     def start(self, timeout_seconds: float = 30.0) -> None:
@@ -121,10 +139,12 @@ class InProcessAlerts:
         self._history.append((now, snapshot))
         while self._history and now - self._history[0][0] > 3600:
             self._history.popleft()
+        self._now = now
         conditions = self._slo_alerts(now, samples)
-        for rule in self.rules:
-            for labels in self._condition(rule, now, snapshot):
-                conditions[AlertInstance.of(rule.alert, labels)] = self._for(rule)
+        for twin in self.twins:
+            for labels in twin.condition(snapshot):
+                instance = AlertInstance.of(twin.alert, {**labels, "severity": twin.severity})
+                conditions[instance] = for_seconds(twin.hold, self.time_scale)
         firing = set()
         for instance, hold in conditions.items():
             since = self._since.setdefault(instance, now)
@@ -137,10 +157,6 @@ class InProcessAlerts:
 
     def slo_readings(self) -> dict[str, SLOReading]:
         return dict(self._readings)
-
-    def _for(self, rule: GameDayRule) -> float:
-        seconds = 0 if rule.for_ == "0s" else parse_duration(rule.for_)
-        return self.scale.real_seconds(seconds)
 
     def _slo_alerts(self, now: float, samples: list[Sample]) -> dict[AlertInstance, float]:
         out: dict[AlertInstance, float] = {}
@@ -159,6 +175,8 @@ class InProcessAlerts:
             remaining = float(ev.budget_remaining[i])
             burn = float(ev.burn_rate[i, column])
             self._readings[slo.id] = SLOReading(remaining, burn if np.isfinite(burn) else None)
+            if slo.alerting.name in self.excluded_slo_alerts:
+                continue
             severities: tuple[tuple[Severity, bool], ...] = (
                 (SEVERITY_PAGE, bool(ev.page[i])),
                 (SEVERITY_TICKET, bool(ev.ticket[i])),
@@ -169,72 +187,94 @@ class InProcessAlerts:
                     out[AlertInstance.of(slo.alerting.name, labels)] = 0.0
         return out
 
-    # --- the built-in rules' twins -------------------------------------------------------
-    def _condition(self, rule: GameDayRule, now: float, snap: _Snapshot) -> list[Labels]:
-        age = 1 / self.time_scale
-        name = rule.alert
-        if name == "TidewatchGameDayBrokerDown":
-            return [] if snap.broker_up else [{"job": BROKER_JOB}]
-        if name == "TidewatchGameDayConsumerLagHigh":
-            rows = snap.by("tidewatch_group_lag_seconds", ("group",), max)
-            return [labels for labels, v in rows if v > 300 * age]
-        if name == "TidewatchGameDayConsumerStopped":
-            rows = snap.by("tidewatch_group_partition_status_code", ("group",), max)
-            return [labels for labels, v in rows if v >= 3]
-        if name == "TidewatchGameDayRetentionHeadroomLow":
-            rows = snap.by("tidewatch_group_retention_headroom_seconds", ("group", "topic"), min)
-            return [labels for labels, v in rows if v < 3600 * age]
-        if name == "TidewatchGameDayStorageErrors":
-            increase = self._increase("tidewatch_broker_storage_errors_total", (), now)
-            return [labels for labels, v in increase if v > 0]
-        if name == "TidewatchGameDayPartitionHotSpot":
-            return self._hot_topics(now)
-        return []
+    # --- the pack's broker alerts, as Python --------------------------------------------
+    def _twins(self) -> list[_Twin]:
+        t = self.t
+        keys = ("cluster", "group", "topic")
 
-    def _window(self, now: float) -> tuple[float, _Snapshot] | None:
-        """The oldest snapshot within the compressed 5m window (for rates)."""
-        span = self.scale.real_seconds(300)
+        def unreachable(snap: _Snapshot) -> list[Labels]:
+            return [] if snap.broker_up else [{"job": BROKER_JOB}]
+
+        def storage(snap: _Snapshot) -> list[Labels]:
+            rows = self._increase("tidewatch_broker_storage_errors_total", ("cluster", "broker"))
+            return [labels for labels, v in rows if v > 0]
+
+        def lag(snap: _Snapshot) -> list[Labels]:
+            rows = snap.by("tidewatch_group_lag_seconds", keys, max)
+            return [labels for labels, v in rows if v > t.lag_sla_seconds]
+
+        def status(snap: _Snapshot) -> list[Labels]:
+            rows = snap.by("tidewatch_group_partition_status_code", keys, max)
+            return [labels for labels, v in rows if v >= int(LagStatus.STALL)]
+
+        def headroom(limit: float) -> Callable[[_Snapshot], list[Labels]]:
+            def check(snap: _Snapshot) -> list[Labels]:
+                rows = snap.by("tidewatch_group_retention_headroom_seconds", keys, min)
+                return [labels for labels, v in rows if v < limit]
+
+            return check
+
+        return [
+            _Twin("TidewatchBrokerUnreachable", "page", t.broker_unreachable_for, unreachable),
+            _Twin("TidewatchBrokerStorageErrors", "page", t.storage_errors_for, storage),
+            _Twin("TidewatchConsumerLagBeyondSLA", "page", t.lag_sla_for, lag),
+            _Twin("TidewatchConsumerLagStatus", "ticket", t.lag_status_for, status),
+            _Twin(
+                "TidewatchRetentionHeadroomLow",
+                "page",
+                t.retention_headroom_for,
+                headroom(t.retention_headroom_page_seconds),
+            ),
+            _Twin(
+                "TidewatchRetentionHeadroomLow",
+                "ticket",
+                t.retention_headroom_for,
+                headroom(t.retention_headroom_ticket_seconds),
+            ),
+            _Twin("TidewatchPartitionHotSpot", "ticket", t.hot_partition_for, self._hot_topics),
+        ]
+
+    def _window(self, nominal_seconds: int) -> tuple[float, _Snapshot] | None:
+        """The oldest snapshot within a compressed window (for rates and increases)."""
+        span = self.scale.real_seconds(nominal_seconds)
         for t, snap in self._history:
-            if now - t <= span:
-                return (t, snap) if now - t > 0 else None
+            if self._now - t <= span:
+                return (t, snap) if self._now - t > 0 else None
         return None
 
-    def _increase(self, name: str, keys: Sequence[str], now: float) -> list[tuple[Labels, float]]:
-        then = self._window(now)
+    def _increase(self, name: str, keys: Sequence[str]) -> list[tuple[Labels, float]]:
+        then = self._window(300)
         if then is None:
             return []
-        current = {
-            tuple(sorted(lb.items())): v
-            for lb, v in self._history[-1][1].by(name, (*keys, "partition"), sum)
-        }
-        before = {
-            tuple(sorted(lb.items())): v for lb, v in then[1].by(name, (*keys, "partition"), sum)
-        }
+        current = {_key(lb): v for lb, v in self._history[-1][1].by(name, keys, sum)}
+        before = {_key(lb): v for lb, v in then[1].by(name, keys, sum)}
         out = []
         for key, value in current.items():
             delta = value - before.get(key, value)
             out.append((dict(key), delta if delta >= 0 else value))
         return out
 
-    def _hot_topics(self, now: float) -> list[Labels]:
-        then = self._window(now)
+    def _hot_topics(self, snap: _Snapshot) -> list[Labels]:
+        then = self._window(600)
         if then is None:
             return []
         t0, old = then
-        seconds = now - t0
-        metric = "tidewatch_partition_records_appended_total"
-        before = {
-            (lb["topic"], lb["partition"]): v
-            for lb, v in old.by(metric, ("topic", "partition"), sum)
-        }
-        rates: dict[str, list[float]] = defaultdict(list)
-        for lb, v in self._history[-1][1].by(metric, ("topic", "partition"), sum):
-            key = (lb["topic"], lb["partition"])
-            if key in before:
-                delta = v - before[key]
-                rates[lb["topic"]].append((delta if delta >= 0 else v) / seconds)
+        seconds = self._now - t0
+        metric = "tidewatch_partition_bytes_appended_total"
+        keys = ("cluster", "topic", "partition")
+        before = {_key(lb): v for lb, v in old.by(metric, keys, sum)}
+        rates: dict[tuple[str, str], list[float]] = defaultdict(list)
+        for lb, v in snap.by(metric, keys, sum):
+            if _key(lb) in before:
+                delta = v - before[_key(lb)]
+                rates[(lb["cluster"], lb["topic"])].append((delta if delta >= 0 else v) / seconds)
+        skew, floor = self.t.hot_partition_skew_ratio, self.t.hot_partition_min_bytes_per_second
         return [
-            {"topic": topic}
-            for topic, r in rates.items()
-            if r and max(r) > 2 * (sum(r) / len(r)) and sum(r) > 1
+            {"cluster": cluster, "topic": topic}
+            for (cluster, topic), r in rates.items()
+            if r and sum(r) > floor and max(r) / (sum(r) / len(r)) >= skew
         ]
+
+
+def _key(labels: Labels) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(labels.items()))

@@ -2,9 +2,9 @@
 compressed rules; alerts and SLO readings are read back through its HTTP API.
 
 It runs ``prometheus`` (Debian's 2.x binary) on 127.0.0.1 with a temporary data
-directory, started and stopped by its own PID. ``scrape_interval`` and
-``evaluation_interval`` are 1 s: at a time scale of 60 that is one nominal minute, the
-step the SLO rules are written for.
+directory, started and stopped by its own PID. Scrapes and rule evaluations happen once
+per nominal minute (1 s at a time scale of 60, 0.5 s at 120), the step the SLO rules
+are written for; the scrape layout is the alert pack's (``alerts.scrape``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from alerts.scrape import BROKER_JOB, PROBE_JOB, prometheus_config
 from loadtest.faults.broker import free_port
 from loadtest.gameday.alerting import Targets
 from loadtest.gameday.observations import AlertInstance, SLOReading
@@ -51,13 +52,15 @@ class PrometheusAlerts:
         workdir: Path,
         rules: dict[str, Any],
         targets: Targets,
-        interval_seconds: float = 1.0,
+        interval: str = "1s",
         binary: str | None = None,
+        cluster: str = "local",
     ) -> None:
         self.workdir = workdir
         self.rules = rules
         self.targets = targets
-        self.interval = interval_seconds
+        self.interval = interval
+        self.cluster = cluster
         self.binary = binary or prometheus_binary()
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -73,19 +76,23 @@ class PrometheusAlerts:
             raise PrometheusError("prometheus is not installed (Debian package 'prometheus')")
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "rules.yaml").write_text(render(self.rules), encoding="utf-8")
-        seconds = f"{self.interval:g}s"
-        config = {
-            "global": {
-                "scrape_interval": seconds,
-                "evaluation_interval": seconds,
-                "scrape_timeout": seconds,
-            },
-            "rule_files": ["rules.yaml"],
-            "scrape_configs": [
+        # The pack's scrape layout (honor_labels, a cluster label on `up`), at game-day
+        # speed, plus the load generator's own job.
+        jobs = dict(self.targets.jobs)
+        config = prometheus_config(
+            ["rules.yaml"],
+            broker_targets=jobs.pop(BROKER_JOB, []),
+            probe_targets=jobs.pop(PROBE_JOB, []),
+            alertmanagers=[],
+            cluster=self.cluster,
+            scrape_interval=self.interval,
+            evaluation_interval=self.interval,
+        )
+        config["global"]["scrape_timeout"] = self.interval
+        for job, addresses in sorted(jobs.items()):
+            config["scrape_configs"].append(
                 {"job_name": job, "static_configs": [{"targets": list(addresses)}]}
-                for job, addresses in sorted(self.targets.jobs.items())
-            ],
-        }
+            )
         (self.workdir / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
         self.port = free_port()
         data = self.workdir / "tsdb"

@@ -1,139 +1,104 @@
 """The Prometheus rules a game day evaluates, compressed by its time scale.
 
-Two sources, merged into one rule file per run:
+One rule file per run, merged from:
 
-- the scenario's SLOs, compiled by the SLO engine's rule generator (Sloth names);
-- infrastructure alerts: :data:`GAMEDAY_RULES` below. They stand in for the generated
-  alert pack (``tidewatch alerts build``) until it is on main; their names carry
-  ``GameDay`` so a scenario never confuses them with the real pack. Extra rule files
-  can be added per scenario.
+- **the alert pack** (``tidewatch alerts build``, :mod:`alerts.build`): the
+  infrastructure alerts and the platform SLOs' burn-rate rules, generated with the
+  :class:`~alerts.thresholds.AlertThresholds` the scenario may override;
+- the scenario's own SLO specs, compiled by the SLO engine (``slo.rules``);
+- extra rule files named by the scenario.
 
 Compression (see :mod:`slo.timescale`) divides every range, ``offset`` and ``for`` by
-the time scale. Thresholds that are *ages* (consumer lag in seconds, retention headroom)
-grow with the clock, so they are compressed too: an infrastructure rule writes them as
-``{age:SECONDS}`` and :func:`render_rule` divides them. Latencies are not ages and stay
-as they are.
-
-Every metric an expression reads comes from a catalog (broker, load generator); a test
-checks that.
+the time scale. Thresholds that are *ages* (consumer lag in seconds, retention
+headroom: they grow with the clock) are divided too, before the pack is generated:
+:data:`AGE_THRESHOLDS` lists them, and a test makes every new ``*_seconds`` threshold
+declare whether it is an age or a latency. Latencies are physical and stay as they
+are, and rates are per real second either way.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
+import yaml
+
+from alerts.build import INFRASTRUCTURE_RULES_FILE, build
+from alerts.platform_slos import platform_slo_spec, platform_slos
+from alerts.probes import probe_catalog
+from alerts.scrape import BROKER_JOB, PROBE_JOB
+from alerts.thresholds import AlertThresholds
+from slo.duration import format_duration, parse_duration
 from slo.model import SLO
 from slo.rules import generate as generate_slo_rules
 from slo.timescale import compress_rules
 
 __all__ = [
+    "AGE_THRESHOLDS",
     "BROKER_JOB",
-    "GAMEDAY_RULES",
+    "LATENCY_THRESHOLDS",
     "LOAD_JOB",
     "PROBE_JOB",
-    "GameDayRule",
     "build_rules",
-    "render_rule",
+    "compressed_thresholds",
+    "pack_slos",
 ]
 
-BROKER_JOB: Final = "tidewatch-broker"
 LOAD_JOB: Final = "tidewatch-load"
-PROBE_JOB: Final = "tidewatch-probe"
-_AGE: Final = re.compile(r"\{age:(\d+(?:\.\d+)?)\}")
-_RECORDS_IN: Final = "rate(tidewatch_partition_records_appended_total[5m])"
-
-
-@dataclass(frozen=True, slots=True)
-class GameDayRule:
-    alert: str
-    expr: str  # PromQL at nominal time; ages as {age:SECONDS}
-    for_: str
-    severity: str
-    summary: str
-
-
-GAMEDAY_RULES: Final[tuple[GameDayRule, ...]] = (
-    GameDayRule(
-        "TidewatchGameDayBrokerDown",
-        f'up{{job="{BROKER_JOB}"}} == 0',
-        "1m",
-        "page",
-        "The broker's metrics endpoint does not answer: the broker is down or hung.",
-    ),
-    GameDayRule(
-        "TidewatchGameDayConsumerLagHigh",
-        "max by (group) (tidewatch_group_lag_seconds) > {age:300}",
-        "2m",
-        "page",
-        "A consumer group is more than 5 minutes behind (lag in seconds, exact).",
-    ),
-    GameDayRule(
-        "TidewatchGameDayConsumerStopped",
-        "max by (group) (tidewatch_group_partition_status_code) >= 3",
-        "1m",
-        "ticket",
-        "A consumer group's status is STALL or STOP: records wait and it does not move.",
-    ),
-    GameDayRule(
-        "TidewatchGameDayPartitionHotSpot",
-        f"max by (topic) ({_RECORDS_IN}) > 2 * avg by (topic) ({_RECORDS_IN})\n"
-        f"and sum by (topic) ({_RECORDS_IN}) > 1",
-        "5m",
-        "ticket",
-        "One partition takes more than twice the topic's average share of records.",
-    ),
-    GameDayRule(
-        "TidewatchGameDayRetentionHeadroomLow",
-        "min by (group, topic) (tidewatch_group_retention_headroom_seconds) < {age:3600}",
-        "0s",
-        "ticket",
-        "Retention will delete records a group has not consumed within the hour.",
-    ),
-    GameDayRule(
-        "TidewatchGameDayStorageErrors",
-        "increase(tidewatch_broker_storage_errors_total[5m]) > 0",
-        "0s",
-        "page",
-        "The broker's disk refused writes (full, read-only or failing).",
-    ),
+# AlertThresholds fields that are ages (compressed) and latencies (left alone).
+AGE_THRESHOLDS: Final = (
+    "lag_sla_seconds",
+    "retention_headroom_page_seconds",
+    "retention_headroom_ticket_seconds",
 )
+LATENCY_THRESHOLDS: Final = ("flush_p99_seconds",)
 
 
-def render_rule(rule: GameDayRule, time_scale: float) -> dict[str, Any]:
-    """One alerting rule with its ages divided by ``time_scale`` (ranges and ``for``
-    are compressed later, with the whole file)."""
+def thresholds_with(overrides: Mapping[str, Any]) -> AlertThresholds:
+    """The pack's defaults with a scenario's overrides (unknown names raise KeyError)."""
+    known = {f.name for f in dataclasses.fields(AlertThresholds)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise KeyError(f"unknown alert thresholds {unknown}; known: {sorted(known)}")
+    return dataclasses.replace(AlertThresholds(), **dict(overrides))
 
-    def age(m: re.Match[str]) -> str:
-        return f"{float(m.group(1)) / time_scale:g}"
 
-    out: dict[str, Any] = {
-        "alert": rule.alert,
-        "expr": _AGE.sub(age, rule.expr),
-        "labels": {"severity": rule.severity, "source": "gameday"},
-        "annotations": {"summary": rule.summary},
-    }
-    if rule.for_ != "0s":
-        out["for"] = rule.for_
-    return out
+def compressed_thresholds(thresholds: AlertThresholds, time_scale: float) -> AlertThresholds:
+    """Ages divided by ``time_scale`` (``for`` durations are compressed with the file)."""
+    changes = {name: getattr(thresholds, name) / time_scale for name in AGE_THRESHOLDS}
+    return dataclasses.replace(thresholds, **changes)
+
+
+def for_seconds(duration: str, time_scale: float) -> float:
+    """A pack ``for`` duration in compressed real seconds (for the in-process twins)."""
+    return 0.0 if duration in ("", "0s") else parse_duration(duration) / time_scale
+
+
+def pack_slos(thresholds: AlertThresholds) -> list[SLO]:
+    """The platform SLOs of the pack (their gauge thresholds already compressed)."""
+    return platform_slos(platform_slo_spec(probe_catalog(), thresholds))
 
 
 def build_rules(
     slos: Sequence[SLO],
     time_scale: float,
-    builtin: bool = True,
+    thresholds: AlertThresholds | None = None,
+    pack: bool = True,
     extra: Iterable[dict[str, Any]] = (),
     exclude: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The rule file of a game day: SLO rules, infrastructure rules and extra rule
-    documents, without the excluded alerts, compressed by ``time_scale``."""
-    document = generate_slo_rules(slos) if slos else {"groups": []}
-    groups = list(document["groups"])
-    if builtin:
-        rules = [render_rule(r, time_scale) for r in GAMEDAY_RULES]
-        groups.append({"name": "tidewatch-gameday-infrastructure", "rules": rules})
+    """The rule file of a game day (see module docstring), without the excluded alerts,
+    compressed by ``time_scale``. ``thresholds`` are nominal (uncompressed)."""
+    groups: list[dict[str, Any]] = []
+    if pack:
+        t = compressed_thresholds(thresholds or AlertThresholds(), time_scale)
+        result = build(probe_catalog(), t)
+        groups.extend(result.slo_rule_file["groups"])
+        infrastructure = yaml.safe_load(result.files[INFRASTRUCTURE_RULES_FILE])
+        groups.extend(infrastructure["groups"])
+    if slos:
+        groups.extend(generate_slo_rules(slos)["groups"])
     for doc in extra:
         groups.extend(doc.get("groups", []))
     dropped = set(exclude)
@@ -143,3 +108,9 @@ def build_rules(
         ]
         groups = [g for g in groups if g["rules"]]
     return compress_rules({"groups": groups}, time_scale)
+
+
+def scrape_interval(time_scale: float) -> str:
+    """One nominal minute per scrape and evaluation, between 0.5 s and 1 s real."""
+    seconds = min(1.0, max(0.5, 60 / time_scale))
+    return format_duration(int(seconds)) if seconds == int(seconds) else f"{seconds * 1000:.0f}ms"

@@ -55,7 +55,7 @@ from loadtest.faults.proxy import TcpProxy
 from loadtest.gameday.alerting import AlertSource, Targets
 from loadtest.gameday.expectations import Outcome, judge
 from loadtest.gameday.observations import AlertHistory, GroupLag, LagHistory, SLOHistory
-from loadtest.gameday.rules import BROKER_JOB, LOAD_JOB, build_rules
+from loadtest.gameday.rules import BROKER_JOB, LOAD_JOB, build_rules, thresholds_with
 from loadtest.gameday.scenario import START, FaultStep, Scenario
 from loadtest.generator import LoadGenerator, LoadResult
 from loadtest.metrics import LoadMetricsCollector
@@ -166,7 +166,8 @@ class GameDay:
                 rules = build_rules(
                     slos,
                     s.time_scale,
-                    builtin=s.alerts.builtin,
+                    thresholds_with(s.alerts.thresholds),
+                    pack=s.alerts.pack,
                     extra=[_read_yaml(p) for p in s.alerts.rules],
                     exclude=s.alerts.exclude,
                 )
@@ -416,10 +417,20 @@ def make_source(
 ) -> AlertSource:
     """The scenario's evaluator: Prometheus when installed (or asked), else in-process."""
     from loadtest.gameday.prometheus import PrometheusAlerts, prometheus_binary
+    from loadtest.gameday.rules import scrape_interval
 
     choice = scenario.alerts.evaluator
     if choice == "prometheus" or (choice == "auto" and prometheus_binary() is not None):
-        return PrometheusAlerts(workdir / "prometheus", rules, targets)
+        return PrometheusAlerts(
+            workdir / "prometheus", rules, targets, scrape_interval(scenario.time_scale)
+        )
     from loadtest.gameday.inprocess import InProcessAlerts
 
-    return InProcessAlerts(slos, scenario.time_scale, targets, exclude=scenario.alerts.exclude)
+    return InProcessAlerts(
+        slos,
+        scenario.time_scale,
+        targets,
+        thresholds=thresholds_with(scenario.alerts.thresholds),
+        pack=scenario.alerts.pack,
+        exclude=scenario.alerts.exclude,
+    )

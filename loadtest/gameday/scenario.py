@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
 import yaml
 
+from alerts.thresholds import AlertThresholds
 from loadtest.workload import Workload, parse_embedded_workload, seconds
-from slo.duration import DurationError
+from slo.duration import DurationError, format_duration, parse_duration
 from slo.errors import SpecError
 from slo.spec.fields import Fields
 
@@ -87,7 +88,7 @@ _TOP: Final = frozenset(
     }
 )
 _BROKER: Final = frozenset({"flush_policy", "proxy", "tmpfs", "config"})
-_ALERTS: Final = frozenset({"evaluator", "rules", "exclude", "builtin"})
+_ALERTS: Final = frozenset({"evaluator", "rules", "exclude", "pack", "thresholds"})
 _STEP_COMMON: Final = frozenset({"id", "at", "fault", "for"})
 _EXPECT: Final = frozenset({"alerts", "silent", "slos", "data_loss", "probes", "recovery"})
 _ALERT: Final = frozenset({"alert", "labels", "after", "fires_within", "resolves_within"})
@@ -111,7 +112,8 @@ class AlertsSpec:
     evaluator: str = "auto"
     rules: tuple[Path, ...] = ()  # extra Prometheus rule files
     exclude: tuple[str, ...] = ()  # alert names removed from every rule set
-    builtin: bool = True  # the game-day infrastructure rules
+    pack: bool = True  # the generated alert pack (tidewatch alerts build)
+    thresholds: Mapping[str, Any] = field(default_factory=dict)  # AlertThresholds overrides
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,13 +310,31 @@ def _alerts(top: Fields, base: Path) -> AlertsSpec:
     a = top.mapping("alerts", _ALERTS)
     evaluator = a.raw("evaluator") or "auto"
     if evaluator not in EVALUATORS:
-        raise a.error(
-            "evaluator", f'"{evaluator}" is not allowed; allowed: {", ".join(EVALUATORS)}'
-        )
+        allowed = ", ".join(EVALUATORS)
+        raise a.error("evaluator", f'"{evaluator}" is not allowed; allowed: {allowed}')
     exclude = tuple(_strings(a, "exclude"))
     return AlertsSpec(
-        evaluator, tuple(base / p for p in _paths(a, "rules")), exclude, a.flag("builtin", True)
+        evaluator,
+        tuple(base / p for p in _paths(a, "rules")),
+        exclude,
+        a.flag("pack", True),
+        _thresholds(a),
     )
+
+
+def _thresholds(a: Fields) -> dict[str, Any]:
+    """Overrides of the alert pack's thresholds, checked against AlertThresholds."""
+    if not a.has("thresholds"):
+        return {}
+    t = a.mapping("thresholds", frozenset(f.name for f in fields(AlertThresholds)))
+    defaults = AlertThresholds()
+    out: dict[str, Any] = {}
+    for name in t.data:
+        if isinstance(getattr(defaults, name), str):
+            out[name] = t.parse(name, lambda v: format_duration(parse_duration(v)), "a duration")
+        else:
+            out[name] = t.number(name)
+    return out
 
 
 def _timeline(
