@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 _START_MARGIN_SECONDS = 0.3
 _READY_TIMEOUT_SECONDS = 60.0
 _LEDGER_TIMEOUT_SECONDS = 30.0
-_DRAIN_IDLE_SECONDS = 5.0
+_DRAIN_IDLE_SECONDS = 3.0
 
 
 class LoadError(RuntimeError):

@@ -1,68 +1,117 @@
-"""The rules a game day evaluates: catalog names only, valid after compression, ages
-compressed with the windows."""
+"""The rules a game day evaluates: the alert pack plus the scenario's SLOs, catalog names
+only, valid after compression, with ages compressed along with the windows."""
 
 from __future__ import annotations
 
-import re
+import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from broker.metrics.catalog import CATALOG
-from loadtest.gameday.rules import GAMEDAY_RULES, build_rules, render_rule
+from alerts.catalogs import check_expression, known_metric_names, recorded_names
+from alerts.probes import probe_catalog
+from alerts.thresholds import AlertThresholds
+from loadtest.gameday.rules import (
+    AGE_THRESHOLDS,
+    LATENCY_THRESHOLDS,
+    build_rules,
+    scrape_interval,
+    thresholds_with,
+)
 from loadtest.metrics import LOAD_CATALOG
 from slo.rules import render
 from slo.spec import load_files
 
 SLO_FILE = Path("loadtest/scenarios/slo/gameday.yaml")
 PROMTOOL = shutil.which("promtool")
-KNOWN = {m.name for m in CATALOG} | {m.name for m in LOAD_CATALOG} | {"up"}
-# Metric names, not recording rules (those contain a colon: tidewatch_slo:...).
-_SERIES = re.compile(r"(?<![\w:])(tidewatch_[a-z0-9_]+|up)\b(?!:)")
-_SUFFIXES = ("_bucket", "_count", "_sum")
 
 
-def _base(name: str) -> str:
-    for suffix in _SUFFIXES:
-        if name.endswith(suffix) and name.removesuffix(suffix) in KNOWN:
-            return name.removesuffix(suffix)
-    return name
+def rules(time_scale: float = 60, **kwargs: object) -> dict[str, object]:
+    return build_rules(load_files([str(SLO_FILE)]), time_scale, **kwargs)  # type: ignore[arg-type]
+
+
+def alert(rule_file: dict[str, object], name: str, severity: str | None = None) -> dict[str, str]:
+    for group in rule_file["groups"]:  # type: ignore[attr-defined]
+        for rule in group["rules"]:
+            if rule.get("alert") == name and severity in (None, rule["labels"].get("severity")):
+                return rule  # type: ignore[no-any-return]
+    raise AssertionError(f"no alert {name}")
 
 
 def test_every_metric_the_game_day_rules_read_is_in_a_catalog() -> None:
-    rules = build_rules(load_files([str(SLO_FILE)]), 60)
-    names = {
-        _base(name)
-        for group in rules["groups"]
-        for rule in group["rules"]
-        for name in _SERIES.findall(rule["expr"])
+    rule_file = rules()
+    load_names = set()
+    for spec in LOAD_CATALOG:
+        load_names |= {spec.name, *(spec.name + s for s in ("_bucket", "_count", "_sum"))}
+    known = known_metric_names(probe_catalog(), recorded_names(rule_file) | load_names)
+    count = 0
+    for group in rule_file["groups"]:  # type: ignore[attr-defined]
+        for rule in group["rules"]:
+            check_expression(rule["expr"], known, f"{group['name']}: {rule.get('alert')}")
+            count += 1
+    assert count > 20
+
+
+def test_every_threshold_in_seconds_is_declared_an_age_or_a_latency() -> None:
+    """A new *_seconds threshold in the pack must say whether compression divides it."""
+    seconds = {f.name for f in dataclasses.fields(AlertThresholds) if f.name.endswith("_seconds")}
+    assert seconds == set(AGE_THRESHOLDS) | set(LATENCY_THRESHOLDS)
+
+
+def test_ages_and_durations_are_compressed_but_latencies_are_not() -> None:
+    nominal, compressed = rules(1), rules(60)
+    assert alert(nominal, "TidewatchConsumerLagBeyondSLA")["expr"].rstrip().endswith("> 300")
+    lag = alert(compressed, "TidewatchConsumerLagBeyondSLA")
+    assert lag["expr"].rstrip().endswith("> 5")
+    assert lag["for"] == "5s"
+    assert "< 60" in alert(compressed, "TidewatchRetentionHeadroomLow", "page")["expr"]
+    assert "> 0.5" in alert(compressed, "TidewatchBrokerFlushSlow")["expr"], "a latency"
+    assert "[10s]" in alert(compressed, "TidewatchPartitionHotSpot")["expr"]
+
+
+def test_scenario_threshold_overrides_reach_the_pack() -> None:
+    t = thresholds_with({"lag_sla_seconds": 600, "lag_sla_for": "1m"})
+    lag = alert(rules(60, thresholds=t), "TidewatchConsumerLagBeyondSLA")
+    assert lag["expr"].rstrip().endswith("> 10")
+    assert lag["for"] == "1s"
+    with pytest.raises(KeyError, match="lag_sla"):
+        thresholds_with({"lag_sla": 1})
+
+
+def test_excluded_alerts_are_removed_and_the_rest_stay() -> None:
+    rule_file = rules(exclude=["TidewatchConsumerLagBeyondSLA", "GameDayProduceLatencyBurnRate"])
+    names = {r.get("alert") for g in rule_file["groups"] for r in g["rules"]}  # type: ignore[attr-defined]
+    assert "TidewatchConsumerLagBeyondSLA" not in names
+    assert "GameDayProduceLatencyBurnRate" not in names
+    assert {"TidewatchConsumerLagStatus", "GameDayEndToEndLatencyBurnRate"} <= names
+
+
+def test_without_the_pack_only_the_scenario_slos_remain() -> None:
+    names = {r.get("alert") for g in rules(pack=False)["groups"] for r in g["rules"]}  # type: ignore[attr-defined]
+    assert names - {None} == {
+        "GameDayProduceLatencyBurnRate",
+        "GameDayEndToEndLatencyBurnRate",
+        "GameDayProduceAvailabilityBurnRate",
     }
-    assert names, "no metric found: the check would pass vacuously"
-    assert names <= KNOWN, f"not in any catalog: {sorted(names - KNOWN)}"
 
 
-def test_ages_are_divided_by_the_time_scale_but_other_numbers_are_not() -> None:
-    lag = next(r for r in GAMEDAY_RULES if r.alert == "TidewatchGameDayConsumerLagHigh")
-    hot = next(r for r in GAMEDAY_RULES if r.alert == "TidewatchGameDayPartitionHotSpot")
-    assert render_rule(lag, 60)["expr"].endswith("> 5")
-    assert "2 * avg" in render_rule(hot, 60)["expr"]
-
-
-def test_excluded_alerts_are_removed_from_every_group() -> None:
-    rules = build_rules(load_files([str(SLO_FILE)]), 60, exclude=["TidewatchGameDayBrokerDown"])
-    alerts = {r.get("alert") for g in rules["groups"] for r in g["rules"]}
-    assert "TidewatchGameDayBrokerDown" not in alerts
-    assert "TidewatchGameDayConsumerLagHigh" in alerts
+@pytest.mark.parametrize(
+    ("time_scale", "interval"), [(1, "1s"), (60, "1s"), (120, "500ms"), (600, "500ms")]
+)
+def test_prometheus_scrapes_once_per_nominal_minute_within_limits(
+    time_scale: float, interval: str
+) -> None:
+    assert scrape_interval(time_scale) == interval
 
 
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
-@pytest.mark.parametrize("time_scale", [1, 60, 600])
+@pytest.mark.parametrize("time_scale", [1, 60, 120, 600])
 def test_the_compressed_rule_file_passes_promtool_check(tmp_path: Path, time_scale: int) -> None:
     assert PROMTOOL is not None
     path = tmp_path / "rules.yaml"
-    path.write_text(render(build_rules(load_files([str(SLO_FILE)]), time_scale)))
+    path.write_text(render(rules(time_scale)))
     result = subprocess.run(
         [PROMTOOL, "check", "rules", str(path)], capture_output=True, text=True, check=False
     )

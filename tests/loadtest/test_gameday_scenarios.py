@@ -1,0 +1,84 @@
+"""The four shipped game days pass in compressed form against a real broker, with a
+real Prometheus evaluating the alert pack; and a scenario whose expected alert was
+removed from the rules is reported as a miss (so the expectations can fail)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from loadtest.gameday.runner import GameDay
+from loadtest.gameday.scenario import load_scenario
+from loadtest.gameday.scorecard import write_scorecard
+from tidewatch.cli import cli
+
+SCENARIOS = Path("loadtest/scenarios")
+SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
+needs_prometheus = pytest.mark.skipif(
+    shutil.which("prometheus") is None, reason="prometheus is not installed"
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.interop]
+
+
+def describe(outcomes: list[dict[str, object]]) -> str:
+    return "\n".join(
+        f"{o['status']:8} {o['kind']}: {o['subject']}: expected {o['expected']}, {o['observed']}"
+        for o in outcomes
+    )
+
+
+@needs_prometheus
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_the_shipped_scenario_passes_with_prometheus_evaluating_the_alert_pack(
+    tmp_path: Path, path: Path
+) -> None:
+    scenario = load_scenario(path)
+    result = GameDay(scenario, tmp_path).run()
+    card = write_scorecard(result, tmp_path)
+    assert result.evaluator == "prometheus"
+    assert result.skipped is None
+    assert result.errors == [], result.errors
+    assert card["summary"]["missed"] == 0, describe(card["outcomes"])
+    assert card["passed"]
+    detections = [o for o in card["outcomes"] if o["kind"] == "alert fires"]
+    assert detections
+    assert all(o["detection_seconds"] is not None for o in detections)
+    assert result.load is not None
+    assert all(a.lost == 0 for a in result.load.accounts)
+    html = (tmp_path / "scorecard.html").read_text()
+    assert "<svg" in html
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert json.loads((tmp_path / "load-report.json").read_text())["totals"]["acked"] > 0
+
+
+def test_removing_the_expected_alert_from_the_rules_makes_the_scorecard_report_a_miss(
+    tmp_path: Path,
+) -> None:
+    """consumer-lag-spike with its lag-beyond-SLA alert removed, evaluated in-process:
+    the scorecard reports exactly that expectation missed, through the CLI (exit 1)."""
+    doc = yaml.safe_load((SCENARIOS / "consumer-lag-spike.yaml").read_text())
+    doc["slos"] = [str((SCENARIOS / s).resolve()) for s in doc["slos"]]
+    doc["alerts"] = {"evaluator": "in-process", "exclude": ["TidewatchConsumerLagBeyondSLA"]}
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["gameday", "run", str(path), "-o", str(out), "--no-progress"])
+    assert result.exit_code == 1, result.output
+    assert "expectation(s) missed" in result.output
+    card = json.loads((out / "scorecard.json").read_text())
+    assert card["evaluator"] == "in-process"
+    missed = [o for o in card["outcomes"] if o["status"] == "MISSED"]
+    subjects = {(o["kind"], o["subject"].split("{")[0]) for o in missed}
+    assert ("alert fires", "TidewatchConsumerLagBeyondSLA") in subjects, describe(card["outcomes"])
+    assert subjects <= {
+        ("alert fires", "TidewatchConsumerLagBeyondSLA"),
+        ("alert resolves", "TidewatchConsumerLagBeyondSLA"),
+    }, describe(card["outcomes"])
+    met = {o["subject"].split("{")[0] for o in card["outcomes"] if o["status"] == "met"}
+    assert {"TidewatchConsumerLagStatus", "TidewatchConsumerLagBurnRate"} <= met
