@@ -37,14 +37,21 @@ def embedded_broker(console: Console) -> Iterator[str]:
 
 
 def run_workload(
-    workload: Workload, bootstrap: str, console: Console, progress: bool, interval: float
+    workload: Workload,
+    bootstrap: str,
+    console: Console,
+    progress: bool,
+    interval: float,
+    connect_timeout: float = 10.0,
 ) -> LoadResult:
     with contextlib.ExitStack() as stack:
         callback = None
         if progress:
             display = stack.enter_context(LiveProgress(workload.duration_seconds, console))
             callback = display.update
-        generator = stack.enter_context(LoadGenerator(workload, bootstrap, interval, callback))
+        generator = stack.enter_context(
+            LoadGenerator(workload, bootstrap, interval, callback, connect_timeout)
+        )
         generator.prepare()
         generator.start()
         return generator.run()
@@ -110,6 +117,13 @@ def print_summary(result: LoadResult, console: Console) -> None:
     show_default=True,
     help="Stats interval in seconds (timeline resolution).",
 )
+@click.option(
+    "--connect-timeout",
+    type=click.FloatRange(0.5, 600),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for the cluster to answer before giving up.",
+)
 @click.option("--progress/--no-progress", default=True, help="Live progress display.")
 def load(
     workload_file: Path,
@@ -117,6 +131,7 @@ def load(
     out: Path,
     processes: int | None,
     interval: float,
+    connect_timeout: float,
     progress: bool,
 ) -> None:
     """Run an open-loop workload against a Kafka-compatible cluster.
@@ -135,7 +150,7 @@ def load(
     try:
         with contextlib.ExitStack() as stack:
             target = workload.bootstrap or stack.enter_context(embedded_broker(console))
-            result = run_workload(workload, target, console, progress, interval)
+            result = run_workload(workload, target, console, progress, interval, connect_timeout)
     except (LoadError, BrokerStartError) as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from None
     except ImportError as exc:

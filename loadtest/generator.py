@@ -114,7 +114,9 @@ class LoadGenerator:
         bootstrap: str,
         interval_seconds: float = 1.0,
         on_point: Callable[[IntervalPoint, Collector], None] | None = None,
+        connect_timeout: float = 10.0,
     ) -> None:
+        self.connect_timeout = connect_timeout
         self.workload = workload
         self.bootstrap = bootstrap
         self.interval_seconds = interval_seconds
@@ -138,7 +140,7 @@ class LoadGenerator:
     # --- lifecycle ---------------------------------------------------------------------
     def prepare(self) -> None:
         """Create the topic and start every worker; returns once all are ready."""
-        ensure_topic(self.workload, self.bootstrap)
+        ensure_topic(self.workload, self.bootstrap, connect_timeout=self.connect_timeout)
         w = self.workload
         for g in w.groups:
             for m in range(g.members):
@@ -389,14 +391,20 @@ class LoadGenerator:
 
 
 # --- admin helpers (confluent-kafka) -------------------------------------------------------
-def ensure_topic(workload: Workload, bootstrap: str, timeout: float = 30.0) -> None:
+def ensure_topic(
+    workload: Workload, bootstrap: str, timeout: float = 30.0, connect_timeout: float = 10.0
+) -> None:
     """Create the workload's topic when asked to and missing; wait until it is visible."""
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
 
     topic = workload.topic
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": "2"})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": "0"})
+    try:
+        admin.list_topics(timeout=connect_timeout)
+    except KafkaException as exc:
+        raise LoadError(f"cannot reach {bootstrap}: {exc.args[0].str()}") from None
     if topic.create:
         new = NewTopic(
             topic.name,
