@@ -200,7 +200,8 @@ def _recovery(
             )
     if r.alerts_resolved_within is not None:
         expected = (
-            f"every alert resolved within {r.alerts_resolved_within:g} s of the last fault's end"
+            f"every alert but SLO tickets resolved within {r.alerts_resolved_within:g} s "
+            "of the last fault's end"
         )
         pending = []
         latest = last

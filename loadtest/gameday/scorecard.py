@@ -84,7 +84,7 @@ def print_scorecard(card: dict[str, Any], console: Console) -> None:
     )
     table = Table(title=title)
     for column in ("expectation", "subject", "expected", "observed", "result"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     colors = {"met": "green", "MISSED": "red", "skipped": "yellow"}
     for o in card["outcomes"]:
         status = o["status"]
