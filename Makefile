@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: up test check lint types install install-test system-deps bench clean generate
+.PHONY: up test check lint types install install-test system-deps bench gameday clean generate
 
 ## up: install the runtime and start the embedded default (broker + friends)
 up: install
@@ -45,6 +45,12 @@ generate: install
 ## bench: the broker benchmark against a Redis Streams peer (prints figures, writes JSON)
 bench: install-test
 	$(BIN)/tidewatch bench --json artifacts/bench.json
+
+## gameday: run every shipped game-day scenario (scorecards in artifacts/gameday/NAME)
+gameday: install-test
+	for f in loadtest/scenarios/*.yaml; do \
+		$(BIN)/tidewatch gameday run $$f --no-progress -o artifacts/gameday/$$(basename $$f .yaml) || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,1 +1,1 @@
-"""Load and benchmark tooling: ``tidewatch bench`` (see ``loadtest.bench``)."""
+"""Load, faults, game days and benchmarks: ``tidewatch load|gameday|bench`` (see README.md)."""
