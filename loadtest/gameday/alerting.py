@@ -41,5 +41,9 @@ class AlertSource(Protocol):
     def slo_readings(self) -> dict[str, SLOReading]:
         """Per SLO id: error budget remaining over the period and the current burn rate."""
 
+    def known_alerts(self) -> set[str]:
+        """Names of the alerts this source evaluates (an expectation on any other name
+        cannot be met, and silence about it proves nothing)."""
+
     def close(self) -> None:
         """Stop and release everything started (idempotent)."""

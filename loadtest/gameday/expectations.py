@@ -9,7 +9,9 @@ of the load; fault times are the moments the faults were actually injected and u
   firing before E does not count as a detection of E.
 - alert ``resolves_within T``: after E was undone, matching alerts stop firing for good
   within T; the reset time is that delay.
-- ``silent``: the alert never fired during the scenario.
+- ``silent``: the alert never fired during the scenario (skipped when the evaluator does
+  not have that alert: silence about it proves nothing); an expected alert the evaluator
+  does not have is a miss ("not in the evaluated rules").
 - SLO ``burns``: its error budget was (or was not) consumed during the scenario.
 - data loss / probes: each count is within its bound for every consumer group.
 - recovery: within T of the end of the last fault every group's lag was back within a
@@ -63,12 +65,21 @@ def judge(
     probe_counts: Mapping[str, int] | None,
     end_seconds: float,
     final_lag: Mapping[str, int | None] | None = None,
+    probe_unavailable: str | None = None,
+    known_alerts: set[str] | None = None,
 ) -> list[Outcome]:
+    """``known_alerts``: the alerts the evaluator had (None: not known, trust the name)."""
     out: list[Outcome] = []
     for e in scenario.expect_alerts:
+        if known_alerts is not None and e.alert not in known_alerts:
+            out.append(_unknown(e))
+            continue
         out.extend(_alert(e, events, alerts))
     for name in scenario.expect_silent:
         spans = alerts.spans(name)
+        if known_alerts is not None and name not in known_alerts and not spans:
+            out.append(Outcome("silent", name, "never fires", _NOT_EVALUATED, None))
+            continue
         observed = f"fired at {spans[0][0]:.1f} s" if spans else "never fired"
         out.append(Outcome("silent", name, "never fires", observed, not spans))
     for s in scenario.expect_slos:
@@ -85,10 +96,23 @@ def judge(
     return out
 
 
+_NOT_EVALUATED = "not in the evaluated rules"
+
+
+def _unknown(e: AlertExpectation) -> Outcome:
+    """An expected alert the evaluator does not have cannot fire: a miss, said plainly."""
+    kind = "alert fires" if e.fires_within is not None else "alert resolves"
+    expected = f"fires within {e.fires_within:g} s of {e.after}" if e.fires_within else "resolves"
+    return Outcome(kind, _subject(e), expected, _NOT_EVALUATED, False)
+
+
+def _subject(e: AlertExpectation) -> str:
+    inner = ", ".join(f'{k}="{v}"' for k, v in e.labels)
+    return f"{e.alert}{{{inner}}}" if inner else e.alert
+
+
 def _alert(e: AlertExpectation, events: EventTimes, alerts: AlertHistory) -> list[Outcome]:
-    subject = e.alert + (
-        "{" + ", ".join(f'{k}="{v}"' for k, v in e.labels) + "}" if e.labels else ""
-    )
+    subject = _subject(e)
     start, end = events.get(e.after, (0.0, None))
     out = []
     if e.fires_within is not None:

@@ -158,6 +158,10 @@ class InProcessAlerts:
     def slo_readings(self) -> dict[str, SLOReading]:
         return dict(self._readings)
 
+    def known_alerts(self) -> set[str]:
+        names = {w.alert for w in self.twins}
+        return names | {s.alerting.name for s in self.slos} - self.excluded_slo_alerts
+
     def _slo_alerts(self, now: float, samples: list[Sample]) -> dict[AlertInstance, float]:
         out: dict[AlertInstance, float] = {}
         if self.engine is None:

@@ -177,6 +177,14 @@ class PrometheusAlerts:
             if a.get("state") == "firing"
         }
 
+    def known_alerts(self) -> set[str]:
+        return {
+            str(rule["alert"])
+            for group in self.rules.get("groups", [])
+            for rule in group.get("rules", [])
+            if "alert" in rule
+        }
+
     def slo_readings(self) -> dict[str, SLOReading]:
         label = slo_names.LABEL_ID
         budgets = {m.get(label, ""): v for m, v in self.query(_BUDGET) if math.isfinite(v)}

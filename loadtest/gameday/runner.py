@@ -35,6 +35,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from alerts.probes import probe_catalog
 from loadtest.collector import Collector, IntervalPoint
 from loadtest.faults.broker import ManagedBroker
 from loadtest.faults.faults import (
@@ -55,7 +56,9 @@ from loadtest.faults.proxy import TcpProxy
 from loadtest.gameday.alerting import AlertSource, Targets
 from loadtest.gameday.expectations import Outcome, judge
 from loadtest.gameday.observations import AlertHistory, GroupLag, LagHistory, SLOHistory
-from loadtest.gameday.rules import BROKER_JOB, LOAD_JOB, build_rules, thresholds_with
+from loadtest.gameday.probe import ProbeProcess, probe_counts
+from loadtest.gameday.probe import unavailable as probe_unavailable
+from loadtest.gameday.rules import BROKER_JOB, LOAD_JOB, PROBE_JOB, build_rules, thresholds_with
 from loadtest.gameday.scenario import START, FaultStep, Scenario
 from loadtest.generator import LoadGenerator, LoadResult
 from loadtest.metrics import LoadMetricsCollector
@@ -83,6 +86,9 @@ class GameDayResult:
     load: LoadResult | None = None
     skipped: str | None = None
     errors: list[str] = field(default_factory=list)
+    probe_counts: dict[str, int] | None = None
+    probe_unavailable: str | None = None
+    known_alerts: set[str] | None = None
     observed_seconds: float = 0.0
 
     @property
@@ -160,9 +166,11 @@ class GameDay:
                 self._generator = generator
                 stack.callback(generator.close)
                 exporter = self._start_exporter(stack, generator)
-                targets = Targets(
-                    {BROKER_JOB: [broker.http_url.removeprefix("http://")], LOAD_JOB: [exporter]}
-                )
+                jobs = {BROKER_JOB: [broker.http_url.removeprefix("http://")], LOAD_JOB: [exporter]}
+                probe = self._start_probe(stack, broker) if s.probes else None
+                if probe is not None:
+                    jobs[PROBE_JOB] = [probe.address]
+                targets = Targets(jobs)
                 rules = build_rules(
                     slos,
                     s.time_scale,
@@ -173,10 +181,13 @@ class GameDay:
                 )
                 source = self.source_factory(s, self.workdir, rules, targets, slos)
                 self.result.evaluator = source.name
+                self.result.known_alerts = source.known_alerts()
                 stack.callback(source.close)
                 _in_parallel(generator.prepare, source.start)
                 stack.callback(faults.undo_all)  # undone before anything above stops
                 self._observe(generator, source, faults, broker)
+                if probe is not None:
+                    self._read_probe(probe)
         except Exception as exc:
             self.result.errors.append(f"{type(exc).__name__}: {exc}")
             log.exception("game day %s failed", s.name)
@@ -208,6 +219,23 @@ class GameDay:
         if self._proxy is not None:
             self._proxy.set_upstream("127.0.0.1", broker.port)
         return broker
+
+    def _start_probe(
+        self, stack: contextlib.ExitStack, broker: ManagedBroker
+    ) -> ProbeProcess | None:
+        reason = probe_unavailable()
+        if reason is not None:
+            self.result.probe_unavailable = reason
+            return None
+        probe = ProbeProcess(self.workdir / "probe", broker.bootstrap)
+        stack.callback(probe.stop)
+        probe.start()
+        return probe
+
+    def _read_probe(self, probe: ProbeProcess) -> None:
+        catalog = probe_catalog()
+        assert catalog is not None
+        self.result.probe_counts = probe_counts(probe.metrics(), catalog)
 
     def _start_exporter(self, stack: contextlib.ExitStack, generator: LoadGenerator) -> str:
         registry = CollectorRegistry(auto_describe=False)
@@ -374,9 +402,11 @@ class GameDay:
             r.slos,
             r.lag,
             accounts,
-            probe_counts=None,
+            probe_counts=r.probe_counts,
             end_seconds=r.observed_seconds,
             final_lag=r.final_lag,
+            probe_unavailable=r.probe_unavailable,
+            known_alerts=r.known_alerts,
         )
 
 

@@ -126,3 +126,40 @@ def test_recovery_of_alerts_ignores_slow_slo_tickets_but_not_pages() -> None:
     assert with_ticket[("recovery", "alerts")].met is True
     with_page = outcomes(history((4.0, set()), (11.0, {LAG, page}), (17.0, {page})))
     assert with_page[("recovery", "alerts")].met is False
+
+
+def test_an_expected_alert_the_evaluator_does_not_have_is_a_miss_said_plainly() -> None:
+    slos = SLOHistory()
+    out = judge(
+        parse_scenario("s.yaml", SCENARIO),
+        EVENTS,
+        GOOD,
+        slos,
+        lag_history([(16.0, 0.5)]),
+        [account()],
+        probe_counts=None,
+        end_seconds=45.0,
+        known_alerts={"BrokerDown"},
+    )
+    by = {(o.kind, o.subject): o for o in out}
+    lag = by[("alert fires", 'Lag{group="billing"}')]
+    assert (lag.met, lag.observed) == (False, "not in the evaluated rules")
+    assert by[("silent", "BrokerDown")].met is True
+
+
+def test_silence_about_an_alert_the_evaluator_does_not_have_proves_nothing() -> None:
+    out = judge(
+        parse_scenario("s.yaml", SCENARIO),
+        EVENTS,
+        GOOD,
+        SLOHistory(),
+        lag_history([(16.0, 0.5)]),
+        [account()],
+        probe_counts=None,
+        end_seconds=45.0,
+        known_alerts={"Lag"},
+        probe_unavailable="no probe in this build",
+    )
+    by = {(o.kind, o.subject): o for o in out}
+    assert by[("silent", "BrokerDown")].met is None
+    assert by[("silent", "BrokerDown")].status == "skipped"
