@@ -158,7 +158,7 @@ def test_record_framing_accepts_every_well_formed_uncompressed_batch(records: li
 def test_record_framing_rejects_garbage_records_behind_a_valid_crc() -> None:
     batch = bytearray(build_batch(RECORDS))
     batch[61:] = b"\xff" * (len(batch) - 61)
-    with pytest.raises(CorruptBatchError, match="varint|records do not fill"):
+    with pytest.raises(CorruptBatchError, match=r"varint|records do not fill"):
         check_record_framing(batch, parse_header(batch))
 
 
