@@ -53,11 +53,28 @@ CONNECTION_KEYS: Final = frozenset(
     {"bootstrap_servers", "client_id", "request_timeout", "security"}
 )
 _SECURITY: Final = frozenset({"protocol", "sasl", "tls"})
+# "password" and "key_password" are known only to be refused with a helpful message.
 _SASL: Final = frozenset(
-    {"mechanism", "username", "username_env", "username_file", "password_env", "password_file"}
+    {
+        "mechanism",
+        "username",
+        "username_env",
+        "username_file",
+        "password",
+        "password_env",
+        "password_file",
+    }
 )
 _TLS: Final = frozenset(
-    {"ca_file", "cert_file", "key_file", "key_password_env", "key_password_file", "check_hostname"}
+    {
+        "ca_file",
+        "cert_file",
+        "key_file",
+        "key_password",
+        "key_password_env",
+        "key_password_file",
+        "check_hostname",
+    }
 )
 
 
@@ -144,11 +161,13 @@ def _security(f: Fields, environ: Mapping[str, str]) -> SecurityConfig:
     return SecurityConfig(protocol, sasl, tls)
 
 
+def _refuse_inline(f: Fields, key: str) -> None:
+    if key in f.data:
+        raise f.error(key, f"secrets are not written in the config: use {key}_env or {key}_file")
+
+
 def _sasl(f: Fields, environ: Mapping[str, str]) -> SaslConfig:
-    if "password" in f.data:
-        raise f.error(
-            "password", "secrets are not written in the config: use password_env or password_file"
-        )
+    _refuse_inline(f, "password")
     mechanism = f.choice("mechanism", MECHANISMS, "PLAIN")
     if f.has("username"):
         if f.has("username_env") or f.has("username_file"):
@@ -160,6 +179,7 @@ def _sasl(f: Fields, environ: Mapping[str, str]) -> SaslConfig:
 
 
 def _tls(f: Fields, environ: Mapping[str, str]) -> TlsConfig:
+    _refuse_inline(f, "key_password")
     paths: dict[str, Path | None] = {}
     for key in ("ca_file", "cert_file", "key_file"):
         value = f.optional_text(key)

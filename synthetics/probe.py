@@ -170,6 +170,11 @@ class TargetProbe:
             self._options = client_options(self.config.connection)
         return self._options
 
+    @property
+    def consumer(self) -> AIOKafkaConsumer | None:
+        """The probe's consumer once started (tests pause it to play a slow reader)."""
+        return self._consumer
+
     async def start(self) -> None:
         """Reach the cluster, make sure the topic exists, start the clients. Raises
         KafkaError/OSError/ProbeSetupError when it cannot; call again to retry."""

@@ -237,9 +237,11 @@ class ClusterMonitor:
         ]
         if stale:
             try:
-                responses = await admin.describe_configs(
-                    [ConfigResource(ConfigResourceType.TOPIC, t, {"retention.ms": None}) for t in stale]
-                )
+                resources = [
+                    ConfigResource(ConfigResourceType.TOPIC, t, {"retention.ms": None})
+                    for t in stale
+                ]
+                responses = await admin.describe_configs(resources)
             except KafkaError as exc:
                 log.warning("lag %s: describe configs: %s", self.cluster.name, exc)
                 responses = []
