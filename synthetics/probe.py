@@ -185,9 +185,10 @@ class TargetProbe:
             raise
 
     async def _start(self) -> None:
+        view = await self._bootstrap_view()  # first: its errors say exactly what failed
         self._admin = AIOKafkaAdminClient(**self.options)
         await self._admin.start()
-        view = await self._ensure_topic(await self._bootstrap_view())
+        view = await self._ensure_topic(view)
         self._apply_view(view)
         self._producer = AIOKafkaProducer(
             **self.options,
@@ -203,7 +204,7 @@ class TargetProbe:
             enable_auto_commit=True,
             auto_commit_interval_ms=5_000,
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=200,
+            fetch_max_wait_ms=500,
             metadata_max_age_ms=30_000,
         )
         await self._consumer.start()

@@ -11,6 +11,9 @@ that clients stay on it after bootstrap) and then, while traffic flows:
 - ``refuse``: close new connections as soon as they are accepted;
 - :meth:`FaultProxy.reset_connections`: close every open connection.
 
+With ``ssl`` (a server-side ``SSLContext``) the proxy also terminates TLS, which puts a
+TLS listener in front of a plaintext broker (how the probe's TLS settings are tested).
+
 The proxy reads Kafka's framing (a 4-byte size before each request and response) and,
 to know which API a response answers, the request header (API key, version and
 correlation id); it never decodes bodies. It is used by the probe tests and meant for
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl as ssl_module
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,8 +67,15 @@ class _Link:
 
 
 class FaultProxy:
-    def __init__(self, upstream: Upstream, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        upstream: Upstream,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl: ssl_module.SSLContext | None = None,
+    ) -> None:
         self._upstream = upstream
+        self._ssl = ssl
         self.host = host
         self.port = port
         self.latency_seconds = 0.0
@@ -80,7 +91,7 @@ class FaultProxy:
         return f"{self.host}:{self.port}"
 
     async def start(self) -> FaultProxy:
-        self._server = await asyncio.start_server(self._accept, self.host, self.port)
+        self._server = await asyncio.start_server(self._accept, self.host, self.port, ssl=self._ssl)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
