@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -61,3 +62,9 @@ def test_the_lag_monitor_exports_the_broker_specs_themselves() -> None:
         "tidewatch_group_partition_status_code",
         "tidewatch_group_status",
     }
+
+
+def test_the_readme_documents_every_probe_metric() -> None:
+    readme = (Path(__file__).parents[2] / "synthetics" / "README.md").read_text()
+    missing = [s.name for s in (*PROBE_CATALOG, *LAGMON_CATALOG) if f"`{s.name}`" not in readme]
+    assert not missing
