@@ -34,7 +34,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.errors import KafkaError
 
 from synthetics import catalog as c
@@ -46,19 +45,26 @@ from synthetics.coverage import (
     ClusterView,
     Coverage,
     coverage,
-    desired_partitions,
-    desired_replication,
 )
-from synthetics.health import ANOMALIES, Health, HealthInputs, RecentEvents, assess
+from synthetics.health import Health, HealthInputs, RecentEvents, assess
 from synthetics.kafka_client import BrokerCheck, check_broker, describe_error
 from synthetics.metrics import BoundMetrics, Instruments
 from synthetics.record import ProbeRecord, encode_value, format_traceparent, parse_traceparent
+from synthetics.status import (
+    Anomaly,
+    BrokerState,
+    Tally,
+    brokers_json,
+    coverage_json,
+    partitions_json,
+    recent_json,
+)
+from synthetics.topic import ProbeSetupError, TopicKeeper
 
 __all__ = ["ProbeSetupError", "Tally", "TargetProbe"]
 
 log = logging.getLogger(__name__)
 
-_TOPIC_ALREADY_EXISTS = 36
 _COUNTED: dict[Outcome, c.SyntheticMetricSpec] = {
     Outcome.LATE: c.RECORDS_LATE,
     Outcome.REORDERED: c.RECORDS_REORDERED,
@@ -73,52 +79,11 @@ _ANOMALY_OF: dict[Outcome, str] = {
 }
 
 
-class ProbeSetupError(RuntimeError):
-    """The target cannot be probed as configured (for example: no topic, create off)."""
-
-
-@dataclass(slots=True)
-class Tally:
-    """Plain totals since start, for the status endpoint and tests."""
-
-    produce_attempts: int = 0
-    produce_successes: int = 0
-    produce_timeouts: int = 0
-    produce_errors: int = 0
-    produced: int = 0
-    consumed: int = 0
-    on_time: int = 0
-    late: int = 0
-    reordered: int = 0
-    duplicated: int = 0
-    corrupted: int = 0
-    foreign: int = 0
-    lost: int = 0
-    consume_attempts: int = 0
-    consume_successes: int = 0
-    rounds: int = 0
-
-
-@dataclass(slots=True)
-class _BrokerState:
-    address: str
-    check: BrokerCheck | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Anomaly:
-    kind: str
-    partition: int
-    sequence: int | None
-    reason: str
-    at_ns: int
-
-
 @dataclass(slots=True)
 class _Recent:
     produce: RecentEvents
     anomalies: RecentEvents
-    examples: list[_Anomaly] = field(default_factory=list)
+    examples: list[Anomaly] = field(default_factory=list)
 
 
 class TargetProbe:
@@ -149,11 +114,11 @@ class TargetProbe:
         self.up = False
         self.last_error: str | None = None
         self._options: dict[str, Any] | None = None
-        self._admin: AIOKafkaAdminClient | None = None
+        self._topic: TopicKeeper | None = None
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._next_sequence: dict[int, int] = {}
-        self._brokers: dict[int, _BrokerState] = {}
+        self._brokers: dict[int, BrokerState] = {}
         self._overdue: tuple[int, ...] = ()
         self._tasks: set[asyncio.Task[None]] = set()
         recent_produce_window = max(3 * config.interval_seconds, config.sla.ack_seconds * 2)
@@ -185,10 +150,10 @@ class TargetProbe:
             raise
 
     async def _start(self) -> None:
-        view = await self._bootstrap_view()  # first: its errors say exactly what failed
-        self._admin = AIOKafkaAdminClient(**self.options)
-        await self._admin.start()
-        view = await self._ensure_topic(view)
+        self._topic = TopicKeeper(self.config, self.options, self.clock)
+        view = await self._topic.bootstrap_view()  # first: its errors say exactly what failed
+        await self._topic.start()
+        view = await self._topic.ensure(view)
         self._apply_view(view)
         self._producer = AIOKafkaProducer(
             **self.options,
@@ -235,17 +200,16 @@ class TargetProbe:
         self.started = False
 
     async def _close_clients(self) -> None:
-        consumer, producer, admin = self._consumer, self._producer, self._admin
-        self._consumer = self._producer = self._admin = None
+        consumer, producer = self._consumer, self._producer
+        self._consumer = self._producer = None
+        if self._topic is not None:
+            await self._topic.close()
         if consumer is not None:
             with contextlib.suppress(KafkaError, OSError):
                 await consumer.stop()
         if producer is not None:
             with contextlib.suppress(KafkaError, OSError):
                 await producer.stop()
-        if admin is not None:
-            with contextlib.suppress(KafkaError, OSError):
-                await admin.close()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Probe until ``stop`` is set: start (retrying), then rounds every interval."""
@@ -286,61 +250,6 @@ class TargetProbe:
         self.tally.rounds += 1
 
     # -- metadata, topic and brokers -----------------------------------------------------
-    async def _bootstrap_view(self) -> ClusterView:
-        errors = []
-        for server in self.config.connection.bootstrap_servers:
-            host, _, port = server.rpartition(":")
-            check = await check_broker(
-                host.strip("[]"), int(port), self.topic, self.options, self.clock
-            )
-            if check.ok and check.view is not None:
-                return check.view
-            errors.append(f"{server}: {check.error}")
-        raise ProbeSetupError("no bootstrap server answered: " + "; ".join(errors))
-
-    async def _ensure_topic(self, view: ClusterView) -> ClusterView:
-        topic = self.config.topic
-        wanted = desired_partitions(len(view.brokers), topic.partitions)
-        if view.topic_exists and len(view.partitions) >= wanted:
-            return view
-        if not topic.create:
-            if view.topic_exists:
-                return view
-            raise ProbeSetupError(f"topic {self.topic} does not exist and topic.create is false")
-        assert self._admin is not None
-        if not view.topic_exists:
-            replicas = desired_replication(len(view.brokers), topic.replication_factor)
-            response = await self._admin.create_topics(
-                [NewTopic(self.topic, wanted, replicas, topic_configs=dict(topic.config))]
-            )
-            for error in _error_codes(response.to_object()):
-                if error not in (0, _TOPIC_ALREADY_EXISTS):
-                    raise ProbeSetupError(f"cannot create topic {self.topic}: error code {error}")
-            log.info(
-                "probe %s: created topic %s (%d partitions)", self.config.name, self.topic, wanted
-            )
-        else:
-            await self._admin.create_partitions({self.topic: NewPartitions(wanted)})
-            log.info(
-                "probe %s: topic %s grown from %d to %d partitions",
-                self.config.name,
-                self.topic,
-                len(view.partitions),
-                wanted,
-            )
-        return await self._await_partitions(wanted)
-
-    async def _await_partitions(self, wanted: int) -> ClusterView:
-        """Metadata propagates asynchronously on real clusters: poll until visible."""
-        deadline = self.clock.monotonic() + self.config.connection.request_timeout_seconds
-        while True:
-            view = await self._bootstrap_view()
-            if view.topic_exists and len(view.partitions) >= wanted:
-                return view
-            if self.clock.monotonic() > deadline:
-                raise ProbeSetupError(f"topic {self.topic} did not show {wanted} partitions")
-            await asyncio.sleep(0.2)
-
     async def check_brokers(self) -> list[BrokerCheck]:
         """Fresh connection + Metadata to every known broker (concurrently)."""
         view = self.view
@@ -352,7 +261,7 @@ class TargetProbe:
         )
         fresh: ClusterView | None = None
         for broker, check in zip(brokers, checks, strict=True):
-            state = self._brokers.setdefault(broker.node_id, _BrokerState(broker.address))
+            state = self._brokers.setdefault(broker.node_id, BrokerState(broker.address))
             state.check = check
             m = self.metrics
             m.inc(c.CONNECTION_ATTEMPTS, broker.node_id)
@@ -379,9 +288,9 @@ class TargetProbe:
                 f"broker {b.node_id}: {ch.error}" for b, ch in zip(brokers, checks, strict=True)
             )
             return checks
-        if self.config.topic.create:
+        if self.config.topic.create and self._topic is not None:
             try:
-                fresh = await self._ensure_topic(fresh)
+                fresh = await self._topic.ensure(fresh)
             except (KafkaError, OSError, TimeoutError, ProbeSetupError) as exc:
                 log.warning("probe %s: topic upkeep: %s", self.config.name, describe_error(exc))
         self._apply_view(fresh)
@@ -392,7 +301,7 @@ class TargetProbe:
         self.view = view
         self.coverage = coverage(view)
         for b in view.brokers:
-            self._brokers.setdefault(b.node_id, _BrokerState(b.address)).address = b.address
+            self._brokers.setdefault(b.node_id, BrokerState(b.address)).address = b.address
         m = self.metrics
         m.set(c.BROKERS, len(view.brokers))
         m.set(c.PARTITIONS, len(view.partitions))
@@ -567,12 +476,12 @@ class TargetProbe:
         kind = _ANOMALY_OF[v.outcome]
         setattr(t, kind, getattr(t, kind) + 1)
         self._recent.anomalies.add(kind, self.clock.monotonic())
-        self._remember(_Anomaly(kind, v.partition, v.sequence, v.reason, now_ns))
+        self._remember(Anomaly(kind, v.partition, v.sequence, v.reason, now_ns))
         log.info(
             "probe %s: partition %d: %s (%s)", self.config.name, v.partition, v.outcome, v.reason
         )
 
-    def _remember(self, anomaly: _Anomaly) -> None:
+    def _remember(self, anomaly: Anomaly) -> None:
         examples = self._recent.examples
         examples.append(anomaly)
         del examples[:-20]
@@ -588,7 +497,7 @@ class TargetProbe:
             self.tally.lost += 1
             self._recent.anomalies.add("lost", self.clock.monotonic())
             self._remember(
-                _Anomaly(
+                Anomaly(
                     "lost",
                     lost.partition,
                     lost.sequence,
@@ -642,38 +551,7 @@ class TargetProbe:
 
     def status(self) -> dict[str, Any]:
         health = self.health()
-        view = self.view
-        cov = self.coverage
-        summaries = {s.partition: s for s in self.ledger.summary()}
-        brokers = []
-        for node, state in sorted(self._brokers.items()):
-            check = state.check
-            brokers.append(
-                {
-                    "id": node,
-                    "address": state.address,
-                    "leads_partitions": list(cov.led.get(node, ())) if cov else [],
-                    "connection_ok": None if check is None else check.ok,
-                    "connection_latency_seconds": _round(check.connect_seconds if check else None),
-                    "metadata_latency_seconds": _round(check.metadata_seconds if check else None),
-                    "error": check.error if check else None,
-                }
-            )
-        partitions = []
-        for p in view.partitions if view else ():
-            s = summaries.get(p.partition)
-            partitions.append(
-                {
-                    "partition": p.partition,
-                    "leader": p.leader,
-                    "next_sequence": self._next_sequence.get(p.partition, 0),
-                    "highest_sequence_read": s.highest_sequence_read if s else -1,
-                    "in_flight": s.in_flight if s else 0,
-                    "awaiting_read": s.awaiting if s else 0,
-                }
-            )
-        now = self.clock.monotonic()
-        anomalies = self._recent.anomalies.counts(now)
+        recent = self._recent.anomalies
         return {
             "target": self.config.name,
             "cluster": self.config.cluster,
@@ -688,34 +566,17 @@ class TargetProbe:
                 "end_to_end": self.config.sla.end_to_end_seconds,
                 "lost_after": self.config.sla.lost_after_seconds,
             },
-            "coverage": {
-                "brokers": len(cov.brokers) if cov else 0,
-                "uncovered_brokers": list(cov.uncovered) if cov else [],
-                "gap": cov.gap if cov else 0,
-            },
-            "brokers": brokers,
-            "partitions": partitions,
+            "coverage": coverage_json(self.coverage),
+            "brokers": brokers_json(self._brokers, self.coverage),
+            "partitions": partitions_json(self.view, self.ledger.summary(), self._next_sequence),
             "totals": asdict(self.tally),
-            "recent": {
-                "window_seconds": self._recent.anomalies.window_seconds,
-                **{kind: anomalies.get(kind, 0) for kind in ANOMALIES},
-                "examples": [
-                    {
-                        "kind": a.kind,
-                        "partition": a.partition,
-                        "sequence": a.sequence,
-                        "reason": a.reason,
-                        "at_unix_seconds": round(a.at_ns / 1e9, 3),
-                    }
-                    for a in self._recent.examples
-                ],
-            },
+            "recent": recent_json(
+                recent.window_seconds,
+                recent.counts(self.clock.monotonic()),
+                self._recent.examples,
+            ),
             "last_error": self.last_error,
         }
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)
 
 
 def _trace_id(headers: Any) -> str | None:
@@ -724,21 +585,6 @@ def _trace_id(headers: Any) -> str | None:
             parsed = parse_traceparent(value)
             return parsed[0] if parsed else None
     return None
-
-
-def _error_codes(obj: Any) -> list[int]:
-    """Every ``error_code`` in a decoded response, wherever it sits."""
-    codes: list[int] = []
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            if key == "error_code" and isinstance(value, int):
-                codes.append(value)
-            else:
-                codes.extend(_error_codes(value))
-    elif isinstance(obj, list | tuple):
-        for item in obj:
-            codes.extend(_error_codes(item))
-    return codes
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
