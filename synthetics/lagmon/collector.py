@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from broker.metrics import catalog as bc
+import broker.metrics.catalog as bc
 from broker.metrics.families import FamilyBuilder
 from synthetics.lagmon.tracker import GroupLag, PartitionLag
 

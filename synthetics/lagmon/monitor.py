@@ -123,8 +123,18 @@ class ClusterMonitor:
         assert consumer is not None
         listed = await admin.list_consumer_groups()
         ids = sorted({str(g[0]) for g in listed if self.cluster.groups.matches(str(g[0]))})
-        groups = await asyncio.gather(*(self._group(admin, g) for g in ids))
-        groups = await self._describe(admin, list(groups))
+        results = await asyncio.gather(
+            *(self._group(admin, g) for g in ids), return_exceptions=True
+        )
+        found = []
+        for group_id, result in zip(ids, results, strict=True):
+            if isinstance(result, KafkaError):  # e.g. loading or moving: skip this poll
+                log.warning("lag %s: group %s: %s", self.cluster.name, group_id, result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                found.append(result)
+        groups = await self._describe(admin, found)
         partitions = sorted(
             {tp for g in groups for tp, offset in g.offsets.items() if offset >= 0},
             key=lambda tp: (tp.topic, tp.partition),
