@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -53,6 +56,8 @@ class BrokerApp:
     )
     # Tests inject an in-memory exporter; otherwise the configured one is used.
     span_exporter: SpanExporter | None = None
+    # More routes on the broker's HTTP server (the platform's status page).
+    http_routes: Callable[[web.Application], None] | None = None
 
     def __post_init__(self) -> None:
         self.stats = BrokerStats()
@@ -102,6 +107,7 @@ class BrokerApp:
         self.bootstrap: HostPort | None = None
         self.http_address: HostPort | None = None
         self._storage_open = False
+        self._started = time.monotonic()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -194,6 +200,7 @@ class BrokerApp:
             self.registry if self.config.metrics_enabled else None,
             self.not_ready_reason,
             self.group_status,
+            self.http_routes,
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -211,6 +218,37 @@ class BrokerApp:
         if sockets:
             port = sockets[0].getsockname()[1]
         self.http_address = HostPort(address.host, port)
+
+    def status_snapshot(self) -> dict[str, Any]:
+        """The broker's part of the status page feed: itself, partitions, groups."""
+        return {
+            "broker": {
+                "bootstrap": str(self.bootstrap) if self.bootstrap else None,
+                "version": VERSION,
+                "flush_policy": self.config.flush_policy.value,
+                "ready": self.not_ready_reason() is None,
+                "uptime_seconds": time.monotonic() - self._started,
+                "cluster": self.config.cluster,
+                "node_id": self.config.node_id,
+            },
+            "partitions": [
+                {
+                    "topic": p.topic,
+                    "partition": p.index,
+                    "log_start_offset": p.log_start_offset,
+                    "log_end_offset": p.log_end_offset,
+                    "high_watermark": p.high_watermark,
+                    "size_bytes": p.size_bytes,
+                    "segments": p.segment_count,
+                    "records_appended": p.records_appended,
+                    "records_fetched": p.records_fetched,
+                    "bytes_appended": p.bytes_appended,
+                    "bytes_fetched": p.bytes_fetched,
+                }
+                for p in sorted(self.replicas.partitions.values(), key=lambda p: (p.topic, p.index))
+            ],
+            "groups": self.group_status(),
+        }
 
     def group_status(self) -> list[dict[str, object]]:
         return [_group_json(g) for g in self.lag.snapshot()]

@@ -182,6 +182,7 @@ class ReplicaManager:
         for topic, index, segment in self.log_manager.enforce_retention(self.clock.time_ms()):
             partition = self.partitions.get((topic, index))
             if partition is not None:
+                partition.retention_deleted_bytes += segment.size_bytes
                 partition.after_retention()
             results.append(RetentionResult(topic, index, segment))
         return results

@@ -22,6 +22,7 @@ def build_http_app(
     registry: CollectorRegistry | None,
     ready: Callable[[], str | None],
     groups: Callable[[], list[dict[str, Any]]] | None = None,
+    extra_routes: Callable[[web.Application], None] | None = None,
 ) -> web.Application:
     """``ready`` returns None when ready, else the reason it is not; ``groups`` gives
     the consumer-group status served at /status/groups. A None registry disables
@@ -56,4 +57,6 @@ def build_http_app(
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if extra_routes is not None:
+        extra_routes(app)
     return app
