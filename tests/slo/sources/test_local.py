@@ -144,3 +144,36 @@ async def test_a_healthy_exporter_without_error_series_is_measured_as_all_good(
     ev = engine.evaluate()
     assert ev.errors[0, five_minutes] == 4.0
     assert ev.error_ratio[0, five_minutes] == pytest.approx(4 / 500)
+
+
+async def test_a_failed_target_is_a_gap_for_the_metrics_it_exposed_not_a_partial_sum(
+    exporter: tuple[Exporter, str],
+) -> None:
+    # Two targets summed by one SLO; only the second one has an error series. While it
+    # is down the step is a gap (not zero errors over half the traffic, which would also
+    # look like a counter reset), and its increase is counted once when it is back.
+    healthy, healthy_url = exporter
+    failing = Exporter()
+    app = web.Application()
+    app.router.add_get("/metrics", failing.metrics)
+    slos = load_text(SPEC, "broker.yaml")[:1]
+    sampler = Sampler(slos, 60, use_promql=False)
+    async with serving(app) as base:
+        source = LocalSource([healthy_url, base + "/metrics"])
+        counted = []
+        for minute in range(6):
+            healthy.requests.labels("ok").inc(100)
+            failing.requests.labels("ok").inc(90)
+            failing.requests.labels("error").inc(10)
+            failing.up = minute not in (2, 3)
+            values = await source.read(sampler.queries(), minute * 60)
+            errors, total, has = sampler.step(values)
+            counted.append((float(errors[0]), float(total[0]), bool(has[0])))
+    assert counted == [
+        (0.0, 0.0, True),  # baseline
+        (10.0, 200.0, True),
+        (0.0, 0.0, False),
+        (0.0, 0.0, False),
+        (30.0, 600.0, True),  # the three minutes since the last reading
+        (10.0, 200.0, True),
+    ]
