@@ -11,17 +11,18 @@ events, all events and whether the step had data:
   count as neither good nor bad.
 - PromQL event rates (Sloth ``events`` through Prometheus): ``rate(..[step])`` times the
   step.
-- A step is a gap when the total side has no data. When the total has data and the bad
-  (or good) side matches no series, that side is 0: a counter labelled by error code has
-  no series until the first error, so "no bad series" on a healthy system means no bad
-  events (and "no good series" means none of the events was good). Latency SLIs are the
-  exception: a histogram's buckets exist whenever its ``_count`` does, so a missing
-  bucket means the threshold is not a bucket bound, and that stays a gap rather than
-  turning every event bad.
 - PromQL error ratios (Sloth ``raw``): the step's ratio counts as one event of weight
   ``ratio``, which averages ratios over a window as Sloth does.
 - time slices (gauge thresholds, and any SLI budgeted by ``Timeslices``): one event per
   step, bad when the slice misses its target, absent when the slice had no data.
+
+A step is a gap when the total side has no data. When the total has data and the bad
+(or good) side matches no series, that side is 0: a counter labelled by error code has
+no series until the first error, so "no bad series" on a healthy system means no bad
+events (and "no good series" means none of the events was good). Latency SLIs are the
+exception: a histogram's buckets exist whenever its ``_count`` does, so a missing
+bucket means the threshold is not a bucket bound, and that stays a gap rather than
+turning every event bad.
 
 State (previous counter readings, slice rings) is kept in numpy arrays and can be
 exported and restored with the history, so a restart neither loses nor invents events.
