@@ -21,6 +21,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "slo": ("slo.cli:slo", "validate, generate, evaluate and backtest SLOs"),
     "dashboards": ("dashboards.cli:dashboards", "generate the Grafana dashboards"),
     "alerts": ("alerts.cli:alerts", "generate alert rules, platform SLOs and Alertmanager config"),
+    "probe": ("synthetics.cli:probe", "synthetic produce/consume probes of Kafka clusters"),
+    "lag": ("synthetics.cli:lag", "consumer-lag monitor for any Kafka-compatible cluster"),
     "load": ("loadtest.cli:load", "run an open-loop workload and report latency and loss"),
     "gameday": ("loadtest.gameday.cli:gameday", "run game-day scenarios: load, faults, scorecard"),
 }

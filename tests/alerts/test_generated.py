@@ -29,9 +29,12 @@ RUNBOOKS = ROOT / RUNBOOK_DIR
 BUILDS = {"without_probes": None, "with_a_probe_catalog": fake_probe_metrics()}
 
 
-def test_probe_catalog_is_not_there_yet_so_the_committed_files_have_no_probe_parts() -> None:
-    # When synthetics ships its catalog this fails: map it in alerts/probes.py, regenerate.
-    assert probe_catalog() is None
+def test_the_probe_catalog_is_mapped_so_the_committed_files_have_probe_parts() -> None:
+    # synthetics ships its catalog: every role maps to one of its specs (alerts/probes.py)
+    probes = probe_catalog()
+    assert probes is not None
+    rules = (ROOT / "alerts" / "generated" / INFRASTRUCTURE_RULES_FILE).read_text()
+    assert probes.lost.name in rules
 
 
 @pytest.mark.parametrize(

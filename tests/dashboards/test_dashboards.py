@@ -129,7 +129,9 @@ def test_dashboard_has_the_panels_the_issue_lists(name: str) -> None:
 @pytest.mark.parametrize("name", DASHBOARD_FILES)
 def test_probe_panels_appear_with_the_probe_catalog_and_only_then(name: str) -> None:
     assert PROBE_PANELS[name] <= _titles(WITH_PROBES[name])
-    assert not PROBE_PANELS[name] & _titles(COMMITTED[name])
+    assert not PROBE_PANELS[name] & _titles(json.loads(build(None)[name]))
+    # synthetics ships its catalog, so the committed dashboards have the probe panels
+    assert PROBE_PANELS[name] <= _titles(COMMITTED[name])
 
 
 def _panel(name: str, title: str) -> dict[str, Any]:

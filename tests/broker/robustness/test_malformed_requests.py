@@ -609,12 +609,6 @@ def test_the_broker_log_holds_no_traceback_after_the_attack(attacked: BrokerProc
     assert Path(attacked.data_dir).exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap, reported: produce checks the batch header and CRC but not the "
-    "records inside, so a batch whose CRC is valid over garbage records is stored and "
-    "then stalls kafka-python (CorruptRecordError) and librdkafka consumers at it",
-)
 def test_a_batch_with_a_valid_crc_over_garbage_records_is_refused(
     attacked: BrokerProcess,
 ) -> None:

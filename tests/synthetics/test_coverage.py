@@ -1,0 +1,103 @@
+"""Cluster view from Metadata, coverage of brokers by probe partitions, topic sizing."""
+
+from __future__ import annotations
+
+import pytest
+
+from synthetics.coverage import cluster_view, coverage, desired_partitions, desired_replication
+
+BROKERS = [
+    {"node_id": 2, "host": "k2", "port": 9092, "rack": "b"},
+    {"node_id": 1, "host": "k1", "port": 9092, "rack": "a"},
+    {"node_id": 3, "host": "k3", "port": 9093, "rack": None},
+]
+
+
+def metadata(leaders: list[int], topic: str = "probe", error: int = 0) -> dict:
+    return {
+        "brokers": BROKERS,
+        "cluster_id": "c1",
+        "controller_id": 1,
+        "topics": [
+            {
+                "error_code": 0,
+                "topic": "other",
+                "partitions": [
+                    {"error_code": 0, "partition": 0, "leader": 3, "replicas": [3], "isr": [3]}
+                ],
+            },
+            {
+                "error_code": error,
+                "topic": topic,
+                "partitions": [
+                    {
+                        "error_code": 0,
+                        "partition": i,
+                        "leader": leader,
+                        "replicas": [leader],
+                        "isr": [leader],
+                    }
+                    for i, leader in enumerate(leaders)
+                ],
+            },
+        ],
+    }
+
+
+def test_view_lists_brokers_by_node_id_and_the_probe_topic_only() -> None:
+    view = cluster_view(metadata([1, 2]), "probe")
+    assert [b.address for b in view.brokers] == ["k1:9092", "k2:9092", "k3:9093"]
+    assert [(p.partition, p.leader) for p in view.partitions] == [(0, 1), (1, 2)]
+    assert (view.controller_id, view.cluster_id, view.topic_exists) == (1, "c1", True)
+    assert view.leader(1) == 2
+    assert view.leader(7) is None
+
+
+def test_a_topic_missing_from_the_answer_does_not_exist() -> None:
+    view = cluster_view(metadata([1], topic="elsewhere"), "probe")
+    assert view.topic_error == 3
+    assert not view.topic_exists
+
+
+def test_a_topic_answered_with_an_error_does_not_exist() -> None:
+    assert not cluster_view(metadata([], error=3), "probe").topic_exists
+
+
+def test_every_broker_leading_a_partition_means_no_gap() -> None:
+    cov = coverage(cluster_view(metadata([1, 2, 3, 1]), "probe"))
+    assert cov.gap == 0
+    assert dict(cov.led) == {1: (0, 3), 2: (1,), 3: (2,)}
+
+
+def test_brokers_leading_nothing_are_the_coverage_gap() -> None:
+    cov = coverage(cluster_view(metadata([1, 1, -1]), "probe"))
+    assert cov.uncovered == (2, 3)
+    assert cov.gap == 2
+
+
+@pytest.mark.parametrize(
+    ("brokers", "configured", "partitions"),
+    [(1, None, 1), (5, None, 5), (0, None, 1), (5, 2, 2), (1, 12, 12)],
+    ids=[
+        "auto on one broker",
+        "auto on five brokers",
+        "auto with no brokers known",
+        "two configured on five brokers",
+        "twelve configured",
+    ],
+)
+def test_partitions_default_to_one_per_broker(
+    brokers: int, configured: int | None, partitions: int
+) -> None:
+    assert desired_partitions(brokers, configured) == partitions
+
+
+@pytest.mark.parametrize(
+    ("brokers", "configured", "replicas"),
+    [(1, None, 1), (2, None, 2), (9, None, 3), (9, 5, 5)],
+    ids=["one broker", "two brokers", "nine brokers", "configured"],
+)
+def test_replication_defaults_to_at_most_three(
+    brokers: int, configured: int | None, replicas: int
+) -> None:
+    assert desired_replication(brokers, configured) == replicas
