@@ -87,12 +87,13 @@ class InProcessAlerts:
         thresholds: AlertThresholds | None = None,
         pack: bool = True,
         exclude: Iterable[str] = (),
+        probes: bool = False,
     ) -> None:
         self.time_scale = time_scale
         self.targets = targets
         self.t = compressed_thresholds(thresholds or AlertThresholds(), time_scale)
         dropped = set(exclude)
-        self.slos = [*(pack_slos(self.t) if pack else []), *slos]
+        self.slos = [*(pack_slos(self.t, probes) if pack else []), *slos]
         self.twins = [w for w in self._twins() if w.alert not in dropped] if pack else []
         self.excluded_slo_alerts = dropped
         self.scale = TimeScale(time_scale, time.time())

@@ -75,9 +75,10 @@ def for_seconds(duration: str, time_scale: float) -> float:
     return 0.0 if duration in ("", "0s") else parse_duration(duration) / time_scale
 
 
-def pack_slos(thresholds: AlertThresholds) -> list[SLO]:
-    """The platform SLOs of the pack (their gauge thresholds already compressed)."""
-    return platform_slos(platform_slo_spec(probe_catalog(), thresholds))
+def pack_slos(thresholds: AlertThresholds, probes: bool = False) -> list[SLO]:
+    """The platform SLOs of the pack (their gauge thresholds already compressed); the
+    probe SLOs only when a probe runs."""
+    return platform_slos(platform_slo_spec(probe_catalog() if probes else None, thresholds))
 
 
 def build_rules(
@@ -87,13 +88,16 @@ def build_rules(
     pack: bool = True,
     extra: Iterable[dict[str, Any]] = (),
     exclude: Iterable[str] = (),
+    probes: bool = False,
 ) -> dict[str, Any]:
     """The rule file of a game day (see module docstring), without the excluded alerts,
-    compressed by ``time_scale``. ``thresholds`` are nominal (uncompressed)."""
+    compressed by ``time_scale``. ``thresholds`` are nominal (uncompressed). The pack's
+    probe alerts and SLOs are included only when a probe runs (``probes``): without one
+    their no-data alerts would fire for nothing."""
     groups: list[dict[str, Any]] = []
     if pack:
         t = compressed_thresholds(thresholds or AlertThresholds(), time_scale)
-        result = build(probe_catalog(), t)
+        result = build(probe_catalog() if probes else None, t)
         groups.extend(result.slo_rule_file["groups"])
         infrastructure = yaml.safe_load(result.files[INFRASTRUCTURE_RULES_FILE])
         groups.extend(infrastructure["groups"])

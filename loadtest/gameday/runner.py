@@ -178,6 +178,7 @@ class GameDay:
                     pack=s.alerts.pack,
                     extra=[_read_yaml(p) for p in s.alerts.rules],
                     exclude=s.alerts.exclude,
+                    probes=probe is not None,
                 )
                 source = self.source_factory(s, self.workdir, rules, targets, slos)
                 self.result.evaluator = source.name
@@ -463,4 +464,5 @@ def make_source(
         thresholds=thresholds_with(scenario.alerts.thresholds),
         pack=scenario.alerts.pack,
         exclude=scenario.alerts.exclude,
+        probes=PROBE_JOB in targets.jobs,
     )

@@ -40,8 +40,9 @@ def alert(rule_file: dict[str, object], name: str, severity: str | None = None) 
     raise AssertionError(f"no alert {name}")
 
 
-def test_every_metric_the_game_day_rules_read_is_in_a_catalog() -> None:
-    rule_file = rules()
+@pytest.mark.parametrize("probes", [False, True], ids=["without a probe", "with a probe"])
+def test_every_metric_the_game_day_rules_read_is_in_a_catalog(probes: bool) -> None:
+    rule_file = rules(probes=probes)
     load_names = set()
     for spec in LOAD_CATALOG:
         load_names |= {spec.name, *(spec.name + s for s in ("_bucket", "_count", "_sum"))}
@@ -86,6 +87,16 @@ def test_excluded_alerts_are_removed_and_the_rest_stay() -> None:
     assert "TidewatchConsumerLagBeyondSLA" not in names
     assert "GameDayProduceLatencyBurnRate" not in names
     assert {"TidewatchConsumerLagStatus", "GameDayEndToEndLatencyBurnRate"} <= names
+
+
+def test_probe_alerts_and_slos_come_with_a_probe_only() -> None:
+    def names(rule_file: dict[str, object]) -> set[str]:
+        return {r.get("alert") for g in rule_file["groups"] for r in g["rules"]}  # type: ignore[attr-defined]
+
+    with_probe, without = names(rules(probes=True)), names(rules())
+    probe_alerts = {n for n in with_probe if n and "Probe" in n}
+    assert {"TidewatchProbeRecordsLost", "TidewatchProbeDataLossBurnRate"} <= probe_alerts
+    assert not {n for n in without if n and "Probe" in n}
 
 
 def test_without_the_pack_only_the_scenario_slos_remain() -> None:
