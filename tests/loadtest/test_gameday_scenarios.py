@@ -45,6 +45,7 @@ def test_the_shipped_scenario_passes_with_prometheus_evaluating_the_alert_pack(
     assert result.skipped is None
     assert result.errors == [], result.errors
     assert card["summary"]["missed"] == 0, describe(card["outcomes"])
+    assert card["summary"]["skipped"] == 0, describe(card["outcomes"])
     assert card["passed"]
     detections = [o for o in card["outcomes"] if o["kind"] == "alert fires"]
     assert detections
