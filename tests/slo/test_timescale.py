@@ -199,3 +199,27 @@ async def test_the_serve_loop_ticks_one_step_per_compressed_interval() -> None:
     assert elapsed < 3, "six steps of 60 s took more than a few real seconds"
     assert service.engine.now is not None
     assert service.engine.now >= origin + 5 * 60 - 60
+
+
+def test_serve_refuses_a_compressed_history_file(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from slo.cli import slo
+
+    spec = tmp_path / "api.yaml"
+    spec.write_text(API_SPEC)
+    result = CliRunner().invoke(
+        slo,
+        [
+            "serve",
+            str(spec),
+            "--scrape",
+            "http://127.0.0.1:1/metrics",
+            "--time-scale",
+            "60",
+            "--state",
+            str(tmp_path / "h.npz"),
+        ],
+    )
+    assert result.exit_code != 0
+    assert "--time-scale cannot be combined with --state" in result.output
