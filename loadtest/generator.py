@@ -281,7 +281,10 @@ class LoadGenerator:
 
     def _emit(self, point: IntervalPoint) -> None:
         if self.on_point is not None:
-            self.on_point(point, self.collector)
+            try:
+                self.on_point(point, self.collector)
+            except Exception:  # a display must never break the run
+                log.exception("progress callback failed")
 
     def _collect_ledgers(self, producers: set[int], consumers: set[tuple[str, int]]) -> None:
         deadline = time.monotonic() + _LEDGER_TIMEOUT_SECONDS

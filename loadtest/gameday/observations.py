@@ -104,7 +104,8 @@ class AlertHistory:
 
     def firing_names(self) -> set[str]:
         """Alerts firing at the last poll."""
-        return {i.name for i, spans in self.intervals.items() if spans[-1][1] is None}
+        # list() copies in one step under the GIL: safe next to the polling thread.
+        return {i.name for i, spans in list(self.intervals.items()) if spans[-1][1] is None}
 
     def as_dict(self) -> list[dict[str, Any]]:
         return [
