@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from html import escape
@@ -85,11 +86,16 @@ def load_charts(report: Mapping[str, Any], bands: Sequence[Band] = ()) -> list[s
         Series(f"consumed {g}", xs, [p["consumed_rate"].get(g, 0.0) for p in timeline])
         for g in groups
     ]
+
+    # An interval without acknowledgements has no latency (NaN breaks the line), not 0.
+    def ms(key: str, count: str) -> list[float]:
+        return [p[key] if p[count] > 0 else math.nan for p in timeline]
+
     latency = [
-        Series("ack p50", xs, [p["ack_p50_ms"] for p in timeline]),
-        Series("ack p99", xs, [p["ack_p99_ms"] for p in timeline]),
-        Series("end-to-end p99", xs, [p["e2e_p99_ms"] for p in timeline]),
-        Series("ack max", xs, [p["ack_max_ms"] for p in timeline], dashed=True),
+        Series("ack p50", xs, ms("ack_p50_ms", "acked_rate")),
+        Series("ack p99", xs, ms("ack_p99_ms", "acked_rate")),
+        Series("end-to-end p99", xs, [p["e2e_p99_ms"] or math.nan for p in timeline]),
+        Series("ack max", xs, ms("ack_max_ms", "acked_rate"), dashed=True),
     ]
     errors = [
         Series("failed", xs, [float(p["failed"]) for p in timeline], "#d62728"),

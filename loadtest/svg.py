@@ -117,17 +117,18 @@ def line_chart(
     )
     for i, s in enumerate(series):
         color = s.color or PALETTE[i % len(PALETTE)]
-        points = [
-            f"{px(x):.1f},{py(y):.1f}"
-            for x, y in zip(s.xs, s.ys, strict=True)
-            if math.isfinite(y) and (y > 0 or not log_y)
-        ]
-        if points:
-            dash = ' stroke-dasharray="5,3"' if s.dashed else ""
-            out.append(
-                f'<polyline fill="none" stroke="{color}" stroke-width="1.6"{dash} '
-                f'points="{" ".join(points)}"/>'
-            )
+        dash = ' stroke-dasharray="5,3"' if s.dashed else ""
+        for run in _runs(s, log_y):  # a missing value breaks the line: no invented slope
+            points = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in run)
+            shape = "polyline" if len(run) > 1 else "circle"
+            if shape == "circle":
+                x, y = run[0]
+                out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="1.8" fill="{color}"/>')
+            else:
+                out.append(
+                    f'<polyline fill="none" stroke="{color}" stroke-width="1.6"{dash} '
+                    f'points="{points}"/>'
+                )
         lx = _PAD_LEFT + 8 + i * 150
         out.append(
             f'<rect x="{lx}" y="{height - 14}" width="12" height="3" fill="{color}"/>'
@@ -135,6 +136,17 @@ def line_chart(
         )
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _runs(s: Series, log_y: bool) -> list[list[tuple[float, float]]]:
+    """Consecutive drawable points; NaN (or <= 0 on a log scale) ends a run."""
+    runs: list[list[tuple[float, float]]] = [[]]
+    for x, y in zip(s.xs, s.ys, strict=True):
+        if math.isfinite(y) and (y > 0 or not log_y):
+            runs[-1].append((x, y))
+        elif runs[-1]:
+            runs.append([])
+    return [r for r in runs if r]
 
 
 def _y_axis(y0: float, y1: float, log_y: bool, py: object, width: int) -> list[str]:
