@@ -1,6 +1,6 @@
 """On-call dashboard: what the alerts point at. Consumer lag and status, retention
 headroom, hot partitions, broker and storage health, request errors and latency, auth
-failures and (once the probe catalog exists) probe loss and duplicates. Alert
+failures and probe loss and duplicates. Alert
 thresholds are drawn from the same values the rules use."""
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ def _probes(board: Board, probes: ProbeMetrics) -> None:
     )
 
 
-def oncall(probes: ProbeMetrics | None, thresholds: AlertThresholds) -> Board:
+def oncall(probes: ProbeMetrics, thresholds: AlertThresholds) -> Board:
     board = Board(
         UID,
         DASHBOARD_ONCALL,
@@ -241,6 +241,5 @@ def oncall(probes: ProbeMetrics | None, thresholds: AlertThresholds) -> Board:
     _partitions(board, thresholds)
     _broker(board, thresholds)
     _requests(board, thresholds)
-    if probes is not None:
-        _probes(board, probes)
+    _probes(board, probes)
     return board

@@ -16,11 +16,11 @@ import pytest
 
 from alerts.alertmanager import RECEIVER_PAGE, RECEIVER_TICKET
 from alerts.build import ALERTMANAGER_FILE, build
-from tests.alerts.support import AMTOOL, fake_probe_metrics, needs_amtool
+from tests.alerts.support import AMTOOL, needs_amtool
 from tests.slo.support import free_port
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager")
-CONFIG = build(fake_probe_metrics()).files[ALERTMANAGER_FILE]
+CONFIG = build().files[ALERTMANAGER_FILE]
 
 
 @pytest.fixture

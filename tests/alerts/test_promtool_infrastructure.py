@@ -14,21 +14,22 @@ from typing import Any
 
 import pytest
 
-from alerts.build import INFRASTRUCTURE_RULES_FILE, PROBE_GROUP, build
+from alerts.build import INFRASTRUCTURE_RULES_FILE, build
+from alerts.probes import PROBE_METRICS as PROBES
 from alerts.rule import AlertRule
 from broker.metrics import catalog as m
 from tests.alerts.support import (
     BROKER,
+    PROBE,
     expected_alert,
-    fake_probe_metrics,
     group_names,
     needs_promtool,
+    probe_series,
     run_promtool_test,
     series,
 )
 
-PROBES = fake_probe_metrics()
-BUILD = build(PROBES)
+BUILD = build()
 RULES = BUILD.files[INFRASTRUCTURE_RULES_FILE]
 ALERTS: dict[tuple[str, str], AlertRule] = {
     (a.name, a.severity): a for group in BUILD.infrastructure.values() for a in group
@@ -36,6 +37,7 @@ ALERTS: dict[tuple[str, str], AlertRule] = {
 CLUSTER = {"cluster": BROKER["cluster"]}
 NODE = {"cluster": BROKER["cluster"], "broker": BROKER["broker"]}
 GROUP = {"cluster": "local", "group": "billing", "topic": "orders"}
+PROBED = {k: PROBE[k] for k in ("cluster", "target", "broker")}
 
 
 @dataclass(frozen=True)
@@ -311,28 +313,50 @@ CASES: dict[str, Case] = {
         [series(m.REQUESTS, "0 1 2x20", api="produce", error="topic_authorization_failed")],
         {20: []},
     ),
-    # Probe alerts (fake probe catalog): one lost record at t5 pages at once.
+    # Probe alerts: one lost record at t5 pages at once.
     "a_lost_probe_record_pages_immediately": Case(
         "TidewatchProbeRecordsLost",
         [
-            series(PROBES.lost, "0x4 1x10", partition="0"),
-            series(PROBES.lost, "0x14", partition="1"),
+            probe_series(PROBES.lost, "0x4 1x10", partition="0"),
+            probe_series(PROBES.lost, "0x14", partition="1"),
         ],
-        {4: [], 5: [Expect("page", {**NODE, "partition": "0"}, {"{{ $value | humanize }}": "1"})]},
+        {
+            4: [],
+            5: [Expect("page", {**PROBED, "partition": "0"}, {"{{ $value | humanize }}": "1"})],
+        },
+    ),
+    # A standalone probe is scraped as its own job: the alert does not care.
+    "a_lost_record_of_a_standalone_probe_pages_the_same": Case(
+        "TidewatchProbeRecordsLost",
+        [
+            probe_series(
+                PROBES.lost,
+                "0x4 1x10",
+                partition="0",
+                job="tidewatch-probe",
+                instance="127.0.0.1:9465",
+            )
+        ],
+        {
+            4: [],
+            5: [Expect("page", {**PROBED, "partition": "0"}, {"{{ $value | humanize }}": "1"})],
+        },
     ),
     "no_lost_probe_records_is_silent": Case(
-        "TidewatchProbeRecordsLost", [series(PROBES.lost, "0x14", partition="0")], {14: []}
+        "TidewatchProbeRecordsLost", [probe_series(PROBES.lost, "0x14", partition="0")], {14: []}
     ),
     "duplicate_probe_records_ticket": Case(
         "TidewatchProbeDuplicates",
-        [series(PROBES.duplicated, "0x4 2x10", partition="1")],
+        [probe_series(PROBES.duplicated, "0x4 2x10", partition="1")],
         {
             4: [],
-            5: [Expect("ticket", {**NODE, "partition": "1"}, {"{{ $value | humanize }}": "2"})],
+            5: [Expect("ticket", {**PROBED, "partition": "1"}, {"{{ $value | humanize }}": "2"})],
         },
     ),
     "no_duplicate_probe_records_is_silent": Case(
-        "TidewatchProbeDuplicates", [series(PROBES.duplicated, "0x14", partition="1")], {14: []}
+        "TidewatchProbeDuplicates",
+        [probe_series(PROBES.duplicated, "0x14", partition="1")],
+        {14: []},
     ),
 }
 
@@ -367,8 +391,3 @@ def test_every_infrastructure_and_probe_alert_has_a_firing_and_a_silent_case() -
         (c.alert, e.severity) for c in CASES.values() for v in c.checks.values() for e in v
     }
     assert severities_fired == set(ALERTS)
-
-
-def test_probe_alerts_are_generated_only_with_a_probe_catalog() -> None:
-    assert PROBE_GROUP in BUILD.infrastructure
-    assert PROBE_GROUP not in build(None).infrastructure
