@@ -26,7 +26,7 @@ from alerts.platform_slos import PLATFORM_SLO_FILE, platform_slo_spec, platform_
 from alerts.probe_alerts import probe_alerts
 from alerts.probes import PROBE_METRICS
 from alerts.rule import AlertRule
-from alerts.scrape import prometheus_config
+from alerts.scrape import DEFAULT_LAG_TARGET, DEFAULT_PROBE_TARGET, prometheus_config
 from alerts.thresholds import AlertThresholds
 from slo import rules as slo_rules
 from slo.rules.render import render
@@ -146,8 +146,15 @@ def build(
         ),
         ALERTMANAGER_FILE: _yaml(alertmanager, f"{_GENERATED}\nSee alerts/alertmanager.py."),
         PROMETHEUS_FILE: _yaml(
-            prometheus_config([SLO_RULES_FILE, INFRASTRUCTURE_RULES_FILE]),
-            f"{_GENERATED}\nExample Prometheus configuration for one cluster (alerts/scrape.py).",
+            prometheus_config(
+                [SLO_RULES_FILE, INFRASTRUCTURE_RULES_FILE],
+                probe_targets=[DEFAULT_PROBE_TARGET],
+                lag_targets=[DEFAULT_LAG_TARGET],
+            ),
+            f"{_GENERATED}\nExample Prometheus configuration for one cluster: the broker, a "
+            "standalone probe\nand a lag monitor at their default addresses (alerts/scrape.py). "
+            "With `tidewatch up`\nthe probe's metrics are on the broker's endpoint: drop the "
+            "probe job.",
         ),
     }
     return AlertBuild(files=files, infrastructure=infrastructure, slo_rule_file=slo_file)
