@@ -21,7 +21,7 @@ from broker.lag.status import LagStatus
 from broker.metrics import catalog as m
 from slo.conventions import SEVERITY_PAGE, SEVERITY_TICKET, Severity
 
-__all__ = ["DASHBOARD_DEBUG", "DASHBOARD_ONCALL", "broker_alerts"]
+__all__ = ["DASHBOARD_DEBUG", "DASHBOARD_ONCALL", "broker_alerts", "free_ratio"]
 
 # Dashboard titles the alerts point at ("Title / Panel"); a test checks the panels exist.
 DASHBOARD_ONCALL: Final = "Tidewatch On-call"
@@ -63,6 +63,41 @@ def _availability(t: AlertThresholds) -> list[AlertRule]:
             runbook="broker-unreachable",
             dashboard=f"{DASHBOARD_ONCALL} / Broker up",
         )
+    ]
+
+
+def free_ratio(free: str, size: str) -> str:
+    """Share of the data directory's file system that is free, per cluster and broker
+    (both gauges carry the same labels, so they divide one to one)."""
+    return f"min by (cluster, broker) ({free} / {size})"
+
+
+def _disk(t: AlertThresholds) -> list[AlertRule]:
+    ratio = free_ratio(selector(m.DATA_DIR_FREE_BYTES), selector(m.DATA_DIR_SIZE_BYTES))
+    levels: list[tuple[Severity, float, str]] = [
+        (SEVERITY_PAGE, t.disk_free_page_ratio, t.disk_free_page_for),
+        (SEVERITY_TICKET, t.disk_free_ticket_ratio, t.disk_free_ticket_for),
+    ]
+    return [
+        AlertRule(
+            name="TidewatchBrokerDiskNearlyFull",
+            severity=severity,
+            expr=f"{ratio} < {_g(limit)}",
+            for_=for_,
+            summary=(
+                "Broker {{ $labels.broker }} of cluster {{ $labels.cluster }}: only "
+                "{{ $value | humanizePercentage }} of the data directory's disk is free."
+            ),
+            description=(
+                f"Less than {_g(limit * 100)}% of the file system holding the broker's data "
+                f"directory has been free for {for_}. When it fills up, every produce fails "
+                "with KAFKA_STORAGE_ERROR. Find what grows and lower retention, or add space "
+                "(runbook)."
+            ),
+            runbook="broker-disk-nearly-full",
+            dashboard=f"{DASHBOARD_ONCALL} / Data directory free space",
+        )
+        for severity, limit, for_ in levels
     ]
 
 
@@ -289,7 +324,7 @@ def broker_alerts(t: AlertThresholds | None = None) -> dict[str, list[AlertRule]
     """Alert rules by rule-group name."""
     t = t or AlertThresholds()
     return {
-        "tidewatch-broker": [*_availability(t), *_storage(t)],
+        "tidewatch-broker": [*_availability(t), *_storage(t), *_disk(t)],
         "tidewatch-consumers": _consumers(t),
         "tidewatch-topics": _topics(t),
         "tidewatch-requests": _requests(t),

@@ -41,6 +41,12 @@ class AlertThresholds:
     auth_failures_for: str = "5m"
     # Storage errors (the disk refused an append or a flush): page.
     storage_errors_for: str = "1m"
+    # Share of the data directory's file system still free: ticket below the first for
+    # its duration, page below the second for its (shorter) duration.
+    disk_free_ticket_ratio: float = 0.15
+    disk_free_ticket_for: str = "10m"
+    disk_free_page_ratio: float = 0.05
+    disk_free_page_for: str = "5m"
     # 99th percentile of fsync rounds above this for a while: ticket (disk degraded).
     flush_p99_seconds: float = 0.5
     flush_slow_for: str = "15m"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Final
 
 from alerts.error_classes import AUTH_ERRORS, EXPECTED_ERRORS, NO_ERROR
-from alerts.infrastructure import DASHBOARD_ONCALL
+from alerts.infrastructure import DASHBOARD_ONCALL, free_ratio
 from alerts.probe_alerts import probe_by
 from alerts.probes import ProbeMetrics
 from alerts.promql import NotRe, Re, regex_union, selector
@@ -74,6 +74,25 @@ def _broker(board: Board, t: AlertThresholds) -> None:
         ],
         "short",
         thresholds=[Threshold(t.flush_p99_seconds)],
+    )
+    board.timeseries(
+        "Data directory free space",
+        "Share of the data directory's file system still free, per broker. Below "
+        f"{t.disk_free_ticket_ratio:.0%} for {t.disk_free_ticket_for} tickets, below "
+        f"{t.disk_free_page_ratio:.0%} for {t.disk_free_page_for} pages (the dashed lines; "
+        "TidewatchBrokerDiskNearlyFull).",
+        [
+            Query(
+                free_ratio(scoped(m.DATA_DIR_FREE_BYTES), scoped(m.DATA_DIR_SIZE_BYTES)),
+                "broker {{broker}}",
+            )
+        ],
+        "percentunit",
+        thresholds=[
+            Threshold(t.disk_free_page_ratio, "orange"),
+            Threshold(t.disk_free_ticket_ratio, "green"),
+        ],
+        base_color="red",
     )
 
 

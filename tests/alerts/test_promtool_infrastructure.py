@@ -130,6 +130,43 @@ CASES: dict[str, Case] = {
         [series(m.RECOVERY_TRUNCATED_BYTES, "0x70")],
         {31: [], 70: []},
     ),
+    # 10% of the disk free from t3: below 15% for 10m -> ticket at t13; never below 5%.
+    "a_disk_below_fifteen_percent_free_tickets_after_ten_minutes": Case(
+        "TidewatchBrokerDiskNearlyFull",
+        [
+            series(m.DATA_DIR_SIZE_BYTES, "1000x30"),
+            series(m.DATA_DIR_FREE_BYTES, "500 500 500 100x27"),
+        ],
+        {12: [], 13: [Expect("ticket", NODE, {"{{ $value | humanizePercentage }}": "10%"})]},
+    ),
+    # 3% free from t3: below 5% for 5m -> page at t8; the ticket joins at t13 (the page
+    # silences it in Alertmanager).
+    "a_disk_below_five_percent_free_pages_after_five_minutes": Case(
+        "TidewatchBrokerDiskNearlyFull",
+        [
+            series(m.DATA_DIR_SIZE_BYTES, "1000x30"),
+            series(m.DATA_DIR_FREE_BYTES, "500 500 500 30x27"),
+        ],
+        {
+            7: [],
+            8: [Expect("page", NODE, {"{{ $value | humanizePercentage }}": "3%"})],
+            12: [Expect("page", NODE, {"{{ $value | humanizePercentage }}": "3%"})],
+            13: [
+                Expect("page", NODE, {"{{ $value | humanizePercentage }}": "3%"}),
+                Expect("ticket", NODE, {"{{ $value | humanizePercentage }}": "3%"}),
+            ],
+        },
+    ),
+    # 20% free, with a dip to 3% from t11 to t14 (4 minutes, shorter than the page's 5m):
+    # silent throughout.
+    "a_disk_with_room_or_a_short_dip_is_silent": Case(
+        "TidewatchBrokerDiskNearlyFull",
+        [
+            series(m.DATA_DIR_SIZE_BYTES, "1000x30"),
+            series(m.DATA_DIR_FREE_BYTES, "200x10 30x3 200x16"),
+        ],
+        {14: [], 15: [], 16: [], 30: []},
+    ),
     # Lag grows 60 s per minute on partition 0: above 300 s from t6 (360); for 5m -> t11,
     # when it is 660 s.
     "lag_beyond_the_sla_pages_after_five_minutes": Case(

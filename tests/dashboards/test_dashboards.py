@@ -96,6 +96,7 @@ REQUIRED = {
         "Request latency p99 by API",
         "Authentication and authorization failures",
         "Retention headroom",
+        "Data directory free space",
     },
     "debug.json": {
         "Bytes appended per partition",
@@ -162,6 +163,10 @@ def test_alert_thresholds_are_drawn_on_the_panels_the_alerts_point_at() -> None:
     ]
     assert _threshold_values(_panel("oncall.json", "Hottest partitions (skew)")) == [
         t.hot_partition_skew_ratio
+    ]
+    assert _threshold_values(_panel("oncall.json", "Data directory free space")) == [
+        t.disk_free_page_ratio,
+        t.disk_free_ticket_ratio,
     ]
 
 
