@@ -118,7 +118,8 @@ class LatencySLI:
     """Events faster than ``threshold_seconds`` are good, from a Prometheus histogram.
 
     ``histogram`` names the histogram without its ``_bucket``/``_count`` suffix; the
-    threshold must be one of its bucket bounds (``le``), which is checked at sampling time.
+    threshold must be one of its bucket bounds (``le``): a bucket missing while ``_count``
+    has data is read as no data (a gap), not as every event being slow.
     """
 
     histogram: Selector

@@ -16,6 +16,14 @@ events, all events and whether the step had data:
 - time slices (gauge thresholds, and any SLI budgeted by ``Timeslices``): one event per
   step, bad when the slice misses its target, absent when the slice had no data.
 
+A step is a gap when the total side has no data. When the total has data and the bad
+(or good) side matches no series, that side is 0: a counter labelled by error code has
+no series until the first error, so "no bad series" on a healthy system means no bad
+events (and "no good series" means none of the events was good). Latency SLIs are the
+exception: a histogram's buckets exist whenever its ``_count`` does, so a missing
+bucket means the threshold is not a bucket bound, and that stays a gap rather than
+turning every event bad.
+
 State (previous counter readings, slice rings) is kept in numpy arrays and can be
 exported and restored with the history, so a restart neither loses nor invents events.
 """
@@ -72,6 +80,8 @@ class _Plan:
     error: Query | None  # bad events (or good when good_mode), rate, ratio, or gauge value
     total: Query | None
     good_mode: bool = False
+    # The error (or good) side is 0 at steps where it has no series but the total has data.
+    absent_is_zero: bool = False
 
 
 class Sampler:
@@ -92,6 +102,7 @@ class Sampler:
         self.ring_pos = 0
         self.kinds = np.array([p.kind for p in self.plans], dtype=int)
         self.good_mode = np.array([p.good_mode for p in self.plans], dtype=bool)
+        self.absent_is_zero = np.array([p.absent_is_zero for p in self.plans], dtype=bool)
         self.timeslices = np.array([isinstance(s.budgeting, Timeslices) for s in self.slos])
         self.slice_limit = np.array(
             [
@@ -118,6 +129,7 @@ class Sampler:
                 a[i] = _value(values.get(plan.error))
             if plan.total is not None:
                 b[i] = _value(values.get(plan.total))
+        a[self.absent_is_zero & np.isnan(a) & ~np.isnan(b)] = 0.0
         errors = np.zeros(n)
         total = np.zeros(n)
         has = np.zeros(n, dtype=bool)
@@ -238,6 +250,7 @@ def _slice_steps(slo: SLO, step_seconds: int) -> int:
 
 def _plan(slo: SLO, step_seconds: int, use_promql: bool) -> _Plan:
     sli = slo.sli
+    latency = isinstance(sli, LatencySLI)
     if isinstance(sli, LatencySLI):
         sli = sli.as_events()
     if isinstance(sli, PromQLEventsSLI) and (use_promql or sli.local is None):
@@ -246,6 +259,7 @@ def _plan(slo: SLO, step_seconds: int, use_promql: bool) -> _Plan:
             _KIND_RATE,
             Query("promql", _with_window(sli.error_query, window)),
             Query("promql", _with_window(sli.total_query, window)),
+            absent_is_zero=True,
         )
     if isinstance(sli, PromQLEventsSLI):
         assert sli.local is not None
@@ -260,7 +274,13 @@ def _plan(slo: SLO, step_seconds: int, use_promql: bool) -> _Plan:
     assert isinstance(sli, EventRatioSLI)
     side = sli.bad if sli.bad is not None else sli.good
     assert side is not None
-    return _Plan(_KIND_COUNTER, Query.of("sum", side), Query.of("sum", sli.total), sli.bad is None)
+    return _Plan(
+        _KIND_COUNTER,
+        Query.of("sum", side),
+        Query.of("sum", sli.total),
+        good_mode=sli.bad is None,
+        absent_is_zero=not latency,
+    )
 
 
 def _with_window(query: str, window: str) -> str:

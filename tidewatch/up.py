@@ -1,20 +1,67 @@
-"""``tidewatch up``: the embedded default, everything on one machine with one command.
+"""``tidewatch up``: the whole platform on one machine with one command.
 
-Today it runs the broker with its defaults (data under ./tidewatch-data, Kafka on
-127.0.0.1:9092, metrics on 127.0.0.1:9464); probes, SLO evaluation and the status page
-join it as they land.
+Starts the broker, a probe against it, the SLO engine with the built-in SLOs and the
+status page, prints where everything is, and stops all of it cleanly on Ctrl-C or
+SIGTERM (no process or listening port left behind). ``--with-prometheus`` adds
+Prometheus and Alertmanager (when installed) with the generated rules.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
 from pathlib import Path
 
 import click
 
-from broker.cli import run_broker
-from broker.config import BrokerConfig, ConfigError, parse_host_port
+from broker.cli import tune_allocator
+from broker.config import ConfigError, HostPort, parse_host_port
+from broker.storage.errors import StorageError
 
 __all__ = ["up"]
+
+
+def _address(value: str, flag: str) -> HostPort:
+    try:
+        return parse_host_port(value, flag)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+async def _serve(platform: object) -> None:
+    from tidewatch.platform import Platform
+
+    assert isinstance(platform, Platform)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, platform.request_stop)
+    await platform.start()
+    base = platform.http_url
+    click.echo(f"tidewatch is up: Kafka bootstrap {platform.broker.bootstrap}")
+    click.echo(f"  status page  {base}/")
+    click.echo(f"  metrics      {base}/metrics   health {base}/healthz  {base}/readyz")
+    step = platform.config.slo_step_seconds
+    interval = platform.config.probe_interval_seconds
+    click.echo(f"  SLOs         {len(platform.slos)} built-in, evaluated every {step} s")
+    click.echo(f"  probe        one record per probe partition every {interval:g} s")
+    if platform.monitoring is not None:
+        urls = platform.monitoring.urls()
+        for name, url in urls.items():
+            click.echo(f"  {name:<12} {url}")
+        for name in platform.monitoring.missing:
+            click.echo(f"  {name:<12} not installed (skipped)")
+    click.echo(f"  data dir     {platform.config.data_dir.resolve()}")
+    click.echo("Try: printf 'hello\\n' | kcat -b " + str(platform.broker.bootstrap) + " -t demo -P")
+    click.echo("Press Ctrl-C to stop.")
+    sys.stdout.flush()
+    try:
+        await platform.run_until_stopped()
+    finally:
+        await platform.stop()
+        click.echo("tidewatch stopped.")
 
 
 @click.command(name="up")
@@ -23,17 +70,99 @@ __all__ = ["up"]
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("tidewatch-data"),
     show_default=True,
+    help="Where the broker keeps topics, offsets and SLO history.",
 )
-@click.option("--listen", metavar="HOST:PORT", default="127.0.0.1:9092", show_default=True)
-@click.option("--http", metavar="HOST:PORT", default="127.0.0.1:9464", show_default=True)
-def up(data_dir: Path, listen: str, http: str) -> None:
-    """Start the embedded default: the broker with sensible defaults."""
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    default="127.0.0.1:9092",
+    show_default=True,
+    help="Kafka listener.",
+)
+@click.option(
+    "--http",
+    metavar="HOST:PORT",
+    default="127.0.0.1:9464",
+    show_default=True,
+    help="Status page, metrics and health.",
+)
+@click.option(
+    "--probe-interval",
+    type=click.FloatRange(0.1, 3600),
+    default=1.0,
+    show_default=True,
+    help="Seconds between probe rounds.",
+)
+@click.option(
+    "--slo-step",
+    type=click.IntRange(1, 3600),
+    default=10,
+    show_default=True,
+    help="Seconds between SLO evaluations.",
+)
+@click.option(
+    "--with-prometheus",
+    is_flag=True,
+    help="Also run Prometheus and Alertmanager (if installed) with the generated rules.",
+)
+@click.option(
+    "--prometheus",
+    metavar="HOST:PORT",
+    default="127.0.0.1:9090",
+    show_default=True,
+    help="Prometheus listener (with --with-prometheus).",
+)
+@click.option(
+    "--alertmanager",
+    metavar="HOST:PORT",
+    default="127.0.0.1:9093",
+    show_default=True,
+    help="Alertmanager listener (with --with-prometheus).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="warning",
+    show_default=True,
+)
+def up(
+    data_dir: Path,
+    listen: str,
+    http: str,
+    probe_interval: float,
+    slo_step: int,
+    with_prometheus: bool,
+    prometheus: str,
+    alertmanager: str,
+    log_level: str,
+) -> None:
+    """Run the embedded default: broker, probe, SLO engine and status page.
+
+    Open the printed status page, produce with any Kafka client to the printed
+    bootstrap address, and watch lag, probes and SLOs move.
+    """
+    from tidewatch.platform import Platform, PlatformConfig
+
+    config = PlatformConfig(
+        data_dir=data_dir,
+        listen=_address(listen, "--listen"),
+        http=_address(http, "--http"),
+        probe_interval_seconds=probe_interval,
+        slo_step_seconds=slo_step,
+        with_prometheus=with_prometheus,
+        prometheus=_address(prometheus, "--prometheus"),
+        alertmanager=_address(alertmanager, "--alertmanager"),
+    )
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    tune_allocator()
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
     try:
-        config = BrokerConfig(
-            data_dir=data_dir,
-            listen=parse_host_port(listen, "--listen"),
-            http=parse_host_port(http, "--http"),
-        )
-    except ConfigError as exc:
+        asyncio.run(_serve(Platform(config)))
+    except (OSError, StorageError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
-    run_broker(config)

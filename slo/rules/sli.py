@@ -43,17 +43,39 @@ def _rate(selector: str, window: str) -> str:
     return f"sum(rate({selector}[{window}]))"
 
 
+def _or_zero(side: str, total: str) -> str:
+    """``side``, or 0 where ``total`` has a value and ``side`` has none.
+
+    A counter labelled by error code has no series until the first error, so on a healthy
+    system ``sum(rate(bad[w]))`` is empty, not 0, and so would be the ratio. The 0 comes
+    from the total so that no total still means no data. ``or`` matches on all labels, as
+    the ratio's ``/`` does: the generator's sums have none, and a Sloth query grouped
+    ``by (...)`` gets a 0 for each group of the total that has no errors.
+    """
+    return f"{side} or (0 * {total})"
+
+
 def event_rates(slo: SLO, window: str) -> tuple[str, str] | None:
-    """PromQL for (error events per second, all events per second) over ``window``."""
+    """PromQL for (error events per second, all events per second) over ``window``.
+
+    A bad (or good) selector matching no series counts as 0 events while the total has
+    data (see :func:`_or_zero`). Not for latency: a histogram's buckets exist whenever
+    its ``_count`` does, so a missing bucket is a threshold that is not a bucket bound,
+    and it stays "no data" rather than making every request slow.
+    """
     events = _events(slo)
     if events is not None:
         total = _rate(events.total.promql(), window)
         if events.bad is not None:
-            return _rate(events.bad.promql(), window), total
+            return _or_zero(_rate(events.bad.promql(), window), total), total
         assert events.good is not None
-        return f"({total} - {_rate(events.good.promql(), window)})", total
+        good = _rate(events.good.promql(), window)
+        if not isinstance(slo.sli, LatencySLI):
+            good = f"({_or_zero(good, total)})"
+        return f"({total} - {good})", total
     if isinstance(slo.sli, PromQLEventsSLI):
-        return _window(slo.sli.error_query, window), _window(slo.sli.total_query, window)
+        total = _window(slo.sli.total_query, window)
+        return _or_zero(_window(slo.sli.error_query, window), f"({total})"), total
     return None
 
 

@@ -63,12 +63,20 @@ class CounterSeries:
         step_seconds: int,
         events_per_step: int | Callable[[int], int],
         error_ratio: Callable[[int], float],
+        bad_absent_until_first_error: bool = False,
     ) -> CounterSeries:
-        """``error_ratio(i)`` is the share of bad events in step ``i`` (1-based)."""
+        """``error_ratio(i)`` is the share of bad events in step ``i`` (1-based).
+
+        With ``bad_absent_until_first_error`` the error counter has no samples (NaN)
+        while it is 0, as a counter labelled by error code that the first error creates.
+        """
         events = events_per_step if callable(events_per_step) else (lambda i: events_per_step)
         total = np.array([0] + [events(i) for i in range(1, steps)])
         bad = np.array([0] + [round(total[i] * error_ratio(i)) for i in range(1, steps)])
-        return cls(step_seconds, np.cumsum(bad).astype(float), np.cumsum(total).astype(float))
+        errors = np.cumsum(bad).astype(float)
+        if bad_absent_until_first_error:
+            errors[errors == 0] = np.nan
+        return cls(step_seconds, errors, np.cumsum(total).astype(float))
 
 
 def run_engine(slo: SLO, series: CounterSeries) -> list[Evaluation]:
@@ -78,18 +86,30 @@ def run_engine(slo: SLO, series: CounterSeries) -> list[Evaluation]:
     bad_q, total_q = sampler.queries()
     out = []
     for i in range(len(series.total)):
-        values = {bad_q: float(series.errors[i]), total_q: float(series.total[i])}
+        bad = None if np.isnan(series.errors[i]) else float(series.errors[i])
+        values = {bad_q: bad, total_q: float(series.total[i])}
         engine.record(i * series.step_seconds, *sampler.step(values))
         out.append(engine.evaluate())
     return out
 
 
 def series_notation(values: Sequence[float]) -> str:
-    """promtool's expanding notation ("a+bxn" runs) for a list of values."""
+    """promtool's expanding notation ("a+bxn" runs, "_xn" for n missing samples)."""
     parts = []
     i = 0
     while i < len(values):
+        if np.isnan(values[i]):
+            j = i
+            while j < len(values) and np.isnan(values[j]):
+                j += 1
+            parts.append(f"_x{j - i}")
+            i = j
+            continue
         j = i + 1
+        if j < len(values) and np.isnan(values[j]):
+            parts.append(f"{values[i]:g}")
+            i = j
+            continue
         diff = values[j] - values[i] if j < len(values) else 0
         while j + 1 < len(values) and values[j + 1] - values[j] == diff:
             j += 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from slo.rules import generate
@@ -169,4 +170,95 @@ def test_no_data_alert_fires_ten_minutes_after_the_sli_disappears(tmp_path: Path
         for m, on in ((30, False), (74, False), (75, True), (90, True))
     ]
     test_file = promtool_test_file(slo, [{"input_series": series, "alert_rule_test": tests}])
+    run_promtool_test(tmp_path, [slo], test_file)
+
+
+def _no_errors_then(burn: str) -> object:
+    return _fast_burn if burn == "fast" else _slow_burn
+
+
+@needs_promtool
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("burn", "expectations"),
+    [
+        pytest.param(
+            "fast",
+            [(872, False, False), (873, True, False), (907, True, False), (908, True, True)],
+            id="fast_burn_pages_and_tickets_at_the_same_steps",
+        ),
+        pytest.param(
+            "slow",
+            [(1036, False, False), (1037, False, True), (1163, False, True)],
+            id="slow_burn_tickets_at_the_same_step",
+        ),
+    ],
+)
+def test_a_bad_counter_that_does_not_exist_yet_reads_as_no_errors_then_alerts_as_before(
+    tmp_path: Path, burn: str, expectations: list[tuple[int, bool, bool]]
+) -> None:
+    # The error counter has no series for three days (a counter labelled by error code
+    # before its first error) and appears with the first errors at step 865. While it is
+    # absent the SLI is measured as all good: error ratio 0, budget 100%, no alert and no
+    # no-data alert. Once errors start, page and ticket fire at the steps worked out for
+    # a counter that existed from the start (SCENARIOS above): Prometheus's rate()
+    # extrapolates a new counter back to its zero point, so the first errors count.
+    from slo.alerts import no_data_alert_name
+    from slo.spec import load_text
+    from tests.slo.support import API_SPEC
+
+    (slo,) = load_text(API_SPEC.replace("no_data: false", "no_data: 10m"), "api.yaml")
+    series = CounterSeries.build(
+        CLEAN_STEPS + 300,
+        STEP_MINUTES * 60,
+        1000,
+        _no_errors_then(burn),  # type: ignore[arg-type]
+        bad_absent_until_first_error=True,
+    )
+    assert np.isnan(series.errors[: CLEAN_STEPS + 1]).all()
+    assert not np.isnan(series.errors[CLEAN_STEPS + 1 :]).any()
+    healthy = [2, 12, 288, CLEAN_STEPS]
+    alert_tests = [alert_test(slo, step * STEP_MINUTES, False, False) for step in healthy]
+    alert_tests += [
+        alert_test(slo, step * STEP_MINUTES, page, ticket) for step, page, ticket in expectations
+    ]
+    alert_tests += [
+        {
+            "eval_time": f"{step * STEP_MINUTES}m",
+            "alertname": no_data_alert_name(slo),
+            "exp_alerts": [],
+        }
+        for step in (*healthy, *(e[0] for e in expectations))
+    ]
+    ids = 'sloth_id="api-requests", sloth_service="api", sloth_slo="requests"'
+    expr_tests = []
+    for step in healthy:
+        windows = ("5m", "1h") if step < 288 else ("5m", "1h", "1d", "30d")
+        # (record, its labels besides the SLO's ids, expected value)
+        expected = [(f"slo:sli_error:ratio_rate{w}", f'sloth_window="{w}"', 0) for w in windows]
+        expected += [
+            ("tidewatch_slo:sli_error_events:rate5m", "", 0),
+            ("slo:current_burn_rate:ratio", 'sloth_window="5m"', 0),
+            ("slo:period_error_budget_remaining:ratio", 'sloth_window="30d"', 1),
+        ]
+        for record, extra, value in expected:
+            labels = ", ".join(x for x in (ids, extra) if x)
+            expr_tests.append(
+                {
+                    "expr": record,
+                    "eval_time": f"{step * STEP_MINUTES}m",
+                    "exp_samples": [{"labels": f"{record}{{{labels}}}", "value": value}],
+                }
+            )
+    test_file = promtool_test_file(
+        slo,
+        [
+            {
+                "input_series": input_series(series),
+                "alert_rule_test": alert_tests,
+                "promql_expr_test": expr_tests,
+            }
+        ],
+        interval="5m",
+    )
     run_promtool_test(tmp_path, [slo], test_file)

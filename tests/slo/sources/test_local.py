@@ -113,3 +113,67 @@ async def test_selectors_match_labels_and_bucket_bounds_numerically(
     assert values[good] == 1.0  # le="0.25" matches the exporter's "0.25"
     assert values[total] == 2.0
     assert np.isnan(sampler.prev_error).all()
+
+
+async def test_a_healthy_exporter_without_error_series_is_measured_as_all_good(
+    exporter: tuple[Exporter, str],
+) -> None:
+    # prometheus_client creates a labelled child on first use: no result="error" series
+    # exists until the first error, as with the broker's error-code label.
+    exp, url = exporter
+    slos = load_text(SPEC, "broker.yaml")[:1]
+    engine = Engine(slos, step_seconds=60)
+    sampler = Sampler(slos, 60, use_promql=False)
+    source = LocalSource([url])
+    bad_q, _ = sampler.queries()
+    for minute in range(6):
+        exp.requests.labels("ok").inc(100)
+        values = await source.read(sampler.queries(), minute * 60)
+        assert values[bad_q] is None
+        engine.record(minute * 60, *sampler.step(values))
+    ev = engine.evaluate()
+    five_minutes = list(ev.window_seconds[0]).index(300)
+    assert ev.error_ratio[0, five_minutes] == 0.0
+    assert ev.coverage[0, five_minutes] == 1.0
+    assert ev.budget_remaining[0] == 1.0
+    # The first errors are counted in full at the step their series appears.
+    exp.requests.labels("ok").inc(96)
+    exp.requests.labels("error").inc(4)
+    values = await source.read(sampler.queries(), 360)
+    engine.record(360, *sampler.step(values))
+    ev = engine.evaluate()
+    assert ev.errors[0, five_minutes] == 4.0
+    assert ev.error_ratio[0, five_minutes] == pytest.approx(4 / 500)
+
+
+async def test_a_failed_target_is_a_gap_for_the_metrics_it_exposed_not_a_partial_sum(
+    exporter: tuple[Exporter, str],
+) -> None:
+    # Two targets summed by one SLO; only the second one has an error series. While it
+    # is down the step is a gap (not zero errors over half the traffic, which would also
+    # look like a counter reset), and its increase is counted once when it is back.
+    healthy, healthy_url = exporter
+    failing = Exporter()
+    app = web.Application()
+    app.router.add_get("/metrics", failing.metrics)
+    slos = load_text(SPEC, "broker.yaml")[:1]
+    sampler = Sampler(slos, 60, use_promql=False)
+    async with serving(app) as base:
+        source = LocalSource([healthy_url, base + "/metrics"])
+        counted = []
+        for minute in range(6):
+            healthy.requests.labels("ok").inc(100)
+            failing.requests.labels("ok").inc(90)
+            failing.requests.labels("error").inc(10)
+            failing.up = minute not in (2, 3)
+            values = await source.read(sampler.queries(), minute * 60)
+            errors, total, has = sampler.step(values)
+            counted.append((float(errors[0]), float(total[0]), bool(has[0])))
+    assert counted == [
+        (0.0, 0.0, True),  # baseline
+        (10.0, 200.0, True),
+        (0.0, 0.0, False),
+        (0.0, 0.0, False),
+        (30.0, 600.0, True),  # the three minutes since the last reading
+        (10.0, 200.0, True),
+    ]

@@ -2,6 +2,7 @@
 "use strict";
 
 const REFRESH_MS = 2000;
+const SHOWN_WINDOWS = ["5m", "1h", "6h", "3d"];
 let previous = null; // last payload, for per-second rates
 
 function el(tag, attrs = {}, ...children) {
@@ -31,6 +32,7 @@ function fmtPct(ratio, digits = 2) {
 
 function fmtSeconds(s) {
   if (s === null || s === undefined) return "—";
+  if (s > 10 * 365 * 86400) return "∞";
   if (s < 1) return `${(s * 1000).toFixed(0)} ms`;
   if (s < 120) return `${s.toFixed(1)} s`;
   if (s < 7200) return `${(s / 60).toFixed(1)} min`;
@@ -106,66 +108,84 @@ function renderSlos(data) {
       el("td", {}, `${s.objective_percent}%`),
       el("td", {}, fmtPct(s.sli_ratio, 3)),
       el("td", {}, bar, " ", fmtPct(budget, 1)),
-      el("td", { class: "text" }, windows.map((w) => `${w} ${fmtNum(s.burn_rate[w], 2)}`).join(" · ")),
+      el("td", { class: "reason" }, windows.filter((w) => SHOWN_WINDOWS.includes(w))
+        .map((w) => `${w} ${fmtNum(s.burn_rate[w], 2)}`).join(" · ")),
       el("td", {}, s.time_to_exhaustion_seconds === null ? "∞" : fmtSeconds(s.time_to_exhaustion_seconds)),
       el("td", {}, alert),
       el("td", {}, s.no_data ? badge("no data", "warn") : badge("data", "ok")));
   });
-  fill("slos", rows.length ? table(["SLO", "objective", "SLI (period)", "budget left", { label: "burn rate per window", text: true }, "exhausted in", "alert", "data"], rows) : null);
+  fill("slos", rows.length ? table(["SLO", "objective", "SLI (period)", "budget left", { label: "burn rate (5m · 1h · 6h · 3d)", text: true }, "exhausted in", "alert", "data"], rows) : null);
   renderCharts(data);
 }
 
-function svgChart(points, { min = 0, max = null, color = "#2b6cb0", percent = false, threshold = null }) {
+const PALETTE = ["#2b6cb0", "#1f8a4c", "#b7791f", "#805ad5", "#c53030", "#2c7a7b", "#d53f8c", "#4a5568"];
+
+function svgChart(series, { min = 0, max = null, percent = false, threshold = null }) {
+  // series: [{label, points: [[t, v], ...]}]; draws one line per series.
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
   svg.setAttribute("viewBox", "0 0 400 140");
   svg.setAttribute("preserveAspectRatio", "none");
-  if (points.length < 2) {
+  const all = series.flatMap((s) => s.points).filter((p) => p[1] !== null && p[1] !== undefined);
+  if (all.length < 2) {
     const text = document.createElementNS(ns, "text");
     text.setAttribute("x", "10"); text.setAttribute("y", "70"); text.setAttribute("fill", "#6b7385");
     text.textContent = "collecting history…";
     svg.append(text);
     return svg;
   }
-  const t0 = points[0][0], t1 = points[points.length - 1][0];
-  const values = points.map((p) => p[1]);
+  const t0 = Math.min(...all.map((p) => p[0])), t1 = Math.max(...all.map((p) => p[0]));
+  const values = all.map((p) => p[1]);
   const hi = max !== null ? max : Math.max(...values, threshold || 0, 1e-9) * 1.1;
-  const x = (t) => 30 + ((t - t0) / Math.max(t1 - t0, 1)) * 365;
+  const x = (t) => 34 + ((t - t0) / Math.max(t1 - t0, 1)) * 360;
   const y = (v) => 125 - ((v - min) / Math.max(hi - min, 1e-9)) * 115;
-  const line = document.createElementNS(ns, "polyline");
-  line.setAttribute("points", points.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" "));
-  line.setAttribute("fill", "none"); line.setAttribute("stroke", color); line.setAttribute("stroke-width", "2");
-  svg.append(line);
+  series.forEach((s, k) => {
+    const pts = s.points.filter((p) => p[1] !== null && p[1] !== undefined);
+    if (pts.length < 2) return;
+    const line = document.createElementNS(ns, "polyline");
+    line.setAttribute("points", pts.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" "));
+    line.setAttribute("fill", "none"); line.setAttribute("stroke", PALETTE[k % PALETTE.length]);
+    line.setAttribute("stroke-width", "2");
+    const title = document.createElementNS(ns, "title");
+    title.textContent = s.label;
+    line.append(title);
+    svg.append(line);
+  });
   if (threshold !== null) {
     const rule = document.createElementNS(ns, "line");
-    rule.setAttribute("x1", "30"); rule.setAttribute("x2", "395");
+    rule.setAttribute("x1", "34"); rule.setAttribute("x2", "395");
     rule.setAttribute("y1", y(threshold)); rule.setAttribute("y2", y(threshold));
     rule.setAttribute("stroke", "#c53030"); rule.setAttribute("stroke-dasharray", "4 3");
     svg.append(rule);
   }
-  for (const [value, label] of [[hi, percent ? fmtPct(hi, 0) : fmtNum(hi, 1)], [min, percent ? fmtPct(min, 0) : fmtNum(min, 1)]]) {
+  for (const value of [hi, min]) {
     const text = document.createElementNS(ns, "text");
     text.setAttribute("x", "0"); text.setAttribute("y", String(Math.min(135, Math.max(10, y(value) + 4))));
     text.setAttribute("font-size", "10"); text.setAttribute("fill", "#6b7385");
-    text.textContent = label;
+    text.textContent = percent ? fmtPct(value, 0) : fmtNum(value, 1);
     svg.append(text);
   }
   return svg;
 }
 
+function legend(series) {
+  return el("div", { class: "legend" }, ...series.map((s, k) =>
+    el("span", {}, el("i", { style: `background:${PALETTE[k % PALETTE.length]}` }), s.label)));
+}
+
 function renderCharts(data) {
   const history = data.slo_history || {};
-  const charts = [];
-  for (const s of data.slos || []) {
-    const series = history[s.id] || [];
-    const budget = series.map((p) => [p[0], p[1]]);
-    const burn = series.map((p) => [p[0], p[2]]);
-    charts.push(el("div", { class: "chart" }, el("h3", {}, `${s.slo}: budget remaining`),
-      svgChart(budget, { min: Math.min(0, ...budget.map((p) => p[1])), max: 1, percent: true, color: "#1f8a4c" })));
-    charts.push(el("div", { class: "chart" }, el("h3", {}, `${s.slo}: burn rate (1h), page threshold 14.4`),
-      svgChart(burn, { color: "#b7791f", threshold: 14.4 })));
-  }
-  fill("slo-charts", charts.length ? charts : null);
+  const slos = data.slos || [];
+  if (!slos.length) { fill("slo-charts", null); return; }
+  const budget = slos.map((s) => ({ label: s.slo, points: (history[s.id] || []).map((p) => [p[0], p[1]]) }));
+  const burn = slos.map((s) => ({ label: s.slo, points: (history[s.id] || []).map((p) => [p[0], p[2]]) }));
+  const lowest = Math.min(0, ...budget.flatMap((s) => s.points.map((p) => p[1])));
+  fill("slo-charts", [
+    el("div", { class: "chart" }, el("h3", {}, "Error budget remaining (last hours)"),
+      svgChart(budget, { min: lowest, max: 1, percent: true }), legend(budget)),
+    el("div", { class: "chart" }, el("h3", {}, "Burn rate over 1 h (dashed: page threshold 14.4)"),
+      svgChart(burn, { threshold: 14.4 }), legend(burn)),
+  ]);
 }
 
 function renderAlerts(data) {

@@ -1,0 +1,234 @@
+"""``tidewatch up`` end to end: a subprocess, real clients, the status page rendered by
+headless Chromium, a clean stop, and a clear error for a port already in use."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer
+
+ARTIFACTS = Path(os.environ.get("TIDEWATCH_ARTIFACTS", "artifacts"))
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+_BOOTSTRAP = re.compile(r"Kafka bootstrap (\S+):(\d+)")
+_PAGE = re.compile(r"status page\s+(http://\S+)/")
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="chromium is not installed (scripts/install-system-deps.sh installs it)",
+)
+
+
+class Up:
+    def __init__(self, data_dir: Path, *args: str) -> None:
+        self.log = data_dir.parent / f"{data_dir.name}-up.log"
+        cmd = [
+            sys.executable,
+            "-m",
+            "tidewatch",
+            "up",
+            "--data-dir",
+            str(data_dir),
+            "--probe-interval",
+            "0.5",
+            "--slo-step",
+            "2",
+            *args,
+        ]
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self, timeout_s: float = 40) -> tuple[str, str]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            text = self.output()
+            bootstrap, page = _BOOTSTRAP.search(text), _PAGE.search(text)
+            if bootstrap and page:
+                return f"{bootstrap.group(1)}:{bootstrap.group(2)}", page.group(1)
+            if self.proc.poll() is not None:
+                raise AssertionError(f"tidewatch up exited with {self.proc.returncode}:\n{text}")
+            time.sleep(0.1)
+        raise AssertionError(f"tidewatch up not ready:\n{self.output()}")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[tuple[Up, str, str]]:
+    up = Up(tmp_path / "data", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0")
+    try:
+        bootstrap, page = up.wait_ready()
+        yield up, bootstrap, page
+    finally:
+        up.stop()
+
+
+def _port_free(address: str) -> bool:
+    host, port = address.rsplit(":", 1)
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, int(port)))
+        except OSError:
+            return False
+    return True
+
+
+def _render(url: str, screenshot: Path | None = None) -> str:
+    profile = tempfile.mkdtemp()
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=1280,1600",
+        "--virtual-time-budget=8000",
+    ]
+    try:
+        if screenshot is not None:
+            subprocess.run(
+                [CHROMIUM, *flags, f"--screenshot={screenshot}", url],
+                capture_output=True,
+                timeout=90,
+                check=False,
+            )  # type: ignore[list-item]
+        result = subprocess.run(
+            [CHROMIUM, *flags, "--dump-dom", url], capture_output=True, timeout=90, check=True
+        )  # type: ignore[list-item]
+        return result.stdout.decode()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _text(dom: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
+
+
+def test_the_status_page_shows_slos_probe_results_and_group_lag(
+    running: tuple[Up, str, str],
+) -> None:
+    up, bootstrap, page = running
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for i in range(20):
+        producer.produce(
+            "orders", value=b"order-%d" % i, timestamp=int(time.time() * 1000) - 30_000
+        )
+    producer.flush(10)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "billing",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe(["orders"])
+    read = 0
+    deadline = time.monotonic() + 20
+    while read < 10 and time.monotonic() < deadline:
+        message = consumer.poll(0.5)
+        if message is not None and not message.error():
+            read += 1
+            if read == 10:
+                consumer.commit(message=message, asynchronous=False)
+    consumer.close()
+    assert read == 10
+    time.sleep(5)  # a few probe rounds and SLO evaluations
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "status-page.png"
+    text = _text(_render(page + "/", shot))
+    assert shot.exists() and shot.stat().st_size > 10_000
+
+    assert "Kafka bootstrap " + bootstrap in text
+    assert "ready" in text
+    # SLOs: the built-in set is evaluated and has data.
+    for slo in ("broker-produce-availability", "consumer-lag", "probe-data-loss"):
+        assert f"tidewatch/{slo}" in text
+    # Probe: healthy, records produced and consumed, nothing lost.
+    probe_row = re.search(r"local healthy (\S+)% \S+ ms \S+ ms (\d+) (\d+) (\d+) (\d+)", text)
+    assert probe_row is not None, text
+    availability, produced, consumed, lost, duplicates = probe_row.groups()
+    assert float(availability) > 99.0
+    assert int(produced) > 0
+    assert int(consumed) > 0
+    assert int(lost) == 0
+    assert int(duplicates) == 0
+    # The group: 10 of 20 records consumed, so 10 behind, about 30 s old.
+    group_row = re.search(r"billing (Empty|Stable) \d+ (OK|WARN|STALL|STOP) 10 ([\d.]+) s", text)
+    assert group_row is not None, text
+    assert 25 <= float(group_row.group(3)) <= 120
+    assert "orders[0]" in text
+
+
+def test_stopping_leaves_no_process_and_no_listening_port(tmp_path: Path) -> None:
+    up = Up(tmp_path / "data", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0")
+    bootstrap, page = up.wait_ready()
+    http = page.removeprefix("http://")
+    assert not _port_free(bootstrap)
+    assert up.stop() == 0
+    assert "tidewatch stopped." in up.output()
+    assert _port_free(bootstrap)
+    assert _port_free(http)
+    children = subprocess.run(
+        ["pgrep", "-P", str(up.proc.pid)], capture_output=True, text=True, check=False
+    )
+    assert children.stdout.strip() == ""
+
+
+def test_a_second_instance_on_the_same_port_fails_with_a_message_naming_it(
+    running: tuple[Up, str, str], tmp_path: Path
+) -> None:
+    _, bootstrap, _ = running
+    second = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tidewatch",
+            "up",
+            "--data-dir",
+            str(tmp_path / "other"),
+            "--listen",
+            bootstrap,
+            "--http",
+            "127.0.0.1:0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert second.returncode != 0
+    message = second.stderr.strip().splitlines()[-1]
+    assert bootstrap in message
+    assert "in use" in message.lower()
