@@ -172,6 +172,13 @@ def _consumers(t: AlertThresholds) -> list[AlertRule]:
     headroom = selector(m.GROUP_RETENTION_HEADROOM)
     stop, stall = int(LagStatus.STOP), int(LagStatus.STALL)
     worst_headroom = f"min by (cluster, group, topic) ({headroom})"
+    # Only groups behind their lag SLA: a group within it is consuming, and its headroom
+    # (absent only at the instant it is fully caught up) is merely the topic's retention,
+    # below the thresholds on any topic keeping less than 6 h (the probe's keeps 1 h).
+    beyond_sla = (
+        f"and on (cluster, group, topic)\n"
+        f"  max by (cluster, group, topic) ({lag}) > {_g(t.lag_sla_seconds)}"
+    )
     retention: dict[Severity, float] = {
         SEVERITY_PAGE: t.retention_headroom_page_seconds,
         SEVERITY_TICKET: t.retention_headroom_ticket_seconds,
@@ -180,7 +187,7 @@ def _consumers(t: AlertThresholds) -> list[AlertRule]:
         AlertRule(
             name="TidewatchRetentionHeadroomLow",
             severity=severity,
-            expr=f"{worst_headroom} < {_g(limit)}",
+            expr=f"{worst_headroom} < {_g(limit)}\n{beyond_sla}",
             for_=t.retention_headroom_for,
             summary=(
                 "Retention will delete data group {{ $labels.group }} has not consumed from "
@@ -188,9 +195,11 @@ def _consumers(t: AlertThresholds) -> list[AlertRule]:
             ),
             description=(
                 "The oldest unconsumed record of {{ $labels.group }} on {{ $labels.topic }} "
-                f"is within {_duration(limit)} of being deleted by retention.ms. When it is, "
-                "the group skips those records for good (data loss for that consumer). "
-                "Speed the consumer up or raise the topic's retention.ms (runbook)."
+                f"is within {_duration(limit)} of being deleted by retention.ms, and the group "
+                f"is more than {_duration(t.lag_sla_seconds)} (the lag SLA) behind. When the "
+                "record is deleted, the group skips those records for good (data loss for "
+                "that consumer). Speed the consumer up or raise the topic's retention.ms "
+                "(runbook)."
             ),
             runbook="retention-headroom-low",
             dashboard=f"{DASHBOARD_ONCALL} / Retention headroom",

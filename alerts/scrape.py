@@ -14,6 +14,13 @@ labels the processes export are kept as they are:
 The probe and the lag monitor may watch several clusters, and every series they export
 carries its own ``cluster``; their jobs get no ``cluster`` target label.
 
+The broker job drops scraped series named like the SLO recording rules (``slo:...``, or
+``slo_...`` once an OpenMetrics exposition escaped the colons). ``tidewatch up`` serves
+its in-process SLO engine's values under those names from the same endpoint; Prometheus
+records its own from the generated rules, and a second, scraped copy of, say,
+``slo:error_budget:ratio`` per SLO would break every rule that joins on it (duplicate
+series on the one side of a ``group_left``) and double the dashboards' SLO rows.
+
 Only ``up`` of the broker job is selected by ``job`` (TidewatchBrokerUnreachable, the
 "Broker up" panels). Probe and lag-monitor rules and panels select on metric names and
 exported labels only, so they work the same when the probe runs inside another process
@@ -40,6 +47,7 @@ __all__ = [
     "DEFAULT_PROBE_TARGET",
     "LAG_JOB",
     "PROBE_JOB",
+    "RECORDED_SLO_NAMES",
     "SLO_JOB",
     "UP",
     "UP_SERIES",
@@ -60,11 +68,20 @@ UP: Final = "up"
 UP_SERIES: Final = Series(UP, ("cluster",))
 
 
+# Scraped series named like the SLO engine's recording rules (see the module docstring).
+RECORDED_SLO_NAMES: Final = "slo[:_].+"
+
+
 def _job(name: str, targets: Sequence[str], labels: Mapping[str, str]) -> dict[str, Any]:
     static: dict[str, Any] = {"targets": list(targets)}
     if labels:
         static["labels"] = dict(labels)
     return {"job_name": name, "honor_labels": True, "static_configs": [static]}
+
+
+def _drop_recorded_slo_names(job: dict[str, Any]) -> dict[str, Any]:
+    drop = {"source_labels": ["__name__"], "regex": RECORDED_SLO_NAMES, "action": "drop"}
+    return {**job, "metric_relabel_configs": [drop]}
 
 
 def prometheus_config(
@@ -80,7 +97,7 @@ def prometheus_config(
 ) -> dict[str, Any]:
     """A Prometheus configuration for one cluster (``cluster`` must equal the broker's
     ``cluster`` setting); the probe and lag-monitor jobs only when given targets."""
-    jobs = [_job(BROKER_JOB, broker_targets, {"cluster": cluster})]
+    jobs = [_drop_recorded_slo_names(_job(BROKER_JOB, broker_targets, {"cluster": cluster}))]
     if probe_targets:
         jobs.append(_job(PROBE_JOB, probe_targets, {}))
     if lag_targets:

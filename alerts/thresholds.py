@@ -28,7 +28,8 @@ class AlertThresholds:
     hot_partition_min_bytes_per_second: float = 10_240.0
     hot_partition_for: str = "30m"
     # Unconsumed data deleted by retention within this time: page below the first,
-    # ticket below the second.
+    # ticket below the second; only for groups beyond the lag SLA (a group within it is
+    # consuming, however short the topic's retention).
     retention_headroom_page_seconds: float = 3_600.0
     retention_headroom_ticket_seconds: float = 6 * 3_600.0
     retention_headroom_for: str = "5m"

@@ -145,7 +145,8 @@ def _consumers(board: Board, t: AlertThresholds) -> None:
     board.timeseries(
         "Retention headroom",
         "Time until retention deletes the oldest unconsumed record, per group and topic "
-        "(absent when caught up). Below 6 h tickets, below 1 h pages.",
+        "(absent when caught up). Below 6 h tickets, below 1 h pages, for groups beyond "
+        "the lag SLA.",
         [
             Query(
                 f"min by (group, topic) ({scoped(m.GROUP_RETENTION_HEADROOM)})",

@@ -37,6 +37,7 @@ ALERTS: dict[tuple[str, str], AlertRule] = {
 CLUSTER = {"cluster": BROKER["cluster"]}
 NODE = {"cluster": BROKER["cluster"], "broker": BROKER["broker"]}
 GROUP = {"cluster": "local", "group": "billing", "topic": "orders"}
+_BILLING = {"group": "billing", "topic": "orders", "partition": "0"}
 PROBED = {k: PROBE[k] for k in ("cluster", "target", "broker")}
 
 
@@ -217,8 +218,9 @@ CASES: dict[str, Case] = {
         ],
         {15: []},
     ),
-    # Headroom 7200 - 60 t: below 6 h from t0 (ticket at t5), below 1 h from t61 (page at
-    # t66, when 3240 s = 54 min remain; the page and the ticket both fire, Alertmanager
+    # A stopped group (lag 10 h + 1 min per minute, beyond the 5 min lag SLA throughout)
+    # with headroom 7200 - 60 t: below 6 h from t0 (ticket at t5), below 1 h from t61 (page
+    # at t66, when 3240 s = 54 min remain; the page and the ticket both fire, Alertmanager
     # inhibits the ticket).
     "retention_headroom_tickets_below_six_hours_and_pages_below_one_hour": Case(
         "TidewatchRetentionHeadroomLow",
@@ -229,7 +231,8 @@ CASES: dict[str, Case] = {
                 group="billing",
                 topic="orders",
                 partition="0",
-            )
+            ),
+            series(m.GROUP_LAG_SECONDS, "36000+60x100", **_BILLING),
         ],
         {
             4: [],
@@ -241,18 +244,39 @@ CASES: dict[str, Case] = {
             ],
         },
     ),
-    "ample_retention_headroom_is_silent": Case(
+    "ample_retention_headroom_is_silent_even_for_a_group_beyond_its_sla": Case(
         "TidewatchRetentionHeadroomLow",
         [
-            series(
-                m.GROUP_RETENTION_HEADROOM,
-                "86400x30",
-                group="billing",
-                topic="orders",
-                partition="0",
-            )
+            series(m.GROUP_RETENTION_HEADROOM, "86400x30", **_BILLING),
+            series(m.GROUP_LAG_SECONDS, "3600x30", **_BILLING),
         ],
         {30: []},
+    ),
+    # The probe's own group on its 1 h-retention topic: a second or two behind between
+    # commits, so its headroom is always just under 1 h. It is consuming: silent.
+    "a_group_within_the_lag_sla_on_a_short_retention_topic_is_silent": Case(
+        "TidewatchRetentionHeadroomLow",
+        [
+            series(m.GROUP_RETENTION_HEADROOM, "3599x30", **_BILLING),
+            series(m.GROUP_LAG_SECONDS, "2x30", **_BILLING),
+        ],
+        {5: [], 30: []},
+    ),
+    # The same group stops: its lag passes the SLA at t5 (360 s) while its headroom drops
+    # below 1 h; for 5m -> page and ticket at t10.
+    "a_group_on_a_short_retention_topic_pages_once_it_falls_beyond_the_lag_sla": Case(
+        "TidewatchRetentionHeadroomLow",
+        [
+            series(m.GROUP_RETENTION_HEADROOM, "3599-60x30", **_BILLING),
+            series(m.GROUP_LAG_SECONDS, "60+60x30", **_BILLING),
+        ],
+        {
+            9: [],
+            10: [
+                Expect("page", GROUP, {"{{ $value | humanizeDuration }}": "49m 59s"}),
+                Expect("ticket", GROUP, {"{{ $value | humanizeDuration }}": "49m 59s"}),
+            ],
+        },
     ),
     # Partition 0 gets 20000 B/s, partitions 1 and 2 get 1000 B/s: skew 20000 / 7333 =
     # 2.727. rate() divides by the whole 10m range, so while the series is younger than

@@ -1,6 +1,6 @@
 """Processes for the live Prometheus test: a real ``tidewatch probe`` and one ``/metrics``
 endpoint that serves the broker's and the probe's metrics together, the way ``tidewatch
-up`` will (one process, one registry, one endpoint scraped as job ``tidewatch-broker``)."""
+up`` does (one process, one registry, one endpoint scraped as job ``tidewatch-broker``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -93,9 +93,9 @@ def merge_expositions(texts: Sequence[str]) -> str:
 
 class MergedEndpoint:
     """A ``/metrics`` on 127.0.0.1 (port 0) answering with the merged expositions of
-    ``sources`` (their ``/metrics`` URLs), fetched at every scrape."""
+    ``sources`` (each returns one exposition; called at every scrape)."""
 
-    def __init__(self, sources: Sequence[str]) -> None:
+    def __init__(self, sources: Sequence[Callable[[], str]]) -> None:
         self.sources = tuple(sources)
         merge = self._merged
 
@@ -122,7 +122,7 @@ class MergedEndpoint:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def _merged(self) -> str:
-        return merge_expositions([fetch_text(url) for url in self.sources])
+        return merge_expositions([source() for source in self.sources])
 
     @property
     def address(self) -> str:

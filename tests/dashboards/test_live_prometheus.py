@@ -43,7 +43,7 @@ from dashboards.build import build as build_dashboards
 from dashboards.build import label_values_parts, panel_queries, variable_queries
 from slo import conventions as c
 from synthetics.catalog import PROBE_CATALOG
-from tests.dashboards.support import MergedEndpoint, ProbeProcess
+from tests.dashboards.support import MergedEndpoint, ProbeProcess, fetch_text
 from tests.slo.support import free_port
 from tests.support.broker_process import BrokerProcess
 
@@ -166,6 +166,23 @@ def _traffic(bootstrap: str, scraped: Callable[[], bool]) -> None:
         consumer.close()
 
 
+# What tidewatch up's in-process SLO engine adds to the same endpoint: its own values
+# under the recording rules' names (the ones the rules join on). The generated scrape
+# config drops them, so Prometheus keeps one series per SLO, its own.
+ENGINE_COPIES = (c.METRIC_OBJECTIVE, c.METRIC_ERROR_BUDGET, c.METRIC_PERIOD_BUDGET_REMAINING)
+
+
+def _engine_copies() -> str:
+    lines = []
+    for spec in ENGINE_COPIES:
+        lines += [f"# HELP {spec.name} {spec.help}", f"# TYPE {spec.name} gauge"]
+        for slo in platform_slo_specs():
+            labels = {c.LABEL_ID: slo.id, c.LABEL_SERVICE: slo.service, c.LABEL_SLO: slo.name}
+            inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
+            lines.append(f"{spec.name}{{{inner}}} {slo.error_budget_ratio!r}")
+    return "\n".join(lines) + "\n"
+
+
 def _probe_config(path: Path, bootstrap: str) -> Path:
     config = {
         "http": "off",  # overridden on the command line (port 0)
@@ -196,7 +213,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         probe = ProbeProcess(_probe_config(tmp / "probe.yaml", broker.bootstrap), tmp / "probe.log")
         stack.callback(probe.stop)
         probe.start()
-        endpoint = MergedEndpoint([f"{broker.http_url}/metrics", f"{probe.url}/metrics"])
+        endpoint = MergedEndpoint(
+            [
+                lambda: fetch_text(f"{broker.http_url}/metrics"),
+                lambda: fetch_text(f"{probe.url}/metrics"),
+                _engine_copies,
+            ]
+        )
         endpoint._merged()  # fail here, with the reason, if the two cannot be merged
         stack.callback(endpoint.stop)
         endpoint.start()
@@ -361,3 +384,13 @@ def test_every_probe_rule_was_evaluated_without_error(live: str) -> None:
     # The probe alerts and, per probe SLO, at least its SLI recordings.
     assert len(probe_rules) >= 2 + 3 * 8
     assert [(r["name"], r["health"]) for r in probe_rules if r["health"] != "ok"] == []
+
+
+def test_slo_series_served_with_the_platform_metrics_are_left_to_the_rules(live: str) -> None:
+    # The endpoint also serves an SLO engine's copies of the recorded names; the scrape
+    # config drops them, so each SLO has exactly one series, recorded by Prometheus (no
+    # job label), and the rules joining on them work (checked above: no rule errors).
+    for spec in ENGINE_COPIES:
+        result = _query(live, f"count by ({c.LABEL_ID}, job) ({spec.name})")["data"]["result"]
+        assert sorted(r["metric"][c.LABEL_ID] for r in result) == sorted(SLO_IDS), spec.name
+        assert all("job" not in r["metric"] and r["value"][1] == "1" for r in result)
