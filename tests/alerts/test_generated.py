@@ -284,3 +284,9 @@ def test_probe_rules_select_on_probe_metrics_and_labels_never_on_the_scrape_job(
                     checked += 1
                     assert "job" not in rule["expr"], rule.get("record") or rule["alert"]
     assert checked >= 2 + 3 * 2
+
+
+def test_tidewatch_up_evaluates_the_platform_set() -> None:
+    from tidewatch.platform import PlatformConfig
+
+    assert load_files(PlatformConfig().slo_specs) == PLATFORM
