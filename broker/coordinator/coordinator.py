@@ -12,7 +12,10 @@ id; a rebalance completes when every member has rejoined or the rebalance timeou
 passes (members that did not rejoin are dropped); the leader gets every member's
 metadata and sends the assignments in SyncGroup; heartbeats during a rebalance get
 REBALANCE_IN_PROGRESS; members whose session expires are removed and trigger a
-rebalance; offsets may be committed by members of the current generation (also while
+rebalance - also during a rebalance, unless they are waiting for their JoinGroup or
+SyncGroup answer (a dead member that never rejoins is dropped at its session timeout,
+not at the longer rebalance timeout), and every member's session restarts when the
+join phase completes; offsets may be committed by members of the current generation (also while
 a rebalance is being prepared, so consumers can commit on revocation) or, for groups
 without members, by anyone with generation -1.
 """
@@ -189,9 +192,9 @@ class GroupCoordinator:
         if now_ms >= group.rebalance_deadline_ms or (
             not group.initial_delay and group.all_members_joined()
         ):
-            self._complete_join(group)
+            self._complete_join(group, now_ms)
 
-    def _complete_join(self, group: ConsumerGroup) -> None:
+    def _complete_join(self, group: ConsumerGroup, now_ms: int) -> None:
         for member_id in [m for m, member in group.members.items() if member.join_waiter is None]:
             self._drop_member(group, member_id)
         group.pending_members.clear()
@@ -206,6 +209,8 @@ class GroupCoordinator:
             group.leader_id = next(iter(group.members))
         group.state = GroupState.COMPLETING_REBALANCE
         for member in list(group.members.values()):
+            # Members do not heartbeat while they wait for the join answer.
+            member.last_heartbeat_ms = now_ms
             waiter, member.join_waiter = member.join_waiter, None
             if waiter is not None:
                 waiter(self._join_result(group, member.member_id))
@@ -311,7 +316,7 @@ class GroupCoordinator:
     def _after_departure(self, group: ConsumerGroup, now_ms: int) -> None:
         if not group.members:
             if group.state is GroupState.PREPARING_REBALANCE:
-                self._complete_join(group)
+                self._complete_join(group, now_ms)
             group.state = GroupState.EMPTY
             group.leader_id = None
             group.protocol_name = None
@@ -328,11 +333,13 @@ class GroupCoordinator:
             for member_id, deadline in list(group.pending_members.items()):
                 if now_ms >= deadline:
                     del group.pending_members[member_id]
+            # As Kafka: a member waiting for its JoinGroup or SyncGroup answer is alive;
+            # any other must heartbeat, whatever the group's state.
             expired = [
                 m.member_id
                 for m in group.members.values()
                 if m.join_waiter is None
-                and group.state is not GroupState.PREPARING_REBALANCE
+                and m.sync_waiter is None
                 and now_ms - m.last_heartbeat_ms > m.session_timeout_ms
             ]
             for member_id in expired:
