@@ -74,8 +74,10 @@ class GroupCoordinator:
     def __init__(self, config: CoordinatorConfig | None = None) -> None:
         self.config = config or CoordinatorConfig()
         self.groups: dict[str, ConsumerGroup] = {}
-        # Observers told when a group's offsets change (lag tracking).
+        # Observers told when a group's offsets change or the group is deleted (lag
+        # tracking); both also fire while the offsets log is replayed at start.
         self.on_commit: list[Callable[[str, str, int, CommittedOffset], None]] = []
+        self.on_delete: list[Callable[[str], None]] = []
 
     # -- join ------------------------------------------------------------------------
 
@@ -400,6 +402,8 @@ class GroupCoordinator:
         group = self.groups.pop(group_id, None)
         if group is not None:
             group.state = GroupState.DEAD
+        for observer in self.on_delete:
+            observer(group_id)
 
     def listed(self) -> list[ConsumerGroup]:
         return sorted(self.groups.values(), key=lambda g: g.group_id)

@@ -84,6 +84,7 @@ class LagTracker:
         self._samples: dict[tuple[str, str, int], deque[CommitSample]] = {}
         self._timestamps: dict[tuple[str, int, int], int | None] = {}
         coordinator.on_commit.append(self.observe)
+        coordinator.on_delete.append(self.forget)
 
     def observe(self, group: str, topic: str, partition: int, committed: CommittedOffset) -> None:
         p = self.replicas.get(topic, partition)
@@ -179,5 +180,7 @@ class LagTracker:
         return out
 
     def forget(self, group_id: str) -> None:
+        """Drop a deleted group's commit history: a new group of the same name starts
+        afresh instead of being judged (REWIND, STALL) on the old one's commits."""
         for key in [k for k in self._samples if k[0] == group_id]:
             del self._samples[key]
