@@ -303,3 +303,30 @@ def test_a_recreated_topics_lag_in_seconds_comes_from_its_own_records(
     (partition,) = status["partitions"]
     assert partition["lag_records"] == 2
     assert_lag_seconds_exact(partition["lag_seconds"], fresh_ms, before, after)
+
+
+def test_a_record_arriving_on_a_quiet_topic_is_not_a_stop_until_it_has_waited(
+    lag_broker: BrokerProcess,
+) -> None:
+    # Burrow's false STOP: the consumer's last commit is old only because nothing
+    # arrived. The broker calls STOP only once the waiting record is old too.
+    topic = group = "quiet-topic"
+    bootstrap, http_url = lag_broker.bootstrap, lag_broker.http_url
+    create_topic(bootstrap, topic, 1)
+    produce(bootstrap, topic, ["first"], 1)
+    consumer = committing_consumer(bootstrap, group, topic)
+    try:
+        commit(consumer, topic, 1)
+    finally:
+        consumer.close()
+    quiet_since = time.monotonic()
+    time.sleep(2.5)  # the scenario itself: a quiet spell longer than min_stop_seconds
+    produce(bootstrap, topic, ["late arrival"], 1)
+    arrived = only_partition(http_url, group)
+    assert arrived["lag_records"] == 1
+    assert arrived["status"] == "OK", arrived["reason"]
+    stopped = wait_until(
+        lambda: (p := only_partition(http_url, group))["status"] == "STOP" and p, 5, "STOP"
+    )
+    assert time.monotonic() - quiet_since > 4.5
+    assert "the oldest unconsumed record has waited" in stopped["reason"]
