@@ -44,8 +44,10 @@ def handle(
 ) -> MaybeAsyncReply:
     version = ctx.version
     if version < MIN_SUPPORTED_VERSION:
+        ctx.error = ErrorCode.unsupported_version.name
         return _reply(version, request.acks, _all_failed(request, ErrorCode.unsupported_version))
     if request.transactional_id is not None:
+        ctx.error = ErrorCode.transactional_id_authorization_failed.name
         return _reply(
             version,
             request.acks,
@@ -58,6 +60,7 @@ def handle(
         out: list[PartitionResult] = []
         results.append((topic, out))
         if not allowed(services, ctx, Operation.WRITE, ResourceType.TOPIC, topic):
+            ctx.error = ErrorCode.topic_authorization_failed.name
             out.extend(
                 PartitionResult(i, ErrorCode.topic_authorization_failed.value)
                 for i, _ in partitions
@@ -66,9 +69,11 @@ def handle(
         for index, records in partitions:
             partition = replicas.get(topic, index)
             if partition is None:
+                ctx.error = ErrorCode.unknown_topic_or_partition.name
                 out.append(PartitionResult(index, ErrorCode.unknown_topic_or_partition.value))
                 continue
             if records is None:
+                ctx.error = ErrorCode.invalid_record.name
                 out.append(
                     PartitionResult(
                         index, ErrorCode.invalid_record.value, error_message="records are null"
