@@ -15,7 +15,9 @@ REBALANCE_IN_PROGRESS; members whose session expires are removed and trigger a
 rebalance - also during a rebalance, unless they are waiting for their JoinGroup or
 SyncGroup answer (a dead member that never rejoins is dropped at its session timeout,
 not at the longer rebalance timeout), and every member's session restarts when the
-join phase completes; offsets may be committed by members of the current generation (also while
+join phase completes; a static member (group instance id) that restarts while its
+group is Stable gets its old assignment back without a rebalance and fences its old
+member id; offsets may be committed by members of the current generation (also while
 a rebalance is being prepared, so consumers can commit on revocation) or, for groups
 without members, by anyone with generation -1.
 """
@@ -102,6 +104,8 @@ class GroupCoordinator:
         if not member_id:
             member_id = f"{req.client_id or 'member'}-{uuid.uuid4()}"
             if req.group_instance_id is not None:
+                if self._rejoin_static(group, req, member_id, now_ms, respond):
+                    return
                 self._replace_static(group, req.group_instance_id, member_id)
             elif req.require_known_member_id:
                 group.pending_members[member_id] = now_ms + req.session_timeout_ms
@@ -144,6 +148,40 @@ class GroupCoordinator:
         if group.state is not GroupState.PREPARING_REBALANCE:
             self._prepare_rebalance(group, now_ms)
         self._maybe_complete_join(group, now_ms)
+
+    def _rejoin_static(
+        self,
+        group: ConsumerGroup,
+        req: JoinRequest,
+        new_id: str,
+        now_ms: int,
+        respond: Callable[[JoinResult], None],
+    ) -> bool:
+        """A known static member restarting while its group is Stable, with the same
+        protocols, takes its old place and assignment under a new member id without a
+        rebalance (KIP-345: the point of static membership). False when it does not
+        apply and the join goes the usual way."""
+        assert req.group_instance_id is not None
+        old_id = group.static_members.get(req.group_instance_id)
+        old = group.members.get(old_id) if old_id is not None else None
+        if old is None or group.state is not GroupState.STABLE or old.protocols != req.protocols:
+            return False
+        self._replace_static(group, req.group_instance_id, new_id)
+        group.members[new_id] = Member(
+            member_id=new_id,
+            group_instance_id=req.group_instance_id,
+            client_id=req.client_id,
+            client_host=req.client_host,
+            session_timeout_ms=req.session_timeout_ms,
+            rebalance_timeout_ms=req.rebalance_timeout_ms,
+            protocol_type=req.protocol_type,
+            protocols=req.protocols,
+            last_heartbeat_ms=now_ms,
+            assignment=old.assignment,
+        )
+        group.static_members[req.group_instance_id] = new_id
+        respond(self._join_result(group, new_id))
+        return True
 
     def _replace_static(self, group: ConsumerGroup, instance_id: str, new_id: str) -> None:
         old_id = group.static_members.get(instance_id)

@@ -1,5 +1,6 @@
-"""Session expiry during a rebalance, as Kafka does it: a member that is not waiting
-for a JoinGroup or SyncGroup answer must keep heartbeating in every group state."""
+"""Membership rules beyond the basics, as Kafka has them: a member that is not waiting
+for a JoinGroup or SyncGroup answer must keep heartbeating in every group state, and a
+static member restarting in a Stable group takes its old place without a rebalance."""
 
 from __future__ import annotations
 
@@ -76,4 +77,53 @@ def test_a_member_that_never_syncs_is_expired_and_the_group_rebalances() -> None
     coordinator.tick(1_000 + SESSION_MS + 1)
     assert set(coordinator.groups["g"].members) == {b}
     assert follower.syncs[0].error is ErrorCode.rebalance_in_progress
+    assert coordinator.groups["g"].state is GroupState.PREPARING_REBALANCE
+
+
+def stable_static_group(coordinator: GroupCoordinator) -> tuple[str, str, Recorder]:
+    """Members a (instance host-a) and b (host-b), Stable in generation 1."""
+    ids = []
+    for instance in ("host-a", "host-b"):
+        recorder = Recorder()
+        coordinator.join(join_request(client=instance, instance=instance), 0, recorder.join)
+        ids.append(recorder)
+    coordinator.tick(1_000)
+    a, b = (r.joins[0].member_id for r in ids)
+    follower, leader = Recorder(), Recorder()
+    coordinator.sync("g", 1, b, {}, 1_000, follower.sync)
+    coordinator.sync("g", 1, a, {a: b"to-a", b: b"to-b"}, 1_000, leader.sync)
+    assert coordinator.groups["g"].state is GroupState.STABLE
+    return a, b, follower
+
+
+def test_a_static_member_restarting_in_a_stable_group_gets_its_assignment_back_without_a_rebalance() -> (
+    None
+):
+    coordinator = GroupCoordinator()
+    a, b, _ = stable_static_group(coordinator)
+    group = coordinator.groups["g"]
+    rebalances = group.rebalances_total
+    restarted = Recorder()
+    coordinator.join(join_request(client="host-b", instance="host-b"), 3_000, restarted.join)
+    (answer,) = restarted.joins
+    assert answer.error is ErrorCode.none
+    assert answer.generation == 1
+    new_b = answer.member_id
+    assert new_b != b and set(group.members) == {a, new_b}
+    assert group.state is GroupState.STABLE and group.rebalances_total == rebalances
+    synced = Recorder()
+    coordinator.sync("g", 1, new_b, {}, 3_100, synced.sync)
+    assert synced.syncs[0].assignment == b"to-b"
+    # The old incarnation is fenced; the other member never noticed.
+    assert coordinator.heartbeat("g", 1, b, 3_200) is ErrorCode.unknown_member_id
+    assert coordinator.heartbeat("g", 1, a, 3_200) is ErrorCode.none
+
+
+def test_a_static_member_restarting_with_other_protocols_triggers_a_rebalance() -> None:
+    coordinator = GroupCoordinator()
+    a, b, _ = stable_static_group(coordinator)
+    restarted = Recorder()
+    request = join_request(client="host-b", protocols=("roundrobin", "range"), instance="host-b")
+    coordinator.join(request, 3_000, restarted.join)
+    assert restarted.joins == []
     assert coordinator.groups["g"].state is GroupState.PREPARING_REBALANCE
