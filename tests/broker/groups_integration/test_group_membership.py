@@ -201,3 +201,40 @@ def test_a_member_killed_while_a_new_one_joins_is_dropped_at_its_session_timeout
     replacement = start_member("confluent", bootstrap, group, topic)
     settle(shared_broker, group, [stayer, replacement], "the stayer and the replacement")
     assert time.monotonic() - killed_at <= SESSION_S + 6
+
+
+def assignment_events(member: GroupMember) -> int:
+    """How many rebalance callbacks the member has reported so far."""
+    if member.family == "kcat":
+        return sum("rebalanced" in line for line in member.log().splitlines())
+    return sum(line.startswith("A") for line in member._lines(member.out))
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=FAMILY_IDS)
+def test_a_static_member_restarted_within_its_session_gets_its_partitions_back_without_a_rebalance(
+    family: str, shared_broker: BrokerProcess, start_member: Callable[..., GroupMember]
+) -> None:
+    topic = group = f"static-{family}"
+    bootstrap, http_url = shared_broker.bootstrap, shared_broker.http_url
+    create_topic(bootstrap, topic, PARTITIONS)
+    crashed, other = (
+        start_member(family, bootstrap, group, topic, instance_id=f"{family}-{i}", name=f"s{i}")
+        for i in range(2)
+    )
+    owned = settle(shared_broker, group, [crashed, other], "two static members")
+    rebalances = group_status(http_url, group)["rebalances"]
+    events = assignment_events(other)
+
+    crashed.kill()
+    restarted = start_member(
+        family, bootstrap, group, topic, instance_id=f"{family}-0", name="s0-again"
+    )
+    started = time.monotonic()
+    again = wait_until(lambda: restarted.assignment(), 15, "the restarted member's assignment")
+    assert time.monotonic() - started < SESSION_S
+    assert again == owned[crashed.name]
+    status = group_status(http_url, group)
+    assert status["rebalances"] == rebalances
+    assert status["members"] == 2 and status["state"] == "Stable"
+    assert assignment_events(other) == events, "the other member saw a rebalance"
+    assert other.assignment() == owned[other.name]
