@@ -15,11 +15,14 @@ from aiokafka import TopicPartition as AioTopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
-from kafka import KafkaAdminClient, KafkaConsumer
-from kafka import TopicPartition as KpTopicPartition
-from kafka.structs import OffsetAndMetadata
 
 from tests.broker.groups_integration.group_member import SESSION_TIMEOUT_MS
+from tests.broker.groups_integration.kafka_python import (
+    KafkaAdminClient,
+    KafkaConsumer,
+    OffsetAndMetadata,
+)
+from tests.broker.groups_integration.kafka_python import TopicPartition as KpTopicPartition
 from tests.broker.groups_integration.support import quiet
 
 __all__ = [

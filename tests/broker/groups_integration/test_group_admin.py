@@ -11,13 +11,13 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from confluent_kafka import ConsumerGroupState, KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
-from kafka import KafkaAdminClient
 
 from tests.broker.groups_integration.clients import (
     commit_aiokafka,
     commit_kafka_python,
     kafka_python_committed,
 )
+from tests.broker.groups_integration.kafka_python import KafkaAdminClient
 from tests.broker.groups_integration.members import GroupMember, wait_until
 from tests.broker.groups_integration.support import (
     create_topic,
