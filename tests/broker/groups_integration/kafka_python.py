@@ -13,6 +13,13 @@ import warnings
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", r"(read|open)_text is deprecated", DeprecationWarning)
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+    from kafka.admin import MemberToRemove
     from kafka.structs import OffsetAndMetadata
 
-__all__ = ["KafkaAdminClient", "KafkaConsumer", "OffsetAndMetadata", "TopicPartition"]
+__all__ = [
+    "KafkaAdminClient",
+    "KafkaConsumer",
+    "MemberToRemove",
+    "OffsetAndMetadata",
+    "TopicPartition",
+]

@@ -140,6 +140,12 @@ class GroupMember:
                 out.append((int(partition), int(offset), value))
         return out
 
+    def rebalance_events(self) -> int:
+        """How many rebalance callbacks (assignments and revocations) it reported."""
+        if self.family == "kcat":
+            return sum("rebalanced" in line for line in self._lines(self.err))
+        return sum(line.startswith("A") for line in self._lines(self.out))
+
     def closed_politely(self) -> bool:
         return "X" in self._lines(self.out)
 

@@ -17,7 +17,7 @@ from tests.broker.groups_integration.clients import (
     commit_kafka_python,
     kafka_python_committed,
 )
-from tests.broker.groups_integration.kafka_python import KafkaAdminClient
+from tests.broker.groups_integration.kafka_python import KafkaAdminClient, MemberToRemove
 from tests.broker.groups_integration.members import GroupMember, wait_until
 from tests.broker.groups_integration.support import (
     create_topic,
@@ -224,3 +224,36 @@ def test_a_group_deleted_and_recreated_without_a_restart_is_not_judged_on_its_ol
     assert partition["committed_offset"] == 5
     # The old group's offset 15 is gone with it: moving to 5 is no rewind.
     assert partition["status"] == "OK", partition["reason"]
+
+
+def test_an_admin_removes_static_members_in_one_batched_leave_group(
+    shared_broker: BrokerProcess, start_member: Callable[..., GroupMember]
+) -> None:
+    topic = group = "removed-by-admin"
+    bootstrap, http_url = shared_broker.bootstrap, shared_broker.http_url
+    create_topic(bootstrap, topic, 2)
+    members = [
+        start_member("confluent", bootstrap, group, topic, instance_id=f"host-{i}", name=f"r{i}")
+        for i in range(2)
+    ]
+    wait_until(lambda: stable_with_members(http_url, group, 2), 40, "two static members")
+    rebalances = group_status(http_url, group)["rebalances"]
+
+    kp = kafka_python_admin(bootstrap)
+    try:
+        removed = kp.remove_group_members(
+            group,
+            [MemberToRemove(group_instance_id="host-0"), MemberToRemove(group_instance_id="ghost")],
+        )
+    finally:
+        kp.close()
+    assert {key: error.__name__ for key, error in removed.items()} == {
+        "host-0": "NoError",
+        "ghost": "UnknownMemberIdError",
+    }
+    status = group_status(http_url, group)
+    assert status["rebalances"] == rebalances + 1
+    assert status["members"] == 1
+    # The removed consumer is still running: it finds itself fenced and joins again.
+    wait_until(lambda: stable_with_members(http_url, group, 2), 40, "the removed member back")
+    assert all(m.running for m in members)

@@ -203,13 +203,6 @@ def test_a_member_killed_while_a_new_one_joins_is_dropped_at_its_session_timeout
     assert time.monotonic() - killed_at <= SESSION_S + 6
 
 
-def assignment_events(member: GroupMember) -> int:
-    """How many rebalance callbacks the member has reported so far."""
-    if member.family == "kcat":
-        return sum("rebalanced" in line for line in member.log().splitlines())
-    return sum(line.startswith("A") for line in member._lines(member.out))
-
-
 @pytest.mark.parametrize("family", FAMILIES, ids=FAMILY_IDS)
 def test_a_static_member_restarted_within_its_session_gets_its_partitions_back_without_a_rebalance(
     family: str, shared_broker: BrokerProcess, start_member: Callable[..., GroupMember]
@@ -223,7 +216,7 @@ def test_a_static_member_restarted_within_its_session_gets_its_partitions_back_w
     )
     owned = settle(shared_broker, group, [crashed, other], "two static members")
     rebalances = group_status(http_url, group)["rebalances"]
-    events = assignment_events(other)
+    events = other.rebalance_events()
 
     crashed.kill()
     restarted = start_member(
@@ -236,5 +229,5 @@ def test_a_static_member_restarted_within_its_session_gets_its_partitions_back_w
     status = group_status(http_url, group)
     assert status["rebalances"] == rebalances
     assert status["members"] == 2 and status["state"] == "Stable"
-    assert assignment_events(other) == events, "the other member saw a rebalance"
+    assert other.rebalance_events() == events, "the other member saw a rebalance"
     assert other.assignment() == owned[other.name]
