@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: up test check lint types install install-test system-deps bench clean
+.PHONY: up test check lint types install install-test system-deps bench clean generate
 
 ## up: install the runtime and start the embedded default (broker + friends)
 up: install
@@ -36,6 +36,11 @@ install-test: system-deps $(BIN)/python
 
 system-deps:
 	./scripts/install-system-deps.sh
+
+## generate: regenerate the committed dashboards and alerting files
+generate: install
+	$(BIN)/tidewatch dashboards build -o dashboards/generated
+	$(BIN)/tidewatch alerts build -o alerts/generated
 
 ## bench: the broker benchmark against a Redis Streams peer (prints figures, writes JSON)
 bench: install-test

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
+from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
@@ -33,6 +37,7 @@ from broker.server.authorizer import AllowAll, Authorizer
 from broker.server.context import BrokerServices
 from broker.server.dispatch import Dispatcher
 from broker.storage.manager import LogManager
+from broker.tracing import build_tracer
 
 __all__ = ["BrokerApp"]
 
@@ -49,6 +54,10 @@ class BrokerApp:
     registry: CollectorRegistry = field(
         default_factory=lambda: CollectorRegistry(auto_describe=False)
     )
+    # Tests inject an in-memory exporter; otherwise the configured one is used.
+    span_exporter: SpanExporter | None = None
+    # More routes on the broker's HTTP server (the platform's status page).
+    http_routes: Callable[[web.Application], None] | None = None
 
     def __post_init__(self) -> None:
         self.stats = BrokerStats()
@@ -92,11 +101,13 @@ class BrokerApp:
                 min_stop_seconds=self.config.lag_min_stop_seconds,
             ),
         )
+        self.tracer = build_tracer(self.config.tracing, self.span_exporter)
         self.kafka: KafkaServer | None = None
         self._http_runner: web.AppRunner | None = None
         self.bootstrap: HostPort | None = None
         self.http_address: HostPort | None = None
         self._storage_open = False
+        self._started = time.monotonic()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -127,6 +138,7 @@ class BrokerApp:
             cluster_id=self.log_manager.cluster_id,
             advertised=self.config.advertised_address(self.config.listen.port),
             groups=self.groups,
+            tracer=self.tracer,
         )
         self.kafka = KafkaServer(
             Dispatcher(services),
@@ -188,6 +200,7 @@ class BrokerApp:
             self.registry if self.config.metrics_enabled else None,
             self.not_ready_reason,
             self.group_status,
+            self.http_routes,
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -205,6 +218,37 @@ class BrokerApp:
         if sockets:
             port = sockets[0].getsockname()[1]
         self.http_address = HostPort(address.host, port)
+
+    def status_snapshot(self) -> dict[str, Any]:
+        """The broker's part of the status page feed: itself, partitions, groups."""
+        return {
+            "broker": {
+                "bootstrap": str(self.bootstrap) if self.bootstrap else None,
+                "version": VERSION,
+                "flush_policy": self.config.flush_policy.value,
+                "ready": self.not_ready_reason() is None,
+                "uptime_seconds": time.monotonic() - self._started,
+                "cluster": self.config.cluster,
+                "node_id": self.config.node_id,
+            },
+            "partitions": [
+                {
+                    "topic": p.topic,
+                    "partition": p.index,
+                    "log_start_offset": p.log_start_offset,
+                    "log_end_offset": p.log_end_offset,
+                    "high_watermark": p.high_watermark,
+                    "size_bytes": p.size_bytes,
+                    "segments": p.segment_count,
+                    "records_appended": p.records_appended,
+                    "records_fetched": p.records_fetched,
+                    "bytes_appended": p.bytes_appended,
+                    "bytes_fetched": p.bytes_fetched,
+                }
+                for p in sorted(self.replicas.partitions.values(), key=lambda p: (p.topic, p.index))
+            ],
+            "groups": self.group_status(),
+        }
 
     def group_status(self) -> list[dict[str, object]]:
         return [_group_json(g) for g in self.lag.snapshot()]
@@ -230,6 +274,8 @@ class BrokerApp:
             self._storage_open = False
             await self.groups.close()
             await self.replicas.close()
+            if self.tracer is not None:
+                self.tracer.shutdown()
 
 
 def _group_json(group: GroupLag) -> dict[str, object]:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
+from aiohttp import web
 
 from broker.app import BrokerApp
 from broker.config import (
@@ -65,17 +68,40 @@ async def serve(app: BrokerApp, announce: bool = True) -> None:
         await app.stop()
 
 
+def tune_allocator() -> None:
+    """Keep large request buffers on the heap (glibc): by default each 1 MiB produce
+    frame gets fresh mmap'd pages and page-faults them in, which measured about 40% of
+    the broker's CPU per byte produced. No-op where mallopt is unavailable."""
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 16 * 1024 * 1024)
+    mallopt(m_trim_threshold, 64 * 1024 * 1024)
+
+
+def _status_page(app: BrokerApp) -> Callable[[web.Application], None]:
+    from tidewatch.status_page import add_status_routes
+
+    return lambda http: add_status_routes(http, app.status_snapshot)
+
+
 def run_broker(config: BrokerConfig, log_level: str = "info") -> None:
     logging.basicConfig(
         level=getattr(logging, log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    tune_allocator()
     with contextlib.suppress(ImportError):
         import uvloop
 
         uvloop.install()
     try:
-        asyncio.run(serve(BrokerApp(config)))
+        app = BrokerApp(config)
+        app.http_routes = _status_page(app)
+        asyncio.run(serve(app))
     except (OSError, StorageError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
 

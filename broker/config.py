@@ -22,6 +22,11 @@ Example file (every key optional; the values shown are the defaults)::
     metrics:
       enabled: true                 # false: no /metrics and no per-request accounting
       compat: false                 # also emit kafka_exporter / kafka-lag-exporter names
+    tracing:                        # OpenTelemetry spans for produce and fetch (broker.tracing)
+      enabled: false
+      exporter: jsonl               # jsonl | otlp | console
+      path: tidewatch-traces.jsonl  # for jsonl
+      endpoint: http://127.0.0.1:4318/v1/traces   # for otlp
     lag:
       min_stop_seconds: 60          # silence (with records waiting) before STOP
       window_commits: 10            # commits per partition the status looks at
@@ -44,6 +49,7 @@ import yaml
 
 from broker.cluster.flusher import FlushPolicy
 from broker.storage.log_config import TOPIC_CONFIGS, InvalidConfigError, LogConfig
+from broker.tracing import TracingConfig
 
 __all__ = ["BrokerConfig", "ConfigError", "HostPort", "load_config", "parse_host_port"]
 
@@ -94,6 +100,7 @@ class BrokerConfig:
     group_max_session_timeout_ms: int = 1_800_000
     lag_min_stop_seconds: int = 60
     lag_window_commits: int = 10
+    tracing: TracingConfig = field(default_factory=TracingConfig)
 
     def advertised_address(self, bound_port: int) -> HostPort:
         """Where clients should connect: the advertised address, else the listener
@@ -123,7 +130,10 @@ _TOP_KEYS = {
     "metrics",
     "groups",
     "lag",
+    "tracing",
 }
+_TRACING_KEYS = {"enabled", "exporter", "path", "endpoint", "service_name"}
+_EXPORTERS = ("jsonl", "otlp", "console")
 _LAG_KEYS = {"min_stop_seconds", "window_commits"}
 _GROUP_KEYS = {"initial_rebalance_delay_ms", "min_session_timeout_ms", "max_session_timeout_ms"}
 _FLUSH_KEYS = {"policy", "interval_ms"}
@@ -216,6 +226,9 @@ def config_from_mapping(raw: dict[str, Any], source: str) -> BrokerConfig:
         if key not in _LAG_KEYS:
             raise _unknown(key, _LAG_KEYS, f"{source}: lag")
         changes[f"lag_{key}"] = _int(value, f"{source}: lag.{key}", 1)
+    tracing = _mapping(raw.get("tracing"), f"{source}: tracing")
+    if tracing:
+        changes["tracing"] = _tracing(tracing, f"{source}: tracing")
     metrics = _mapping(raw.get("metrics"), f"{source}: metrics")
     for key in metrics:
         if key not in _METRICS_KEYS:
@@ -225,6 +238,23 @@ def config_from_mapping(raw: dict[str, Any], source: str) -> BrokerConfig:
     if "compat" in metrics:
         changes["metrics_compat"] = _bool(metrics["compat"], f"{source}: metrics.compat")
     return replace(BrokerConfig(), **changes)
+
+
+def _tracing(raw: dict[str, Any], where: str) -> TracingConfig:
+    for key in raw:
+        if key not in _TRACING_KEYS:
+            raise _unknown(key, _TRACING_KEYS, where)
+    exporter = str(raw.get("exporter", "jsonl"))
+    if exporter not in _EXPORTERS:
+        raise ConfigError(f"{where}.exporter: {exporter!r} is not one of {', '.join(_EXPORTERS)}")
+    defaults = TracingConfig()
+    return TracingConfig(
+        enabled=_bool(raw.get("enabled", False), f"{where}.enabled"),
+        exporter=exporter,
+        path=Path(str(raw.get("path", defaults.path))),
+        endpoint=str(raw.get("endpoint", defaults.endpoint)),
+        service_name=str(raw.get("service_name", defaults.service_name)),
+    )
 
 
 def parse_flush_policy(value: Any, where: str) -> FlushPolicy:

@@ -1,1 +1,1 @@
-"""loadtest: see the README."""
+"""Load and benchmark tooling: ``tidewatch bench`` (see ``loadtest.bench``)."""

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite and benchmarks use: real Kafka clients
-# (kcat), a Redis server (benchmark peer), Prometheus/promtool and Alertmanager/amtool.
+# (kcat), a Redis server (benchmark peer), Prometheus/promtool, Alertmanager/amtool and
+# Chromium (headless tests of the status page).
 # Idempotent: skips everything when the tools are already present.
 set -euo pipefail
 
-packages=(kcat redis-server prometheus prometheus-alertmanager)
-binaries=(kcat redis-server promtool amtool)
+packages=(kcat redis-server prometheus prometheus-alertmanager chromium)
+binaries=(kcat redis-server promtool amtool chromium)
 
 missing=0
 for b in "${binaries[@]}"; do

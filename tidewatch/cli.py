@@ -19,6 +19,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "up": ("tidewatch.up:up", "run the embedded default: broker and its HTTP endpoints"),
     "bench": ("loadtest.bench:bench", "benchmark the broker against a Redis Streams peer"),
     "slo": ("slo.cli:slo", "validate, generate, evaluate and backtest SLOs"),
+    "dashboards": ("dashboards.cli:dashboards", "generate the Grafana dashboards"),
+    "alerts": ("alerts.cli:alerts", "generate alert rules, platform SLOs and Alertmanager config"),
 }
 
 

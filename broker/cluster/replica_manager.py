@@ -18,7 +18,7 @@ from broker.clock import Clock
 from broker.cluster.flusher import Flusher
 from broker.cluster.partition import Partition
 from broker.cluster.purgatory import FetchPurgatory, PartitionKey
-from broker.records.batch import BatchHeader, CorruptBatchError, check_batch
+from broker.records.batch import BatchHeader, CorruptBatchError, check_batch, check_record_framing
 from broker.storage.errors import InvalidRecordError, UnknownTopicError
 from broker.storage.log import AppendInfo, DeletedSegment
 from broker.storage.manager import LogManager, TopicInfo
@@ -54,6 +54,8 @@ def validate_produce_records(records: memoryview | bytes) -> BatchHeader:
             f"record count {header.records_count} does not match the last offset delta "
             f"{header.last_offset_delta}"
         )
+    if header.attributes & 0x07 == 0:
+        check_record_framing(records, header)
     return header
 
 
@@ -182,6 +184,7 @@ class ReplicaManager:
         for topic, index, segment in self.log_manager.enforce_retention(self.clock.time_ms()):
             partition = self.partitions.get((topic, index))
             if partition is not None:
+                partition.retention_deleted_bytes += segment.size_bytes
                 partition.after_retention()
             results.append(RetentionResult(topic, index, segment))
         return results

@@ -231,7 +231,8 @@ MALFORMED_REQUESTS = MetricSpec(
     MetricType.COUNTER,
     "requests",
     "Requests rejected as malformed; the connection was closed. Reason is one of "
-    "frame_size, header, unknown_api, unsupported_version, decode.",
+    "frame_size, header, unknown_api, unsupported_version, decode, or truncated (the "
+    "client hung up in the middle of a frame).",
     ("reason",),
 )
 TRAILING_BYTES = MetricSpec(

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
 
 __all__ = ["build_http_app"]
 
@@ -21,14 +22,21 @@ def build_http_app(
     registry: CollectorRegistry | None,
     ready: Callable[[], str | None],
     groups: Callable[[], list[dict[str, Any]]] | None = None,
+    extra_routes: Callable[[web.Application], None] | None = None,
 ) -> web.Application:
     """``ready`` returns None when ready, else the reason it is not; ``groups`` gives
     the consumer-group status served at /status/groups. A None registry disables
     /metrics (metrics switched off)."""
 
-    async def metrics(_: web.Request) -> web.Response:
+    async def metrics(request: web.Request) -> web.Response:
         if registry is None:
             return web.Response(status=404, text="metrics are disabled (metrics.enabled: false)\n")
+        if "application/openmetrics-text" in request.headers.get("Accept", ""):
+            # OpenMetrics carries exemplars (trace ids on latency buckets).
+            body = openmetrics.generate_latest(registry)  # type: ignore[no-untyped-call]
+            return web.Response(
+                body=body, headers={"Content-Type": openmetrics.CONTENT_TYPE_LATEST}
+            )
         body = generate_latest(registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -49,4 +57,6 @@ def build_http_app(
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if extra_routes is not None:
+        extra_routes(app)
     return app

@@ -3,8 +3,11 @@ turned into Prometheus families only when scraped (see ``collector``)."""
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
 from dataclasses import dataclass, field
+
+from prometheus_client.samples import Exemplar
 
 __all__ = ["LATENCY_BUCKETS_SECONDS", "BrokerStats", "LatencyHistogram", "RequestStats"]
 
@@ -29,31 +32,43 @@ LATENCY_BUCKETS_SECONDS: tuple[float, ...] = (
 
 
 class LatencyHistogram:
-    """Cumulative-on-read histogram with fixed bounds (seconds)."""
+    """Cumulative-on-read histogram with fixed bounds (seconds). When an observation
+    carries a trace id, it becomes its bucket's exemplar (the latest one wins)."""
 
-    __slots__ = ("bounds", "counts", "sum")
+    __slots__ = ("bounds", "counts", "exemplars", "sum")
 
     def __init__(self, bounds: tuple[float, ...] = LATENCY_BUCKETS_SECONDS) -> None:
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)
         self.sum = 0.0
+        self.exemplars: dict[int, tuple[str, float, float]] | None = None
 
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect_left(self.bounds, seconds)] += 1
+    def observe(self, seconds: float, trace_id: str | None = None) -> None:
+        bucket = bisect_left(self.bounds, seconds)
+        self.counts[bucket] += 1
         self.sum += seconds
+        if trace_id is not None:
+            if self.exemplars is None:
+                self.exemplars = {}
+            self.exemplars[bucket] = (trace_id, seconds, time.time())
 
     @property
     def count(self) -> int:
         return sum(self.counts)
 
-    def cumulative(self) -> list[tuple[str, int]]:
-        """(le, cumulative count) pairs including +Inf, for exposition."""
-        out = []
+    def cumulative(self) -> list[tuple[str, int] | tuple[str, int, Exemplar]]:
+        """(le, cumulative count[, exemplar]) including +Inf, for exposition."""
+        out: list[tuple[str, int] | tuple[str, int, Exemplar]] = []
         running = 0
-        for bound, n in zip(self.bounds, self.counts, strict=False):
+        labels = [*(repr(b) for b in self.bounds), "+Inf"]
+        for i, (le, n) in enumerate(zip(labels, self.counts, strict=True)):
             running += n
-            out.append((repr(bound), running))
-        out.append(("+Inf", running + self.counts[-1]))
+            exemplar = self.exemplars.get(i) if self.exemplars else None
+            if exemplar is None:
+                out.append((le, running))
+            else:
+                trace_id, value, when = exemplar
+                out.append((le, running, Exemplar({"trace_id": trace_id}, value, when)))
         return out
 
 
@@ -63,10 +78,12 @@ class RequestStats:
     duration: LatencyHistogram = field(default_factory=LatencyHistogram)
     queue: LatencyHistogram = field(default_factory=LatencyHistogram)
 
-    def record(self, error: str, queue_s: float, total_s: float) -> None:
+    def record(
+        self, error: str, queue_s: float, total_s: float, trace_id: str | None = None
+    ) -> None:
         self.errors[error] = self.errors.get(error, 0) + 1
         self.queue.observe(queue_s)
-        self.duration.observe(total_s)
+        self.duration.observe(total_s, trace_id)
 
 
 @dataclass(slots=True)

@@ -9,12 +9,14 @@ write buffer is full, so a slow or hostile client cannot make the broker buffer
 without bound.
 
 A protocol violation (bad frame size, malformed header or body, unknown API or
-version) closes only this connection, with the reason logged and counted.
+version) closes only this connection, with the reason logged and counted. A client that
+hangs up in the middle of a frame is logged and counted too (reason ``truncated``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import socket
 import time
@@ -22,7 +24,7 @@ from collections import deque
 from collections.abc import Callable
 
 from broker.metrics.stats import BrokerStats
-from broker.protocol.framing import FrameDecoder, FrameError
+from broker.protocol.framing import FrameError, FrameReader
 from broker.server.authorizer import ANONYMOUS
 from broker.server.context import Reply
 from broker.server.dispatch import Dispatched, Dispatcher, ProtocolViolation, is_pending
@@ -32,7 +34,7 @@ __all__ = ["KafkaConnection"]
 log = logging.getLogger(__name__)
 
 
-class KafkaConnection(asyncio.Protocol):
+class KafkaConnection(asyncio.BufferedProtocol):
     def __init__(
         self,
         dispatcher: Dispatcher,
@@ -46,15 +48,19 @@ class KafkaConnection(asyncio.Protocol):
         self._request_metrics = request_metrics
         self._dispatcher = dispatcher
         self._stats = stats
-        self._decoder = FrameDecoder(max_request_bytes)
+        self._reader = FrameReader(max_request_bytes)
         self._max_inflight = max_inflight
         self._on_close = on_close
-        self._queue: deque[tuple[bytes, float]] = deque()
+        self._queue: deque[tuple[bytes | bytearray, float]] = deque()
         self._transport: asyncio.Transport | None = None
         self._busy_task: asyncio.Task[None] | None = None
+        # The awaitable reply the busy task waits for, until the task has started.
+        self._busy_reply: object | None = None
         self._reading_paused = False
         self._writing_paused = False
         self._closed = False
+        # Set once the broker decided to close (violation, error, shutdown).
+        self._closing = False
         self.peer = "?"
         self.principal = ANONYMOUS
 
@@ -73,11 +79,14 @@ class KafkaConnection(asyncio.Protocol):
         self._stats.connections_open += 1
         self._stats.connections_accepted += 1
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._reader.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
         if self._closed:
             return
         try:
-            frames = self._decoder.feed(data)
+            frames = self._reader.buffer_updated(nbytes)
         except FrameError as exc:
             self._violation("frame_size", str(exc))
             return
@@ -85,6 +94,9 @@ class KafkaConnection(asyncio.Protocol):
             now = time.perf_counter()
             self._queue.extend((frame, now) for frame in frames)
             self._drain()
+
+    def eof_received(self) -> bool:
+        return False
 
     def pause_writing(self) -> None:
         self._writing_paused = True
@@ -97,8 +109,22 @@ class KafkaConnection(asyncio.Protocol):
         if not self._closed:
             self._closed = True
             self._stats.connections_open -= 1
+            pending = self._reader.buffered_bytes
+            if pending and not self._closing:
+                self._stats.count_malformed("truncated")
+                log.warning(
+                    "connection from %s: the client closed the connection in the middle of "
+                    "a request (%d bytes of an incomplete frame discarded)",
+                    self.peer,
+                    pending,
+                )
         if self._busy_task is not None and not self._busy_task.done():
             self._busy_task.cancel()
+            if inspect.iscoroutine(self._busy_reply):
+                # The task never ran, so nothing awaits the handler: close it here (a
+                # cancelled-before-start task would leave it "never awaited").
+                self._busy_reply.close()
+        self._busy_reply = None
         self._queue.clear()
         self._on_close(self)
 
@@ -119,6 +145,7 @@ class KafkaConnection(asyncio.Protocol):
                 self.close()
                 return
             if is_pending(dispatched.reply):
+                self._busy_reply = dispatched.reply
                 self._busy_task = asyncio.get_running_loop().create_task(
                     self._complete(dispatched, arrived, started)
                 )
@@ -127,6 +154,7 @@ class KafkaConnection(asyncio.Protocol):
         self._apply_backpressure()
 
     async def _complete(self, dispatched: Dispatched, arrived: float, started: float) -> None:
+        self._busy_reply = None  # started: cancelling this task now cancels the handler
         try:
             reply: Reply = await dispatched.reply  # type: ignore[misc]
         except asyncio.CancelledError:
@@ -149,7 +177,7 @@ class KafkaConnection(asyncio.Protocol):
         if self._request_metrics:
             now = time.perf_counter()
             self._stats.request(dispatched.api).record(
-                dispatched.ctx.error, started - arrived, now - arrived
+                dispatched.ctx.error, started - arrived, now - arrived, dispatched.ctx.trace_id
             )
 
     def _apply_backpressure(self) -> None:
@@ -169,5 +197,6 @@ class KafkaConnection(asyncio.Protocol):
         self.close()
 
     def close(self) -> None:
+        self._closing = True
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()

@@ -8,7 +8,7 @@ client_id is a classic string even in v2.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from broker.protocol.primitives import read_uvarint
 
@@ -21,8 +21,7 @@ class HeaderError(ValueError):
     """The header is malformed (too short, bad lengths)."""
 
 
-@dataclass(frozen=True, slots=True)
-class RequestHeader:
+class RequestHeader(NamedTuple):
     api_key: int
     api_version: int
     correlation_id: int
@@ -31,7 +30,7 @@ class RequestHeader:
     size: int
 
 
-def parse_header_prefix(frame: bytes) -> RequestHeader:
+def parse_header_prefix(frame: bytes | bytearray) -> RequestHeader:
     """Decode the fixed part and client id; ``size`` excludes any tagged fields."""
     if len(frame) < 10:
         raise HeaderError(f"request of {len(frame)} bytes is shorter than a header")
@@ -45,7 +44,7 @@ def parse_header_prefix(frame: bytes) -> RequestHeader:
     return RequestHeader(api_key, api_version, correlation_id, client_id, end)
 
 
-def skip_tagged_fields(frame: bytes, pos: int) -> int:
+def skip_tagged_fields(frame: bytes | bytearray, pos: int) -> int:
     try:
         count, pos = read_uvarint(frame, pos)
         for _ in range(count):
@@ -54,6 +53,8 @@ def skip_tagged_fields(frame: bytes, pos: int) -> int:
             pos += size
     except IndexError:
         raise HeaderError("tagged fields run past the end of the request") from None
+    except ValueError as exc:  # a varint longer than 5 bytes
+        raise HeaderError(f"malformed tagged fields: {exc}") from None
     if pos > len(frame):
         raise HeaderError("tagged fields run past the end of the request")
     return pos

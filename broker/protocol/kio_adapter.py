@@ -3,6 +3,8 @@
 Handlers work with kio's frozen dataclasses; this adapter caches kio's readers and
 writers per class, frames responses with the right header version, and turns any
 decoding failure into ``DecodeError`` (kio raises ordinary exceptions on bad input).
+Every body is walked by ``bounds.check_request`` before kio sees it: kio's native
+decoder would otherwise trust array counts and abort the process on a huge one.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from kio.serial import entity_reader, entity_writer
 from kio.static.protocol import Entity
 
 from broker.protocol.apis import request_class, response_header_flexible
+from broker.protocol.bounds import check_request
 
 __all__ = ["DecodeError", "decode_request", "encode_response", "response_header"]
 
 _CORRELATION = struct.Struct(">i")
+_CORRELATION_TAGS = struct.Struct(">iB")
 
 
 class DecodeError(ValueError):
@@ -28,7 +32,7 @@ class DecodeError(ValueError):
 
 
 @cache
-def _reader(cls: type[Entity]) -> Callable[[bytes, int], tuple[Any, int]]:
+def _reader(cls: type[Entity]) -> Callable[[bytes | bytearray, int], tuple[Any, int]]:
     return entity_reader(cls)
 
 
@@ -37,10 +41,13 @@ def _writer(cls: type[Entity]) -> Callable[[io.BytesIO, Any], None]:
     return entity_writer(cls)
 
 
-def decode_request(api_key: int, version: int, frame: bytes, offset: int) -> tuple[Any, int]:
+def decode_request(
+    api_key: int, version: int, frame: bytes | bytearray, offset: int
+) -> tuple[Any, int]:
     """Decode the body at ``offset``; returns (request, trailing byte count)."""
     cls = request_class(api_key, version)
     try:
+        check_request(cls, frame, offset)
         request, size = _reader(cls)(frame, offset)
     except Exception as exc:
         raise DecodeError(f"cannot decode {cls.__name__} v{version}: {exc}") from exc
@@ -51,10 +58,9 @@ def decode_request(api_key: int, version: int, frame: bytes, offset: int) -> tup
 
 
 def response_header(api_key: int, version: int, correlation_id: int) -> bytes:
-    header = _CORRELATION.pack(correlation_id)
     if response_header_flexible(api_key, version):
-        header += b"\x00"
-    return header
+        return _CORRELATION_TAGS.pack(correlation_id, 0)
+    return _CORRELATION.pack(correlation_id)
 
 
 def encode_response(api_key: int, version: int, correlation_id: int, response: Entity) -> bytes:

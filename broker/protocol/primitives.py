@@ -42,7 +42,7 @@ def uvarint(value: int) -> bytes:
     return _encode_uvarint(value)
 
 
-def read_uvarint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
+def read_uvarint(buf: bytes | bytearray | memoryview, pos: int) -> tuple[int, int]:
     """Decode an unsigned varint at ``pos``; returns (value, next position)."""
     result = 0
     shift = 0

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from broker.protocol.primitives import (
     EMPTY_TAGS,
@@ -73,9 +74,8 @@ class ProduceRequestData:
     topics: list[tuple[str, list[tuple[int, memoryview | None]]]]
 
 
-@dataclass(frozen=True, slots=True)
-class PartitionResult:
-    index: int
+class PartitionResult(NamedTuple):
+    partition: int
     error_code: int
     base_offset: int = -1
     log_append_time: int = -1
@@ -83,113 +83,141 @@ class PartitionResult:
     error_message: str | None = None
 
 
-class _Reader:
-    __slots__ = ("buf", "flexible", "pos", "view")
-
-    def __init__(self, buf: bytes, pos: int, flexible: bool) -> None:
-        self.buf = buf
-        self.view = memoryview(buf)
-        self.pos = pos
-        self.flexible = flexible
-
-    def _need(self, n: int) -> None:
-        if n < 0 or self.pos + n > len(self.buf):
-            raise ProduceDecodeError(f"field of {n} bytes runs past the end of the request")
-
-    def int16(self) -> int:
-        self._need(2)
-        (v,) = _I16.unpack_from(self.buf, self.pos)
-        self.pos += 2
-        return int(v)
-
-    def int32(self) -> int:
-        self._need(4)
-        (v,) = _I32.unpack_from(self.buf, self.pos)
-        self.pos += 4
-        return int(v)
-
-    def _uvarint(self) -> int:
-        try:
-            value, self.pos = read_uvarint(self.buf, self.pos)
-        except IndexError:
-            raise ProduceDecodeError("varint runs past the end of the request") from None
-        return value
-
-    def length(self) -> int:
-        """An array/bytes/string length; -1 means null."""
-        if self.flexible:
-            return self._uvarint() - 1
-        return self.int32()
-
-    def string_length(self) -> int:
-        if self.flexible:
-            return self._uvarint() - 1
-        return self.int16()
-
-    def nullable_string(self) -> str | None:
-        n = self.string_length()
-        if n < 0:
-            return None
-        self._need(n)
-        value = self.buf[self.pos : self.pos + n].decode()
-        self.pos += n
-        return value
-
-    def string(self) -> str:
-        value = self.nullable_string()
-        if value is None:
-            raise ProduceDecodeError("topic name is null")
-        return value
-
-    def nullable_bytes(self) -> memoryview | None:
-        n = self.length()
-        if n < 0:
-            return None
-        self._need(n)
-        value = self.view[self.pos : self.pos + n]
-        self.pos += n
-        return value
-
-    def tags(self) -> None:
-        if not self.flexible:
-            return
-        for _ in range(self._uvarint()):
-            self._uvarint()
-            size = self._uvarint()
-            self._need(size)
-            self.pos += size
-
-    def count(self, what: str) -> int:
-        n = self.length()
-        if n < 0 or n > len(self.buf):
-            raise ProduceDecodeError(f"invalid {what} count {n}")
-        return n
+_I16_AT = _I16.unpack_from
+_I32_AT = _I32.unpack_from
 
 
-def decode_produce(frame: bytes, offset: int, version: int) -> ProduceRequestData:
-    """Decode a Produce request body of any version 0-13's classic/flexible shape."""
-    r = _Reader(frame, offset, version >= FLEXIBLE_FROM)
-    transactional_id = r.nullable_string() if version >= 3 else None
-    r._need(6)
-    acks, timeout_ms = _ACKS_TIMEOUT.unpack_from(frame, r.pos)
-    r.pos += 6
-    topics = []
-    for _ in range(r.count("topic")):
-        name = r.string()
-        partitions = []
-        for _ in range(r.count("partition")):
-            index = r.int32()
-            records = r.nullable_bytes()
-            r.tags()
-            partitions.append((index, records))
-        r.tags()
-        topics.append((name, partitions))
-    r.tags()
+def _uvarint_at(buf: bytes | bytearray, pos: int) -> tuple[int, int]:
+    first = buf[pos]
+    if first < 0x80:  # one-byte varints are the common case
+        return first, pos + 1
+    return read_uvarint(buf, pos)
+
+
+def _skip_tags(buf: bytes | bytearray, pos: int) -> int:
+    if buf[pos] == 0:  # no tagged fields: the usual case
+        return pos + 1
+    count, pos = _uvarint_at(buf, pos)
+    for _ in range(count):
+        _, pos = _uvarint_at(buf, pos)
+        size, pos = _uvarint_at(buf, pos)
+        pos += size
+    return pos
+
+
+def decode_produce(frame: bytes | bytearray, offset: int, version: int) -> ProduceRequestData:
+    """Decode a Produce request body of any version 0-13's classic/flexible shape.
+
+    Written as one flat function because it runs for every produce request; raises
+    ProduceDecodeError on anything that does not fit the frame.
+    """
+    buf = frame
+    end = len(buf)
+    view = memoryview(buf)
+    flexible = version >= FLEXIBLE_FROM
+    pos = offset
+    try:
+        transactional_id = None
+        if version >= 3:
+            if flexible:
+                length, pos = _uvarint_at(buf, pos)
+                length -= 1
+            else:
+                length = _I16_AT(buf, pos)[0]
+                pos += 2
+            if length >= 0:
+                if pos + length > end:
+                    raise ProduceDecodeError("transactional id runs past the end of the request")
+                transactional_id = buf[pos : pos + length].decode()
+                pos += length
+        acks, timeout_ms = _ACKS_TIMEOUT.unpack_from(buf, pos)
+        pos += 6
+        if flexible:
+            topic_count, pos = _uvarint_at(buf, pos)
+            topic_count -= 1
+        else:
+            topic_count = _I32_AT(buf, pos)[0]
+            pos += 4
+        if not 0 <= topic_count <= end:
+            raise ProduceDecodeError(f"invalid topic count {topic_count}")
+        topics: list[tuple[str, list[tuple[int, memoryview | None]]]] = []
+        for _ in range(topic_count):
+            if flexible:
+                length, pos = _uvarint_at(buf, pos)
+                length -= 1
+            else:
+                length = _I16_AT(buf, pos)[0]
+                pos += 2
+            if length < 0 or pos + length > end:
+                raise ProduceDecodeError(f"invalid topic name length {length}")
+            name = buf[pos : pos + length].decode()
+            pos += length
+            if flexible:
+                partition_count, pos = _uvarint_at(buf, pos)
+                partition_count -= 1
+            else:
+                partition_count = _I32_AT(buf, pos)[0]
+                pos += 4
+            if not 0 <= partition_count <= end:
+                raise ProduceDecodeError(f"invalid partition count {partition_count}")
+            partitions: list[tuple[int, memoryview | None]] = []
+            for _ in range(partition_count):
+                index = _I32_AT(buf, pos)[0]
+                pos += 4
+                if flexible:
+                    size, pos = _uvarint_at(buf, pos)
+                    size -= 1
+                else:
+                    size = _I32_AT(buf, pos)[0]
+                    pos += 4
+                records = None
+                if size >= 0:
+                    if pos + size > end:
+                        raise ProduceDecodeError(f"records of {size} bytes run past the end")
+                    records = view[pos : pos + size]
+                    pos += size
+                if flexible:
+                    pos = _skip_tags(buf, pos)
+                partitions.append((index, records))
+            if flexible:
+                pos = _skip_tags(buf, pos)
+            topics.append((name, partitions))
+        if flexible:
+            pos = _skip_tags(buf, pos)
+    except (struct.error, IndexError, ValueError) as exc:
+        if isinstance(exc, ProduceDecodeError):
+            raise
+        raise ProduceDecodeError(f"truncated or malformed produce request: {exc}") from None
+    if pos > end:
+        raise ProduceDecodeError("produce request runs past the end of the frame")
     return ProduceRequestData(transactional_id, acks, timeout_ms, topics)
+
+
+_ONE_PARTITION_V9 = struct.Struct(">ihqqq")
+_TAIL_OK_V9 = b"\x01\x00\x00" + b"\x00" + b"\x00\x00\x00\x00" + b"\x00"
 
 
 def encode_produce_response(version: int, topics: list[tuple[str, list[PartitionResult]]]) -> bytes:
     """Body of a ProduceResponse (no header)."""
+    if (
+        version >= FLEXIBLE_FROM
+        and len(topics) == 1
+        and len(topics[0][1]) == 1
+        and topics[0][1][0].error_message is None
+    ):
+        # The common case (one topic, one partition, no error text), in two operations:
+        # counts, name, the partition's fields, then empty record errors, null message,
+        # tags, tags, throttle time and tags.
+        name, (p,) = topics[0]
+        return (
+            b"\x02"
+            + compact_string(name)
+            + b"\x02"
+            + _ONE_PARTITION_V9.pack(
+                p.partition, p.error_code, p.base_offset, p.log_append_time, p.log_start_offset
+            )
+            + _TAIL_OK_V9
+        )
     flexible = version >= FLEXIBLE_FROM
     out = bytearray()
     out += compact_len(len(topics)) if flexible else _I32.pack(len(topics))
@@ -199,12 +227,12 @@ def encode_produce_response(version: int, topics: list[tuple[str, list[Partition
         for p in partitions:
             if version >= 5:
                 out += _PART_V5.pack(
-                    p.index, p.error_code, p.base_offset, p.log_append_time, p.log_start_offset
+                    p.partition, p.error_code, p.base_offset, p.log_append_time, p.log_start_offset
                 )
             elif version >= 2:
-                out += _PART_V2.pack(p.index, p.error_code, p.base_offset, p.log_append_time)
+                out += _PART_V2.pack(p.partition, p.error_code, p.base_offset, p.log_append_time)
             else:
-                out += _PART_V0.pack(p.index, p.error_code, p.base_offset)
+                out += _PART_V0.pack(p.partition, p.error_code, p.base_offset)
             if version >= 8:
                 if flexible:
                     out += compact_len(0)

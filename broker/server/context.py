@@ -16,6 +16,7 @@ from broker.coordinator.service import GroupService
 from broker.metrics.stats import BrokerStats
 from broker.protocol.header import RequestHeader
 from broker.server.authorizer import Authorizer, Operation, ResourceType
+from broker.tracing import BrokerTracer
 
 __all__ = [
     "NO_RESPONSE",
@@ -38,6 +39,7 @@ class BrokerServices:
     cluster_id: str
     advertised: HostPort
     groups: GroupService
+    tracer: BrokerTracer | None = None
 
     @property
     def node_id(self) -> int:
@@ -51,6 +53,8 @@ class RequestContext:
     client_address: str
     # Name of the error code reported in request metrics ("none" when all went well).
     error: str = "none"
+    # Trace id of the span that handled the request (tracing on), for exemplars.
+    trace_id: str | None = None
 
     @property
     def version(self) -> int:

@@ -18,7 +18,12 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from broker.protocol.apis import SUPPORTED, ApiKey, request_is_flexible
-from broker.protocol.header import HeaderError, parse_header_prefix, skip_tagged_fields
+from broker.protocol.header import (
+    HeaderError,
+    RequestHeader,
+    parse_header_prefix,
+    skip_tagged_fields,
+)
 from broker.protocol.kio_adapter import DecodeError, decode_request, encode_entity, response_header
 from broker.protocol.produce_codec import ProduceDecodeError, decode_produce
 from broker.server.context import (
@@ -49,7 +54,7 @@ __all__ = ["Dispatched", "Dispatcher", "ProtocolViolation", "is_pending"]
 _SIZE = struct.Struct(">i")
 
 Handler = Callable[[BrokerServices, RequestContext, Any], MaybeAsyncReply]
-Decoder = Callable[[bytes, int, int], Any]
+Decoder = Callable[[bytes | bytearray, int, int], Any]
 
 
 class ProtocolViolation(Exception):
@@ -66,10 +71,10 @@ class Route:
     decode: Decoder | None = None
 
 
-def _decode_produce(frame: bytes, offset: int, version: int) -> Any:
+def _decode_produce(frame: bytes | bytearray, offset: int, version: int) -> Any:
     try:
         return decode_produce(frame, offset, version)
-    except (ProduceDecodeError, UnicodeDecodeError, IndexError) as exc:
+    except (ProduceDecodeError, ValueError, IndexError) as exc:  # ValueError: bad varint, UTF-8
         raise DecodeError(f"cannot decode ProduceRequest v{version}: {exc}") from exc
 
 
@@ -117,37 +122,39 @@ class Dispatcher:
         missing = set(SUPPORTED) - set(ROUTES)
         if missing:  # pragma: no cover - a programming error caught at start
             raise RuntimeError(f"advertised APIs without a handler: {sorted(missing)}")
+        # One lookup per request: (api key, version) -> what dispatch needs to know.
+        self._table: dict[tuple[int, int], tuple[str, bool, Route, bool]] = {
+            (key, version): (
+                _API_NAMES[key],
+                request_is_flexible(key, version),
+                ROUTES[key],
+                api.decodable(version),
+            )
+            for key, api in SUPPORTED.items()
+            for version in range(api.min_version, api.max_version + 1)
+        }
 
-    def dispatch(self, frame: bytes, principal: str, client_address: str) -> Dispatched:
+    def dispatch(self, frame: bytes | bytearray, principal: str, client_address: str) -> Dispatched:
         try:
             header = parse_header_prefix(frame)
         except HeaderError as exc:
             raise ProtocolViolation("header", str(exc)) from exc
         key, version = header.api_key, header.api_version
-        api = SUPPORTED.get(key)
-        if api is None:
-            raise ProtocolViolation("unknown_api", f"unknown or unsupported API key {key}")
-        name = _API_NAMES[key]
+        entry = self._table.get((key, version))
+        if entry is None:
+            return self._unsupported(header, principal, client_address)
+        name, flexible, route, decodable = entry
         ctx = RequestContext(header, principal, client_address)
-        if not api.min_version <= version <= api.max_version:
-            if key == ApiKey.API_VERSIONS:
-                ctx.error = ErrorCode.unsupported_version.name
-                return Dispatched(ctx, name, api_versions.unsupported_version_body())
-            raise ProtocolViolation(
-                "unsupported_version",
-                f"{name} v{version} is not supported (v{api.min_version}-v{api.max_version})",
-            )
         offset = header.size
-        try:
-            if request_is_flexible(key, version):
+        if flexible:
+            try:
                 offset = skip_tagged_fields(frame, offset)
-        except HeaderError as exc:
-            raise ProtocolViolation("header", str(exc)) from exc
-        route = ROUTES[key]
+            except HeaderError as exc:
+                raise ProtocolViolation("header", str(exc)) from exc
         try:
             if route.decode is not None:
                 request = route.decode(frame, offset, version)
-            elif api.decodable(version):
+            elif decodable:
                 request, trailing = decode_request(key, version, frame, offset)
                 if trailing:
                     self.services.stats.count_trailing(name)
@@ -156,6 +163,23 @@ class Dispatcher:
         except DecodeError as exc:
             raise ProtocolViolation("decode", str(exc)) from exc
         return Dispatched(ctx, name, route.handle(self.services, ctx, request))
+
+    def _unsupported(
+        self, header: RequestHeader, principal: str, client_address: str
+    ) -> Dispatched:
+        key, version = header.api_key, header.api_version
+        api = SUPPORTED.get(key)
+        if api is None:
+            raise ProtocolViolation("unknown_api", f"unknown or unsupported API key {key}")
+        name = _API_NAMES[key]
+        if key == ApiKey.API_VERSIONS:
+            ctx = RequestContext(header, principal, client_address)
+            ctx.error = ErrorCode.unsupported_version.name
+            return Dispatched(ctx, name, api_versions.unsupported_version_body())
+        raise ProtocolViolation(
+            "unsupported_version",
+            f"{name} v{version} is not supported (v{api.min_version}-v{api.max_version})",
+        )
 
     def encode(self, dispatched: Dispatched, reply: Reply) -> list[bytes | memoryview] | None:
         """Frame a reply (size prefix, header, body); None when no response is due."""
@@ -171,9 +195,13 @@ class Dispatcher:
             if isinstance(error, ErrorCode) and error is not ErrorCode.none:
                 dispatched.ctx.error = error.name
             body = [encode_entity(reply)]
+        if len(body) == 1:
+            return [_SIZE.pack(len(head) + len(body[0])) + head, body[0]]
         size = len(head) + sum(len(p) for p in body)
         return [_SIZE.pack(size) + head, *body]
 
 
 def is_pending(reply: MaybeAsyncReply) -> bool:
+    if type(reply) is RawBody or reply is NO_RESPONSE:  # the hot path: answered at once
+        return False
     return inspect.isawaitable(reply)

@@ -7,7 +7,6 @@ from kio.schema.errors import ErrorCode
 from broker.cluster.replica_manager import UnsupportedMagicError
 from broker.records.batch import CorruptBatchError
 from broker.storage.errors import (
-    DuplicateSequenceError,
     InvalidPartitionsError,
     InvalidProducerEpochError,
     InvalidRecordError,
@@ -31,7 +30,6 @@ _CODES: dict[type[BaseException], ErrorCode] = {
     LogStorageError: ErrorCode.kafka_storage_error,
     OffsetOutOfRangeError: ErrorCode.offset_out_of_range,
     OutOfOrderSequenceError: ErrorCode.out_of_order_sequence_number,
-    DuplicateSequenceError: ErrorCode.duplicate_sequence_number,
     InvalidProducerEpochError: ErrorCode.invalid_producer_epoch,
     TopicExistsError: ErrorCode.topic_already_exists,
     UnknownTopicError: ErrorCode.unknown_topic_or_partition,

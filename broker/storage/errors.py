@@ -5,7 +5,6 @@ from __future__ import annotations
 
 __all__ = [
     "DataDirLockedError",
-    "DuplicateSequenceError",
     "InvalidPartitionsError",
     "InvalidProducerEpochError",
     "InvalidRecordError",
@@ -42,10 +41,6 @@ class OffsetOutOfRangeError(StorageError):
 
 class OutOfOrderSequenceError(StorageError):
     """An idempotent producer skipped sequence numbers."""
-
-
-class DuplicateSequenceError(StorageError):
-    """An idempotent producer resent a batch older than the retained window."""
 
 
 class InvalidProducerEpochError(StorageError):

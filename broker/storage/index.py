@@ -27,6 +27,20 @@ _OFFSET_ENTRY = struct.Struct(">II")
 _TIME_ENTRY = struct.Struct(">qI")
 
 
+def _append_whole(path: Path, chunk: bytes, persisted_bytes: int) -> None:
+    """Append ``chunk`` to the index file, or leave the file as it was (cut back to
+    ``persisted_bytes``) and re-raise when the write fails, e.g. on a full disk."""
+    try:
+        with open(path, "ab") as f:
+            f.write(chunk)
+    except OSError:
+        try:
+            os.truncate(path, persisted_bytes)
+        except OSError:
+            pass
+        raise
+
+
 class IndexCorruptError(ValueError):
     """An index file failed validation; the caller rebuilds it from the log."""
 
@@ -82,8 +96,7 @@ class OffsetIndex:
             _OFFSET_ENTRY.pack(self._offsets[i] - self.base_offset, self._positions[i])
             for i in range(self._persisted, len(self._offsets))
         )
-        with open(self.path, "ab") as f:
-            f.write(chunk)
+        _append_whole(self.path, chunk, self._persisted * _OFFSET_ENTRY.size)
         self._persisted = len(self._offsets)
 
     def load(self, segment_size: int) -> None:
@@ -164,8 +177,7 @@ class TimeIndex:
             _TIME_ENTRY.pack(self._timestamps[i], self._offsets[i] - self.base_offset)
             for i in range(self._persisted, len(self._timestamps))
         )
-        with open(self.path, "ab") as f:
-            f.write(chunk)
+        _append_whole(self.path, chunk, self._persisted * _TIME_ENTRY.size)
         self._persisted = len(self._timestamps)
 
     def load(self, next_offset: int) -> None:

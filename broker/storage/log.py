@@ -27,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from broker.records.batch import (
     LOG_OVERHEAD,
@@ -53,8 +54,7 @@ _MAX_RELATIVE_OFFSET = 2**31 - 1
 _READ_CACHE_ENTRIES = 16
 
 
-@dataclass(frozen=True, slots=True)
-class AppendInfo:
+class AppendInfo(NamedTuple):
     """Where an appended batch landed. ``duplicate`` marks a retried idempotent batch
     that was not stored again; its offsets are those of the original."""
 
@@ -256,7 +256,7 @@ class Log:
         segment.append(batch, header, base_offset, leader_epoch)
         self.size_bytes += size
         if header.producer_id >= 0:
-            self.producer_state.update(_with_base(header, base_offset))
+            self.producer_state.update(header._replace(base_offset=base_offset))
         return AppendInfo(
             base_offset,
             base_offset + header.last_offset_delta,
@@ -280,20 +280,23 @@ class Log:
             self.roll(reason)
 
     def roll(self, reason: str = "requested") -> LogSegment:
-        """Seal the active segment and start a new one at the log end offset."""
+        """Seal the active segment and start a new one at the log end offset.
+
+        Raises LogStorageError when the disk refuses a file (full, read-only); the
+        active segment then stays active and a later append retries the roll."""
         old = self._segments[-1]
         if old.size == 0:
             return old
-        old.persist_indexes()
-        self._unflushed.append(old)
         base = old.next_offset
         try:
+            old.persist_indexes()
             self.producer_state.write_snapshot(
                 self.directory / segment_file_name(base, ".snapshot")
             )
             segment = LogSegment(self.directory, base, self.config.index_interval_bytes)
         except OSError as exc:
             raise LogStorageError(f"cannot roll {self.directory.name}: {exc.strerror}") from exc
+        self._unflushed.append(old)
         segment.next_offset = base
         segment.created_ms = self._clock_ms()
         self._add_segment(segment)
@@ -479,10 +482,20 @@ class Log:
         return self.flushed_offset < self.log_end_offset
 
     def close(self) -> None:
-        self.flush()
-        for segment in self._segments:
-            segment.persist_indexes()
-            segment.close()
+        """fsync, persist the indexes and close every segment. Raises LogStorageError
+        when the disk refuses; the segments are closed anyway and, without a clean
+        shutdown, the next open recovers the log by a scan."""
+        try:
+            self.flush()
+            for segment in self._segments:
+                segment.persist_indexes()
+        except OSError as exc:
+            raise LogStorageError(
+                f"cannot close {self.directory.name} cleanly: {exc.strerror or exc}"
+            ) from exc
+        finally:
+            for segment in self._segments:
+                segment.close()
 
     def delete(self) -> None:
         for segment in self._segments:
@@ -490,24 +503,6 @@ class Log:
         for path in self.directory.iterdir():
             path.unlink()
         self.directory.rmdir()
-
-
-def _with_base(header: BatchHeader, base_offset: int) -> BatchHeader:
-    return BatchHeader(
-        base_offset,
-        header.batch_length,
-        header.partition_leader_epoch,
-        header.magic,
-        header.crc,
-        header.attributes,
-        header.last_offset_delta,
-        header.base_timestamp,
-        header.max_timestamp,
-        header.producer_id,
-        header.producer_epoch,
-        header.base_sequence,
-        header.records_count,
-    )
 
 
 def _cut_whole_batches(data: bytes, max_bytes: int, max_offset: int) -> tuple[int, int, int]:

@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -31,6 +32,7 @@ from broker.storage.errors import (
     DataDirLockedError,
     InvalidPartitionsError,
     InvalidTopicError,
+    LogStorageError,
     TopicExistsError,
     UnknownTopicError,
 )
@@ -187,6 +189,9 @@ class LogManager:
 
     def _remove_orphans(self) -> None:
         for path in self.data_dir.iterdir():
+            if path.is_dir() and path.name.endswith("-delete"):
+                shutil.rmtree(path, ignore_errors=True)  # a deletion a crash interrupted
+                continue
             if not path.is_dir() or path.name.startswith("."):
                 continue
             topic, _, partition = path.name.rpartition("-")
@@ -208,13 +213,32 @@ class LogManager:
         return opened
 
     def close(self) -> None:
-        for opened in self.logs.values():
-            opened.close()
+        """Close every log, then mark the shutdown clean. A log the disk will not let
+        close cleanly (full, read-only) is logged, the others are still closed, the
+        clean-shutdown marker is not written (so the next open recovers by a full
+        scan), and LogStorageError is raised at the end."""
+        failed: list[str] = []
+        for (topic, partition), opened in self.logs.items():
+            try:
+                opened.close()
+            except LogStorageError as exc:
+                failed.append(f"{topic}-{partition}")
+                log.error("%s; the next start will recover it by a full scan", exc)
         self.logs.clear()
         if self._lock_fd is not None:
-            (self.data_dir / ".clean_shutdown").touch()
-            os.close(self._lock_fd)
-            self._lock_fd = None
+            try:
+                if not failed:
+                    (self.data_dir / ".clean_shutdown").touch()
+            except OSError as exc:
+                failed.append(f"the clean-shutdown marker ({exc.strerror})")
+            finally:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+        if failed:
+            raise LogStorageError(
+                f"storage did not close cleanly ({', '.join(failed[:5])}"
+                f"{', ...' if len(failed) > 5 else ''}); the next start recovers by a full scan"
+            )
 
     # -- topics ----------------------------------------------------------------------
 
@@ -264,12 +288,23 @@ class LogManager:
         del self.topics[name]
         del self._topics_by_id[info.topic_id]
         del self._configs[name]
+        doomed = []
         for partition in range(info.partitions):
             opened = self.logs.pop((name, partition), None)
             self.recoveries.pop((name, partition), None)
             if opened is not None:
                 opened.close()
-                shutil.rmtree(opened.directory, ignore_errors=True)
+                # Rename now (cheap, atomic), delete the files off the caller's thread:
+                # a large topic's rmtree must not stall the event loop.
+                target = opened.directory.with_name(
+                    f".{opened.directory.name}.{uuid.uuid4().hex}-delete"
+                )
+                opened.directory.rename(target)
+                doomed.append(target)
+        if doomed:
+            threading.Thread(
+                target=_remove_trees, args=(doomed,), name=f"delete-{name}", daemon=True
+            ).start()
         log.info("deleted topic %s", name)
         return info
 
@@ -346,3 +381,8 @@ class LogManager:
         pid = self._next_producer_id
         self._next_producer_id += 1
         return pid
+
+
+def _remove_trees(paths: list[Path]) -> None:
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)

@@ -9,8 +9,8 @@ rules (``check``), matching Kafka's ProducerStateManager for non-transactional p
 - a producer never seen before must start at sequence 0 (its state was never lost:
   it is rebuilt from snapshots and the log on start);
 - a batch equal to one of the retained five is a duplicate (original offsets returned);
-- a batch at or below the last sequence but not retained is DUPLICATE_SEQUENCE_NUMBER;
-- any other gap is OUT_OF_ORDER_SEQUENCE_NUMBER.
+- any other sequence, including a resend older than the retained five, is
+  OUT_OF_ORDER_SEQUENCE_NUMBER (what current Kafka answers; the producer then resets).
 
 Snapshots are JSON, written when a segment rolls, so restart replays only the active
 segment. Not thread-safe; the owning Log serialises access.
@@ -26,7 +26,6 @@ from pathlib import Path
 
 from broker.records.batch import BatchHeader
 from broker.storage.errors import (
-    DuplicateSequenceError,
     InvalidProducerEpochError,
     OutOfOrderSequenceError,
 )
@@ -66,8 +65,8 @@ class ProducerStateManager:
     def check(self, header: BatchHeader) -> BatchMetadata | None:
         """Validate an incoming batch; return the original batch if it is a duplicate.
 
-        Raises InvalidProducerEpochError, OutOfOrderSequenceError or
-        DuplicateSequenceError. Does not change state (see ``update``).
+        Raises InvalidProducerEpochError or OutOfOrderSequenceError. Does not change
+        state (see ``update``).
         """
         entry = self._entries.get(header.producer_id)
         first_seq = header.base_sequence
@@ -98,9 +97,9 @@ class ProducerStateManager:
             return None
         behind = (expected - first_seq) % _SEQUENCE_SPACE
         if 0 < behind < _SEQUENCE_SPACE // 2:
-            raise DuplicateSequenceError(
+            raise OutOfOrderSequenceError(
                 f"producer {header.producer_id} resent sequence {first_seq}, older than the "
-                f"retained batches"
+                f"{RETAINED_BATCHES} batches retained for duplicate detection (expected {expected})"
             )
         raise OutOfOrderSequenceError(
             f"producer {header.producer_id} sent sequence {first_seq}, expected {expected}"

@@ -203,7 +203,12 @@ class LogSegment:
             _, last_position = self.index.last()
             # The next offset comes from the batches after the last index entry.
             self.next_offset = self.base_offset
-            for _, header in self.iter_headers(last_position):
+            for position, header in self.iter_headers(last_position):
+                if (
+                    position > last_position
+                    and position - last_position >= self.index_interval_bytes
+                ):
+                    return False  # appends would have indexed this batch: the file lost entries
                 self.next_offset = header.next_offset
                 self.max_timestamp = max(self.max_timestamp, header.max_timestamp)
             self.time_index.load(self.next_offset)

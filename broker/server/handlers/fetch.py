@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kio.schema.errors import ErrorCode
+from opentelemetry.trace import Span
 
 from broker.cluster.purgatory import PartitionKey
 from broker.protocol.fetch_codec import (
@@ -30,6 +31,7 @@ from broker.protocol.fetch_codec import (
 from broker.server.authorizer import Operation, ResourceType
 from broker.server.context import BrokerServices, RawBody, RequestContext, allowed
 from broker.storage.errors import OffsetOutOfRangeError
+from broker.tracing import trace_id_of
 
 __all__ = ["handle"]
 
@@ -133,14 +135,27 @@ def handle(
     services: BrokerServices, ctx: RequestContext, request: Any
 ) -> RawBody | Awaitable[RawBody]:
     plan = _plan(services, ctx, request)
+    span = None
+    if services.tracer is not None:
+        span = services.tracer.start_fetch_span([t.name or str(t.topic_id) for t in plan])
+        ctx.trace_id = trace_id_of(span)
     max_bytes = request.max_bytes if request.max_bytes > 0 else 2**31 - 1
     topics, total, error = _read(services, plan, max_bytes)
     wait_s = request.max_wait.total_seconds()
     if error is not None:
         ctx.error = error.name
     if total >= request.min_bytes or wait_s <= 0 or error is not None or not plan:
-        return RawBody(encode_fetch_response(ctx.version, topics))
-    return _long_poll(services, ctx, request, plan, max_bytes, wait_s)
+        return _finish(span, ctx.version, topics)
+    return _long_poll(services, ctx, request, plan, max_bytes, wait_s, span)
+
+
+def _finish(span: Span | None, version: int, topics: list[FetchTopicData]) -> RawBody:
+    if span is not None:
+        span.set_attribute(
+            "messaging.batch.byte_count", sum(len(p.records) for t in topics for p in t.partitions)
+        )
+        span.end()
+    return RawBody(encode_fetch_response(version, topics))
 
 
 async def _long_poll(
@@ -150,6 +165,7 @@ async def _long_poll(
     plan: list[_TopicRequest],
     max_bytes: int,
     wait_s: float,
+    span: Span | None,
 ) -> RawBody:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
@@ -165,6 +181,6 @@ async def _long_poll(
         if error is not None:
             ctx.error = error.name
         if total >= request.min_bytes or error is not None:
-            return RawBody(encode_fetch_response(ctx.version, topics))
+            return _finish(span, ctx.version, topics)
     topics, _, _ = _read(services, plan, max_bytes)
-    return RawBody(encode_fetch_response(ctx.version, topics))
+    return _finish(span, ctx.version, topics)

@@ -72,6 +72,9 @@ def handle_create(services: BrokerServices, ctx: RequestContext, request: Any) -
                     ErrorCode.topic_authorization_failed, "not authorised to create topics"
                 )
             _check_placement(services, topic.replication_factor, topic.assignments)
+            nulls = sorted(name for name, value in configs.items() if value is None)
+            if nulls:  # as Kafka: a create cannot "remove" an override
+                raise InvalidConfigError(f"null values are not allowed for topic configs: {nulls}")
             if request.validate_only:
                 replicas.log_manager.validate_new_topic(topic.name, partitions, configs)
             else:

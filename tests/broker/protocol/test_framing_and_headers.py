@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from broker.protocol.framing import FrameDecoder, FrameError
+from broker.protocol.framing import FrameDecoder, FrameError, FrameReader
 from broker.protocol.header import HeaderError, parse_header_prefix, skip_tagged_fields
 
 
@@ -64,3 +64,31 @@ def test_tagged_fields_are_skipped_and_overruns_detected() -> None:
     assert skip_tagged_fields(tags + b"rest", 0) == len(tags)
     with pytest.raises(HeaderError):
         skip_tagged_fields(b"\x01\x00\x09ab", 0)
+
+
+def _feed_reader(reader: FrameReader, stream: bytes, chunk: int) -> list[bytes]:
+    frames: list[bytes] = []
+    pos = 0
+    while pos < len(stream):
+        target = reader.get_buffer()
+        n = min(chunk, len(target), len(stream) - pos)
+        target[:n] = stream[pos : pos + n]
+        pos += n
+        frames += [bytes(f) for f in reader.buffer_updated(n)]
+    return frames
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096, 1 << 20], ids=lambda c: f"reads of {c} bytes")
+def test_the_buffered_reader_reassembles_small_and_large_frames(chunk: int) -> None:
+    bodies = [b"a" * 10, b"b" * 200_000, b"", b"c" * 70_000, b"d" * 3, b"e" * 65_536]
+    stream = b"".join(frame(body) for body in bodies)
+    reader = FrameReader(1 << 20, receive_bytes=128 * 1024, large_frame_bytes=16 * 1024)
+    assert _feed_reader(reader, stream, chunk) == bodies
+
+
+def test_the_buffered_reader_rejects_an_oversized_frame() -> None:
+    reader = FrameReader(1000)
+    target = reader.get_buffer()
+    target[:4] = struct.pack(">i", 5000)
+    with pytest.raises(FrameError, match="outside"):
+        reader.buffer_updated(4)

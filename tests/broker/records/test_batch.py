@@ -12,6 +12,7 @@ from broker.records.batch import (
     Compression,
     CorruptBatchError,
     check_batch,
+    check_record_framing,
     parse_header,
     patch_offsets,
     split_batches,
@@ -145,3 +146,24 @@ def test_any_records_survive_encoding_and_decoding(
     assert [(r.key, r.value, r.timestamp_ms, r.headers) for r in decoded] == [
         (r.key, r.value, r.timestamp_ms, r.headers) for r in records
     ]
+
+
+@settings(max_examples=100, deadline=None)
+@given(records=_records)
+def test_record_framing_accepts_every_well_formed_uncompressed_batch(records: list[Record]) -> None:
+    batch = build_batch(records)
+    check_record_framing(batch, parse_header(batch))
+
+
+def test_record_framing_rejects_garbage_records_behind_a_valid_crc() -> None:
+    batch = bytearray(build_batch(RECORDS))
+    batch[61:] = b"\xff" * (len(batch) - 61)
+    with pytest.raises(CorruptBatchError, match=r"varint|records do not fill"):
+        check_record_framing(batch, parse_header(batch))
+
+
+def test_record_framing_rejects_a_record_count_that_does_not_match() -> None:
+    batch = bytearray(build_batch(RECORDS))
+    struct.pack_into(">i", batch, 57, 2)
+    with pytest.raises(CorruptBatchError, match="2 of 2 records end at byte"):
+        check_record_framing(batch, parse_header(batch))

@@ -10,7 +10,6 @@ import pytest
 from broker.clock import ManualClock
 from broker.records.record import decode_batch
 from broker.storage.errors import (
-    DuplicateSequenceError,
     InvalidProducerEpochError,
     OffsetOutOfRangeError,
     OutOfOrderSequenceError,
@@ -276,7 +275,7 @@ def test_idempotent_sequence_errors_match_kafka(tmp_path: Path, clock: ManualClo
     with pytest.raises(OutOfOrderSequenceError, match="expected 12"):
         log.append(gap, gap_header, 0)
     old, old_header = batch_of(b"z", producer_id=9, epoch=1, sequence=0)
-    with pytest.raises(DuplicateSequenceError):
+    with pytest.raises(OutOfOrderSequenceError, match="older than the 5 batches"):
         log.append(old, old_header, 0)
     fenced, fenced_header = batch_of(b"z", producer_id=9, epoch=0, sequence=12)
     with pytest.raises(InvalidProducerEpochError):

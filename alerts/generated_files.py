@@ -1,0 +1,29 @@
+"""Writing generated files, or checking them for drift (the only file I/O of the
+generators; dashboards use it too)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+__all__ = ["drifted", "write_files"]
+
+
+def drifted(directory: Path, files: Mapping[str, str]) -> list[str]:
+    """Names of ``files`` whose committed copy in ``directory`` is missing or differs."""
+    out = []
+    for name, text in sorted(files.items()):
+        path = directory / name
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            out.append(name)
+    return out
+
+
+def write_files(directory: Path, files: Mapping[str, str]) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in sorted(files.items()):
+        path = directory / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

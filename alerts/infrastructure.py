@@ -1,0 +1,296 @@
+"""Infrastructure alerts on the broker's own metrics (catalog: broker/metrics/catalog.py).
+
+Severity follows the alerting guidance: *page* when users cannot produce or consume,
+when consumers are behind their SLA for a sustained time, or when data is about to be
+lost; *ticket* for everything that needs a human this week rather than tonight.
+
+Every expression is built from catalog spec objects (:func:`alerts.promql.selector`);
+thresholds come from :class:`alerts.thresholds.AlertThresholds`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from alerts.error_classes import AUTH_ERRORS, EXPECTED_ERRORS, NO_ERROR
+from alerts.promql import NotRe, Re, regex_union, selector
+from alerts.rule import AlertRule
+from alerts.scrape import BROKER_JOB, UP_SERIES
+from alerts.thresholds import AlertThresholds
+from broker.lag.status import LagStatus
+from broker.metrics import catalog as m
+from slo.conventions import SEVERITY_PAGE, SEVERITY_TICKET, Severity
+
+__all__ = ["DASHBOARD_DEBUG", "DASHBOARD_ONCALL", "broker_alerts"]
+
+# Dashboard titles the alerts point at ("Title / Panel"); a test checks the panels exist.
+DASHBOARD_ONCALL: Final = "Tidewatch On-call"
+DASHBOARD_DEBUG: Final = "Tidewatch Debug"
+
+_RATE: Final = "5m"
+
+
+def _g(value: float) -> str:
+    """A threshold as PromQL and humans read it (no trailing .0)."""
+    return f"{value:g}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds / 3600:g}h"
+    if seconds % 60 == 0:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"
+
+
+def _availability(t: AlertThresholds) -> list[AlertRule]:
+    up = selector(UP_SERIES, job=BROKER_JOB)
+    return [
+        AlertRule(
+            name="TidewatchBrokerUnreachable",
+            severity=SEVERITY_PAGE,
+            expr=f"{up} == 0",
+            for_=t.broker_unreachable_for,
+            summary=(
+                "Broker {{ $labels.instance }} of cluster {{ $labels.cluster }} is unreachable."
+            ),
+            description=(
+                "Prometheus has failed to scrape the broker at {{ $labels.instance }} for "
+                f"{t.broker_unreachable_for}: the process is down, hung or cut off. Producers "
+                "and consumers of this cluster are most likely failing. Check the process "
+                "and its log first (runbook)."
+            ),
+            runbook="broker-unreachable",
+            dashboard=f"{DASHBOARD_ONCALL} / Broker up",
+        )
+    ]
+
+
+def _storage(t: AlertThresholds) -> list[AlertRule]:
+    errors = selector(m.STORAGE_ERRORS)
+    flush = selector(m.FLUSH_DURATION, "_bucket")
+    truncated = selector(m.RECOVERY_TRUNCATED_BYTES)
+    return [
+        AlertRule(
+            name="TidewatchBrokerStorageErrors",
+            severity=SEVERITY_PAGE,
+            expr=f"sum by (cluster, broker) (increase({errors}[{_RATE}])) > 0",
+            for_=t.storage_errors_for,
+            summary=(
+                "Broker {{ $labels.broker }} of cluster {{ $labels.cluster }} cannot write "
+                "to its disk."
+            ),
+            description=(
+                "{{ $value | humanize }} appends or flushes were refused by the disk in the "
+                "last 5 minutes (disk full, read-only or failing). Producers get "
+                "KAFKA_STORAGE_ERROR and their records are not stored. Free space or "
+                "replace the disk (runbook)."
+            ),
+            runbook="broker-storage-errors",
+            dashboard=f"{DASHBOARD_ONCALL} / Storage errors and flush latency",
+        ),
+        AlertRule(
+            name="TidewatchBrokerFlushSlow",
+            severity=SEVERITY_TICKET,
+            expr=(
+                "histogram_quantile(0.99, "
+                f"sum by (cluster, broker, le) (rate({flush}[{_RATE}])))"
+                f" > {_g(t.flush_p99_seconds)}"
+            ),
+            for_=t.flush_slow_for,
+            summary=(
+                "Broker {{ $labels.broker }} of cluster {{ $labels.cluster }}: fsync p99 is "
+                "{{ $value | humanizeDuration }}."
+            ),
+            description=(
+                f"The 99th percentile of fsync rounds has been above "
+                f"{_duration(t.flush_p99_seconds)} for {t.flush_slow_for}: "
+                "the disk is saturated or degrading. With the durable flush policy every "
+                "acks=all produce waits for it. Check disk health and I/O load (runbook)."
+            ),
+            runbook="broker-flush-slow",
+            dashboard=f"{DASHBOARD_ONCALL} / Storage errors and flush latency",
+        ),
+        AlertRule(
+            name="TidewatchBrokerRecoveryTruncated",
+            severity=SEVERITY_TICKET,
+            expr=f"({truncated} > 0) unless ({truncated} offset 30m > 0)",
+            summary=(
+                "Broker {{ $labels.broker }} of cluster {{ $labels.cluster }} cut "
+                "{{ $value | humanize1024 }}B of torn log tail at its last start."
+            ),
+            description=(
+                "Crash recovery found a torn or corrupt tail and truncated it. Records in "
+                "it that were acknowledged under the interval flush policy are lost. Find "
+                "out why the broker stopped uncleanly and which topics were affected "
+                "(runbook). Resolves by itself 30 minutes after the restart."
+            ),
+            runbook="broker-recovery-truncated",
+            dashboard=f"{DASHBOARD_DEBUG} / Recovery truncation and unflushed partitions",
+        ),
+    ]
+
+
+def _consumers(t: AlertThresholds) -> list[AlertRule]:
+    lag = selector(m.GROUP_LAG_SECONDS)
+    status = selector(m.GROUP_PARTITION_STATUS)
+    headroom = selector(m.GROUP_RETENTION_HEADROOM)
+    stop, stall = int(LagStatus.STOP), int(LagStatus.STALL)
+    worst_headroom = f"min by (cluster, group, topic) ({headroom})"
+    retention: dict[Severity, float] = {
+        SEVERITY_PAGE: t.retention_headroom_page_seconds,
+        SEVERITY_TICKET: t.retention_headroom_ticket_seconds,
+    }
+    retention_rules = [
+        AlertRule(
+            name="TidewatchRetentionHeadroomLow",
+            severity=severity,
+            expr=f"{worst_headroom} < {_g(limit)}",
+            for_=t.retention_headroom_for,
+            summary=(
+                "Retention will delete data group {{ $labels.group }} has not consumed from "
+                "{{ $labels.topic }} in {{ $value | humanizeDuration }}."
+            ),
+            description=(
+                "The oldest unconsumed record of {{ $labels.group }} on {{ $labels.topic }} "
+                f"is within {_duration(limit)} of being deleted by retention.ms. When it is, "
+                "the group skips those records for good (data loss for that consumer). "
+                "Speed the consumer up or raise the topic's retention.ms (runbook)."
+            ),
+            runbook="retention-headroom-low",
+            dashboard=f"{DASHBOARD_ONCALL} / Retention headroom",
+        )
+        for severity, limit in retention.items()
+    ]
+    return [
+        AlertRule(
+            name="TidewatchConsumerLagBeyondSLA",
+            severity=SEVERITY_PAGE,
+            expr=f"max by (cluster, group, topic) ({lag}) > {_g(t.lag_sla_seconds)}",
+            for_=t.lag_sla_for,
+            summary=(
+                "Consumer group {{ $labels.group }} is {{ $value | humanizeDuration }} behind "
+                f"on {{{{ $labels.topic }}}} (SLA {_duration(t.lag_sla_seconds)})."
+            ),
+            description=(
+                "The oldest record {{ $labels.group }} has not consumed from "
+                "{{ $labels.topic }} was written {{ $value | humanizeDuration }} ago, beyond "
+                f"the {_duration(t.lag_sla_seconds)} lag SLA for {t.lag_sla_for}. Whatever "
+                "depends on this consumer sees stale data. Check whether it is stopped or "
+                "too slow for the incoming rate (runbook)."
+            ),
+            runbook="consumer-lag-beyond-sla",
+            dashboard=f"{DASHBOARD_ONCALL} / Consumer lag (seconds)",
+        ),
+        AlertRule(
+            name="TidewatchConsumerLagStatus",
+            severity=SEVERITY_TICKET,
+            expr=f"max by (cluster, group, topic) ({status}) >= {stall}",
+            for_=t.lag_status_for,
+            summary=(
+                "Consumer group {{ $labels.group }} is "
+                f"{{{{ if eq $value {stop}.0 }}}}{LagStatus.STOP.name}"
+                f"{{{{ else }}}}{LagStatus.STALL.name}{{{{ end }}}} on {{{{ $labels.topic }}}}."
+            ),
+            description=(
+                f"{LagStatus.STOP.name}: the group has not committed while records wait; "
+                f"{LagStatus.STALL.name}: it commits but its offset does not move. Either way "
+                "the consumer is not making progress; lag will grow until it is restarted or "
+                "unblocked. GET /status/groups on the broker says why (runbook)."
+            ),
+            runbook="consumer-lag-status",
+            dashboard=f"{DASHBOARD_ONCALL} / Lag status",
+        ),
+        *retention_rules,
+    ]
+
+
+def _topics(t: AlertThresholds) -> list[AlertRule]:
+    rate = f"rate({selector(m.PARTITION_BYTES_APPENDED)}[10m])"
+    return [
+        AlertRule(
+            name="TidewatchPartitionHotSpot",
+            severity=SEVERITY_TICKET,
+            expr=(
+                f"(\n  max by (cluster, topic) ({rate})\n/\n  avg by (cluster, topic) ({rate})\n)"
+                f" >= {_g(t.hot_partition_skew_ratio)}\n"
+                f"and on (cluster, topic)\n  sum by (cluster, topic) ({rate})"
+                f" > {_g(t.hot_partition_min_bytes_per_second)}"
+            ),
+            for_=t.hot_partition_for,
+            summary=(
+                "Topic {{ $labels.topic }} has a hot partition carrying {{ $value | humanize }}x "
+                "its fair share of bytes."
+            ),
+            description=(
+                "One partition of {{ $labels.topic }} receives at least "
+                f"{_g(t.hot_partition_skew_ratio)} times the topic's average bytes per "
+                f"partition for {t.hot_partition_for}. Its consumer falls behind first and "
+                "adding consumers does not help. Usually a hot key or a custom partitioner "
+                "(runbook)."
+            ),
+            runbook="partition-hot-spot",
+            dashboard=f"{DASHBOARD_ONCALL} / Hottest partitions (skew)",
+        )
+    ]
+
+
+def _requests(t: AlertThresholds) -> list[AlertRule]:
+    unexpected = NotRe(regex_union((NO_ERROR, *EXPECTED_ERRORS)))
+    failed = f"sum by (cluster, api) (rate({selector(m.REQUESTS, error=unexpected)}[{_RATE}]))"
+    total = f"sum by (cluster, api) (rate({selector(m.REQUESTS)}[{_RATE}]))"
+    denied = selector(m.REQUESTS, error=Re(regex_union(AUTH_ERRORS)))
+    return [
+        AlertRule(
+            name="TidewatchRequestErrorsHigh",
+            severity=SEVERITY_TICKET,
+            expr=(
+                f"(\n  {failed}\n/\n  {total}\n) > {_g(t.request_error_ratio)}\n"
+                f"and\n  {failed} > {_g(t.request_error_min_per_second)}"
+            ),
+            for_=t.request_error_for,
+            summary=(
+                "{{ $value | humanizePercentage }} of {{ $labels.api }} requests to cluster "
+                "{{ $labels.cluster }} fail."
+            ),
+            description=(
+                f"More than {_g(t.request_error_ratio * 100)}% of {{{{ $labels.api }}}} "
+                f"requests have failed with unexpected error codes for {t.request_error_for}. "
+                "Clients retry or give up; see which error code dominates on the Debug "
+                "dashboard (runbook)."
+            ),
+            runbook="request-errors-high",
+            dashboard=f"{DASHBOARD_ONCALL} / Request errors by API",
+        ),
+        AlertRule(
+            name="TidewatchAuthFailures",
+            severity=SEVERITY_TICKET,
+            expr=(
+                f"sum by (cluster, api, error) (increase({denied}[10m]))"
+                f" >= {_g(t.auth_failures_per_10m)}"
+            ),
+            for_=t.auth_failures_for,
+            summary=(
+                "{{ $value | humanize }} {{ $labels.error }} denials of {{ $labels.api }} "
+                "requests in 10 minutes on cluster {{ $labels.cluster }}."
+            ),
+            description=(
+                "Clients are being refused by authentication or ACLs. Either a client lost "
+                "its credentials or permissions (an outage for that client) or someone is "
+                "probing the cluster. Find the principal in the broker log (runbook)."
+            ),
+            runbook="auth-failures",
+            dashboard=f"{DASHBOARD_ONCALL} / Authentication and authorization failures",
+        ),
+    ]
+
+
+def broker_alerts(t: AlertThresholds | None = None) -> dict[str, list[AlertRule]]:
+    """Alert rules by rule-group name."""
+    t = t or AlertThresholds()
+    return {
+        "tidewatch-broker": [*_availability(t), *_storage(t)],
+        "tidewatch-consumers": _consumers(t),
+        "tidewatch-topics": _topics(t),
+        "tidewatch-requests": _requests(t),
+    }

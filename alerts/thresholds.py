@@ -1,0 +1,49 @@
+"""Alert thresholds: one frozen value, read by the alert rules and drawn on the dashboard
+panels the alerts point at, so the line on the graph is the line that pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["AlertThresholds"]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertThresholds:
+    """Defaults suit a platform whose consumers promise to be at most 5 minutes behind.
+
+    Durations are Prometheus durations (``for:`` clauses); sizes are in base units.
+    """
+
+    # Broker scrape target down for this long: page.
+    broker_unreachable_for: str = "1m"
+    # A group's oldest unconsumed record older than this (the lag SLA), sustained: page.
+    lag_sla_seconds: float = 300.0
+    lag_sla_for: str = "5m"
+    # Burrow-style STALL or STOP on any partition of a group, sustained: ticket.
+    lag_status_for: str = "10m"
+    # Hottest partition of a topic carries at least this multiple of the topic's average
+    # per-partition byte rate (2 = twice its fair share), on topics busier than the floor.
+    hot_partition_skew_ratio: float = 2.0
+    hot_partition_min_bytes_per_second: float = 10_240.0
+    hot_partition_for: str = "30m"
+    # Unconsumed data deleted by retention within this time: page below the first,
+    # ticket below the second.
+    retention_headroom_page_seconds: float = 3_600.0
+    retention_headroom_ticket_seconds: float = 6 * 3_600.0
+    retention_headroom_for: str = "5m"
+    # Share of one API's requests failing with unexpected errors, above a rate floor.
+    request_error_ratio: float = 0.05
+    request_error_min_per_second: float = 0.1
+    request_error_for: str = "10m"
+    # Authentication/authorization denials over 10 minutes.
+    auth_failures_per_10m: float = 10.0
+    auth_failures_for: str = "5m"
+    # Storage errors (the disk refused an append or a flush): page.
+    storage_errors_for: str = "1m"
+    # 99th percentile of fsync rounds above this for a while: ticket (disk degraded).
+    flush_p99_seconds: float = 0.5
+    flush_slow_for: str = "15m"
+    # Probe records acknowledged and never read back: page at the first one.
+    probe_lost_window: str = "10m"
+    probe_duplicates_window: str = "30m"

@@ -1,0 +1,119 @@
+"""Helpers for the alert tests: promtool runs, expected annotations, a fake probe catalog."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from alerts.probes import ROLE_ATTRIBUTES, ProbeMetrics
+from alerts.promql import selector
+from alerts.rule import AlertRule
+from broker.metrics.catalog import MetricSpec, MetricType
+
+PROMTOOL = shutil.which("promtool")
+AMTOOL = shutil.which("amtool")
+needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
+needs_amtool = pytest.mark.skipif(AMTOOL is None, reason="amtool is not installed")
+
+# The labels every broker series carries once scraped with the generated scrape config.
+BROKER = {
+    "cluster": "local",
+    "broker": "0",
+    "job": "tidewatch-broker",
+    "instance": "127.0.0.1:9464",
+}
+
+
+def series(spec: Any, values: str, suffix: str = "", **labels: str) -> dict[str, str]:
+    """An input series of ``spec`` (a catalog object) with the broker's labels."""
+    return {"series": selector(spec, suffix, **{**BROKER, **labels}), "values": values}
+
+
+def fake_probe_metrics() -> ProbeMetrics:
+    """Stand-in probe catalog for tests only: names derived from the roles, so the probe
+    panels and alerts can be exercised before synthetics ships its catalog."""
+    specs: dict[str, MetricSpec] = {}
+    for role in ROLE_ATTRIBUTES:
+        if role.endswith("latency"):
+            specs[role] = MetricSpec(
+                f"tidewatch_probe_fake_{role}_seconds",
+                MetricType.HISTOGRAM,
+                "seconds",
+                "fake",
+                ("partition", "broker"),
+            )
+        else:
+            specs[role] = MetricSpec(
+                f"tidewatch_probe_fake_{role}_total",
+                MetricType.COUNTER,
+                "records",
+                "fake",
+                ("partition", "broker"),
+            )
+    return ProbeMetrics(**specs)  # type: ignore[arg-type]
+
+
+_TEMPLATE = re.compile(r"\{\{\s*\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
+
+
+def expand(template: str, labels: Mapping[str, str], fragments: Mapping[str, str]) -> str:
+    """Expand ``{{ $labels.x }}``; other template fragments are replaced verbatim by the
+    expected text the test states for them (e.g. the humanized value)."""
+    out = template
+    for fragment, text in fragments.items():
+        out = out.replace(fragment, text)
+    out = _TEMPLATE.sub(lambda m: labels.get(m.group(1), ""), out)
+    assert "{{" not in out, f"unexpanded template in {out!r}"
+    return out
+
+
+def expected_alert(
+    rule: AlertRule, labels: Mapping[str, str], fragments: Mapping[str, str], base_url: str = ""
+) -> dict[str, Any]:
+    built = rule.rule(base_url)
+    all_labels = {**labels, **built.labels}
+    return {
+        "exp_labels": all_labels,
+        "exp_annotations": {
+            k: expand(v, all_labels, fragments) for k, v in built.annotations.items()
+        },
+    }
+
+
+def run_promtool_test(
+    tmp_path: Path,
+    rule_files: Mapping[str, str],
+    tests: Sequence[dict[str, Any]],
+    group_eval_order: Sequence[str],
+    interval: str = "1m",
+) -> None:
+    assert PROMTOOL is not None
+    for name, text in rule_files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    test_file = {
+        "rule_files": sorted(rule_files),
+        "evaluation_interval": interval,
+        "group_eval_order": list(group_eval_order),
+        "tests": [{"interval": interval, **t} for t in tests],
+    }
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump(test_file, sort_keys=False))
+    result = subprocess.run(
+        [PROMTOOL, "test", "rules", "test.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+
+
+def group_names(rule_file_text: str) -> list[str]:
+    return [g["name"] for g in yaml.safe_load(rule_file_text)["groups"]]

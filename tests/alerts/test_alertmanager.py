@@ -1,0 +1,220 @@
+"""The generated Alertmanager configuration: amtool accepts it, pages and tickets reach
+their receivers, and a real Alertmanager inhibits what the configuration says it does."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alerts.alertmanager import RECEIVER_PAGE, RECEIVER_TICKET
+from alerts.build import ALERTMANAGER_FILE, build
+from tests.alerts.support import AMTOOL, fake_probe_metrics, needs_amtool
+from tests.slo.support import free_port
+
+ALERTMANAGER = shutil.which("prometheus-alertmanager")
+CONFIG = build(fake_probe_metrics()).files[ALERTMANAGER_FILE]
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / ALERTMANAGER_FILE
+    path.write_text(CONFIG, encoding="utf-8")
+    return path
+
+
+def _amtool(*args: str) -> str:
+    assert AMTOOL is not None
+    result = subprocess.run(
+        [AMTOOL, *args], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@needs_amtool
+def test_amtool_accepts_the_generated_configuration(config_file: Path) -> None:
+    out = _amtool("check-config", str(config_file))
+    assert "SUCCESS" in out
+
+
+ROUTES = {
+    "a_page_reaches_the_page_receiver": (
+        ["severity=page", "alertname=TidewatchBrokerUnreachable", "cluster=local"],
+        RECEIVER_PAGE,
+    ),
+    "an_slo_page_reaches_the_page_receiver": (
+        ["severity=page", "sloth_severity=page", "sloth_id=tidewatch-consumer-lag"],
+        RECEIVER_PAGE,
+    ),
+    "a_ticket_reaches_the_ticket_receiver": (
+        ["severity=ticket", "alertname=TidewatchPartitionHotSpot", "topic=orders"],
+        RECEIVER_TICKET,
+    ),
+    "an_alert_without_severity_falls_back_to_tickets": (
+        ["alertname=SomethingUnlabelled"],
+        RECEIVER_TICKET,
+    ),
+}
+
+
+@needs_amtool
+@pytest.mark.parametrize("case", sorted(ROUTES))
+def test_amtool_routes_alerts_by_severity(config_file: Path, case: str) -> None:
+    labels, receiver = ROUTES[case]
+    out = _amtool("config", "routes", "test", f"--config.file={config_file}", *labels)
+    assert out.split() == [receiver]
+
+
+# --- inhibition, on a real Alertmanager ----------------------------------------------------
+
+
+@pytest.fixture
+def alertmanager(config_file: Path, tmp_path: Path) -> Iterator[str]:
+    if ALERTMANAGER is None:
+        pytest.skip("prometheus-alertmanager is not installed")
+    port = free_port()
+    storage = tmp_path / "am-data"
+    storage.mkdir()
+    process = subprocess.Popen(
+        [
+            ALERTMANAGER,
+            f"--config.file={config_file}",
+            f"--storage.path={storage}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        assert process.stderr is not None
+        process.stderr.close()
+
+
+def _post(url: str, alerts: list[dict[str, str]]) -> None:
+    body = json.dumps([{"labels": labels} for labels in alerts]).encode()
+    request = urllib.request.Request(
+        f"{url}/api/v2/alerts", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
+
+
+def _states(url: str) -> dict[tuple[str, str], dict[str, Any]]:
+    with urllib.request.urlopen(f"{url}/api/v2/alerts", timeout=5) as response:
+        alerts = json.loads(response.read())
+    return {(a["labels"]["alertname"], a["labels"].get("severity", "")): a for a in alerts}
+
+
+def _inhibited(url: str, expected: set[tuple[str, str]], n: int) -> dict[tuple[str, str], bool]:
+    """Poll until all ``n`` alerts are known and the expected ones inhibited (bounded)."""
+    deadline = time.monotonic() + 15
+    while True:
+        states = _states(url)
+        inhibited = {k: bool(v["status"]["inhibitedBy"]) for k, v in states.items()}
+        done = len(states) == n and all(inhibited.get(k) for k in expected)
+        if done or time.monotonic() > deadline:
+            return inhibited
+        time.sleep(0.2)
+
+
+SLO = {"sloth_id": "tidewatch-broker-produce-availability", "service": "tidewatch"}
+LAG = {"cluster": "local", "group": "billing", "topic": "orders", "service": "tidewatch"}
+
+
+def test_a_page_silences_the_ticket_of_the_same_slo_but_not_of_another(alertmanager: str) -> None:
+    name = "TidewatchBrokerProduceAvailabilityBurnRate"
+    other = {"sloth_id": "tidewatch-broker-fetch-availability", "service": "tidewatch"}
+    _post(
+        alertmanager,
+        [
+            {"alertname": name, "severity": "page", **SLO},
+            {"alertname": name, "severity": "ticket", **SLO},
+            {
+                "alertname": "TidewatchBrokerFetchAvailabilityBurnRate",
+                "severity": "ticket",
+                **other,
+            },
+        ],
+    )
+    inhibited = _inhibited(alertmanager, {(name, "ticket")}, 3)
+    assert inhibited == {
+        (name, "page"): False,
+        (name, "ticket"): True,
+        ("TidewatchBrokerFetchAvailabilityBurnRate", "ticket"): False,
+    }
+
+
+def test_an_unreachable_broker_silences_lag_alerts_of_its_cluster_only(alertmanager: str) -> None:
+    _post(
+        alertmanager,
+        [
+            {"alertname": "TidewatchBrokerUnreachable", "severity": "page", "cluster": "local"},
+            {"alertname": "TidewatchConsumerLagBeyondSLA", "severity": "page", **LAG},
+            {"alertname": "TidewatchProbeRecordsLost", "severity": "page", "cluster": "local"},
+            {
+                "alertname": "TidewatchConsumerLagStatus",
+                "severity": "ticket",
+                **LAG,
+                "cluster": "other",
+            },
+        ],
+    )
+    expected = {("TidewatchConsumerLagBeyondSLA", "page"), ("TidewatchProbeRecordsLost", "page")}
+    inhibited = _inhibited(alertmanager, expected, 4)
+    assert inhibited == {
+        ("TidewatchBrokerUnreachable", "page"): False,
+        ("TidewatchConsumerLagBeyondSLA", "page"): True,
+        ("TidewatchProbeRecordsLost", "page"): True,
+        ("TidewatchConsumerLagStatus", "ticket"): False,
+    }
+
+
+def test_a_retention_page_silences_its_ticket_for_the_same_group_and_topic(
+    alertmanager: str,
+) -> None:
+    name = "TidewatchRetentionHeadroomLow"
+    _post(
+        alertmanager,
+        [
+            {"alertname": name, "severity": "page", **LAG},
+            {"alertname": name, "severity": "ticket", **LAG},
+            {"alertname": "TidewatchBrokerStorageErrors", "severity": "page", "cluster": "local"},
+            {"alertname": "TidewatchRequestErrorsHigh", "severity": "ticket", "cluster": "local"},
+        ],
+    )
+    expected = {(name, "ticket"), ("TidewatchRequestErrorsHigh", "ticket")}
+    inhibited = _inhibited(alertmanager, expected, 4)
+    assert inhibited == {
+        (name, "page"): False,
+        (name, "ticket"): True,
+        ("TidewatchBrokerStorageErrors", "page"): False,
+        ("TidewatchRequestErrorsHigh", "ticket"): True,
+    }

@@ -1,0 +1,38 @@
+"""Fixtures for the robustness tests: brokers started with a config file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.broker.robustness.support import write_config
+from tests.support.broker_process import BrokerProcess
+
+StartBroker = Callable[..., BrokerProcess]
+
+
+@pytest.fixture
+def start_broker(tmp_path: Path) -> Iterator[StartBroker]:
+    """A factory: ``start_broker(config={...}, data_dir=..., *extra_args)`` starts a broker
+    whose YAML config file holds ``config``; every broker it started is stopped at the end."""
+    started: list[BrokerProcess] = []
+
+    def start(
+        *args: str, config: dict[str, Any] | None = None, data_dir: Path | None = None
+    ) -> BrokerProcess:
+        n = len(started)
+        extra = list(args)
+        if config is not None:
+            extra += ["--config", str(write_config(tmp_path / f"broker-{n}.yaml", config))]
+        process = BrokerProcess(
+            data_dir or tmp_path / f"data-{n}", *extra, log_path=tmp_path / f"broker-{n}.log"
+        )
+        started.append(process)
+        return process.start()
+
+    yield start
+    for process in started:
+        process.stop()

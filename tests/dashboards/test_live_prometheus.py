@@ -1,0 +1,276 @@
+"""Every dashboard query and every rule expression, evaluated by a real Prometheus that
+scrapes a real broker with traffic and has the generated rules loaded.
+
+The broker gets a 3-partition topic, records produced with keys, one consumer group that
+read everything and one that committed halfway (so lag, lag in seconds and retention
+headroom exist). Prometheus (Debian package, run by hand on 127.0.0.1) scrapes every
+second with the generated scrape settings and evaluates the generated rule files.
+
+Each dashboard query must be valid PromQL and return data, except the few listed in
+FAULT_ONLY, which only have data when something is wrong. Each rule expression must be
+valid PromQL. Each template variable must list values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from alerts.build import INFRASTRUCTURE_RULES_FILE, SLO_RULES_FILE, build
+from alerts.platform_slos import PLATFORM_SLO_FILE, platform_slos
+from alerts.scrape import UP, prometheus_config
+from broker.metrics import catalog as m
+from dashboards.build import build as build_dashboards
+from dashboards.build import label_values_parts, panel_queries, variable_queries
+from slo import conventions as c
+from tests.slo.support import free_port
+from tests.support.broker_process import BrokerProcess
+
+PROMETHEUS = shutil.which("prometheus")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed"),
+]
+
+TOPIC, PARTITIONS, RECORDS = "orders", 3, 300
+CAUGHT_UP, HALFWAY = "audit", "billing"
+
+# (dashboard title, panel title) -> why it has no data on a healthy broker.
+FAULT_ONLY: dict[tuple[str, str], str] = {
+    ("Tidewatch On-call", "Authentication and authorization failures"): (
+        "no SASL/ACLs on the test broker: no request is ever denied"
+    ),
+    ("Tidewatch Debug", "Malformed requests by reason"): (
+        "the counter has a series per reason only once such a request arrived"
+    ),
+}
+
+# Rates need two scrapes after the traffic; lag, headroom and the SLO rules the groups.
+# Every SLO's rules chain (SLI, then metadata) must have been evaluated once.
+SLO_COUNT = len(platform_slos(build().files[PLATFORM_SLO_FILE]))
+READY = (
+    f"sum(rate({m.PARTITION_BYTES_APPENDED.name}[1m])) > 0",
+    m.GROUP_RETENTION_HEADROOM.name,
+    f"count({c.sli_error_ratio_rule(c.CURRENT_WINDOW)}) == {SLO_COUNT}",
+    f"count({c.RULE_PERIOD_BUDGET_REMAINING}) == {SLO_COUNT}",
+)
+
+# Grafana's variables and macros, as Grafana would expand them for "All" and a 1s scrape.
+SUBSTITUTIONS = {
+    "$__rate_interval": "1m",
+    "$cluster": ".*",
+    "$topic": ".*",
+    "$group": ".*",
+    "$service": ".*",
+    "$slo": ".*",
+}
+
+
+def _expand(expr: str) -> str:
+    for variable, value in SUBSTITUTIONS.items():
+        expr = expr.replace(variable, value)
+    assert "$" not in expr, expr
+    return expr
+
+
+def _get(url: str, path: str, **params: str | list[str]) -> Any:
+    query = urllib.parse.urlencode(params, doseq=True)
+    try:
+        with urllib.request.urlopen(f"{url}{path}?{query}", timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:  # 400/422: bad PromQL, the body says why
+        return json.loads(exc.read())
+
+
+def _query(url: str, expr: str) -> Any:
+    return _get(url, "/api/v1/query", query=expr)
+
+
+def _poll(what: str, check: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.25)
+
+
+def _produce(bootstrap: str, count: int) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
+    for i in range(count):
+        producer.produce(TOPIC, key=f"key-{i % 17}".encode(), value=b"x" * 200)
+    assert producer.flush(20) == 0
+
+
+def _traffic(bootstrap: str, scraped: Callable[[], bool]) -> None:
+    """Produce twice, the second time after Prometheus has seen the partitions' counters
+    (a counter first scraped at its final value has a rate of 0), then consume."""
+    from confluent_kafka import Consumer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)]).values():
+        future.result(timeout=20)
+    _produce(bootstrap, RECORDS // 2)
+    _poll("the partition counters in Prometheus", scraped)
+    _produce(bootstrap, RECORDS - RECORDS // 2)
+    for group, wanted in ((CAUGHT_UP, RECORDS), (HALFWAY, RECORDS // 2)):
+        consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": group,
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        consumer.subscribe([TOPIC])
+        seen = 0
+        deadline = time.monotonic() + 30
+        while seen < wanted and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            seen += 1
+        assert seen == wanted, f"{group} consumed {seen} of {wanted}"
+        consumer.commit(asynchronous=False)  # the positions of every assigned partition
+        consumer.close()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A broker with traffic and a Prometheus scraping it; yields Prometheus' URL."""
+    tmp = tmp_path_factory.mktemp("live")
+    broker = BrokerProcess(tmp / "data").start()
+    process = None
+    stack = contextlib.ExitStack()
+    try:
+        alerts = build()
+        for name in (SLO_RULES_FILE, INFRASTRUCTURE_RULES_FILE):
+            (tmp / name).write_text(alerts.files[name], encoding="utf-8")
+        target = broker.http_url.removeprefix("http://")
+        config = prometheus_config(
+            [SLO_RULES_FILE, INFRASTRUCTURE_RULES_FILE],
+            broker_targets=[target],
+            alertmanagers=(),
+            scrape_interval="1s",
+            evaluation_interval="1s",
+        )
+        (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
+        (tmp / "tsdb").mkdir()
+        port = free_port()
+        assert PROMETHEUS is not None
+        log = stack.enter_context((tmp / "prometheus.log").open("wb"))
+        process = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={tmp / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        url = f"http://127.0.0.1:{port}"
+
+        def answers(expr: str) -> bool:
+            try:
+                return bool(_query(url, expr)["data"]["result"])
+            except OSError:
+                return False
+
+        _poll("the first scrape", lambda: answers(f"{UP} == 1"))
+        _traffic(broker.bootstrap, lambda: answers(m.PARTITION_BYTES_APPENDED.name))
+        for expr in READY:
+            _poll(f"{expr} (log: {tmp / 'prometheus.log'})", lambda e=expr: answers(e))
+        yield url
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=15)
+        stack.close()
+        broker.stop()
+
+
+DASHBOARDS = {name: json.loads(text) for name, text in build_dashboards().items()}
+QUERIES = {q.where: q for d in DASHBOARDS.values() for q in panel_queries(d)}
+
+
+def test_every_dashboard_query_is_valid_and_returns_data_unless_fault_only(live: str) -> None:
+    problems = []
+    empty = set()
+    for where, q in sorted(QUERIES.items()):
+        answer = _query(live, _expand(q.expr))
+        if answer.get("status") != "success":
+            problems.append(f"{where}: {answer.get('error')}")
+        elif not answer["data"]["result"]:
+            empty.add((q.dashboard, q.panel))
+    problems += [f"{d} / {p}: no data" for d, p in sorted(empty - set(FAULT_ONLY))]
+    assert not problems, "\n".join(problems)
+    # The fault-only list stays honest: every entry exists and really has no data.
+    panels = {(q.dashboard, q.panel) for q in QUERIES.values()}
+    assert set(FAULT_ONLY) <= panels
+    assert set(FAULT_ONLY) <= empty
+
+
+def test_every_rule_expression_is_valid_promql(live: str) -> None:
+    problems = []
+    count = 0
+    for name in (SLO_RULES_FILE, INFRASTRUCTURE_RULES_FILE):
+        for group in yaml.safe_load(build().files[name])["groups"]:
+            for rule in group["rules"]:
+                count += 1
+                answer = _query(live, rule["expr"])
+                if answer.get("status") != "success":
+                    what = rule.get("record") or rule.get("alert")
+                    problems.append(f"{name}: {what}: {answer.get('error')}")
+    assert count > 50
+    assert not problems, "\n".join(problems)
+
+
+def test_prometheus_loaded_every_generated_rule_group_without_errors(live: str) -> None:
+    groups = _get(live, "/api/v1/rules")["data"]["groups"]
+    names = {g["name"] for g in groups}
+    expected = {
+        g["name"]
+        for file in (SLO_RULES_FILE, INFRASTRUCTURE_RULES_FILE)
+        for g in yaml.safe_load(build().files[file])["groups"]
+    }
+    assert names == expected
+    unhealthy = [
+        (g["name"], r["name"], r.get("lastError"))
+        for g in groups
+        for r in g["rules"]
+        if r.get("health") == "err"
+    ]
+    assert not unhealthy
+
+
+def test_no_alert_fires_on_a_healthy_broker(live: str) -> None:
+    firing = _query(live, 'ALERTS{alertstate="firing"}')["data"]["result"]
+    assert firing == []
+
+
+def test_every_template_variable_lists_values(live: str) -> None:
+    problems = []
+    for name, document in sorted(DASHBOARDS.items()):
+        for variable, query in variable_queries(document):
+            selector, label = label_values_parts(query)
+            answer = _get(live, f"/api/v1/label/{label}/values", **{"match[]": [_expand(selector)]})
+            if answer.get("status") != "success" or not answer["data"]:
+                problems.append(f"{name} ${variable}: {answer}")
+    assert not problems, "\n".join(problems)
