@@ -41,8 +41,9 @@ GROUP_BY: Final = (
     "topic",
     "group",
 )
-# Labels that must be equal for a page to silence a ticket of the same alert.
-_SAME_SUBJECT: Final = ("alertname", c.LABEL_ID, "cluster", "group", "topic")
+# Labels that must be equal for a page to silence a ticket of the same alert (a label
+# neither alert has counts as equal).
+_SAME_SUBJECT: Final = ("alertname", c.LABEL_ID, "cluster", "broker", "group", "topic")
 
 
 def _webhook(name: str, url: str) -> dict[str, Any]:

@@ -1,11 +1,13 @@
 """Assemble every generated alerting file (pure: returns file name -> text).
 
 Files (all deterministic: sorted keys, no timestamps):
-- ``platform-slos.yaml``: the built-in SLO spec (``tidewatch/v1``);
+- ``platform-slos.yaml``: the built-in SLO spec (``tidewatch/v1``): broker SLOs and the
+  probe SLOs of synthetics/slos/probe.yaml;
 - ``slo-rules.yaml``: its recording and burn-rate alert rules, from the SLO engine;
-- ``infrastructure-rules.yaml``: broker (and, once they exist, probe) alerts;
+- ``infrastructure-rules.yaml``: broker and probe alerts;
 - ``alertmanager.yml``: routing, grouping and inhibition;
-- ``prometheus.yml``: an example Prometheus configuration loading the two rule files.
+- ``prometheus.yml``: an example Prometheus configuration (broker, probe and lag-monitor
+  scrape jobs) loading the two rule files.
 
 Every expression is checked against the metric catalogs before anything is returned.
 """
@@ -22,9 +24,9 @@ from alerts.catalogs import check_expression, known_metric_names, recorded_names
 from alerts.infrastructure import broker_alerts
 from alerts.platform_slos import PLATFORM_SLO_FILE, platform_slo_spec, platform_slos
 from alerts.probe_alerts import probe_alerts
-from alerts.probes import ProbeMetrics
+from alerts.probes import PROBE_METRICS
 from alerts.rule import AlertRule
-from alerts.scrape import prometheus_config
+from alerts.scrape import DEFAULT_LAG_TARGET, DEFAULT_PROBE_TARGET, prometheus_config
 from alerts.thresholds import AlertThresholds
 from slo import rules as slo_rules
 from slo.rules.render import render
@@ -57,13 +59,8 @@ class AlertBuild:
     slo_rule_file: dict[str, Any]
 
 
-def _infrastructure(
-    probes: ProbeMetrics | None, thresholds: AlertThresholds
-) -> dict[str, list[AlertRule]]:
-    groups = broker_alerts(thresholds)
-    if probes is not None:
-        groups[PROBE_GROUP] = probe_alerts(probes, thresholds)
-    return groups
+def _infrastructure(thresholds: AlertThresholds) -> dict[str, list[AlertRule]]:
+    return {**broker_alerts(thresholds), PROBE_GROUP: probe_alerts(PROBE_METRICS, thresholds)}
 
 
 def _rule_file(groups: dict[str, list[AlertRule]], runbook_base_url: str) -> dict[str, Any]:
@@ -87,11 +84,11 @@ def _prefix_runbooks(rule_file: dict[str, Any], base: str) -> dict[str, Any]:
     return rule_file
 
 
-def _check(rule_files: dict[str, dict[str, Any]], probes: ProbeMetrics | None) -> None:
+def _check(rule_files: dict[str, dict[str, Any]]) -> None:
     recorded: set[str] = set()
     for rule_file in rule_files.values():
         recorded |= recorded_names(rule_file)
-    known = known_metric_names(probes, recorded)
+    known = known_metric_names(recorded)
     for file, rule_file in rule_files.items():
         for group in rule_file["groups"]:
             for rule in group["rules"]:
@@ -105,7 +102,6 @@ def _yaml(document: dict[str, Any], header: str) -> str:
 
 
 def build(
-    probes: ProbeMetrics | None = None,
     thresholds: AlertThresholds | None = None,
     *,
     runbook_base_url: str = "",
@@ -113,11 +109,11 @@ def build(
     ticket_url: str = DEFAULT_TICKET_URL,
 ) -> AlertBuild:
     thresholds = thresholds or AlertThresholds()
-    spec = platform_slo_spec(probes, thresholds)
+    spec = platform_slo_spec(thresholds)
     slo_file = _prefix_runbooks(slo_rules.generate(platform_slos(spec)), runbook_base_url)
-    infrastructure = _infrastructure(probes, thresholds)
+    infrastructure = _infrastructure(thresholds)
     infra_file = _rule_file(infrastructure, runbook_base_url)
-    _check({SLO_RULES_FILE: slo_file, INFRASTRUCTURE_RULES_FILE: infra_file}, probes)
+    _check({SLO_RULES_FILE: slo_file, INFRASTRUCTURE_RULES_FILE: infra_file})
 
     names = {a.name for alerts in infrastructure.values() for a in alerts}
     unreachable = "TidewatchBrokerUnreachable"
@@ -150,8 +146,15 @@ def build(
         ),
         ALERTMANAGER_FILE: _yaml(alertmanager, f"{_GENERATED}\nSee alerts/alertmanager.py."),
         PROMETHEUS_FILE: _yaml(
-            prometheus_config([SLO_RULES_FILE, INFRASTRUCTURE_RULES_FILE]),
-            f"{_GENERATED}\nExample Prometheus configuration for one cluster (alerts/scrape.py).",
+            prometheus_config(
+                [SLO_RULES_FILE, INFRASTRUCTURE_RULES_FILE],
+                probe_targets=[DEFAULT_PROBE_TARGET],
+                lag_targets=[DEFAULT_LAG_TARGET],
+            ),
+            f"{_GENERATED}\nExample Prometheus configuration for one cluster: the broker, a "
+            "standalone probe\nand a lag monitor at their default addresses (alerts/scrape.py). "
+            "With `tidewatch up`\nthe probe's metrics are on the broker's endpoint: drop the "
+            "probe job.",
         ),
     }
     return AlertBuild(files=files, infrastructure=infrastructure, slo_rule_file=slo_file)

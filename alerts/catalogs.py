@@ -1,17 +1,18 @@
 """Every metric name dashboards and rules may use, gathered from the catalogs that define
 them: the broker's (native and compatibility names), the SLO engine's conventions, the
-probe catalog once it exists, and the one series Prometheus makes itself (``up``)."""
+probe and lag-monitor catalogs (synthetics/catalog.py), and the one series Prometheus
+makes itself (``up``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from alerts.probes import ProbeMetrics
 from alerts.promql import HISTOGRAM_SUFFIXES, MetricLike, metric_names
 from alerts.scrape import UP
 from broker.metrics import catalog as broker_catalog
 from slo import conventions as slo_conventions
+from synthetics import catalog as synthetics_catalog
 
 __all__ = ["UnknownMetricError", "check_expression", "known_metric_names", "recorded_names"]
 
@@ -38,12 +39,15 @@ def _slo_names() -> set[str]:
     return names
 
 
-def known_metric_names(probes: ProbeMetrics | None, extra: Iterable[str] = ()) -> frozenset[str]:
+def known_metric_names(extra: Iterable[str] = ()) -> frozenset[str]:
     """Catalog names (histograms with their series suffixes), plus ``extra`` (the names
     recorded by generated rules, whose record names come from the SLO conventions)."""
-    specs: list[MetricLike] = [*broker_catalog.CATALOG, *broker_catalog.COMPAT_CATALOG]
-    if probes is not None:
-        specs.extend(probes.specs())
+    specs: list[MetricLike] = [
+        *broker_catalog.CATALOG,
+        *broker_catalog.COMPAT_CATALOG,
+        *synthetics_catalog.PROBE_CATALOG,
+        *synthetics_catalog.LAGMON_CATALOG,
+    ]
     names: set[str] = {UP, *_slo_names(), *extra}
     for spec in specs:
         names.update(_names(spec))

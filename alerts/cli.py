@@ -10,7 +10,6 @@ import click
 from alerts.build import DEFAULT_PAGE_URL, DEFAULT_TICKET_URL, build
 from alerts.catalogs import UnknownMetricError
 from alerts.generated_files import drifted, write_files
-from alerts.probes import probe_catalog
 
 __all__ = ["alerts"]
 
@@ -43,7 +42,6 @@ def build_command(
     """Write the alerting files into DIR."""
     try:
         result = build(
-            probe_catalog(),
             runbook_base_url=runbook_base_url,
             page_url=page_webhook,
             ticket_url=ticket_webhook,

@@ -21,7 +21,7 @@ from broker.lag.status import LagStatus
 from broker.metrics import catalog as m
 from slo.conventions import SEVERITY_PAGE, SEVERITY_TICKET, Severity
 
-__all__ = ["DASHBOARD_DEBUG", "DASHBOARD_ONCALL", "broker_alerts"]
+__all__ = ["DASHBOARD_DEBUG", "DASHBOARD_ONCALL", "broker_alerts", "free_ratio"]
 
 # Dashboard titles the alerts point at ("Title / Panel"); a test checks the panels exist.
 DASHBOARD_ONCALL: Final = "Tidewatch On-call"
@@ -63,6 +63,41 @@ def _availability(t: AlertThresholds) -> list[AlertRule]:
             runbook="broker-unreachable",
             dashboard=f"{DASHBOARD_ONCALL} / Broker up",
         )
+    ]
+
+
+def free_ratio(free: str, size: str) -> str:
+    """Share of the data directory's file system that is free, per cluster and broker
+    (both gauges carry the same labels, so they divide one to one)."""
+    return f"min by (cluster, broker) ({free} / {size})"
+
+
+def _disk(t: AlertThresholds) -> list[AlertRule]:
+    ratio = free_ratio(selector(m.DATA_DIR_FREE_BYTES), selector(m.DATA_DIR_SIZE_BYTES))
+    levels: list[tuple[Severity, float, str]] = [
+        (SEVERITY_PAGE, t.disk_free_page_ratio, t.disk_free_page_for),
+        (SEVERITY_TICKET, t.disk_free_ticket_ratio, t.disk_free_ticket_for),
+    ]
+    return [
+        AlertRule(
+            name="TidewatchBrokerDiskNearlyFull",
+            severity=severity,
+            expr=f"{ratio} < {_g(limit)}",
+            for_=for_,
+            summary=(
+                "Broker {{ $labels.broker }} of cluster {{ $labels.cluster }}: only "
+                "{{ $value | humanizePercentage }} of the data directory's disk is free."
+            ),
+            description=(
+                f"Less than {_g(limit * 100)}% of the file system holding the broker's data "
+                f"directory has been free for {for_}. When it fills up, every produce fails "
+                "with KAFKA_STORAGE_ERROR. Find what grows and lower retention, or add space "
+                "(runbook)."
+            ),
+            runbook="broker-disk-nearly-full",
+            dashboard=f"{DASHBOARD_ONCALL} / Data directory free space",
+        )
+        for severity, limit, for_ in levels
     ]
 
 
@@ -137,6 +172,13 @@ def _consumers(t: AlertThresholds) -> list[AlertRule]:
     headroom = selector(m.GROUP_RETENTION_HEADROOM)
     stop, stall = int(LagStatus.STOP), int(LagStatus.STALL)
     worst_headroom = f"min by (cluster, group, topic) ({headroom})"
+    # Only groups behind their lag SLA: a group within it is consuming, and its headroom
+    # (absent only at the instant it is fully caught up) is merely the topic's retention,
+    # below the thresholds on any topic keeping less than 6 h (the probe's keeps 1 h).
+    beyond_sla = (
+        f"and on (cluster, group, topic)\n"
+        f"  max by (cluster, group, topic) ({lag}) > {_g(t.lag_sla_seconds)}"
+    )
     retention: dict[Severity, float] = {
         SEVERITY_PAGE: t.retention_headroom_page_seconds,
         SEVERITY_TICKET: t.retention_headroom_ticket_seconds,
@@ -145,7 +187,7 @@ def _consumers(t: AlertThresholds) -> list[AlertRule]:
         AlertRule(
             name="TidewatchRetentionHeadroomLow",
             severity=severity,
-            expr=f"{worst_headroom} < {_g(limit)}",
+            expr=f"{worst_headroom} < {_g(limit)}\n{beyond_sla}",
             for_=t.retention_headroom_for,
             summary=(
                 "Retention will delete data group {{ $labels.group }} has not consumed from "
@@ -153,9 +195,11 @@ def _consumers(t: AlertThresholds) -> list[AlertRule]:
             ),
             description=(
                 "The oldest unconsumed record of {{ $labels.group }} on {{ $labels.topic }} "
-                f"is within {_duration(limit)} of being deleted by retention.ms. When it is, "
-                "the group skips those records for good (data loss for that consumer). "
-                "Speed the consumer up or raise the topic's retention.ms (runbook)."
+                f"is within {_duration(limit)} of being deleted by retention.ms, and the group "
+                f"is more than {_duration(t.lag_sla_seconds)} (the lag SLA) behind. When the "
+                "record is deleted, the group skips those records for good (data loss for "
+                "that consumer). Speed the consumer up or raise the topic's retention.ms "
+                "(runbook)."
             ),
             runbook="retention-headroom-low",
             dashboard=f"{DASHBOARD_ONCALL} / Retention headroom",
@@ -289,7 +333,7 @@ def broker_alerts(t: AlertThresholds | None = None) -> dict[str, list[AlertRule]
     """Alert rules by rule-group name."""
     t = t or AlertThresholds()
     return {
-        "tidewatch-broker": [*_availability(t), *_storage(t)],
+        "tidewatch-broker": [*_availability(t), *_storage(t), *_disk(t)],
         "tidewatch-consumers": _consumers(t),
         "tidewatch-topics": _topics(t),
         "tidewatch-requests": _requests(t),

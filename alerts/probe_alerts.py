@@ -1,8 +1,9 @@
 """Probe alerts: records acknowledged but never read back (data loss), and duplicates.
 
-Built only when the probe catalog exists (see :mod:`alerts.probes`); every name comes
-from its spec objects. Produce availability and end-to-end latency are SLOs, so they
-alert through their burn rates, not here.
+Every name comes from the probe catalog's spec objects (:mod:`alerts.probes`), and no
+expression selects on the scrape ``job``. Produce availability, end-to-end latency and
+data loss are also SLOs (synthetics/slos/probe.yaml), which alert through their burn
+rates; these two alerts page (ticket) at the first lost (duplicated) record.
 """
 
 from __future__ import annotations
@@ -18,10 +19,19 @@ __all__ = ["probe_alerts", "probe_by"]
 
 
 def probe_by(spec: MetricLike, probes: ProbeMetrics) -> str:
-    """``by (...)`` over the labels a probe counter has among cluster, partition, broker."""
+    """``by (...)`` over the labels a probe metric has among cluster, target, partition
+    and broker."""
     declared = set(getattr(spec, "all_labels", spec.labels))
-    wanted = ("cluster", probes.partition_label, probes.broker_label)
+    wanted = ("cluster", probes.target_label, probes.partition_label, probes.broker_label)
     return ", ".join(label for label in wanted if label in declared)
+
+
+def _where(probes: ProbeMetrics) -> str:
+    """``T, partition P`` as a Prometheus template over the probe's labels."""
+    return (
+        f"{{{{ $labels.{probes.target_label} }}}}, "
+        f"partition {{{{ $labels.{probes.partition_label} }}}}"
+    )
 
 
 def probe_alerts(probes: ProbeMetrics, t: AlertThresholds | None = None) -> list[AlertRule]:
@@ -36,8 +46,8 @@ def probe_alerts(probes: ProbeMetrics, t: AlertThresholds | None = None) -> list
                 f"(increase({selector(lost)}[{t.probe_lost_window}])) > 0"
             ),
             summary=(
-                "Probe records acknowledged by the cluster were never read back "
-                f"(partition {{{{ $labels.{probes.partition_label} }}}})."
+                "Probe records acknowledged by cluster {{ $labels.cluster }} were never read "
+                f"back (probe target {_where(probes)})."
             ),
             description=(
                 "The probe produced records with acks=all, the cluster acknowledged them, "
@@ -56,8 +66,8 @@ def probe_alerts(probes: ProbeMetrics, t: AlertThresholds | None = None) -> list
                 f"(increase({selector(dup)}[{t.probe_duplicates_window}])) > 0"
             ),
             summary=(
-                "The probe read records twice on partition "
-                f"{{{{ $labels.{probes.partition_label} }}}}."
+                "The probe read records twice on cluster {{ $labels.cluster }} (probe "
+                f"target {_where(probes)})."
             ),
             description=(
                 f"{{{{ $value | humanize }}}} duplicate probe records in "

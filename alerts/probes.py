@@ -1,48 +1,23 @@
-"""THE ONE PLACE where dashboards and alerts meet the probe metric catalog (synthetics/).
+"""THE ONE PLACE where dashboards and alerts meet the probe metric catalog
+(``synthetics/catalog.py``).
 
-The probes (issue 5) are being built on another branch. Until their catalog module
-exists, :func:`probe_catalog` returns ``None`` and the generated dashboards and rules
-simply have no probe panels and no probe alerts (the README says so). Nothing in this
-package spells a probe metric name: panels and alerts ask for a *role*
-(``ProbeMetrics.lost`` ...) and get the catalog's own spec object.
-
-When the probe catalog lands on main:
-1. check ``ROLE_ATTRIBUTES`` against its spec objects (one line per role; optional roles
-   may map to ``None``);
-2. regenerate: ``tidewatch dashboards build -o dashboards/generated`` and
-   ``tidewatch alerts build -o alerts/generated`` (the drift tests fail until then).
-A module that exists but lacks a mapped attribute is an error, not a silent skip.
+Panels and alerts ask for a *role* (``PROBE_METRICS.lost`` ...) and get the catalog's own
+spec object, so nothing in dashboards/ or alerts/ spells a probe metric name. Probe
+expressions select on metric names and the probe's own labels only, never on the scrape
+``job``: the same rules and panels work whether Prometheus scrapes a standalone
+``tidewatch probe`` (job ``tidewatch-probe``) or a process that serves the probe metrics
+from the broker's own ``/metrics`` (``tidewatch up``, job ``tidewatch-broker``).
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, fields
-from types import ModuleType
 from typing import Final
 
 from alerts.promql import MetricLike
+from synthetics import catalog as probe
 
-__all__ = ["PROBE_CATALOG_MODULE", "ROLE_ATTRIBUTES", "ProbeMetrics", "probe_catalog"]
-
-PROBE_CATALOG_MODULE: Final = "synthetics.catalog"
-
-# role -> attribute of PROBE_CATALOG_MODULE holding that metric's spec object. Checked
-# against synthetics/catalog.py of the synthetics branch (commit 1717a37), not yet on main.
-ROLE_ATTRIBUTES: Final[dict[str, str | None]] = {
-    "produce_attempts": "PRODUCE_ATTEMPTS",
-    "produce_successes": "PRODUCE_SUCCESSES",
-    "produced": "RECORDS_PRODUCED",
-    "produce_errors": "PRODUCE_ERRORS",
-    "consumed": "RECORDS_CONSUMED",
-    "lost": "RECORDS_LOST",
-    "duplicated": "RECORDS_DUPLICATED",
-    "reordered": "RECORDS_REORDERED",
-    "corrupted": "RECORDS_CORRUPTED",
-    "late": "RECORDS_LATE",
-    "ack_latency": "ACK_LATENCY",
-    "end_to_end_latency": "END_TO_END_LATENCY",
-}
+__all__ = ["PROBE_METRICS", "ProbeMetrics"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +27,8 @@ class ProbeMetrics:
     Counters count probe records (one per partition per interval): produce attempts and
     the successes among them (produce availability), records acknowledged (``produced``,
     the population that can be lost) and the anomalies; the two latency metrics are
-    histograms in seconds. ``partition_label`` and ``broker_label`` name the
-    labels carrying the probed partition and its leader broker.
+    histograms in seconds. ``target_label``, ``partition_label`` and ``broker_label`` name
+    the labels carrying the probe target, the probed partition and its leader broker.
     """
 
     produce_attempts: MetricLike
@@ -68,6 +43,7 @@ class ProbeMetrics:
     reordered: MetricLike | None = None
     corrupted: MetricLike | None = None
     late: MetricLike | None = None
+    target_label: str = "target"
     partition_label: str = "partition"
     broker_label: str = "broker"
 
@@ -85,27 +61,17 @@ class ProbeMetrics:
         return tuple((k, getattr(self, k)) for k in kinds if getattr(self, k) is not None)
 
 
-def _from_module(module: ModuleType) -> ProbeMetrics:
-    values: dict[str, MetricLike | None] = {}
-    for role, attribute in ROLE_ATTRIBUTES.items():
-        if attribute is None:
-            values[role] = None
-            continue
-        if not hasattr(module, attribute):
-            raise RuntimeError(
-                f"{module.__name__} has no {attribute!r} (role {role!r}): update "
-                "ROLE_ATTRIBUTES in alerts/probes.py to the probe catalog's names"
-            )
-        values[role] = getattr(module, attribute)
-    return ProbeMetrics(**values)  # type: ignore[arg-type]
-
-
-def probe_catalog(module_name: str = PROBE_CATALOG_MODULE) -> ProbeMetrics | None:
-    """The probe metrics, or None while the probe catalog module does not exist."""
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module_name.startswith(exc.name):
-            return None
-        raise
-    return _from_module(module)
+PROBE_METRICS: Final = ProbeMetrics(
+    produce_attempts=probe.PRODUCE_ATTEMPTS,
+    produce_successes=probe.PRODUCE_SUCCESSES,
+    produced=probe.RECORDS_PRODUCED,
+    produce_errors=probe.PRODUCE_ERRORS,
+    consumed=probe.RECORDS_CONSUMED,
+    lost=probe.RECORDS_LOST,
+    duplicated=probe.RECORDS_DUPLICATED,
+    ack_latency=probe.ACK_LATENCY,
+    end_to_end_latency=probe.END_TO_END_LATENCY,
+    reordered=probe.RECORDS_REORDERED,
+    corrupted=probe.RECORDS_CORRUPTED,
+    late=probe.RECORDS_LATE,
+)

@@ -1,53 +1,107 @@
-"""How Prometheus scrapes Tidewatch: job names (alert rules select on them) and an example
-``prometheus.yml`` with the generated rule files and Alertmanager wired in.
+"""How Prometheus scrapes Tidewatch: job names and an example ``prometheus.yml`` with the
+generated rule files and Alertmanager wired in.
 
-``honor_labels: true`` keeps the ``cluster`` and ``broker`` labels the broker exports,
-and the target label ``cluster`` then only labels the series Prometheus makes itself
-(``up``), so ``up`` carries the same ``cluster`` as the broker's metrics and
-Alertmanager can inhibit per cluster.
+Three jobs, all with ``honor_labels: true`` so the ``cluster``/``broker``/``target``
+labels the processes export are kept as they are:
+
+- ``tidewatch-broker`` (default 127.0.0.1:9464): the broker's ``/metrics``. Its target
+  label ``cluster`` (equal to the broker's ``cluster`` setting) only labels the series
+  Prometheus makes itself (``up``), so ``up`` carries the same ``cluster`` as the broker's
+  metrics and Alertmanager can inhibit per cluster.
+- ``tidewatch-probe`` (default 127.0.0.1:9465): a standalone ``tidewatch probe``.
+- ``tidewatch-lag`` (default 127.0.0.1:9466): a standalone ``tidewatch lag`` monitor.
+
+The probe and the lag monitor may watch several clusters, and every series they export
+carries its own ``cluster``; their jobs get no ``cluster`` target label.
+
+The broker job drops scraped series named like the SLO recording rules (``slo:...``, or
+``slo_...`` once an OpenMetrics exposition escaped the colons). ``tidewatch up`` serves
+its in-process SLO engine's values under those names from the same endpoint; Prometheus
+records its own from the generated rules, and a second, scraped copy of, say,
+``slo:error_budget:ratio`` per SLO would break every rule that joins on it (duplicate
+series on the one side of a ``group_left``) and double the dashboards' SLO rows.
+
+Only ``up`` of the broker job is selected by ``job`` (TidewatchBrokerUnreachable, the
+"Broker up" panels). Probe and lag-monitor rules and panels select on metric names and
+exported labels only, so they work the same when the probe runs inside another process
+and its metrics come from the broker's endpoint (``tidewatch up``: one process, one
+``/metrics`` on 127.0.0.1:9464, job ``tidewatch-broker``). Scrape each process once:
+a probe scraped under two jobs (or a lag monitor watching the Tidewatch broker under the
+broker's own ``cluster`` name) would count its series twice in sums.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from alerts.promql import Series
+from broker.config import DEFAULT_HTTP_PORT
+from synthetics.config import DEFAULT_HTTP as PROBE_DEFAULT_HTTP
+from synthetics.lagmon.config import DEFAULT_HTTP as LAG_DEFAULT_HTTP
 
-__all__ = ["BROKER_JOB", "PROBE_JOB", "SLO_JOB", "UP", "UP_SERIES", "prometheus_config"]
+__all__ = [
+    "BROKER_JOB",
+    "DEFAULT_BROKER_TARGET",
+    "DEFAULT_LAG_TARGET",
+    "DEFAULT_PROBE_TARGET",
+    "LAG_JOB",
+    "PROBE_JOB",
+    "RECORDED_SLO_NAMES",
+    "SLO_JOB",
+    "UP",
+    "UP_SERIES",
+    "prometheus_config",
+]
 
 BROKER_JOB: Final = "tidewatch-broker"
 PROBE_JOB: Final = "tidewatch-probe"
+LAG_JOB: Final = "tidewatch-lag"
 SLO_JOB: Final = "tidewatch-slo"
+# The default HTTP addresses of `tidewatch broker`/`up`, `tidewatch probe` and `tidewatch lag`.
+DEFAULT_BROKER_TARGET: Final = f"127.0.0.1:{DEFAULT_HTTP_PORT}"
+DEFAULT_PROBE_TARGET: Final[str] = PROBE_DEFAULT_HTTP
+DEFAULT_LAG_TARGET: Final[str] = LAG_DEFAULT_HTTP
 # The series Prometheus records for every target it scrapes (1 up, 0 failed).
 UP: Final = "up"
-# ``up`` carries the target labels: job, instance and (generated config) cluster.
+# ``up`` carries the target labels: job, instance and (broker job) cluster.
 UP_SERIES: Final = Series(UP, ("cluster",))
 
 
-def _job(name: str, targets: Sequence[str], cluster: str) -> dict[str, Any]:
-    return {
-        "job_name": name,
-        "honor_labels": True,
-        "static_configs": [{"targets": list(targets), "labels": {"cluster": cluster}}],
-    }
+# Scraped series named like the SLO engine's recording rules (see the module docstring).
+RECORDED_SLO_NAMES: Final = "slo[:_].+"
+
+
+def _job(name: str, targets: Sequence[str], labels: Mapping[str, str]) -> dict[str, Any]:
+    static: dict[str, Any] = {"targets": list(targets)}
+    if labels:
+        static["labels"] = dict(labels)
+    return {"job_name": name, "honor_labels": True, "static_configs": [static]}
+
+
+def _drop_recorded_slo_names(job: dict[str, Any]) -> dict[str, Any]:
+    drop = {"source_labels": ["__name__"], "regex": RECORDED_SLO_NAMES, "action": "drop"}
+    return {**job, "metric_relabel_configs": [drop]}
 
 
 def prometheus_config(
     rule_files: Sequence[str],
     *,
-    broker_targets: Sequence[str] = ("127.0.0.1:9464",),
+    broker_targets: Sequence[str] = (DEFAULT_BROKER_TARGET,),
     probe_targets: Sequence[str] = (),
+    lag_targets: Sequence[str] = (),
     alertmanagers: Sequence[str] = ("127.0.0.1:9093",),
     cluster: str = "local",
     scrape_interval: str = "15s",
     evaluation_interval: str = "30s",
 ) -> dict[str, Any]:
     """A Prometheus configuration for one cluster (``cluster`` must equal the broker's
-    ``cluster`` setting)."""
-    jobs = [_job(BROKER_JOB, broker_targets, cluster)]
+    ``cluster`` setting); the probe and lag-monitor jobs only when given targets."""
+    jobs = [_drop_recorded_slo_names(_job(BROKER_JOB, broker_targets, {"cluster": cluster}))]
     if probe_targets:
-        jobs.append(_job(PROBE_JOB, probe_targets, cluster))
+        jobs.append(_job(PROBE_JOB, probe_targets, {}))
+    if lag_targets:
+        jobs.append(_job(LAG_JOB, lag_targets, {}))
     config: dict[str, Any] = {
         "global": {
             "scrape_interval": scrape_interval,

@@ -28,7 +28,8 @@ class AlertThresholds:
     hot_partition_min_bytes_per_second: float = 10_240.0
     hot_partition_for: str = "30m"
     # Unconsumed data deleted by retention within this time: page below the first,
-    # ticket below the second.
+    # ticket below the second; only for groups beyond the lag SLA (a group within it is
+    # consuming, however short the topic's retention).
     retention_headroom_page_seconds: float = 3_600.0
     retention_headroom_ticket_seconds: float = 6 * 3_600.0
     retention_headroom_for: str = "5m"
@@ -41,6 +42,12 @@ class AlertThresholds:
     auth_failures_for: str = "5m"
     # Storage errors (the disk refused an append or a flush): page.
     storage_errors_for: str = "1m"
+    # Share of the data directory's file system still free: ticket below the first for
+    # its duration, page below the second for its (shorter) duration.
+    disk_free_ticket_ratio: float = 0.15
+    disk_free_ticket_for: str = "10m"
+    disk_free_page_ratio: float = 0.05
+    disk_free_page_for: str = "5m"
     # 99th percentile of fsync rounds above this for a while: ticket (disk degraded).
     flush_p99_seconds: float = 0.5
     flush_slow_for: str = "15m"

@@ -28,7 +28,7 @@ from broker.coordinator.lag import GroupLag, LagTracker
 from broker.coordinator.offset_store import OffsetStore
 from broker.coordinator.service import GroupService
 from broker.lag.status import StatusConfig
-from broker.metrics.collector import BrokerCollector
+from broker.metrics.collector import BrokerCollector, disk_space
 from broker.metrics.group_collector import CompatCollector, GroupCollector
 from broker.metrics.http import build_http_app
 from broker.metrics.stats import BrokerStats
@@ -191,6 +191,7 @@ class BrokerApp:
                 unflushed_partitions=lambda: sum(
                     1 for p in self.replicas.partitions.values() if p.log.unflushed
                 ),
+                data_dir_space=lambda: disk_space(self.config.data_dir),
             )
         )
         ProcessCollector(registry=self.registry)

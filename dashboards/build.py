@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from alerts.catalogs import check_expression, known_metric_names
-from alerts.probes import ProbeMetrics
+from alerts.probes import PROBE_METRICS
 from alerts.thresholds import AlertThresholds
 from dashboards.debug import debug
 from dashboards.executive import executive
@@ -37,19 +37,18 @@ class PanelQuery:
         return f"{self.dashboard} / {self.panel} / {self.ref_id}"
 
 
-def _boards(probes: ProbeMetrics | None, thresholds: AlertThresholds) -> list[Board]:
+def _boards(thresholds: AlertThresholds) -> list[Board]:
+    probes = PROBE_METRICS
     return [executive(probes), oncall(probes, thresholds), debug(probes), slos()]
 
 
-def build(
-    probes: ProbeMetrics | None = None, thresholds: AlertThresholds | None = None
-) -> dict[str, str]:
+def build(thresholds: AlertThresholds | None = None) -> dict[str, str]:
     thresholds = thresholds or AlertThresholds()
     files = {
         name: render_dashboard(board.build())
-        for name, board in zip(DASHBOARD_FILES, _boards(probes, thresholds), strict=True)
+        for name, board in zip(DASHBOARD_FILES, _boards(thresholds), strict=True)
     }
-    known = known_metric_names(probes)
+    known = known_metric_names()
     for text in files.values():
         document = json.loads(text)
         for q in panel_queries(document):

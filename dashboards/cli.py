@@ -8,7 +8,6 @@ import click
 
 from alerts.catalogs import UnknownMetricError
 from alerts.generated_files import drifted, write_files
-from alerts.probes import probe_catalog
 from dashboards.build import build
 
 __all__ = ["dashboards"]
@@ -32,7 +31,7 @@ def dashboards() -> None:
 def build_command(output: Path, check: bool) -> None:
     """Write the Executive, On-call, Debug and SLO dashboards into DIR."""
     try:
-        files = build(probe_catalog())
+        files = build()
     except UnknownMetricError as exc:
         raise click.ClickException(str(exc)) from exc
     if check:

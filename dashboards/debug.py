@@ -1,6 +1,6 @@
 """Debug dashboard: per-partition traffic and offsets, latency distributions as heatmaps,
 request errors by code, retention and recovery, and probe results per partition and
-broker (once the probe catalog exists)."""
+broker."""
 
 from __future__ import annotations
 
@@ -176,7 +176,8 @@ def _probes(board: Board, probes: ProbeMetrics) -> None:
     queries = []
     for kind, spec in (("produced", probes.produced), *probes.anomalies()):
         by = probe_by(spec, probes)
-        queries.append(Query(f"sum by ({by}) (increase({selector(spec)}[{RATE}]))", f"{kind}"))
+        legend = " ".join([kind, *(f"{{{{{label}}}}}" for label in by.split(", ") if label)])
+        queries.append(Query(f"sum by ({by}) (increase({selector(spec)}[{RATE}]))", legend))
     board.timeseries(
         "Probe results per partition",
         "Probe records produced and every anomaly class, per partition and leader broker.",
@@ -188,22 +189,24 @@ def _probes(board: Board, probes: ProbeMetrics) -> None:
         ("Probe ack latency p99 per broker", probes.ack_latency),
         ("Probe end-to-end latency p99 per broker", probes.end_to_end_latency),
     ):
-        by = ", ".join(x for x in (probe_by(spec, probes), "le") if x)
+        # Per leader broker: partitions led by the same broker are merged.
+        per_broker = [x for x in probe_by(spec, probes).split(", ") if x != probes.partition_label]
+        legend = " ".join(f"{{{{{label}}}}}" for label in per_broker)
         board.timeseries(
             title,
-            "99th percentile per leader broker.",
+            "99th percentile per probe target and leader broker.",
             [
                 Query(
-                    f"histogram_quantile(0.99, sum by ({by}) "
+                    f"histogram_quantile(0.99, sum by ({', '.join([*per_broker, 'le'])}) "
                     f"(rate({selector(spec, '_bucket')}[{RATE}])))",
-                    f"{{{{{probes.broker_label}}}}}",
+                    legend,
                 )
             ],
             "s",
         )
 
 
-def debug(probes: ProbeMetrics | None) -> Board:
+def debug(probes: ProbeMetrics) -> Board:
     board = Board(
         UID,
         DASHBOARD_DEBUG,
@@ -215,6 +218,5 @@ def debug(probes: ProbeMetrics | None) -> Board:
     _traffic(board)
     _latency(board)
     _errors(board)
-    if probes is not None:
-        _probes(board, probes)
+    _probes(board, probes)
     return board

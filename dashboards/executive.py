@@ -27,7 +27,7 @@ def ratio_ok(bad: str, total: str, by: str) -> str:
     return f"1 - (({bad_sum}) or (0 * {total_sum})) / {total_sum}"
 
 
-def _availability(board: Board, probes: ProbeMetrics | None) -> None:
+def _availability(board: Board, probes: ProbeMetrics) -> None:
     board.row("Availability")
     board.stat(
         "Brokers up",
@@ -55,19 +55,16 @@ def _availability(board: Board, probes: ProbeMetrics | None) -> None:
         width=18,
         min_value=None,
     )
-    if probes is not None:
-        by = "cluster" if "cluster" in getattr(probes.produce_attempts, "all_labels", ()) else ""
-        successes = f"sum by ({by}) (rate({selector(probes.produce_successes)}[{RATE}]))"
-        attempts = f"sum by ({by}) (rate({selector(probes.produce_attempts)}[{RATE}]))"
-        ok = f"{successes} / {attempts}"
-        board.timeseries(
-            "Availability per cluster (probes)",
-            "Share of probe records the cluster acknowledged without error.",
-            [Query(ok, "{{cluster}}")],
-            "percentunit",
-            width=24,
-            min_value=None,
-        )
+    successes = f"sum by (cluster) (rate({selector(probes.produce_successes)}[{RATE}]))"
+    attempts = f"sum by (cluster) (rate({selector(probes.produce_attempts)}[{RATE}]))"
+    board.timeseries(
+        "Availability per cluster (probes)",
+        "Share of probe records the cluster acknowledged within the probe's ack SLA.",
+        [Query(f"{successes} / {attempts}", "{{cluster}}")],
+        "percentunit",
+        width=24,
+        min_value=None,
+    )
 
 
 def _traffic(board: Board) -> None:
@@ -136,7 +133,7 @@ def _budgets(board: Board) -> None:
     )
 
 
-def executive(probes: ProbeMetrics | None) -> Board:
+def executive(probes: ProbeMetrics) -> Board:
     board = Board(
         UID,
         TITLE,

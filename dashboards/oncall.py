@@ -1,6 +1,6 @@
 """On-call dashboard: what the alerts point at. Consumer lag and status, retention
 headroom, hot partitions, broker and storage health, request errors and latency, auth
-failures and (once the probe catalog exists) probe loss and duplicates. Alert
+failures and probe loss and duplicates. Alert
 thresholds are drawn from the same values the rules use."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Final
 
 from alerts.error_classes import AUTH_ERRORS, EXPECTED_ERRORS, NO_ERROR
-from alerts.infrastructure import DASHBOARD_ONCALL
+from alerts.infrastructure import DASHBOARD_ONCALL, free_ratio
 from alerts.probe_alerts import probe_by
 from alerts.probes import ProbeMetrics
 from alerts.promql import NotRe, Re, regex_union, selector
@@ -75,6 +75,25 @@ def _broker(board: Board, t: AlertThresholds) -> None:
         "short",
         thresholds=[Threshold(t.flush_p99_seconds)],
     )
+    board.timeseries(
+        "Data directory free space",
+        "Share of the data directory's file system still free, per broker. Below "
+        f"{t.disk_free_ticket_ratio:.0%} for {t.disk_free_ticket_for} tickets, below "
+        f"{t.disk_free_page_ratio:.0%} for {t.disk_free_page_for} pages (the dashed lines; "
+        "TidewatchBrokerDiskNearlyFull).",
+        [
+            Query(
+                free_ratio(scoped(m.DATA_DIR_FREE_BYTES), scoped(m.DATA_DIR_SIZE_BYTES)),
+                "broker {{broker}}",
+            )
+        ],
+        "percentunit",
+        thresholds=[
+            Threshold(t.disk_free_page_ratio, "orange"),
+            Threshold(t.disk_free_ticket_ratio, "green"),
+        ],
+        base_color="red",
+    )
 
 
 def _consumers(board: Board, t: AlertThresholds) -> None:
@@ -126,7 +145,8 @@ def _consumers(board: Board, t: AlertThresholds) -> None:
     board.timeseries(
         "Retention headroom",
         "Time until retention deletes the oldest unconsumed record, per group and topic "
-        "(absent when caught up). Below 6 h tickets, below 1 h pages.",
+        "(absent when caught up). Below 6 h tickets, below 1 h pages, for groups beyond "
+        "the lag SLA.",
         [
             Query(
                 f"min by (group, topic) ({scoped(m.GROUP_RETENTION_HEADROOM)})",
@@ -228,7 +248,7 @@ def _probes(board: Board, probes: ProbeMetrics) -> None:
     )
 
 
-def oncall(probes: ProbeMetrics | None, thresholds: AlertThresholds) -> Board:
+def oncall(probes: ProbeMetrics, thresholds: AlertThresholds) -> Board:
     board = Board(
         UID,
         DASHBOARD_ONCALL,
@@ -241,6 +261,5 @@ def oncall(probes: ProbeMetrics | None, thresholds: AlertThresholds) -> Board:
     _partitions(board, thresholds)
     _broker(board, thresholds)
     _requests(board, thresholds)
-    if probes is not None:
-        _probes(board, probes)
+    _probes(board, probes)
     return board

@@ -25,6 +25,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 
+from alerts.platform_slos import PLATFORM_SLO_PATH
 from broker.app import BrokerApp
 from broker.config import BrokerConfig, HostPort
 from slo.exposition import EngineCollector
@@ -43,8 +44,8 @@ __all__ = ["BUILTIN_SLOS", "Platform", "PlatformConfig"]
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-BUILTIN_SLOS = REPO_ROOT / "alerts" / "generated" / "platform-slos.yaml"
+# The built-in SLOs: the broker's and the probe's (alerts.platform_slos keeps one set).
+BUILTIN_SLOS = PLATFORM_SLO_PATH
 HISTORY_POINTS = 2160  # six hours at the default 10 s step
 DEFAULT_LISTEN = HostPort("127.0.0.1", 9092)
 DEFAULT_HTTP = HostPort("127.0.0.1", 9464)

@@ -12,7 +12,12 @@ id; a rebalance completes when every member has rejoined or the rebalance timeou
 passes (members that did not rejoin are dropped); the leader gets every member's
 metadata and sends the assignments in SyncGroup; heartbeats during a rebalance get
 REBALANCE_IN_PROGRESS; members whose session expires are removed and trigger a
-rebalance; offsets may be committed by members of the current generation (also while
+rebalance - also during a rebalance, unless they are waiting for their JoinGroup or
+SyncGroup answer (a dead member that never rejoins is dropped at its session timeout,
+not at the longer rebalance timeout), and every member's session restarts when the
+join phase completes; a static member (group instance id) that restarts while its
+group is Stable gets its old assignment back without a rebalance and fences its old
+member id; offsets may be committed by members of the current generation (also while
 a rebalance is being prepared, so consumers can commit on revocation) or, for groups
 without members, by anyone with generation -1.
 """
@@ -71,8 +76,10 @@ class GroupCoordinator:
     def __init__(self, config: CoordinatorConfig | None = None) -> None:
         self.config = config or CoordinatorConfig()
         self.groups: dict[str, ConsumerGroup] = {}
-        # Observers told when a group's offsets change (lag tracking).
+        # Observers told when a group's offsets change or the group is deleted (lag
+        # tracking); both also fire while the offsets log is replayed at start.
         self.on_commit: list[Callable[[str, str, int, CommittedOffset], None]] = []
+        self.on_delete: list[Callable[[str], None]] = []
 
     # -- join ------------------------------------------------------------------------
 
@@ -97,6 +104,8 @@ class GroupCoordinator:
         if not member_id:
             member_id = f"{req.client_id or 'member'}-{uuid.uuid4()}"
             if req.group_instance_id is not None:
+                if self._rejoin_static(group, req, member_id, now_ms, respond):
+                    return
                 self._replace_static(group, req.group_instance_id, member_id)
             elif req.require_known_member_id:
                 group.pending_members[member_id] = now_ms + req.session_timeout_ms
@@ -139,6 +148,40 @@ class GroupCoordinator:
         if group.state is not GroupState.PREPARING_REBALANCE:
             self._prepare_rebalance(group, now_ms)
         self._maybe_complete_join(group, now_ms)
+
+    def _rejoin_static(
+        self,
+        group: ConsumerGroup,
+        req: JoinRequest,
+        new_id: str,
+        now_ms: int,
+        respond: Callable[[JoinResult], None],
+    ) -> bool:
+        """A known static member restarting while its group is Stable, with the same
+        protocols, takes its old place and assignment under a new member id without a
+        rebalance (KIP-345: the point of static membership). False when it does not
+        apply and the join goes the usual way."""
+        assert req.group_instance_id is not None
+        old_id = group.static_members.get(req.group_instance_id)
+        old = group.members.get(old_id) if old_id is not None else None
+        if old is None or group.state is not GroupState.STABLE or old.protocols != req.protocols:
+            return False
+        self._replace_static(group, req.group_instance_id, new_id)
+        group.members[new_id] = Member(
+            member_id=new_id,
+            group_instance_id=req.group_instance_id,
+            client_id=req.client_id,
+            client_host=req.client_host,
+            session_timeout_ms=req.session_timeout_ms,
+            rebalance_timeout_ms=req.rebalance_timeout_ms,
+            protocol_type=req.protocol_type,
+            protocols=req.protocols,
+            last_heartbeat_ms=now_ms,
+            assignment=old.assignment,
+        )
+        group.static_members[req.group_instance_id] = new_id
+        respond(self._join_result(group, new_id))
+        return True
 
     def _replace_static(self, group: ConsumerGroup, instance_id: str, new_id: str) -> None:
         old_id = group.static_members.get(instance_id)
@@ -189,9 +232,9 @@ class GroupCoordinator:
         if now_ms >= group.rebalance_deadline_ms or (
             not group.initial_delay and group.all_members_joined()
         ):
-            self._complete_join(group)
+            self._complete_join(group, now_ms)
 
-    def _complete_join(self, group: ConsumerGroup) -> None:
+    def _complete_join(self, group: ConsumerGroup, now_ms: int) -> None:
         for member_id in [m for m, member in group.members.items() if member.join_waiter is None]:
             self._drop_member(group, member_id)
         group.pending_members.clear()
@@ -206,6 +249,8 @@ class GroupCoordinator:
             group.leader_id = next(iter(group.members))
         group.state = GroupState.COMPLETING_REBALANCE
         for member in list(group.members.values()):
+            # Members do not heartbeat while they wait for the join answer.
+            member.last_heartbeat_ms = now_ms
             waiter, member.join_waiter = member.join_waiter, None
             if waiter is not None:
                 waiter(self._join_result(group, member.member_id))
@@ -311,7 +356,7 @@ class GroupCoordinator:
     def _after_departure(self, group: ConsumerGroup, now_ms: int) -> None:
         if not group.members:
             if group.state is GroupState.PREPARING_REBALANCE:
-                self._complete_join(group)
+                self._complete_join(group, now_ms)
             group.state = GroupState.EMPTY
             group.leader_id = None
             group.protocol_name = None
@@ -328,11 +373,13 @@ class GroupCoordinator:
             for member_id, deadline in list(group.pending_members.items()):
                 if now_ms >= deadline:
                     del group.pending_members[member_id]
+            # As Kafka: a member waiting for its JoinGroup or SyncGroup answer is alive;
+            # any other must heartbeat, whatever the group's state.
             expired = [
                 m.member_id
                 for m in group.members.values()
                 if m.join_waiter is None
-                and group.state is not GroupState.PREPARING_REBALANCE
+                and m.sync_waiter is None
                 and now_ms - m.last_heartbeat_ms > m.session_timeout_ms
             ]
             for member_id in expired:
@@ -393,6 +440,8 @@ class GroupCoordinator:
         group = self.groups.pop(group_id, None)
         if group is not None:
             group.state = GroupState.DEAD
+        for observer in self.on_delete:
+            observer(group_id)
 
     def listed(self) -> list[ConsumerGroup]:
         return sorted(self.groups.values(), key=lambda g: g.group_id)

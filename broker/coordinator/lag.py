@@ -14,6 +14,7 @@ Timestamps are read from the log once per committed offset and cached.
 
 from __future__ import annotations
 
+import uuid
 from collections import deque
 from dataclasses import dataclass, field, replace
 
@@ -82,8 +83,9 @@ class LagTracker:
         self.clock = clock
         self.config = config or StatusConfig()
         self._samples: dict[tuple[str, str, int], deque[CommitSample]] = {}
-        self._timestamps: dict[tuple[str, int, int], int | None] = {}
+        self._timestamps: dict[tuple[uuid.UUID, int, int], int | None] = {}
         coordinator.on_commit.append(self.observe)
+        coordinator.on_delete.append(self.forget)
 
     def observe(self, group: str, topic: str, partition: int, committed: CommittedOffset) -> None:
         p = self.replicas.get(topic, partition)
@@ -99,11 +101,14 @@ class LagTracker:
         window.append(CommitSample(when, committed.offset, hw))
 
     def _timestamp(self, topic: str, partition: int, offset: int) -> int | None:
-        key = (topic, partition, offset)
+        p = self.replicas.get(topic, partition)
+        if p is None:
+            return None
+        # Keyed by topic id: a topic deleted and created again reuses its offsets.
+        key = (p.topic_id, partition, offset)
         if key in self._timestamps:
             return self._timestamps[key]
-        p = self.replicas.get(topic, partition)
-        ts = p.log.record_timestamp(offset) if p is not None else None
+        ts = p.log.record_timestamp(offset)
         if len(self._timestamps) >= _CACHE_LIMIT:
             self._timestamps.clear()
         self._timestamps[key] = ts
@@ -179,5 +184,7 @@ class LagTracker:
         return out
 
     def forget(self, group_id: str) -> None:
+        """Drop a deleted group's commit history: a new group of the same name starts
+        afresh instead of being judged (REWIND, STALL) on the old one's commits."""
         for key in [k for k in self._samples if k[0] == group_id]:
             del self._samples[key]

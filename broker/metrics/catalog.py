@@ -262,6 +262,19 @@ RECOVERY_TRUNCATED_BYTES = MetricSpec(
     "bytes",
     "Bytes of torn or corrupt log tail cut off by recovery at the last start.",
 )
+DATA_DIR_FREE_BYTES = MetricSpec(
+    "tidewatch_broker_data_dir_free_bytes",
+    MetricType.GAUGE,
+    "bytes",
+    "Bytes available to the broker on the data directory's file system (statvfs f_bavail), "
+    "read at scrape time.",
+)
+DATA_DIR_SIZE_BYTES = MetricSpec(
+    "tidewatch_broker_data_dir_size_bytes",
+    MetricType.GAUGE,
+    "bytes",
+    "Size of the data directory's file system in bytes (statvfs f_blocks), read at scrape time.",
+)
 UNFLUSHED_PARTITIONS = MetricSpec(
     "tidewatch_broker_unflushed_partitions",
     MetricType.GAUGE,

@@ -8,7 +8,9 @@ gets the constant ``cluster`` and ``broker`` labels.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Protocol
 
 from prometheus_client.core import Metric
@@ -18,7 +20,18 @@ from broker.metrics import catalog as c
 from broker.metrics.families import FamilyBuilder
 from broker.metrics.stats import BrokerStats, LatencyHistogram
 
-__all__ = ["BrokerCollector", "PartitionView"]
+__all__ = ["BrokerCollector", "PartitionView", "disk_space"]
+
+
+def disk_space(path: Path) -> tuple[int, int] | None:
+    """(bytes available to unprivileged writers, file-system size) of the file system
+    holding ``path``: one statvfs call, cheap enough for every scrape. None when the path
+    cannot be read (the scrape then has no samples for it instead of failing)."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
 
 
 class PartitionView(Protocol):
@@ -59,6 +72,7 @@ class BrokerCollector(Collector):
         partitions: Callable[[], Iterable[PartitionView]],
         recovery_truncated_bytes: Callable[[], int],
         unflushed_partitions: Callable[[], int],
+        data_dir_space: Callable[[], tuple[int, int] | None],
     ) -> None:
         self._families = FamilyBuilder(c.COMMON_LABELS, (cluster, str(node_id)))
         self._version = version
@@ -67,6 +81,7 @@ class BrokerCollector(Collector):
         self._partitions = partitions
         self._recovery_truncated = recovery_truncated_bytes
         self._unflushed = unflushed_partitions
+        self._data_dir_space = data_dir_space
 
     def _family(self, spec: c.MetricSpec) -> Metric:
         return self._families.family(spec)
@@ -136,6 +151,13 @@ class BrokerCollector(Collector):
             family = self._family(spec)
             self._add(family, (), value)
             yield family
+        free, size = self._family(c.DATA_DIR_FREE_BYTES), self._family(c.DATA_DIR_SIZE_BYTES)
+        space = self._data_dir_space()
+        if space is not None:
+            self._add(free, (), space[0])
+            self._add(size, (), space[1])
+        yield free
+        yield size
         flush = self._family(c.FLUSH_DURATION)
         self._add_histogram(flush, (), self._stats.flush)
         yield flush

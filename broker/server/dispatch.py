@@ -191,9 +191,10 @@ class Dispatcher:
             body = reply.parts
         else:
             assert not isinstance(reply, _NoResponse)
-            error = getattr(reply, "error_code", None)
-            if isinstance(error, ErrorCode) and error is not ErrorCode.none:
-                dispatched.ctx.error = error.name
+            if dispatched.ctx.error == "none":
+                error = first_error(reply)
+                if error is not None:
+                    dispatched.ctx.error = error.name
             body = [encode_entity(reply)]
         if len(body) == 1:
             return [_SIZE.pack(len(head) + len(body[0])) + head, body[0]]
@@ -205,3 +206,21 @@ def is_pending(reply: MaybeAsyncReply) -> bool:
     if type(reply) is RawBody or reply is NO_RESPONSE:  # the hot path: answered at once
         return False
     return inspect.isawaitable(reply)
+
+
+def first_error(entity: object, depth: int = 0) -> ErrorCode | None:
+    """The first error code other than NONE in a (control-plane) response, looking into
+    nested results (per topic, per group, per partition), for request metrics."""
+    error = getattr(entity, "error_code", None)
+    if isinstance(error, ErrorCode) and error is not ErrorCode.none:
+        return error
+    if depth > 3 or not hasattr(entity, "__dataclass_fields__"):
+        return None
+    for name in entity.__dataclass_fields__:
+        value = getattr(entity, name)
+        if isinstance(value, tuple):
+            for item in value:
+                found = first_error(item, depth + 1)
+                if found is not None:
+                    return found
+    return None

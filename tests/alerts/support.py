@@ -1,4 +1,4 @@
-"""Helpers for the alert tests: promtool runs, expected annotations, a fake probe catalog."""
+"""Helpers for the alert tests: promtool runs, input series, expected annotations."""
 
 from __future__ import annotations
 
@@ -12,10 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from alerts.probes import ROLE_ATTRIBUTES, ProbeMetrics
 from alerts.promql import selector
 from alerts.rule import AlertRule
-from broker.metrics.catalog import MetricSpec, MetricType
 
 PROMTOOL = shutil.which("promtool")
 AMTOOL = shutil.which("amtool")
@@ -31,33 +29,19 @@ BROKER = {
 }
 
 
+# The labels every probe series carries when a probe with target "local" runs next to
+# the broker (tidewatch up serves them from the broker's endpoint: same job and instance).
+PROBE = {**BROKER, "target": "local"}
+
+
 def series(spec: Any, values: str, suffix: str = "", **labels: str) -> dict[str, str]:
     """An input series of ``spec`` (a catalog object) with the broker's labels."""
     return {"series": selector(spec, suffix, **{**BROKER, **labels}), "values": values}
 
 
-def fake_probe_metrics() -> ProbeMetrics:
-    """Stand-in probe catalog for tests only: names derived from the roles, so the probe
-    panels and alerts can be exercised before synthetics ships its catalog."""
-    specs: dict[str, MetricSpec] = {}
-    for role in ROLE_ATTRIBUTES:
-        if role.endswith("latency"):
-            specs[role] = MetricSpec(
-                f"tidewatch_probe_fake_{role}_seconds",
-                MetricType.HISTOGRAM,
-                "seconds",
-                "fake",
-                ("partition", "broker"),
-            )
-        else:
-            specs[role] = MetricSpec(
-                f"tidewatch_probe_fake_{role}_total",
-                MetricType.COUNTER,
-                "records",
-                "fake",
-                ("partition", "broker"),
-            )
-    return ProbeMetrics(**specs)  # type: ignore[arg-type]
+def probe_series(spec: Any, values: str, suffix: str = "", **labels: str) -> dict[str, str]:
+    """An input series of a probe metric (``spec`` from the probe catalog)."""
+    return {"series": selector(spec, suffix, **{**PROBE, **labels}), "values": values}
 
 
 _TEMPLATE = re.compile(r"\{\{\s*\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")

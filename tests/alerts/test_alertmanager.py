@@ -16,11 +16,11 @@ import pytest
 
 from alerts.alertmanager import RECEIVER_PAGE, RECEIVER_TICKET
 from alerts.build import ALERTMANAGER_FILE, build
-from tests.alerts.support import AMTOOL, fake_probe_metrics, needs_amtool
+from tests.alerts.support import AMTOOL, needs_amtool
 from tests.slo.support import free_port
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager")
-CONFIG = build(fake_probe_metrics()).files[ALERTMANAGER_FILE]
+CONFIG = build().files[ALERTMANAGER_FILE]
 
 
 @pytest.fixture
@@ -218,3 +218,28 @@ def test_a_retention_page_silences_its_ticket_for_the_same_group_and_topic(
         ("TidewatchBrokerStorageErrors", "page"): False,
         ("TidewatchRequestErrorsHigh", "ticket"): True,
     }
+
+
+def test_a_disk_page_silences_the_disk_ticket_of_the_same_broker_only(alertmanager: str) -> None:
+    name = "TidewatchBrokerDiskNearlyFull"
+    node = {"cluster": "local", "service": "tidewatch"}
+    _post(
+        alertmanager,
+        [
+            {"alertname": name, "severity": "page", "broker": "0", **node},
+            {"alertname": name, "severity": "ticket", "broker": "0", **node},
+            {"alertname": name, "severity": "ticket", "broker": "1", **node},
+        ],
+    )
+    deadline = time.monotonic() + 15
+    while True:
+        with urllib.request.urlopen(f"{alertmanager}/api/v2/alerts", timeout=5) as response:
+            alerts = json.loads(response.read())
+        inhibited = {
+            (a["labels"]["severity"], a["labels"]["broker"]): bool(a["status"]["inhibitedBy"])
+            for a in alerts
+        }
+        if inhibited.get(("ticket", "0")) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert inhibited == {("page", "0"): False, ("ticket", "0"): True, ("ticket", "1"): False}

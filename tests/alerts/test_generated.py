@@ -1,6 +1,7 @@
-"""Contracts of the generated artifacts: no drift from the committed copies, promtool
-accepts every rule file, every metric name used exists in a catalog, every alert has a
-runbook and every runbook an alert, and every alert points at an existing panel."""
+"""Contracts of the generated artifacts: no drift from the committed copies, the probe
+SLOs defined once (synthetics/slos/probe.yaml) and included unchanged, promtool accepts
+every rule file, every metric name used exists in a catalog, every alert has a runbook and
+every runbook an alert, and every alert points at an existing panel."""
 
 from __future__ import annotations
 
@@ -15,26 +16,86 @@ from click.testing import CliRunner
 
 from alerts.build import INFRASTRUCTURE_RULES_FILE, SLO_RULES_FILE, build
 from alerts.catalogs import known_metric_names, recorded_names
-from alerts.probes import probe_catalog
+from alerts.platform_slos import (
+    PLATFORM_SLO_PATH,
+    PROBE_SLO_PATHS,
+    platform_slo_specs,
+    probe_slo_entries,
+)
 from alerts.promql import metric_names
-from alerts.rule import RUNBOOK_DIR
+from alerts.rule import RUNBOOK_DIR, SERVICE
 from dashboards.build import build as build_dashboards
 from dashboards.build import label_values_parts, panel_queries, variable_queries
 from slo import conventions as c
-from tests.alerts.support import PROMTOOL, fake_probe_metrics, needs_promtool
+from slo.errors import SpecError
+from slo.spec import load_files
+from synthetics.catalog import PROBE_CATALOG
+from synthetics.slos import expected_rule_files
+from tests.alerts.support import PROMTOOL, needs_promtool
 from tidewatch.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOKS = ROOT / RUNBOOK_DIR
-BUILDS = {"without_probes": None, "with_a_probe_catalog": fake_probe_metrics()}
+PLATFORM = platform_slo_specs()
+PROBE_SLOS = load_files(PROBE_SLO_PATHS)
 
 
-def test_the_probe_catalog_is_mapped_so_the_committed_files_have_probe_parts() -> None:
-    # synthetics ships its catalog: every role maps to one of its specs (alerts/probes.py)
-    probes = probe_catalog()
-    assert probes is not None
-    rules = (ROOT / "alerts" / "generated" / INFRASTRUCTURE_RULES_FILE).read_text()
-    assert probes.lost.name in rules
+def test_the_platform_set_includes_the_probe_slo_file_unchanged() -> None:
+    # One definition: the probe SLOs of the platform set load equal (every field but the
+    # source file) to the probe file's, and they are all there.
+    probe_ids = {s.id for s in PROBE_SLOS}
+    assert [s for s in PLATFORM if s.id in probe_ids] == PROBE_SLOS
+    assert {s.id for s in PLATFORM} == probe_ids | {
+        f"{SERVICE}-broker-produce-availability",
+        f"{SERVICE}-broker-fetch-availability",
+        f"{SERVICE}-broker-produce-latency",
+        f"{SERVICE}-consumer-lag",
+    }
+    assert probe_ids == {
+        f"{SERVICE}-probe-produce-availability",
+        f"{SERVICE}-probe-end-to-end-latency",
+        f"{SERVICE}-probe-data-loss",
+    }
+
+
+def test_the_committed_platform_slo_file_is_the_platform_set() -> None:
+    assert load_files([PLATFORM_SLO_PATH]) == PLATFORM
+
+
+def test_platform_slos_have_unique_ids_and_alert_names_and_one_service() -> None:
+    assert len({s.id for s in PLATFORM}) == len(PLATFORM)
+    assert len({s.alerting.name for s in PLATFORM}) == len(PLATFORM)
+    assert {s.service for s in PLATFORM} == {SERVICE}
+    for slo in PLATFORM:
+        # TidewatchProbeDataLossBurnRate for probe-data-loss, and so on.
+        camel = "".join(part.capitalize() for part in slo.id.split("-"))
+        assert slo.alerting.name == f"{camel}BurnRate", slo.id
+        assert dict(slo.labels)["team"] and dict(slo.labels)["category"], slo.id
+
+
+def test_loading_the_platform_set_and_the_probe_file_together_is_refused() -> None:
+    with pytest.raises(SpecError, match="also defined"):
+        load_files([PLATFORM_SLO_PATH, *PROBE_SLO_PATHS])
+
+
+def test_the_probe_slo_rules_are_the_same_in_both_rule_files() -> None:
+    # synthetics/slos/rules/probe.yaml (for a standalone probe) and slo-rules.yaml carry
+    # the very same groups for the probe SLOs.
+    platform_groups = yaml.safe_load(build().files[SLO_RULES_FILE])["groups"]
+    probe_groups = [
+        g for text in expected_rule_files().values() for g in yaml.safe_load(text)["groups"]
+    ]
+    names = {g["name"] for g in probe_groups}
+    assert len(names) == 3 * len(PROBE_SLOS)
+    assert [g for g in platform_groups if g["name"] in names] == probe_groups
+
+
+def test_a_probe_slo_file_of_another_service_is_not_included(tmp_path: Path) -> None:
+    (source,) = PROBE_SLO_PATHS
+    other = tmp_path / "probe.yaml"
+    other.write_text(source.read_text().replace("service: tidewatch\n", "service: other\n"))
+    with pytest.raises(ValueError, match="service 'tidewatch'"):
+        probe_slo_entries((other,))
 
 
 @pytest.mark.parametrize(
@@ -65,9 +126,8 @@ def test_check_mode_reports_drift(tmp_path: Path) -> None:
 
 
 @needs_promtool
-@pytest.mark.parametrize("probes", sorted(BUILDS))
-def test_promtool_accepts_every_generated_rule_file(tmp_path: Path, probes: str) -> None:
-    files = build(BUILDS[probes]).files
+def test_promtool_accepts_every_generated_rule_file(tmp_path: Path) -> None:
+    files = build().files
     for name in (SLO_RULES_FILE, INFRASTRUCTURE_RULES_FILE):
         (tmp_path / name).write_text(files[name])
     assert PROMTOOL is not None
@@ -82,34 +142,33 @@ def test_promtool_accepts_every_generated_rule_file(tmp_path: Path, probes: str)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _rule_files(probes: str) -> dict[str, dict[str, object]]:
-    files = build(BUILDS[probes]).files
+def _rule_files() -> dict[str, dict[str, object]]:
+    files = build().files
     return {n: yaml.safe_load(files[n]) for n in (SLO_RULES_FILE, INFRASTRUCTURE_RULES_FILE)}
 
 
-def _alerts(probes: str) -> list[dict[str, object]]:
+def _alerts() -> list[dict[str, object]]:
     return [
         rule
-        for rule_file in _rule_files(probes).values()
+        for rule_file in _rule_files().values()
         for group in rule_file["groups"]  # type: ignore[attr-defined]
         for rule in group["rules"]
         if "alert" in rule
     ]
 
 
-@pytest.mark.parametrize("probes", sorted(BUILDS))
-def test_every_metric_in_rules_and_dashboards_exists_in_a_catalog(probes: str) -> None:
-    rule_files = _rule_files(probes)
+def test_every_metric_in_rules_and_dashboards_exists_in_a_catalog() -> None:
+    rule_files = _rule_files()
     recorded: set[str] = set()
     for rule_file in rule_files.values():
         recorded |= recorded_names(rule_file)
-    known = known_metric_names(BUILDS[probes], recorded)
+    known = known_metric_names(recorded)
     used: dict[str, set[str]] = {}
     for name, rule_file in rule_files.items():
         for group in rule_file["groups"]:  # type: ignore[attr-defined]
             for rule in group["rules"]:
                 used[f"{name}: {rule.get('record') or rule['alert']}"] = metric_names(rule["expr"])
-    for name, text in build_dashboards(BUILDS[probes]).items():
+    for name, text in build_dashboards().items():
         document = json.loads(text)
         for q in panel_queries(document):
             used[f"{name}: {q.where}"] = metric_names(q.expr)
@@ -136,32 +195,30 @@ def test_metric_name_tokenizer_finds_selectors_and_skips_functions_labels_and_st
     assert metric_names(expr) == {"a_total", "b", "c_bucket", "d", "e", "f"}
 
 
-def _runbook_paths(probes: str) -> dict[str, str]:
+def _runbook_paths() -> dict[str, str]:
     return {
         str(rule["alert"]): str(rule["annotations"]["runbook_url"])  # type: ignore[index]
-        for rule in _alerts(probes)
+        for rule in _alerts()
     }
 
 
-@pytest.mark.parametrize("probes", sorted(BUILDS))
-def test_every_alert_has_a_runbook_that_exists(probes: str) -> None:
+def test_every_alert_has_a_runbook_that_exists() -> None:
     missing = {
         alert: path
-        for alert, path in _runbook_paths(probes).items()
+        for alert, path in _runbook_paths().items()
         if not path.startswith(f"{RUNBOOK_DIR}/") or not (ROOT / path).is_file()
     }
     assert missing == {}
 
 
 def test_every_runbook_belongs_to_an_alert() -> None:
-    # With the probe catalog mapped, every alert Tidewatch can generate is present.
-    referenced = {Path(p).name for p in _runbook_paths("with_a_probe_catalog").values()}
+    referenced = {Path(p).name for p in _runbook_paths().values()}
     on_disk = {p.name for p in RUNBOOKS.glob("*.md")}
     assert on_disk == referenced
 
 
 def test_runbooks_have_the_sections_an_on_call_engineer_needs() -> None:
-    generated = {Path(p).name for p in _runbook_paths("with_a_probe_catalog").values()}
+    generated = {Path(p).name for p in _runbook_paths().values()}
     slo_engine = {Path(c.RUNBOOK_BURN_RATE).name, Path(c.RUNBOOK_NO_DATA).name}
     for name in sorted(generated - slo_engine):
         text = (RUNBOOKS / name).read_text()
@@ -177,7 +234,7 @@ def test_runbooks_have_the_sections_an_on_call_engineer_needs() -> None:
 
 
 def test_runbook_queries_use_catalog_metrics() -> None:
-    known = known_metric_names(fake_probe_metrics())
+    known = known_metric_names()
     fence = re.compile(r"```promql\n(.*?)```", re.S)
     unknown = {}
     for path in sorted(RUNBOOKS.glob("*.md")):
@@ -189,25 +246,47 @@ def test_runbook_queries_use_catalog_metrics() -> None:
     assert unknown == {}
 
 
-@pytest.mark.parametrize("probes", sorted(BUILDS))
-def test_every_alert_points_at_a_panel_that_exists(probes: str) -> None:
+def test_every_alert_points_at_a_panel_that_exists() -> None:
     panels = set()
-    for text in build_dashboards(BUILDS[probes]).values():
+    for text in build_dashboards().values():
         document = json.loads(text)
         panels |= {f"{q.dashboard} / {q.panel}" for q in panel_queries(document)}
     pointed = {
         str(r["alert"]): r["annotations"].get("dashboard")  # type: ignore[attr-defined]
-        for r in _alerts(probes)
+        for r in _alerts()
         if not str(r["alert"]).endswith("NoData")  # the SLO engine's own no-data alert
     }
     assert {a: p for a, p in pointed.items() if p not in panels} == {}
 
 
-@pytest.mark.parametrize("probes", sorted(BUILDS))
-def test_every_alert_is_a_page_or_a_ticket_with_summary_and_description(probes: str) -> None:
-    for rule in _alerts(probes):
+def test_every_alert_is_a_page_or_a_ticket_with_summary_and_description() -> None:
+    for rule in _alerts():
         labels = rule["labels"]
         annotations = rule["annotations"]
         assert labels["severity"] in (c.SEVERITY_PAGE, c.SEVERITY_TICKET), rule["alert"]  # type: ignore[index]
         assert labels["service"], rule["alert"]  # type: ignore[index]
         assert annotations["summary"] and annotations["runbook_url"], rule["alert"]  # type: ignore[index]
+
+
+def test_probe_rules_select_on_probe_metrics_and_labels_never_on_the_scrape_job() -> None:
+    # The probe's series carry job="tidewatch-broker" when tidewatch up serves them from
+    # the broker's endpoint and job="tidewatch-probe" from a standalone probe.
+    probe_names = {s.name for s in PROBE_CATALOG}
+    checked = 0
+    for rule_file in _rule_files().values():
+        for group in rule_file["groups"]:  # type: ignore[attr-defined]
+            for rule in group["rules"]:
+                names = {
+                    n.removesuffix("_bucket").removesuffix("_count")
+                    for n in metric_names(rule["expr"])
+                }
+                if names & probe_names:
+                    checked += 1
+                    assert "job" not in rule["expr"], rule.get("record") or rule["alert"]
+    assert checked >= 2 + 3 * 2
+
+
+def test_tidewatch_up_evaluates_the_platform_set() -> None:
+    from tidewatch.platform import PlatformConfig
+
+    assert load_files(PlatformConfig().slo_specs) == PLATFORM

@@ -14,21 +14,22 @@ from typing import Any
 
 import pytest
 
-from alerts.build import INFRASTRUCTURE_RULES_FILE, PROBE_GROUP, build
+from alerts.build import INFRASTRUCTURE_RULES_FILE, build
+from alerts.probes import PROBE_METRICS as PROBES
 from alerts.rule import AlertRule
 from broker.metrics import catalog as m
 from tests.alerts.support import (
     BROKER,
+    PROBE,
     expected_alert,
-    fake_probe_metrics,
     group_names,
     needs_promtool,
+    probe_series,
     run_promtool_test,
     series,
 )
 
-PROBES = fake_probe_metrics()
-BUILD = build(PROBES)
+BUILD = build()
 RULES = BUILD.files[INFRASTRUCTURE_RULES_FILE]
 ALERTS: dict[tuple[str, str], AlertRule] = {
     (a.name, a.severity): a for group in BUILD.infrastructure.values() for a in group
@@ -36,6 +37,8 @@ ALERTS: dict[tuple[str, str], AlertRule] = {
 CLUSTER = {"cluster": BROKER["cluster"]}
 NODE = {"cluster": BROKER["cluster"], "broker": BROKER["broker"]}
 GROUP = {"cluster": "local", "group": "billing", "topic": "orders"}
+_BILLING = {"group": "billing", "topic": "orders", "partition": "0"}
+PROBED = {k: PROBE[k] for k in ("cluster", "target", "broker")}
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,43 @@ CASES: dict[str, Case] = {
         [series(m.RECOVERY_TRUNCATED_BYTES, "0x70")],
         {31: [], 70: []},
     ),
+    # 10% of the disk free from t3: below 15% for 10m -> ticket at t13; never below 5%.
+    "a_disk_below_fifteen_percent_free_tickets_after_ten_minutes": Case(
+        "TidewatchBrokerDiskNearlyFull",
+        [
+            series(m.DATA_DIR_SIZE_BYTES, "1000x30"),
+            series(m.DATA_DIR_FREE_BYTES, "500 500 500 100x27"),
+        ],
+        {12: [], 13: [Expect("ticket", NODE, {"{{ $value | humanizePercentage }}": "10%"})]},
+    ),
+    # 3% free from t3: below 5% for 5m -> page at t8; the ticket joins at t13 (the page
+    # silences it in Alertmanager).
+    "a_disk_below_five_percent_free_pages_after_five_minutes": Case(
+        "TidewatchBrokerDiskNearlyFull",
+        [
+            series(m.DATA_DIR_SIZE_BYTES, "1000x30"),
+            series(m.DATA_DIR_FREE_BYTES, "500 500 500 30x27"),
+        ],
+        {
+            7: [],
+            8: [Expect("page", NODE, {"{{ $value | humanizePercentage }}": "3%"})],
+            12: [Expect("page", NODE, {"{{ $value | humanizePercentage }}": "3%"})],
+            13: [
+                Expect("page", NODE, {"{{ $value | humanizePercentage }}": "3%"}),
+                Expect("ticket", NODE, {"{{ $value | humanizePercentage }}": "3%"}),
+            ],
+        },
+    ),
+    # 20% free, with a dip to 3% from t11 to t14 (4 minutes, shorter than the page's 5m):
+    # silent throughout.
+    "a_disk_with_room_or_a_short_dip_is_silent": Case(
+        "TidewatchBrokerDiskNearlyFull",
+        [
+            series(m.DATA_DIR_SIZE_BYTES, "1000x30"),
+            series(m.DATA_DIR_FREE_BYTES, "200x10 30x3 200x16"),
+        ],
+        {14: [], 15: [], 16: [], 30: []},
+    ),
     # Lag grows 60 s per minute on partition 0: above 300 s from t6 (360); for 5m -> t11,
     # when it is 660 s.
     "lag_beyond_the_sla_pages_after_five_minutes": Case(
@@ -178,8 +218,9 @@ CASES: dict[str, Case] = {
         ],
         {15: []},
     ),
-    # Headroom 7200 - 60 t: below 6 h from t0 (ticket at t5), below 1 h from t61 (page at
-    # t66, when 3240 s = 54 min remain; the page and the ticket both fire, Alertmanager
+    # A stopped group (lag 10 h + 1 min per minute, beyond the 5 min lag SLA throughout)
+    # with headroom 7200 - 60 t: below 6 h from t0 (ticket at t5), below 1 h from t61 (page
+    # at t66, when 3240 s = 54 min remain; the page and the ticket both fire, Alertmanager
     # inhibits the ticket).
     "retention_headroom_tickets_below_six_hours_and_pages_below_one_hour": Case(
         "TidewatchRetentionHeadroomLow",
@@ -190,7 +231,8 @@ CASES: dict[str, Case] = {
                 group="billing",
                 topic="orders",
                 partition="0",
-            )
+            ),
+            series(m.GROUP_LAG_SECONDS, "36000+60x100", **_BILLING),
         ],
         {
             4: [],
@@ -202,18 +244,39 @@ CASES: dict[str, Case] = {
             ],
         },
     ),
-    "ample_retention_headroom_is_silent": Case(
+    "ample_retention_headroom_is_silent_even_for_a_group_beyond_its_sla": Case(
         "TidewatchRetentionHeadroomLow",
         [
-            series(
-                m.GROUP_RETENTION_HEADROOM,
-                "86400x30",
-                group="billing",
-                topic="orders",
-                partition="0",
-            )
+            series(m.GROUP_RETENTION_HEADROOM, "86400x30", **_BILLING),
+            series(m.GROUP_LAG_SECONDS, "3600x30", **_BILLING),
         ],
         {30: []},
+    ),
+    # The probe's own group on its 1 h-retention topic: a second or two behind between
+    # commits, so its headroom is always just under 1 h. It is consuming: silent.
+    "a_group_within_the_lag_sla_on_a_short_retention_topic_is_silent": Case(
+        "TidewatchRetentionHeadroomLow",
+        [
+            series(m.GROUP_RETENTION_HEADROOM, "3599x30", **_BILLING),
+            series(m.GROUP_LAG_SECONDS, "2x30", **_BILLING),
+        ],
+        {5: [], 30: []},
+    ),
+    # The same group stops: its lag passes the SLA at t5 (360 s) while its headroom drops
+    # below 1 h; for 5m -> page and ticket at t10.
+    "a_group_on_a_short_retention_topic_pages_once_it_falls_beyond_the_lag_sla": Case(
+        "TidewatchRetentionHeadroomLow",
+        [
+            series(m.GROUP_RETENTION_HEADROOM, "3599-60x30", **_BILLING),
+            series(m.GROUP_LAG_SECONDS, "60+60x30", **_BILLING),
+        ],
+        {
+            9: [],
+            10: [
+                Expect("page", GROUP, {"{{ $value | humanizeDuration }}": "49m 59s"}),
+                Expect("ticket", GROUP, {"{{ $value | humanizeDuration }}": "49m 59s"}),
+            ],
+        },
     ),
     # Partition 0 gets 20000 B/s, partitions 1 and 2 get 1000 B/s: skew 20000 / 7333 =
     # 2.727. rate() divides by the whole 10m range, so while the series is younger than
@@ -311,28 +374,50 @@ CASES: dict[str, Case] = {
         [series(m.REQUESTS, "0 1 2x20", api="produce", error="topic_authorization_failed")],
         {20: []},
     ),
-    # Probe alerts (fake probe catalog): one lost record at t5 pages at once.
+    # Probe alerts: one lost record at t5 pages at once.
     "a_lost_probe_record_pages_immediately": Case(
         "TidewatchProbeRecordsLost",
         [
-            series(PROBES.lost, "0x4 1x10", partition="0"),
-            series(PROBES.lost, "0x14", partition="1"),
+            probe_series(PROBES.lost, "0x4 1x10", partition="0"),
+            probe_series(PROBES.lost, "0x14", partition="1"),
         ],
-        {4: [], 5: [Expect("page", {**NODE, "partition": "0"}, {"{{ $value | humanize }}": "1"})]},
+        {
+            4: [],
+            5: [Expect("page", {**PROBED, "partition": "0"}, {"{{ $value | humanize }}": "1"})],
+        },
+    ),
+    # A standalone probe is scraped as its own job: the alert does not care.
+    "a_lost_record_of_a_standalone_probe_pages_the_same": Case(
+        "TidewatchProbeRecordsLost",
+        [
+            probe_series(
+                PROBES.lost,
+                "0x4 1x10",
+                partition="0",
+                job="tidewatch-probe",
+                instance="127.0.0.1:9465",
+            )
+        ],
+        {
+            4: [],
+            5: [Expect("page", {**PROBED, "partition": "0"}, {"{{ $value | humanize }}": "1"})],
+        },
     ),
     "no_lost_probe_records_is_silent": Case(
-        "TidewatchProbeRecordsLost", [series(PROBES.lost, "0x14", partition="0")], {14: []}
+        "TidewatchProbeRecordsLost", [probe_series(PROBES.lost, "0x14", partition="0")], {14: []}
     ),
     "duplicate_probe_records_ticket": Case(
         "TidewatchProbeDuplicates",
-        [series(PROBES.duplicated, "0x4 2x10", partition="1")],
+        [probe_series(PROBES.duplicated, "0x4 2x10", partition="1")],
         {
             4: [],
-            5: [Expect("ticket", {**NODE, "partition": "1"}, {"{{ $value | humanize }}": "2"})],
+            5: [Expect("ticket", {**PROBED, "partition": "1"}, {"{{ $value | humanize }}": "2"})],
         },
     ),
     "no_duplicate_probe_records_is_silent": Case(
-        "TidewatchProbeDuplicates", [series(PROBES.duplicated, "0x14", partition="1")], {14: []}
+        "TidewatchProbeDuplicates",
+        [probe_series(PROBES.duplicated, "0x14", partition="1")],
+        {14: []},
     ),
 }
 
@@ -367,8 +452,3 @@ def test_every_infrastructure_and_probe_alert_has_a_firing_and_a_silent_case() -
         (c.alert, e.severity) for c in CASES.values() for v in c.checks.values() for e in v
     }
     assert severities_fired == set(ALERTS)
-
-
-def test_probe_alerts_are_generated_only_with_a_probe_catalog() -> None:
-    assert PROBE_GROUP in BUILD.infrastructure
-    assert PROBE_GROUP not in build(None).infrastructure

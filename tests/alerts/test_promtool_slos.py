@@ -16,21 +16,21 @@ import pytest
 
 from alerts.build import SLO_RULES_FILE, build
 from alerts.platform_slos import PLATFORM_SLO_FILE, platform_slos
+from alerts.probes import PROBE_METRICS as PROBES
 from alerts.promql import selector
 from broker.metrics import catalog as m
 from slo.alerts import no_data_alert_name
 from slo.model import SLO, LatencySLI
 from tests.alerts.support import (
-    fake_probe_metrics,
     group_names,
     needs_promtool,
+    probe_series,
     run_promtool_test,
     series,
 )
 from tests.slo.support import expected_alerts
 
-PROBES = fake_probe_metrics()
-BUILD = build(PROBES)
+BUILD = build()
 RULES = BUILD.files[SLO_RULES_FILE]
 SLOS = {slo.name: slo for slo in platform_slos(BUILD.files[PLATFORM_SLO_FILE])}
 CLEAN, BAD = 60, 30  # minutes of clean traffic, then minutes of failure
@@ -67,6 +67,18 @@ def _latency(failing: bool) -> list[dict[str, str]]:
     ]
 
 
+def _probe_latency(failing: bool) -> list[dict[str, str]]:
+    # Half the probe records of the failure take longer than the SLO's threshold.
+    slo = SLOS["probe-end-to-end-latency"]
+    assert isinstance(slo.sli, LatencySLI)
+    spec, where = PROBES.end_to_end_latency, {"partition": "0"}
+    return [
+        probe_series(spec, _counter(60, 30 if failing else 60), "_bucket", le=slo.sli.le, **where),
+        probe_series(spec, _counter(60, 60), "_bucket", le="+Inf", **where),
+        probe_series(spec, _counter(60, 60), "_count", **where),
+    ]
+
+
 def _lag(failing: bool) -> list[dict[str, str]]:
     lagging = f"0x{CLEAN} 600x{BAD - 1}" if failing else f"0x{CLEAN + BAD}"
     return [series(m.GROUP_LAG_SECONDS, lagging, group="billing", topic="orders", partition="0")]
@@ -74,15 +86,15 @@ def _lag(failing: bool) -> list[dict[str, str]]:
 
 def _probe_availability(failing: bool) -> list[dict[str, str]]:
     return [
-        series(PROBES.produce_attempts, _counter(60, 60), partition="0"),
-        series(PROBES.produce_successes, _counter(60, 54 if failing else 60), partition="0"),
+        probe_series(PROBES.produce_attempts, _counter(60, 60), partition="0"),
+        probe_series(PROBES.produce_successes, _counter(60, 54 if failing else 60), partition="0"),
     ]
 
 
 def _probe_loss(failing: bool) -> list[dict[str, str]]:
     return [
-        series(PROBES.produced, _counter(60, 60), partition="0"),
-        series(PROBES.lost, _counter(0, 6 if failing else 0), partition="0"),
+        probe_series(PROBES.produced, _counter(60, 60), partition="0"),
+        probe_series(PROBES.lost, _counter(0, 6 if failing else 0), partition="0"),
     ]
 
 
@@ -102,6 +114,7 @@ SCENARIOS = {
     "broker_produce_latency": Scenario("broker-produce-latency", _latency),
     "consumer_lag": Scenario("consumer-lag", _lag),
     "probe_produce_availability": Scenario("probe-produce-availability", _probe_availability),
+    "probe_end_to_end_latency": Scenario("probe-end-to-end-latency", _probe_latency),
     "probe_data_loss": Scenario("probe-data-loss", _probe_loss),
 }
 
@@ -160,8 +173,8 @@ def test_probe_slo_no_data_alert_fires_ten_minutes_after_the_sli_disappears(
         "exp_annotations": {k: expand_templates(v, labels) for k, v in rule["annotations"].items()},
     }
     stopped = [
-        series(PROBES.produce_attempts, "0+60x20", partition="0"),
-        series(PROBES.produce_successes, "0+60x20", partition="0"),
+        probe_series(PROBES.produce_attempts, "0+60x20", partition="0"),
+        probe_series(PROBES.produce_successes, "0+60x20", partition="0"),
     ]
     test = {
         "input_series": stopped,
@@ -187,9 +200,7 @@ def test_every_platform_slo_alert_has_scenarios() -> None:
     alerts = {r["alert"] for g in BUILD.slo_rule_file["groups"] for r in g["rules"] if "alert" in r}
     burn = {slo.alerting.name for slo in SLOS.values()}
     no_data = alerts - burn
-    assert no_data == {
-        no_data_alert_name(SLOS[n]) for n in ("probe-produce-availability", "probe-data-loss")
-    }
+    assert no_data == {no_data_alert_name(s) for n, s in SLOS.items() if n.startswith("probe-")}
 
 
 def test_slo_selectors_come_from_the_catalog() -> None:

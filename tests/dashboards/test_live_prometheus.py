@@ -1,14 +1,20 @@
 """Every dashboard query and every rule expression, evaluated by a real Prometheus that
-scrapes a real broker with traffic and has the generated rules loaded.
+scrapes a real broker and a real probe, with traffic, and has the generated rules loaded.
 
 The broker gets a 3-partition topic, records produced with keys, one consumer group that
 read everything and one that committed halfway (so lag, lag in seconds and retention
-headroom exist). Prometheus (Debian package, run by hand on 127.0.0.1) scrapes every
+headroom exist). A real ``tidewatch probe`` (subprocess, one record per partition every
+200 ms) probes the same broker. As ``tidewatch up`` will do, the broker's and the probe's
+metrics are served from one endpoint, scraped as the broker job: the probe's series carry
+job="tidewatch-broker", and every probe panel and rule must work regardless (they never
+select on the job). Prometheus (Debian package, run by hand on 127.0.0.1) scrapes every
 second with the generated scrape settings and evaluates the generated rule files.
 
 Each dashboard query must be valid PromQL and return data, except the few listed in
-FAULT_ONLY, which only have data when something is wrong. Each rule expression must be
-valid PromQL. Each template variable must list values.
+FAULT_ONLY, which only have data when something is wrong; the probe panels are not among
+them. Each rule expression must be valid PromQL, the SLI and budget rules of every
+platform SLO (broker and probe) must produce series, and each template variable must list
+values.
 """
 
 from __future__ import annotations
@@ -21,18 +27,23 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from alerts.build import INFRASTRUCTURE_RULES_FILE, SLO_RULES_FILE, build
-from alerts.platform_slos import PLATFORM_SLO_FILE, platform_slos
-from alerts.scrape import UP, prometheus_config
+from alerts.platform_slos import platform_slo_specs
+from alerts.probes import PROBE_METRICS
+from alerts.promql import metric_names
+from alerts.scrape import BROKER_JOB, UP, prometheus_config
 from broker.metrics import catalog as m
 from dashboards.build import build as build_dashboards
 from dashboards.build import label_values_parts, panel_queries, variable_queries
 from slo import conventions as c
+from synthetics.catalog import PROBE_CATALOG
+from tests.dashboards.support import MergedEndpoint, ProbeProcess, fetch_text
 from tests.slo.support import free_port
 from tests.support.broker_process import BrokerProcess
 
@@ -55,14 +66,22 @@ FAULT_ONLY: dict[tuple[str, str], str] = {
     ),
 }
 
-# Rates need two scrapes after the traffic; lag, headroom and the SLO rules the groups.
-# Every SLO's rules chain (SLI, then metadata) must have been evaluated once.
-SLO_COUNT = len(platform_slos(build().files[PLATFORM_SLO_FILE]))
+# The probe's target and cluster: the cluster is the broker's (its `cluster` setting).
+PROBE_TARGET, CLUSTER = "local", "local"
+PROBE_NAMES = {s.name for s in PROBE_CATALOG}
+
+# Rates need two scrapes after the traffic; lag, headroom and the SLO rules the groups;
+# the probe's rates and latency quantiles a few probe rounds. Every SLO's rules chain
+# (SLI, then metadata) must have been evaluated once.
+SLO_IDS = {slo.id for slo in platform_slo_specs()}
+_E2E = f"{PROBE_METRICS.end_to_end_latency.name}_bucket"
 READY = (
     f"sum(rate({m.PARTITION_BYTES_APPENDED.name}[1m])) > 0",
     m.GROUP_RETENTION_HEADROOM.name,
-    f"count({c.sli_error_ratio_rule(c.CURRENT_WINDOW)}) == {SLO_COUNT}",
-    f"count({c.RULE_PERIOD_BUDGET_REMAINING}) == {SLO_COUNT}",
+    f"sum(rate({PROBE_METRICS.consumed.name}[1m])) > 0",
+    f"histogram_quantile(0.99, sum by (le) (rate({_E2E}[1m]))) > 0",
+    f"count({c.sli_error_ratio_rule(c.CURRENT_WINDOW)}) == {len(SLO_IDS)}",
+    f"count({c.RULE_PERIOD_BUDGET_REMAINING}) == {len(SLO_IDS)}",
 )
 
 # Grafana's variables and macros, as Grafana would expand them for "All" and a 1s scrape.
@@ -147,21 +166,70 @@ def _traffic(bootstrap: str, scraped: Callable[[], bool]) -> None:
         consumer.close()
 
 
+# What tidewatch up's in-process SLO engine adds to the same endpoint: its own values
+# under the recording rules' names (the ones the rules join on). The generated scrape
+# config drops them, so Prometheus keeps one series per SLO, its own.
+ENGINE_COPIES = (c.METRIC_OBJECTIVE, c.METRIC_ERROR_BUDGET, c.METRIC_PERIOD_BUDGET_REMAINING)
+
+
+def _engine_copies() -> str:
+    lines = []
+    for spec in ENGINE_COPIES:
+        lines += [f"# HELP {spec.name} {spec.help}", f"# TYPE {spec.name} gauge"]
+        for slo in platform_slo_specs():
+            labels = {c.LABEL_ID: slo.id, c.LABEL_SERVICE: slo.service, c.LABEL_SLO: slo.name}
+            inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
+            lines.append(f"{spec.name}{{{inner}}} {slo.error_budget_ratio!r}")
+    return "\n".join(lines) + "\n"
+
+
+def _probe_config(path: Path, bootstrap: str) -> Path:
+    config = {
+        "http": "off",  # overridden on the command line (port 0)
+        "targets": [
+            {
+                "name": PROBE_TARGET,
+                "cluster": CLUSTER,
+                "bootstrap_servers": [bootstrap],
+                "interval": "200ms",
+                "broker_check_interval": "1s",
+            }
+        ],
+    }
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A broker with traffic and a Prometheus scraping it; yields Prometheus' URL."""
+    """A broker with traffic, a probe probing it, their metrics on one endpoint and a
+    Prometheus scraping it; yields Prometheus' URL."""
     tmp = tmp_path_factory.mktemp("live")
-    broker = BrokerProcess(tmp / "data").start()
-    process = None
     stack = contextlib.ExitStack()
+    broker = BrokerProcess(tmp / "data").start()
+    stack.callback(broker.stop)
+    process = None
     try:
+        probe = ProbeProcess(_probe_config(tmp / "probe.yaml", broker.bootstrap), tmp / "probe.log")
+        stack.callback(probe.stop)
+        probe.start()
+        endpoint = MergedEndpoint(
+            [
+                lambda: fetch_text(f"{broker.http_url}/metrics"),
+                lambda: fetch_text(f"{probe.url}/metrics"),
+                _engine_copies,
+            ]
+        )
+        endpoint._merged()  # fail here, with the reason, if the two cannot be merged
+        stack.callback(endpoint.stop)
+        endpoint.start()
         alerts = build()
         for name in (SLO_RULES_FILE, INFRASTRUCTURE_RULES_FILE):
             (tmp / name).write_text(alerts.files[name], encoding="utf-8")
-        target = broker.http_url.removeprefix("http://")
         config = prometheus_config(
             [SLO_RULES_FILE, INFRASTRUCTURE_RULES_FILE],
-            broker_targets=[target],
+            broker_targets=[endpoint.address],
+            cluster=CLUSTER,
             alertmanagers=(),
             scrape_interval="1s",
             evaluation_interval="1s",
@@ -191,8 +259,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
         _poll("the first scrape", lambda: answers(f"{UP} == 1"))
         _traffic(broker.bootstrap, lambda: answers(m.PARTITION_BYTES_APPENDED.name))
+        logs = f"logs: {tmp / 'prometheus.log'}, {tmp / 'probe.log'}"
         for expr in READY:
-            _poll(f"{expr} (log: {tmp / 'prometheus.log'})", lambda e=expr: answers(e))
+            _poll(f"{expr} ({logs})", lambda e=expr: answers(e))
         yield url
     finally:
         if process is not None:
@@ -203,7 +272,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 process.kill()
                 process.wait(timeout=15)
         stack.close()
-        broker.stop()
 
 
 DASHBOARDS = {name: json.loads(text) for name, text in build_dashboards().items()}
@@ -274,3 +342,55 @@ def test_every_template_variable_lists_values(live: str) -> None:
             if answer.get("status") != "success" or not answer["data"]:
                 problems.append(f"{name} ${variable}: {answer}")
     assert not problems, "\n".join(problems)
+
+
+def _uses_probe_metrics(expr: str) -> bool:
+    suffixes = ("_bucket", "_count", "_sum")
+    names = {n.removesuffix(s) for n in metric_names(expr) for s in suffixes if n.endswith(s)}
+    return bool((metric_names(expr) | names) & PROBE_NAMES)
+
+
+def test_the_probe_metrics_come_from_the_broker_endpoint_as_in_tidewatch_up(live: str) -> None:
+    jobs = _query(live, 'count by (job, target) ({__name__=~"tidewatch_probe_.+"})')
+    assert [r["metric"] for r in jobs["data"]["result"]] == [
+        {"job": BROKER_JOB, "target": PROBE_TARGET}
+    ]
+
+
+def test_every_probe_panel_returns_data_from_the_real_probe(live: str) -> None:
+    probe_queries = {w: q for w, q in QUERIES.items() if _uses_probe_metrics(q.expr)}
+    panels = {(q.dashboard, q.panel) for q in probe_queries.values()}
+    assert len(panels) >= 5
+    assert not panels & set(FAULT_ONLY)
+    empty = [
+        w
+        for w, q in sorted(probe_queries.items())
+        if not _query(live, _expand(q.expr))["data"]["result"]
+    ]
+    assert empty == []
+
+
+def test_every_platform_slo_has_its_sli_and_budget_series(live: str) -> None:
+    # Broker and probe SLOs alike: the recording rules found the series their selectors
+    # name (a wrong name or label value would leave an SLO without data).
+    for rule in (c.sli_error_ratio_rule(c.CURRENT_WINDOW), c.RULE_PERIOD_BUDGET_REMAINING):
+        result = _query(live, rule)["data"]["result"]
+        assert {r["metric"][c.LABEL_ID] for r in result} == SLO_IDS, rule
+
+
+def test_every_probe_rule_was_evaluated_without_error(live: str) -> None:
+    groups = _get(live, "/api/v1/rules")["data"]["groups"]
+    probe_rules = [r for g in groups for r in g["rules"] if _uses_probe_metrics(r["query"])]
+    # The probe alerts and, per probe SLO, at least its SLI recordings.
+    assert len(probe_rules) >= 2 + 3 * 8
+    assert [(r["name"], r["health"]) for r in probe_rules if r["health"] != "ok"] == []
+
+
+def test_slo_series_served_with_the_platform_metrics_are_left_to_the_rules(live: str) -> None:
+    # The endpoint also serves an SLO engine's copies of the recorded names; the scrape
+    # config drops them, so each SLO has exactly one series, recorded by Prometheus (no
+    # job label), and the rules joining on them work (checked above: no rule errors).
+    for spec in ENGINE_COPIES:
+        result = _query(live, f"count by ({c.LABEL_ID}, job) ({spec.name})")["data"]["result"]
+        assert sorted(r["metric"][c.LABEL_ID] for r in result) == sorted(SLO_IDS), spec.name
+        assert all("job" not in r["metric"] and r["value"][1] == "1" for r in result)

@@ -90,13 +90,14 @@ def running(tmp_path: Path) -> Iterator[tuple[Up, str, str]]:
 
 
 def _port_free(address: str) -> bool:
+    """Nothing listens there: a connection is refused (TIME_WAIT leftovers of closed
+    connections do not count as a listening port)."""
     host, port = address.rsplit(":", 1)
-    with socket.socket() as sock:
-        try:
-            sock.bind((host, int(port)))
-        except OSError:
-            return False
-    return True
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
 
 
 def _render(url: str, screenshot: Path | None = None) -> str:
@@ -232,3 +233,63 @@ def test_a_second_instance_on_the_same_port_fails_with_a_message_naming_it(
     message = second.stderr.strip().splitlines()[-1]
     assert bootstrap in message
     assert "in use" in message.lower()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus is not installed")
+def test_with_prometheus_runs_prometheus_and_alertmanager_with_the_generated_rules(
+    tmp_path: Path,
+) -> None:
+    import json
+    import urllib.request
+
+    prometheus, alertmanager = _free_port(), _free_port()
+    up = Up(
+        tmp_path / "data",
+        "--listen",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--with-prometheus",
+        "--prometheus",
+        f"127.0.0.1:{prometheus}",
+        "--alertmanager",
+        f"127.0.0.1:{alertmanager}",
+    )
+    try:
+        up.wait_ready()
+        assert f"http://127.0.0.1:{prometheus}" in up.output()
+
+        def query(path: str) -> dict[str, object]:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{prometheus}{path}", timeout=5
+            ) as response:
+                return json.loads(response.read())  # type: ignore[no-any-return]
+
+        deadline = time.monotonic() + 40
+        scraped = False
+        while time.monotonic() < deadline and not scraped:
+            try:
+                result = query("/api/v1/query?query=up")["data"]["result"]  # type: ignore[index]
+                scraped = any(r["value"][1] == "1" for r in result)  # type: ignore[index]
+            except OSError:
+                pass
+            time.sleep(0.5)
+        assert scraped, "Prometheus never scraped the platform"
+        groups = query("/api/v1/rules")["data"]["groups"]  # type: ignore[index]
+        names = {g["name"] for g in groups}  # type: ignore[index]
+        assert any("tidewatch" in n for n in names)
+        assert len(groups) >= 5  # type: ignore[arg-type]
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{alertmanager}/-/ready", timeout=5
+        ) as response:
+            assert response.status == 200
+    finally:
+        assert up.stop() == 0
+    assert _port_free(f"127.0.0.1:{prometheus}")
+    assert _port_free(f"127.0.0.1:{alertmanager}")

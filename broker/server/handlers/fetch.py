@@ -79,11 +79,12 @@ def _plan(services: BrokerServices, ctx: RequestContext, request: Any) -> list[_
 
 def _read(
     services: BrokerServices, plan: list[_TopicRequest], max_bytes: int
-) -> tuple[list[FetchTopicData], int, bool]:
-    """Read every partition once; returns (topics, bytes read, any partition error)."""
+) -> tuple[list[FetchTopicData], int, ErrorCode | None]:
+    """Read every partition once; returns (topics, bytes read, the last partition
+    error or None)."""
     remaining = max_bytes
     total = 0
-    errors = False
+    error: ErrorCode | None = None
     topics = []
     replicas = services.replicas
     for topic in plan:
@@ -91,14 +92,14 @@ def _read(
         for want in topic.partitions:
             if topic.error is not ErrorCode.none:
                 parts.append(FetchPartitionData(want.index, topic.error.value))
-                errors = True
+                error = topic.error
                 continue
             partition = replicas.get(topic.name or "", want.index)
             if partition is None:
                 parts.append(
                     FetchPartitionData(want.index, ErrorCode.unknown_topic_or_partition.value)
                 )
-                errors = True
+                error = ErrorCode.unknown_topic_or_partition
                 continue
             hw = partition.high_watermark
             try:
@@ -115,7 +116,7 @@ def _read(
                         partition.log_start_offset,
                     )
                 )
-                errors = True
+                error = ErrorCode.offset_out_of_range
                 continue
             size = len(info.data)
             if size:
@@ -127,7 +128,7 @@ def _read(
                 FetchPartitionData(want.index, 0, hw, hw, partition.log_start_offset, info.data)
             )
         topics.append(FetchTopicData(topic.name or "", topic.topic_id, parts))
-    return topics, total, errors
+    return topics, total, error
 
 
 def handle(
@@ -139,9 +140,11 @@ def handle(
         span = services.tracer.start_fetch_span([t.name or str(t.topic_id) for t in plan])
         ctx.trace_id = trace_id_of(span)
     max_bytes = request.max_bytes if request.max_bytes > 0 else 2**31 - 1
-    topics, total, errors = _read(services, plan, max_bytes)
+    topics, total, error = _read(services, plan, max_bytes)
     wait_s = request.max_wait.total_seconds()
-    if total >= request.min_bytes or wait_s <= 0 or errors or not plan:
+    if error is not None:
+        ctx.error = error.name
+    if total >= request.min_bytes or wait_s <= 0 or error is not None or not plan:
         return _finish(span, ctx.version, topics)
     return _long_poll(services, ctx, request, plan, max_bytes, wait_s, span)
 
@@ -174,8 +177,10 @@ async def _long_poll(
         if remaining <= 0:
             break
         await services.replicas.wait_for_data(keys, remaining)
-        topics, total, errors = _read(services, plan, max_bytes)
-        if total >= request.min_bytes or errors:
+        topics, total, error = _read(services, plan, max_bytes)
+        if error is not None:
+            ctx.error = error.name
+        if total >= request.min_bytes or error is not None:
             return _finish(span, ctx.version, topics)
     topics, _, _ = _read(services, plan, max_bytes)
     return _finish(span, ctx.version, topics)

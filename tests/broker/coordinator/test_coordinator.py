@@ -130,6 +130,10 @@ def test_a_member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() -> 
     a, b = stable_group(coordinator)
     ra = Recorder()
     coordinator.join(join_request(a, "a"), 2_000, ra.join)
+    # b stays alive (it heartbeats) but never rejoins.
+    for now in range(3_000, 2_000 + REBALANCE_MS, 3_000):
+        assert coordinator.heartbeat("g", 1, b, now) is ErrorCode.rebalance_in_progress
+        coordinator.tick(now)
     coordinator.tick(2_000 + REBALANCE_MS - 1)
     assert ra.joins == []
     coordinator.tick(2_000 + REBALANCE_MS)

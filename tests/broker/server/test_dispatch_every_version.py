@@ -180,3 +180,21 @@ def test_every_advertised_version_answers_decodable_responses(
         assert offset + consumed == len(raw)
 
     check()
+
+
+def test_errors_nested_in_control_plane_responses_reach_request_metrics() -> None:
+    from kio.schema.delete_groups.v2.response import DeletableGroupResult, DeleteGroupsResponse
+    from kio.schema.errors import ErrorCode
+
+    from broker.server.dispatch import first_error
+
+    response = DeleteGroupsResponse(
+        throttle_time=datetime.timedelta(0),
+        results=(
+            DeletableGroupResult(group_id="ok", error_code=ErrorCode.none),
+            DeletableGroupResult(group_id="busy", error_code=ErrorCode.non_empty_group),
+        ),
+    )
+    assert first_error(response) is ErrorCode.non_empty_group
+    clean = DeleteGroupsResponse(throttle_time=datetime.timedelta(0), results=())
+    assert first_error(clean) is None
