@@ -5,7 +5,7 @@ process with a generated config, Prometheus scrapes it as job ``tidewatch-probe`
 alert pack's probe alerts and SLOs apply), and at the end its anomaly counters are read
 for ``expect.probes``: records acknowledged and never read back (``lost``),
 ``duplicates``, ``reordered``, ``corrupted``. Metric names come from the probe catalog
-through :func:`alerts.probes.probe_catalog`, the one place the pack maps them.
+through :data:`alerts.probes.PROBE_METRICS`, the one place the pack maps them.
 
 When the probe is not part of the build, :func:`unavailable` says why and the probe
 expectations are reported as skipped.
@@ -25,7 +25,7 @@ from typing import Final
 
 import yaml
 
-from alerts.probes import ProbeMetrics, probe_catalog
+from alerts.probes import PROBE_METRICS, ProbeMetrics
 from loadtest.faults.broker import free_port
 from slo.sources.local import parse_exposition
 
@@ -45,13 +45,11 @@ def unavailable() -> str | None:
     from tidewatch.cli import SUBCOMMANDS
 
     if "probe" not in SUBCOMMANDS:
-        return "tidewatch probe is not part of this build (synthetics not merged)"
-    if probe_catalog() is None:
-        return "the probe metric catalog (synthetics.catalog) is not part of this build"
+        return "tidewatch probe is not part of this build"
     return None
 
 
-def probe_counts(metrics_text: str, probes: ProbeMetrics) -> dict[str, int]:
+def probe_counts(metrics_text: str, probes: ProbeMetrics = PROBE_METRICS) -> dict[str, int]:
     """``expect.probes`` counts summed over every series of the probe's counters."""
     samples = parse_exposition(metrics_text)
     out: dict[str, int] = {}

@@ -24,14 +24,16 @@ from typing import Any, Final
 
 import yaml
 
-from alerts.build import INFRASTRUCTURE_RULES_FILE, build
-from alerts.platform_slos import platform_slo_spec, platform_slos
-from alerts.probes import probe_catalog
+from alerts.build import INFRASTRUCTURE_RULES_FILE, PROBE_GROUP, build
+from alerts.platform_slos import platform_slo_specs
+from alerts.probes import PROBE_METRICS
+from alerts.promql import HISTOGRAM_SUFFIXES, metric_names
 from alerts.scrape import BROKER_JOB, PROBE_JOB
 from alerts.thresholds import AlertThresholds
 from slo.duration import format_duration, parse_duration
 from slo.model import SLO
 from slo.rules import generate as generate_slo_rules
+from slo.rules import group_names
 from slo.timescale import compress_rules
 
 __all__ = [
@@ -75,10 +77,38 @@ def for_seconds(duration: str, time_scale: float) -> float:
     return 0.0 if duration in ("", "0s") else parse_duration(duration) / time_scale
 
 
+def probe_metric_names() -> frozenset[str]:
+    """Every series name of the probe catalog (histograms with their suffixes)."""
+    names: set[str] = set()
+    for spec in PROBE_METRICS.specs():
+        names.add(spec.name)
+        if str(getattr(spec, "type", "")) == "histogram":
+            names.update(spec.name + suffix for suffix in HISTOGRAM_SUFFIXES)
+    return frozenset(names)
+
+
+def is_probe_slo(slo: SLO) -> bool:
+    """Whether the SLO's SLI reads probe metrics (from its generated SLI recordings)."""
+    sli_group = generate_slo_rules([slo])["groups"][0]
+    probe = probe_metric_names()
+    return any(metric_names(str(r["expr"])) & probe for r in sli_group["rules"])
+
+
 def pack_slos(thresholds: AlertThresholds, probes: bool = False) -> list[SLO]:
     """The platform SLOs of the pack (their gauge thresholds already compressed); the
     probe SLOs only when a probe runs."""
-    return platform_slos(platform_slo_spec(probe_catalog() if probes else None, thresholds))
+    slos = platform_slo_specs(thresholds)
+    return slos if probes else [s for s in slos if not is_probe_slo(s)]
+
+
+def _without_probe_rules(groups: list[dict[str, Any]], t: AlertThresholds) -> list[dict[str, Any]]:
+    """The pack's rules minus the probe alerts and the probe SLOs' groups: without a
+    probe their no-data alerts would fire for nothing."""
+    dropped = {PROBE_GROUP}
+    for slo in platform_slo_specs(t):
+        if is_probe_slo(slo):
+            dropped.update(group_names(slo))
+    return [g for g in groups if g["name"] not in dropped]
 
 
 def build_rules(
@@ -97,10 +127,12 @@ def build_rules(
     groups: list[dict[str, Any]] = []
     if pack:
         t = compressed_thresholds(thresholds or AlertThresholds(), time_scale)
-        result = build(probe_catalog() if probes else None, t)
-        groups.extend(result.slo_rule_file["groups"])
-        infrastructure = yaml.safe_load(result.files[INFRASTRUCTURE_RULES_FILE])
-        groups.extend(infrastructure["groups"])
+        result = build(t)
+        pack_groups = [
+            *result.slo_rule_file["groups"],
+            *yaml.safe_load(result.files[INFRASTRUCTURE_RULES_FILE])["groups"],
+        ]
+        groups.extend(pack_groups if probes else _without_probe_rules(pack_groups, t))
     if slos:
         groups.extend(generate_slo_rules(slos)["groups"])
     for doc in extra:

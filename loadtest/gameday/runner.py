@@ -35,7 +35,6 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 
-from alerts.probes import probe_catalog
 from loadtest.collector import Collector, IntervalPoint
 from loadtest.faults.broker import ManagedBroker
 from loadtest.faults.faults import (
@@ -234,9 +233,7 @@ class GameDay:
         return probe
 
     def _read_probe(self, probe: ProbeProcess) -> None:
-        catalog = probe_catalog()
-        assert catalog is not None
-        self.result.probe_counts = probe_counts(probe.metrics(), catalog)
+        self.result.probe_counts = probe_counts(probe.metrics())
 
     def _start_exporter(self, stack: contextlib.ExitStack, generator: LoadGenerator) -> str:
         registry = CollectorRegistry(auto_describe=False)
