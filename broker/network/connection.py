@@ -92,7 +92,9 @@ class KafkaConnection(asyncio.BufferedProtocol):
             return
         if frames:
             now = time.perf_counter()
-            self._queue.extend((frame, now) for frame in frames)
+            queue = self._queue
+            for frame in frames:
+                queue.append((frame, now))
             self._drain()
 
     def eof_received(self) -> bool:
@@ -173,7 +175,11 @@ class KafkaConnection(asyncio.BufferedProtocol):
             return
         buffers = self._dispatcher.encode(dispatched, reply)
         if buffers is not None:
-            self._transport.writelines(buffers)
+            if len(buffers) == 2 and len(buffers[1]) < 4096:
+                # Small responses: one contiguous write is cheaper than a vectored one.
+                self._transport.write(buffers[0] + buffers[1])
+            else:
+                self._transport.writelines(buffers)
         if self._request_metrics:
             now = time.perf_counter()
             self._stats.request(dispatched.api).record(
