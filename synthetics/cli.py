@@ -7,7 +7,10 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -16,6 +19,7 @@ from synthetics.fields import ConfigError, parse_host_port
 __all__ = ["lag", "probe"]
 
 _CONFIG = click.Path(path_type=Path, dir_okay=False)
+T = TypeVar("T")
 
 
 def _setup_logging(level: str) -> None:
@@ -49,6 +53,36 @@ async def _until_signalled(run: object) -> None:
     await run(stop)  # type: ignore[operator]
 
 
+def _load(loader: Callable[[Path], T], path: Path, http: str | None) -> T:
+    """Load a config with the --http override applied; a bad config exits with its reason."""
+    try:
+        config = loader(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    override = _http_override(http)
+    if override is not False:
+        config = replace(config, http=override)  # type: ignore[type-var]
+    return config
+
+
+def _serve(service: Any, label: str) -> None:
+    """Run a service until SIGINT/SIGTERM, printing where its endpoints are once ready."""
+
+    def ready(server: object) -> None:
+        click.echo(f"tidewatch {label}")
+        url = getattr(server, "url", None)
+        if url:
+            click.echo(f"  metrics  {url}/metrics")
+            click.echo(f"  status   {url}/status")
+        click.echo("Press Ctrl-C to stop.")
+        sys.stdout.flush()
+
+    try:
+        asyncio.run(_until_signalled(lambda stop: service.run(stop, ready)))
+    except OSError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @click.command("probe")
 @click.option("--config", "config_path", type=_CONFIG, required=True, help="probe YAML config")
 @click.option("--http", "http", default=None, help="HOST:PORT for /metrics and /status, or off")
@@ -57,17 +91,9 @@ async def _until_signalled(run: object) -> None:
 def probe(config_path: Path, http: str | None, validate: bool, log_level: str) -> None:
     """Probe Kafka clusters: produce and read back one record per partition every
     interval; report latency, availability, loss, duplicates, reordering, corruption."""
-    from dataclasses import replace
-
     from synthetics.config import load_probe_config
 
-    try:
-        config = load_probe_config(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    override = _http_override(http)
-    if override is not False:
-        config = replace(config, http=override)  # type: ignore[arg-type]
+    config = _load(load_probe_config, config_path, http)
     if validate:
         for t in config.targets:
             click.echo(
@@ -80,22 +106,8 @@ def probe(config_path: Path, http: str | None, validate: bool, log_level: str) -
     _setup_logging(log_level)
     from synthetics.service import ProbeService
 
-    service = ProbeService(config)
-
-    def ready(server: object) -> None:
-        names = ", ".join(t.name for t in config.targets)
-        click.echo(f"tidewatch probe ready: targets {names}")
-        url = getattr(server, "url", None)
-        if url:
-            click.echo(f"  metrics  {url}/metrics")
-            click.echo(f"  status   {url}/status")
-        click.echo("Press Ctrl-C to stop.")
-        sys.stdout.flush()
-
-    try:
-        asyncio.run(_until_signalled(lambda stop: service.run(stop, ready)))
-    except OSError as exc:
-        raise click.ClickException(str(exc)) from None
+    names = ", ".join(t.name for t in config.targets)
+    _serve(ProbeService(config), f"probe ready: targets {names}")
 
 
 @click.command("lag")
@@ -106,17 +118,9 @@ def probe(config_path: Path, http: str | None, validate: bool, log_level: str) -
 def lag(config_path: Path, http: str | None, validate: bool, log_level: str) -> None:
     """Monitor consumer-group lag of Kafka clusters: lag in records and in seconds (exact,
     from the timestamp of the record at the committed offset) and Burrow-style status."""
-    from dataclasses import replace
-
     from synthetics.lagmon.config import load_lag_config
 
-    try:
-        config = load_lag_config(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    override = _http_override(http)
-    if override is not False:
-        config = replace(config, http=override)  # type: ignore[arg-type]
+    config = _load(load_lag_config, config_path, http)
     if validate:
         for cl in config.clusters:
             click.echo(
@@ -127,18 +131,5 @@ def lag(config_path: Path, http: str | None, validate: bool, log_level: str) -> 
     _setup_logging(log_level)
     from synthetics.lagmon.service import LagService
 
-    service = LagService(config)
-
-    def ready(server: object) -> None:
-        click.echo(f"tidewatch lag ready: clusters {', '.join(c.name for c in config.clusters)}")
-        url = getattr(server, "url", None)
-        if url:
-            click.echo(f"  metrics  {url}/metrics")
-            click.echo(f"  status   {url}/status")
-        click.echo("Press Ctrl-C to stop.")
-        sys.stdout.flush()
-
-    try:
-        asyncio.run(_until_signalled(lambda stop: service.run(stop, ready)))
-    except OSError as exc:
-        raise click.ClickException(str(exc)) from None
+    names = ", ".join(c.name for c in config.clusters)
+    _serve(LagService(config), f"lag ready: clusters {names}")

@@ -177,7 +177,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         if buffers is not None:
             if len(buffers) == 2 and len(buffers[1]) < 4096:
                 # Small responses: one contiguous write is cheaper than a vectored one.
-                self._transport.write(buffers[0] + buffers[1])
+                self._transport.write(b"".join(buffers))
             else:
                 self._transport.writelines(buffers)
         if self._request_metrics:
