@@ -282,7 +282,7 @@ class BrokerApp:
 def _group_json(group: GroupLag) -> dict[str, object]:
     return {
         "group": group.group_id,
-        "state": group.state.value,
+        "state": group.state,
         "members": group.members,
         "rebalances": group.rebalances_total,
         "status": group.status.status.name,

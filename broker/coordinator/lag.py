@@ -16,58 +16,19 @@ from __future__ import annotations
 
 import uuid
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from broker.clock import Clock
 from broker.cluster.replica_manager import ReplicaManager
 from broker.coordinator.assignment import decode_assignment
 from broker.coordinator.coordinator import GroupCoordinator
-from broker.coordinator.group import CommittedOffset, ConsumerGroup, GroupState
-from broker.lag.status import (
-    CommitSample,
-    PartitionStatus,
-    StatusConfig,
-    evaluate,
-    worst,
-)
+from broker.coordinator.group import CommittedOffset, ConsumerGroup
+from broker.lag.model import GroupLag, PartitionLag, lag_figures
+from broker.lag.status import CommitSample, StatusConfig, evaluate, worst
 
 __all__ = ["GroupLag", "LagTracker", "PartitionLag"]
 
 _CACHE_LIMIT = 100_000
-
-
-@dataclass(frozen=True, slots=True)
-class PartitionLag:
-    topic: str
-    partition: int
-    committed_offset: int
-    high_watermark: int
-    log_start_offset: int
-    lag_records: int
-    lag_seconds: float
-    retention_headroom_seconds: float | None
-    status: PartitionStatus
-    member_id: str = ""
-    client_id: str = ""
-    client_host: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class GroupLag:
-    group_id: str
-    state: GroupState
-    members: int
-    rebalances_total: int
-    status: PartitionStatus
-    partitions: tuple[PartitionLag, ...] = field(default=())
-
-    @property
-    def lag_records(self) -> int:
-        return sum(p.lag_records for p in self.partitions)
-
-    @property
-    def max_lag_seconds(self) -> float:
-        return max((p.lag_seconds for p in self.partitions), default=0.0)
 
 
 class LagTracker:
@@ -136,19 +97,16 @@ class LagTracker:
             return None
         hw = p.high_watermark
         start = p.log_start_offset
-        lag = max(0, hw - committed.offset)
         oldest_ms: int | None = None
-        lag_seconds = 0.0
         headroom: float | None = None
-        if lag > 0:
+        if hw > committed.offset:
             first = max(committed.offset, start)
             oldest_ms = self._timestamp(topic, partition, first)
-            if oldest_ms is not None:
-                lag_seconds = max(0.0, (now_ms - oldest_ms) / 1000)
             retention_ms = p.log.config.retention_ms
             segment_ts = p.log.segment_max_timestamp(first)
             if retention_ms >= 0 and segment_ts is not None and segment_ts >= 0:
                 headroom = max(0.0, (segment_ts + retention_ms - now_ms) / 1000)
+        lag, lag_seconds = lag_figures(committed.offset, hw, oldest_ms, now_ms)
         status = evaluate(
             self._samples.get((group_id, topic, partition), ()), now_ms, hw, oldest_ms, self.config
         )
@@ -174,11 +132,11 @@ class LagTracker:
             out.append(
                 GroupLag(
                     group.group_id,
-                    group.state,
+                    group.state.value,
                     len(group.members),
-                    group.rebalances_total,
                     worst(p.status for p in partitions),
                     tuple(partitions),
+                    rebalances_total=group.rebalances_total,
                 )
             )
         return out

@@ -16,7 +16,7 @@ from broker.metrics import catalog as c
 from broker.metrics.families import FamilyBuilder
 
 if TYPE_CHECKING:
-    from broker.coordinator.lag import GroupLag, PartitionLag
+    from broker.lag.model import GroupLag, PartitionLag
     from broker.metrics.collector import PartitionView
 
 __all__ = ["CompatCollector", "GroupCollector"]
@@ -65,7 +65,7 @@ class GroupCollector(Collector):
             for name in _STATUSES:
                 f.add(status, (g.group_id, name), 1 if g.status.status.name == name else 0)
             for name in _STATES:
-                f.add(state, (g.group_id, name), 1 if g.state.value == name else 0)
+                f.add(state, (g.group_id, name), 1 if g.state == name else 0)
             f.add(members, (g.group_id,), g.members)
             f.add(rebalances, (g.group_id,), g.rebalances_total)
         yield status

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from broker.lag.status import CommitSample, PartitionStatus, StatusConfig, evaluate, worst
+from broker.lag.model import GroupLag, PartitionLag, lag_figures
+from broker.lag.status import CommitSample, StatusConfig, evaluate, worst
 
 __all__ = ["GroupLag", "GroupReading", "LagBook", "PartitionLag", "PartitionReading"]
 
@@ -53,37 +54,6 @@ class GroupReading:
     state: str = ""
     members: int = 0
     partitions: tuple[PartitionReading, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class PartitionLag:
-    topic: str
-    partition: int
-    committed_offset: int
-    high_watermark: int
-    log_start_offset: int
-    lag_records: int
-    lag_seconds: float
-    retention_headroom_seconds: float | None
-    status: PartitionStatus
-
-
-@dataclass(frozen=True, slots=True)
-class GroupLag:
-    group_id: str
-    coordinator: int
-    state: str
-    members: int
-    status: PartitionStatus
-    partitions: tuple[PartitionLag, ...] = field(default=())
-
-    @property
-    def lag_records(self) -> int:
-        return sum(p.lag_records for p in self.partitions)
-
-    @property
-    def max_lag_seconds(self) -> float:
-        return max((p.lag_seconds for p in self.partitions), default=0.0)
 
 
 class LagBook:
@@ -110,11 +80,11 @@ class LagBook:
             groups.append(
                 GroupLag(
                     g.group_id,
-                    g.coordinator,
                     g.state,
                     g.members,
                     worst(p.status for p in partitions),
                     tuple(partitions),
+                    coordinator=g.coordinator,
                 )
             )
         for key in [k for k in self._samples if k not in seen]:
@@ -124,9 +94,8 @@ class LagBook:
     def _lag(
         self, r: PartitionReading, window: Sequence[CommitSample], now_ms: int
     ) -> PartitionLag:
-        lag = max(0, r.high_watermark - r.committed_offset)
-        oldest = r.first_unconsumed_timestamp_ms if lag > 0 else None
-        lag_seconds = max(0.0, (now_ms - oldest) / 1000) if oldest is not None else 0.0
+        oldest = r.first_unconsumed_timestamp_ms if r.high_watermark > r.committed_offset else None
+        lag, lag_seconds = lag_figures(r.committed_offset, r.high_watermark, oldest, now_ms)
         headroom = None
         if oldest is not None and r.retention_ms is not None and r.retention_ms >= 0:
             headroom = max(0.0, (oldest + r.retention_ms - now_ms) / 1000)

@@ -23,7 +23,12 @@ PURE = [
     "lagmon/config.py",
 ]
 IO_MODULES = ("asyncio", "aiokafka", "aiohttp", "socket", "subprocess", "confluent_kafka", "kafka")
-ALLOWED_BROKER_MODULES = {"broker.lag.status", "broker.metrics.catalog", "broker.metrics.families"}
+ALLOWED_BROKER_MODULES = {
+    "broker.lag.model",
+    "broker.lag.status",
+    "broker.metrics.catalog",
+    "broker.metrics.families",
+}
 
 
 def _imports(path: Path) -> set[str]:
