@@ -46,7 +46,7 @@ def time_index(path: Path, entries: tuple[tuple[int, int], ...] = TIME_ENTRIES) 
 
 def offset_entries(index: OffsetIndex) -> list[tuple[int, int]]:
     """Every entry, read back through the public lookup."""
-    out = []
+    out: list[tuple[int, int]] = []
     offset = index.last()[0]
     while len(out) < len(index):
         entry = index.lookup(offset)
