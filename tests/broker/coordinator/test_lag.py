@@ -20,7 +20,9 @@ from broker.coordinator.coordinator import GroupCoordinator, OffsetCommitPlan
 from broker.coordinator.group import CommittedOffset
 from broker.coordinator.lag import LagTracker, PartitionLag
 from broker.lag.status import LagStatus, StatusConfig
+from broker.records.batch import Compression
 from tests.broker.cluster.replicas import open_replicas, produce
+from tests.broker.records.undecodable import undecodable_batch
 
 NOW_MS = 1_700_000_000_000
 TOPIC = "orders"
@@ -256,3 +258,17 @@ def test_a_deleted_group_leaves_no_history_for_a_new_group_of_the_same_name(
     assert broker.lag().status.status is not LagStatus.REWIND
     broker.commit(0)
     assert broker.lag().status.status is LagStatus.REWIND
+
+
+def test_a_stored_batch_that_cannot_be_decoded_is_measured_from_its_header(
+    broker: Broker,
+) -> None:
+    # Compressed batches are stored as received; garbage under a correct CRC is only
+    # found when lag reads a record inside it.
+    stamps = [broker.clock.time_ms() - 30_000, broker.clock.time_ms() - 20_000]
+    raw = undecodable_batch(Compression.GZIP, records=2, timestamps_ms=stamps)
+    broker.replicas.append(broker.partition(), raw)
+    broker.commit(1)
+    lag = broker.lag()  # used to raise, failing every /metrics scrape and status page
+    # The batch's first timestamp: the record at offset 1 cannot have waited longer.
+    assert (lag.lag_records, lag.lag_seconds) == (1, 30.0)
