@@ -270,5 +270,5 @@ def test_a_stored_batch_that_cannot_be_decoded_is_measured_from_its_header(
     broker.replicas.append(broker.partition(), raw)
     broker.commit(1)
     lag = broker.lag()  # used to raise, failing every /metrics scrape and status page
-    # The batch's first timestamp: the record at offset 1 cannot have waited longer.
+    # The batch's first timestamp stands in for the record's (30 s rather than 20 s).
     assert (lag.lag_records, lag.lag_seconds) == (1, 30.0)
