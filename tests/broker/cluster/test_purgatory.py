@@ -116,7 +116,7 @@ async def test_unwatching_what_was_never_watched_is_harmless() -> None:
     assert purgatory.waiting == 0
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, derandomize=True)
 @given(
     interests=st.lists(
         st.sets(st.integers(0, 19), min_size=1, max_size=5), min_size=1, max_size=60
