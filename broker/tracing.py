@@ -129,9 +129,13 @@ class BrokerTracer:
         self, topic: str, partition: int, records: bytes | memoryview
     ) -> Iterator[Any]:
         parent = None
+        joined = False
         traceparent = traceparent_of(records)
         if traceparent is not None:
             parent = _PROPAGATOR.extract({"traceparent": traceparent})
+            # A malformed header extracts to no span: the span then starts a new trace
+            # and must not claim to have joined the client's.
+            joined = trace.get_current_span(parent).get_span_context().is_valid
         with self._tracer.start_as_current_span(
             f"produce {topic}",
             context=parent,
@@ -141,7 +145,7 @@ class BrokerTracer:
                 "messaging.operation": "publish",
                 "messaging.destination.name": topic,
                 "messaging.kafka.destination.partition": partition,
-                "tidewatch.joined_client_trace": traceparent is not None,
+                "tidewatch.joined_client_trace": joined,
             },
         ) as span:
             yield span

@@ -42,4 +42,6 @@ class FetchPurgatory:
 
     @property
     def waiting(self) -> int:
-        return len({f for waiters in self._waiters.values() for f in waiters})
+        """Fetches still waiting. A future completed through one partition stays listed
+        under its others until the fetch unwatches; it no longer counts."""
+        return len({f for waiters in self._waiters.values() for f in waiters if not f.done()})

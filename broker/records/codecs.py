@@ -13,7 +13,7 @@ import struct
 
 import cramjam
 
-from broker.records.batch import Compression
+from broker.records.batch import Compression, CorruptBatchError
 
 __all__ = ["compress", "decompress"]
 
@@ -37,7 +37,17 @@ def compress(codec: int, data: bytes) -> bytes:
 
 
 def decompress(codec: int, data: bytes | memoryview) -> bytes:
+    """The uncompressed payload; raises CorruptBatchError when ``data`` does not decode
+    (the broker stores compressed batches as received, so garbage under a correct CRC
+    reaches the readers that decompress)."""
     raw = bytes(data)
+    try:
+        return _decompress(codec, raw)
+    except (cramjam.DecompressionError, struct.error) as exc:
+        raise CorruptBatchError(f"payload of codec {codec} does not decompress: {exc}") from exc
+
+
+def _decompress(codec: int, raw: bytes) -> bytes:
     if codec == Compression.NONE:
         return raw
     if codec == Compression.GZIP:

@@ -84,7 +84,10 @@ class OffsetIndex:
         del self._positions[keep:]
         self._persisted = min(self._persisted, keep)
         if self.path.exists():
-            os.truncate(self.path, keep * _OFFSET_ENTRY.size)
+            # Cut to what is on disk, never past it: truncating to ``keep`` entries when
+            # fewer were persisted would pad the file with zeros that ``persist`` then
+            # appends after, leaving a file that fails validation.
+            os.truncate(self.path, self._persisted * _OFFSET_ENTRY.size)
 
     def persist(self) -> None:
         """Append entries not yet on disk to the index file."""
@@ -166,7 +169,8 @@ class TimeIndex:
         del self._offsets[keep:]
         self._persisted = min(self._persisted, keep)
         if self.path.exists():
-            os.truncate(self.path, keep * _TIME_ENTRY.size)
+            # As in OffsetIndex: never extend the file past the persisted entries.
+            os.truncate(self.path, self._persisted * _TIME_ENTRY.size)
 
     def persist(self) -> None:
         if self._persisted == len(self._timestamps):

@@ -32,6 +32,7 @@ from typing import NamedTuple
 from broker.records.batch import (
     LOG_OVERHEAD,
     BatchHeader,
+    CorruptBatchError,
     read_prefix,
 )
 from broker.records.record import decode_batch
@@ -390,7 +391,9 @@ class Log:
 
     def record_timestamp(self, offset: int) -> int | None:
         """Exact timestamp of the record at ``offset`` (decoding its batch), or None
-        when the offset is not stored."""
+        when the offset is not stored. A batch that cannot be decoded (compressed
+        batches are stored as received, and garbage can carry a correct CRC) answers
+        with its base timestamp, the first record's, rather than failing the caller."""
         if not self.log_start_offset <= offset < self.log_end_offset:
             return None
         located = self._locate(offset)
@@ -400,7 +403,11 @@ class Log:
         header = segment.read_header(position)
         if header.records_count == 1:
             return header.max_timestamp
-        for record in decode_batch(segment.read(position, header.size)):
+        try:
+            records = decode_batch(segment.read(position, header.size))
+        except CorruptBatchError:
+            return header.base_timestamp
+        for record in records:
             if record.offset == offset:
                 return record.timestamp_ms
         return None

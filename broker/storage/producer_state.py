@@ -146,12 +146,18 @@ class ProducerStateManager:
         os.replace(tmp, path)
 
     def load_snapshot(self, path: Path) -> None:
-        """Replace state with a snapshot; a corrupt snapshot raises ValueError."""
-        raw = json.loads(path.read_text())
-        entries: dict[int, ProducerEntry] = {}
-        for pid, item in raw.items():
-            entry = ProducerEntry(int(item["epoch"]))
-            for batch in item["batches"]:
-                entry.batches.append(BatchMetadata(**batch))
-            entries[int(pid)] = entry
+        """Replace state with a snapshot; a corrupt snapshot raises ValueError naming the
+        file and leaves the state as it was."""
+        try:
+            raw = json.loads(path.read_text())
+            entries: dict[int, ProducerEntry] = {}
+            for pid, item in raw.items():
+                entry = ProducerEntry(int(item["epoch"]))
+                for batch in item["batches"]:
+                    entry.batches.append(BatchMetadata(**{k: int(v) for k, v in batch.items()}))
+                entries[int(pid)] = entry
+        # Valid JSON of the wrong shape fails with these, not ValueError: a list at the
+        # top level used to escape Log.open's handler and stop the broker from starting.
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{path.name} is not a producer snapshot: {exc!r}") from exc
         self._entries = entries

@@ -20,6 +20,7 @@ from broker.records.batch import (
 )
 from broker.records.codecs import compress, decompress
 from broker.records.record import Record, build_batch, decode_batch
+from tests.broker.records.undecodable import undecodable_batch
 
 RECORDS = [
     Record(b"v1", key=b"k1", timestamp_ms=1000, headers=(("h", b"x"),)),
@@ -167,3 +168,23 @@ def test_record_framing_rejects_a_record_count_that_does_not_match() -> None:
     struct.pack_into(">i", batch, 57, 2)
     with pytest.raises(CorruptBatchError, match="2 of 2 records end at byte"):
         check_record_framing(batch, parse_header(batch))
+
+
+@pytest.mark.parametrize(
+    "codec",
+    [
+        pytest.param(codec, id=f"a {codec.name.lower()} payload that does not decompress")
+        for codec in (Compression.GZIP, Compression.SNAPPY, Compression.LZ4, Compression.ZSTD)
+    ],
+)
+def test_an_undecodable_compressed_payload_is_a_corrupt_batch(codec: Compression) -> None:
+    raw = undecodable_batch(codec)
+    check_batch(raw)  # what the produce path checks: it passes
+    with pytest.raises(CorruptBatchError, match="does not decompress"):
+        decode_batch(raw)
+
+
+def test_a_torn_xerial_snappy_block_is_a_corrupt_payload() -> None:
+    torn = b"\x82SNAPPY\x00" + bytes(8) + b"\x00\x00"  # a block length cut short
+    with pytest.raises(CorruptBatchError):
+        decompress(Compression.SNAPPY, torn)

@@ -301,3 +301,18 @@ def test_producer_state_survives_a_roll_and_a_restart(tmp_path: Path, clock: Man
     assert reopened.append(raw, header, 0).duplicate
     nxt, nxt_header = batch_of(b"next", producer_id=4, epoch=0, sequence=6)
     assert reopened.append(nxt, nxt_header, 0).base_offset == 6
+
+
+def test_a_producer_snapshot_of_the_wrong_shape_is_ignored_when_the_log_opens(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    log = open_log(tmp_path, clock)
+    raw, header = batch_of(b"a", producer_id=4, epoch=0, sequence=0)
+    log.append(raw, header, 0)
+    log.roll()
+    log.close()
+    snapshots = list(tmp_path.glob("*.snapshot"))
+    assert len(snapshots) == 1
+    snapshots[0].write_text("[]")  # valid JSON, but not a snapshot
+    reopened, _ = Log.open(tmp_path, LogConfig(), clock.time_ms)
+    assert values_from(reopened) == [b"a"]
