@@ -67,12 +67,16 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 
 def fsync_directory(directory: Path) -> None:
-    """fsync a directory, making renames, creations and deletions in it durable."""
-    dir_fd = os.open(directory, os.O_RDONLY)
+    """fsync a directory, making renames, creations and deletions in it durable.
+    Raises LogStorageError when the disk refuses."""
     try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise LogStorageError(f"cannot sync directory {directory.name}: {exc.strerror}") from exc
 
 
 def write_checkpoint(path: Path, version: int, entries: Iterable[Sequence[object]]) -> None:

@@ -34,24 +34,12 @@ truncation point, and the caller repeats the truncation.
 from __future__ import annotations
 
 import logging
-import struct
-import threading
-from bisect import bisect_right
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
-from broker.records.batch import (
-    LOG_OVERHEAD,
-    BatchHeader,
-    read_prefix,
-)
-from broker.records.record import decode_batch
+from broker.records.batch import BatchHeader
 from broker.storage.checkpoint import (
     LOG_START_CHECKPOINT,
-    fsync_directory,
     write_log_start_checkpoint,
 )
 from broker.storage.epoch_cache import (
@@ -69,15 +57,23 @@ from broker.storage.errors import (
 )
 from broker.storage.log_config import LogConfig
 from broker.storage.log_loader import LogRecovery, load_log
+from broker.storage.log_results import (
+    AppendInfo,
+    DeletedSegment,
+    ReadInfo,
+    ReplicaAppendInfo,
+    TruncationInfo,
+)
+from broker.storage.log_segments import LogSegments
 from broker.storage.producer_snapshots import (
     delete_snapshots,
-    load_latest_snapshot,
+    producer_state_at,
     replay_headers,
     snapshot_path,
 )
 from broker.storage.producer_state import ProducerStateManager
-from broker.storage.replica_batches import validate_replicated
-from broker.storage.segment import LogSegment, headers_between
+from broker.storage.replica_batches import fitting_batches, validate_replicated
+from broker.storage.segment import LogSegment
 
 __all__ = [
     "AppendInfo",
@@ -91,65 +87,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_LAST_DELTA = struct.Struct(">i")
 _MAX_RELATIVE_OFFSET = 2**31 - 1
-_READ_CACHE_ENTRIES = 16
-
-
-class AppendInfo(NamedTuple):
-    """Where an appended batch landed. ``duplicate`` marks a retried idempotent batch
-    that was not stored again; its offsets are those of the original."""
-
-    base_offset: int
-    last_offset: int
-    records: int
-    size_bytes: int
-    max_timestamp: int
-    duplicate: bool = False
-
-
-class ReplicaAppendInfo(NamedTuple):
-    """What a follower append stored. ``size_bytes`` is how much of the input was
-    consumed (its whole batches); a partial batch after them was left for the next
-    fetch. With no whole batch, ``batches`` is 0, ``first_offset`` the log end offset
-    and ``last_offset`` one below it."""
-
-    first_offset: int
-    last_offset: int
-    batches: int
-    records: int
-    size_bytes: int
-    max_timestamp: int
-
-
-@dataclass(frozen=True, slots=True)
-class ReadInfo:
-    """Whole batches read from one segment, starting at the batch holding the offset.
-    ``records`` counts the records in them (``next_offset`` - first batch's base)."""
-
-    data: memoryview | bytes
-    batches: int
-    records: int = 0
-
-
-_EMPTY_READ = ReadInfo(b"", 0)
-
-
-@dataclass(frozen=True, slots=True)
-class DeletedSegment:
-    base_offset: int
-    next_offset: int
-    size_bytes: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class TruncationInfo:
-    """What a truncation did: the log end offset before and after, and bytes removed."""
-
-    previous_end_offset: int
-    log_end_offset: int
-    removed_bytes: int
 
 
 class Log:
@@ -159,19 +97,11 @@ class Log:
         self.directory = directory
         self.config = config
         self._clock_ms = clock_ms
-        self._segments: list[LogSegment] = []
-        self._bases: list[int] = []
+        self._segments = LogSegments(directory)
         self.producer_state = ProducerStateManager()
         self.epoch_cache = LeaderEpochCache(directory / EPOCH_CHECKPOINT)
         # The log start when a follower moved it above the first segment's base.
         self._start_offset = 0
-        self.size_bytes = 0
-        self.flushed_offset = 0
-        # Guards flushed_offset between the flusher thread and truncations.
-        self._flush_lock = threading.Lock()
-        self._truncations = 0
-        self._unflushed: list[LogSegment] = []
-        self._read_cache: OrderedDict[int, tuple[LogSegment, int]] = OrderedDict()
 
     # -- opening -------------------------------------------------------------------
 
@@ -195,31 +125,30 @@ class Log:
         loaded = load_log(directory, config, clock_ms, clean_shutdown=clean_shutdown)
         self = cls(directory, config, clock_ms)
         for segment in loaded.segments:
-            self._add_segment(segment)
+            self._segments.add(segment)
         self.producer_state = loaded.producer_state
         self.epoch_cache = loaded.epoch_cache
         self._start_offset = loaded.log_start_offset
-        self.flushed_offset = self.log_end_offset
+        self._segments.flushed_offset = self.log_end_offset
         return self, loaded.recovery
-
-    def _add_segment(self, segment: LogSegment) -> None:
-        self._segments.append(segment)
-        self._bases.append(segment.base_offset)
-        self.size_bytes += segment.size
 
     # -- state -----------------------------------------------------------------------
 
     @property
     def active(self) -> LogSegment:
-        return self._segments[-1]
+        return self._segments.active
 
     @property
     def log_start_offset(self) -> int:
-        return max(self._segments[0].base_offset, self._start_offset)
+        return max(self._segments.first.base_offset, self._start_offset)
 
     @property
     def log_end_offset(self) -> int:
-        return self._segments[-1].next_offset
+        return self._segments.active.next_offset
+
+    @property
+    def size_bytes(self) -> int:
+        return self._segments.size_bytes
 
     @property
     def segment_count(self) -> int:
@@ -227,7 +156,7 @@ class Log:
 
     @property
     def max_timestamp(self) -> int:
-        return max(segment.max_timestamp for segment in self._segments)
+        return self._segments.max_timestamp
 
     # -- leader epochs -----------------------------------------------------------------
 
@@ -287,14 +216,14 @@ class Log:
                     duplicate=True,
                 )
         self._maybe_roll(size, header.last_offset_delta)
-        segment = self._segments[-1]
+        segment = self._segments.active
         base_offset = segment.next_offset
         if leader_epoch > latest_epoch:
             self.epoch_cache.assign(leader_epoch, base_offset)
         if segment.size == 0:
             segment.created_ms = self._clock_ms()
         segment.append(batch, header, base_offset, leader_epoch)
-        self.size_bytes += size
+        self._segments.grew(size)
         if header.producer_id >= 0:
             self.producer_state.update(header._replace(base_offset=base_offset))
         return AppendInfo(
@@ -335,11 +264,11 @@ class Log:
             stop, run_bytes = self._replicated_run(headers, first)
             run = headers[first:stop]
             self._assign_replicated_epochs(run)
-            segment = self._segments[-1]
+            segment = self._segments.active
             if segment.size == 0:
                 segment.created_ms = self._clock_ms()
             segment.append_batches(view[position : position + run_bytes], run)
-            self.size_bytes += run_bytes
+            self._segments.grew(run_bytes)
             replay_headers(self.producer_state, run)
             position += run_bytes
             first = stop
@@ -354,24 +283,12 @@ class Log:
 
     def _replicated_run(self, headers: Sequence[BatchHeader], first: int) -> tuple[int, int]:
         """Roll if ``headers[first]`` needs a new segment, then (end index, bytes) of the
-        batches from ``first`` that fit the active segment: one write for all of them."""
+        batches from ``first`` that go to the active segment in one write."""
         head = headers[first]
         self._maybe_roll(head.size, head.last_offset_delta)
-        segment = self._segments[-1]
+        segment = self._segments.active
         room = self.config.segment_bytes - segment.size
-        stop = first
-        run_bytes = 0
-        while stop < len(headers):
-            header = headers[stop]
-            fits = (
-                run_bytes + header.size <= room
-                and header.last_offset - segment.base_offset <= _MAX_RELATIVE_OFFSET
-            )
-            if stop > first and not fits:
-                break
-            run_bytes += header.size
-            stop += 1
-        return stop, run_bytes
+        return fitting_batches(headers, first, room, segment.base_offset + _MAX_RELATIVE_OFFSET)
 
     def _assign_replicated_epochs(self, headers: Sequence[BatchHeader]) -> None:
         latest = self.epoch_cache.latest_epoch
@@ -385,7 +302,7 @@ class Log:
             self.epoch_cache.assign_all(changes)
 
     def _maybe_roll(self, incoming_bytes: int, last_delta: int) -> None:
-        active = self._segments[-1]
+        active = self._segments.active
         if active.size == 0:
             return
         reason = None
@@ -403,7 +320,7 @@ class Log:
 
         Raises LogStorageError when the disk refuses a file (full, read-only); the
         active segment then stays active and a later append retries the roll."""
-        old = self._segments[-1]
+        old = self._segments.active
         if old.size == 0:
             return old
         base = old.next_offset
@@ -413,10 +330,9 @@ class Log:
             segment = LogSegment(self.directory, base, self.config.index_interval_bytes)
         except OSError as exc:
             raise LogStorageError(f"cannot roll {self.directory.name}: {exc.strerror}") from exc
-        self._unflushed.append(old)
         segment.next_offset = base
         segment.created_ms = self._clock_ms()
-        self._add_segment(segment)
+        self._segments.roll_to(segment)
         log.debug("rolled %s at offset %d (%s)", self.directory.name, base, reason)
         return segment
 
@@ -433,112 +349,33 @@ class Log:
             raise OffsetOutOfRangeError(
                 f"offset {offset} is outside [{self.log_start_offset}, {self.log_end_offset}]"
             )
-        if offset >= max_offset:
-            return _EMPTY_READ
-        located = self._locate(offset)
-        if located is None:
-            return _EMPTY_READ
-        segment, position = located
-        data = segment.read(position, max(max_bytes, LOG_OVERHEAD))
-        end, batches, next_offset = _cut_whole_batches(data, max_bytes, max_offset)
-        if batches == 0:
-            if not min_one or len(data) < LOG_OVERHEAD:
-                return _EMPTY_READ
-            base, size = read_prefix(data)
-            if base >= max_offset:
-                return _EMPTY_READ
-            data = segment.read(position, size)
-            end, batches, next_offset = _cut_whole_batches(data, size, max_offset)
-            if batches == 0:
-                return _EMPTY_READ
-        self._remember(next_offset, segment, position + end)
-        first_base = read_prefix(data)[0]
-        return ReadInfo(memoryview(data)[:end], batches, next_offset - first_base)
+        return self._segments.read(offset, max_bytes, max_offset, min_one)
 
     def read_replica(self, offset: int, max_bytes: int) -> ReadInfo:
         """What a follower fetch gets: like ``read`` but up to the log end offset, not
-        the high watermark (followers replicate what is not committed yet), at least one
+        the high watermark (followers copy what is not committed yet), at least one
         whole batch. Raises OffsetOutOfRangeError outside [log start, log end]."""
         return self.read(offset, max_bytes, self.log_end_offset)
 
-    def _locate(self, offset: int) -> tuple[LogSegment, int] | None:
-        cached = self._read_cache.get(offset)
-        if cached is not None:
-            segment, position = cached
-            # A cached position at the end of a sealed segment means "next segment".
-            if not segment.closed and (position < segment.size or segment is self.active):
-                return cached
-        i = bisect_right(self._bases, offset) - 1
-        while 0 <= i < len(self._segments):
-            segment = self._segments[i]
-            found = segment.find_batch(offset)
-            if found is not None:
-                return segment, found[0]
-            i += 1
-        return None
-
-    def _remember(self, next_offset: int, segment: LogSegment, position: int) -> None:
-        cache = self._read_cache
-        cache[next_offset] = (segment, position)
-        if len(cache) > _READ_CACHE_ENTRIES:
-            cache.popitem(last=False)
-
     def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
-        """(offset, timestamp) of the first record at or above the log start with
-        timestamp >= ``timestamp``."""
-        start = self.log_start_offset
-        for segment in self._segments:
-            if segment.max_timestamp < timestamp or segment.next_offset <= start:
-                continue
-            found = segment.find_timestamp(timestamp)
-            if found is None:
-                continue
-            for position, header in segment.iter_headers(found[0]):
-                if header.max_timestamp < timestamp or header.last_offset < start:
-                    continue
-                for record in decode_batch(segment.read(position, header.size)):
-                    if record.timestamp_ms >= timestamp and record.offset >= start:
-                        return record.offset, record.timestamp_ms
-        return None
+        """(offset, timestamp) of the first record with timestamp >= ``timestamp``."""
+        return self._segments.offset_for_timestamp(timestamp, self.log_start_offset)
 
     def offset_of_max_timestamp(self) -> tuple[int, int] | None:
         """(offset, timestamp) of the record with the largest timestamp, or None."""
-        best = max(self._segments, key=lambda s: s.max_timestamp)
-        if best.max_timestamp < 0:
-            return None
-        found = best.find_timestamp(best.max_timestamp)
-        if found is None:
-            return None
-        position, header = found
-        for record in decode_batch(best.read(position, header.size)):
-            if record.timestamp_ms == best.max_timestamp:
-                return record.offset, record.timestamp_ms
-        return header.last_offset, header.max_timestamp
+        return self._segments.offset_of_max_timestamp()
 
     def record_timestamp(self, offset: int) -> int | None:
         """Exact timestamp of the record at ``offset`` (decoding its batch), or None
         when the offset is not stored."""
         if not self.log_start_offset <= offset < self.log_end_offset:
             return None
-        located = self._locate(offset)
-        if located is None:
-            return None
-        segment, position = located
-        header = segment.read_header(position)
-        if header.records_count == 1:
-            return header.max_timestamp
-        for record in decode_batch(segment.read(position, header.size)):
-            if record.offset == offset:
-                return record.timestamp_ms
-        return None
+        return self._segments.record_timestamp(offset)
 
     def segment_max_timestamp(self, offset: int) -> int | None:
         """Largest timestamp of the segment holding ``offset``: when retention.ms will
         delete it is this plus retention.ms."""
-        i = bisect_right(self._bases, offset) - 1
-        if i < 0:
-            return None
-        return self._segments[i].max_timestamp
+        return self._segments.segment_max_timestamp(offset)
 
     # -- truncation (followers) ------------------------------------------------------
 
@@ -567,25 +404,14 @@ class Log:
                 f"{self.directory.name}: cannot truncate to {offset}, below the log start "
                 f"offset {self.log_start_offset}"
             )
-        holding = bisect_right(self._bases, offset) - 1
-        segment = self._segments[holding]
-        found = segment.find_batch(offset)
-        if found is None:
-            raise LogStorageError(
-                f"{self.directory.name}: no batch holds offset {offset} below the log end {end}"
-            )
-        position, header = found
-        removed = self._delete_segments_after(holding)
-        cut_bytes = segment.truncate_to(position)
-        self.size_bytes -= cut_bytes
-        self._sync_directory()
-        cut = header.base_offset
+        cut, removed = self._segments.truncate_at(offset)
         if cut < self._start_offset:  # the log start was inside the cut batch
             self._set_log_start(cut)
-        segment.created_ms = segment.first_batch_timestamp if segment.size else self._clock_ms()
+        active = self._segments.active
+        active.created_ms = active.first_batch_timestamp if active.size else self._clock_ms()
         self._after_truncation(cut)
-        self.producer_state = self._producer_state_at(cut)
-        return TruncationInfo(end, self.log_end_offset, removed + cut_bytes)
+        self.producer_state = producer_state_at(self.directory, list(self._segments), cut)
+        return TruncationInfo(end, self.log_end_offset, removed)
 
     def truncate_fully_and_start_at(self, offset: int) -> TruncationInfo:
         """Empty the log and restart it at ``offset`` (Kafka's truncateFullyAndStartAt):
@@ -598,19 +424,12 @@ class Log:
             raise ValueError(f"cannot start a log at offset {offset}")
         end = self.log_end_offset
         (self.directory / LOG_START_CHECKPOINT).unlink(missing_ok=True)
-        removed = self._delete_segments_after(-1)
-        try:
-            segment = LogSegment(self.directory, offset, self.config.index_interval_bytes)
-        except OSError as exc:
-            raise LogStorageError(
-                f"cannot restart {self.directory.name} at {offset}: {exc.strerror}"
-            ) from exc
-        segment.created_ms = self._clock_ms()
-        self._add_segment(segment)
-        self._sync_directory()
+        removed = self._segments.restart_at(
+            offset, self.config.index_interval_bytes, self._clock_ms()
+        )
         self._start_offset = offset
-        self._after_truncation(offset)
         self.epoch_cache.clear()
+        delete_snapshots(self.directory, above=-1)
         self.producer_state = ProducerStateManager()
         return TruncationInfo(end, offset, removed)
 
@@ -633,7 +452,6 @@ class Log:
         deleted = []
         while len(self._segments) > 1 and self._segments[1].base_offset <= offset:
             deleted.append(self._delete_oldest(f"below the log start offset {offset}"))
-        self._read_cache.clear()
         self.epoch_cache.truncate_from_start(offset)
         return deleted
 
@@ -641,42 +459,9 @@ class Log:
         write_log_start_checkpoint(self.directory, offset)
         self._start_offset = offset
 
-    def _delete_segments_after(self, index: int) -> int:
-        """Delete the segments after ``self._segments[index]``, newest first; bytes."""
-        removed = 0
-        while len(self._segments) > index + 1:
-            segment = self._segments.pop()
-            self._bases.pop()
-            self.size_bytes -= segment.size
-            removed += segment.size
-            segment.delete()
-        return removed
-
     def _after_truncation(self, new_end: int) -> None:
-        with self._flush_lock:
-            self._truncations += 1
-            self.flushed_offset = min(self.flushed_offset, new_end)
-        self._unflushed = [segment for segment in self._unflushed if not segment.closed]
-        self._read_cache.clear()
         self.epoch_cache.truncate_from_end(new_end)
         delete_snapshots(self.directory, above=new_end)
-
-    def _producer_state_at(self, offset: int) -> ProducerStateManager:
-        """Producer state as of ``offset``: the newest snapshot at or below it plus a
-        replay of the batches between the two."""
-        state = ProducerStateManager()
-        loaded = load_latest_snapshot(self.directory, state, offset)
-        start = loaded if loaded is not None else self._segments[0].base_offset
-        replay_headers(state, headers_between(self._segments, start, offset))
-        return state
-
-    def _sync_directory(self) -> None:
-        try:
-            fsync_directory(self.directory)
-        except OSError as exc:
-            raise LogStorageError(
-                f"cannot sync the directory of {self.directory.name}: {exc.strerror}"
-            ) from exc
 
     # -- retention -------------------------------------------------------------------
 
@@ -687,23 +472,23 @@ class Log:
         start then equals the log end). Never deletes data above the deleted segments.
         """
         deleted: list[DeletedSegment] = []
+        segments = self._segments
         retention_ms = self.config.retention_ms
         if retention_ms >= 0:
             horizon = now_ms - retention_ms
-            active = self._segments[-1]
+            active = segments.active
             if (
                 active.size
                 and active.max_timestamp < horizon
-                and all(s.max_timestamp < horizon for s in self._segments)
+                and all(s.max_timestamp < horizon for s in segments)
             ):
                 self.roll("retention")
-            while len(self._segments) > 1 and self._segments[0].max_timestamp < horizon:
+            while len(segments) > 1 and segments.first.max_timestamp < horizon:
                 deleted.append(self._delete_oldest(f"older than retention.ms={retention_ms}"))
         retention_bytes = self.config.retention_bytes
         if retention_bytes >= 0:
             while (
-                len(self._segments) > 1
-                and self.size_bytes - self._segments[0].size >= retention_bytes
+                len(segments) > 1 and segments.size_bytes - segments.first.size >= retention_bytes
             ):
                 deleted.append(self._delete_oldest(f"beyond retention.bytes={retention_bytes}"))
         return deleted
@@ -712,37 +497,28 @@ class Log:
         """Delete sealed segments whose every offset is below ``offset`` (used by
         internal logs that snapshot their state and drop the history before it)."""
         deleted = []
-        while len(self._segments) > 1 and self._segments[0].next_offset <= offset:
+        while len(self._segments) > 1 and self._segments.first.next_offset <= offset:
             deleted.append(self._delete_oldest(reason))
         return deleted
 
     def _delete_oldest(self, reason: str) -> DeletedSegment:
-        segment = self._segments.pop(0)
-        self._bases.pop(0)
-        self.size_bytes -= segment.size
-        info = DeletedSegment(segment.base_offset, segment.next_offset, segment.size, reason)
-        self._read_cache.clear()
-        segment.delete()
+        segment = self._segments.remove_oldest()
         # Snapshots from the first segment on stay: a truncation may rebuild from them.
-        delete_snapshots(self.directory, below=self._segments[0].base_offset)
+        delete_snapshots(self.directory, below=self._segments.first.base_offset)
         self.epoch_cache.truncate_from_start(self.log_start_offset)
-        return info
+        return DeletedSegment(segment.base_offset, segment.next_offset, segment.size, reason)
 
     # -- durability and lifecycle ----------------------------------------------------
 
     def flush(self) -> int:
         """fsync everything appended so far; returns the offset now durable. Safe to call
-        from a flusher thread while the event loop appends."""
-        truncations = self._truncations
-        target = self.log_end_offset
-        pending, self._unflushed = self._unflushed, []
-        for segment in pending:
-            segment.fsync()
-        self._segments[-1].fsync()
-        with self._flush_lock:
-            if truncations == self._truncations and target > self.flushed_offset:
-                self.flushed_offset = target
-            return self.flushed_offset
+        from a flusher thread while the event loop appends (see LogSegments.flush)."""
+        return self._segments.flush()
+
+    @property
+    def flushed_offset(self) -> int:
+        """Everything below it has been fsynced (survives a power loss)."""
+        return self._segments.flushed_offset
 
     @property
     def unflushed(self) -> bool:
@@ -770,20 +546,3 @@ class Log:
         for path in self.directory.iterdir():
             path.unlink()
         self.directory.rmdir()
-
-
-def _cut_whole_batches(data: bytes, max_bytes: int, max_offset: int) -> tuple[int, int, int]:
-    """(end, batch count, next offset) of the whole batches at the start of ``data`` that
-    fit ``max_bytes`` and start below ``max_offset``."""
-    pos = 0
-    count = 0
-    next_offset = -1
-    limit = min(len(data), max_bytes)
-    while pos + LOG_OVERHEAD <= limit:
-        base, size = read_prefix(data, pos)
-        if base >= max_offset or size < LOG_OVERHEAD or pos + size > limit:
-            break
-        next_offset = base + _LAST_DELTA.unpack_from(data, pos + 23)[0] + 1
-        pos += size
-        count += 1
-    return pos, count, next_offset

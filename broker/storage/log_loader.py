@@ -33,13 +33,9 @@ from broker.storage.checkpoint import read_log_start_checkpoint
 from broker.storage.epoch_cache import EPOCH_CHECKPOINT, EpochEntry, LeaderEpochCache
 from broker.storage.errors import CorruptCheckpointError
 from broker.storage.log_config import LogConfig
-from broker.storage.producer_snapshots import (
-    delete_snapshots,
-    load_latest_snapshot,
-    replay_headers,
-)
+from broker.storage.producer_snapshots import delete_snapshots, producer_state_at
 from broker.storage.producer_state import ProducerStateManager
-from broker.storage.segment import LogSegment, headers_between
+from broker.storage.segment import LogSegment
 
 __all__ = ["LoadedLog", "LogRecovery", "epochs_in_log", "load_log"]
 
@@ -90,7 +86,8 @@ def load_log(
             rebuilt += 1
         segments.append(segment)
     active = LogSegment(directory, bases[-1], config.index_interval_bytes)
-    state = _producer_state_before(directory, segments, active.base_offset)
+    delete_snapshots(directory, above=active.base_offset)
+    state = producer_state_at(directory, segments, active.base_offset)
     last: list[BatchHeader] = []
 
     def on_batch(header: BatchHeader) -> None:
@@ -134,20 +131,6 @@ def _remove_leftovers(directory: Path) -> None:
             if not index.with_suffix(".log").exists():
                 log.info("removing %s: its segment was deleted", index.name)
                 index.unlink()
-
-
-def _producer_state_before(
-    directory: Path, sealed: Sequence[LogSegment], active_base: int
-) -> ProducerStateManager:
-    """Producer state as of ``active_base``: the newest snapshot at or below it plus
-    the sealed batches after that snapshot (none when the snapshot is the roll's)."""
-    state = ProducerStateManager()
-    delete_snapshots(directory, above=active_base)
-    loaded = load_latest_snapshot(directory, state, active_base)
-    start = loaded if loaded is not None else (sealed[0].base_offset if sealed else active_base)
-    if start < active_base:
-        replay_headers(state, headers_between(sealed, start, active_base))
-    return state
 
 
 def _last_sealed_batch(segments: Sequence[LogSegment]) -> BatchHeader | None:

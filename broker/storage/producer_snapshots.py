@@ -11,16 +11,18 @@ it. Event-loop thread only, like the owning Log.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from broker.records.batch import BatchHeader
 from broker.storage.producer_state import ProducerStateManager
+from broker.storage.segment import LogSegment, headers_between
 
 __all__ = [
     "SNAPSHOT_SUFFIX",
     "delete_snapshots",
     "load_latest_snapshot",
+    "producer_state_at",
     "replay_headers",
     "snapshot_offsets",
     "snapshot_path",
@@ -77,3 +79,18 @@ def replay_headers(state: ProducerStateManager, headers: Iterable[BatchHeader]) 
             state.update(header)
             replayed += 1
     return replayed
+
+
+def producer_state_at(
+    directory: Path, segments: Sequence[LogSegment], offset: int
+) -> ProducerStateManager:
+    """Producer state as of ``offset`` (every batch below it): the newest readable
+    snapshot at or below ``offset``, then the batches of ``segments`` from the snapshot
+    (or from the first segment when there is none) up to ``offset``."""
+    state = ProducerStateManager()
+    loaded = load_latest_snapshot(directory, state, offset)
+    first = segments[0].base_offset if segments else offset
+    start = max(loaded, first) if loaded is not None else first
+    if start < offset:
+        replay_headers(state, headers_between(segments, start, offset))
+    return state

@@ -12,6 +12,8 @@ and the caller is told how many bytes were whole batches. Pure: no I/O, no state
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from broker.records.batch import (
     HEADER_SIZE,
     LOG_OVERHEAD,
@@ -22,7 +24,7 @@ from broker.records.batch import (
 )
 from broker.storage.errors import InvalidRecordError, UnexpectedAppendOffsetError
 
-__all__ = ["validate_replicated"]
+__all__ = ["fitting_batches", "validate_replicated"]
 
 
 def validate_replicated(
@@ -77,3 +79,21 @@ def _misplacement(before: list[BatchHeader], expected: int, base_offset: int) ->
         f"overlaps {expected - base_offset} offsets already stored below the log end "
         f"offset {expected}"
     )
+
+
+def fitting_batches(
+    headers: Sequence[BatchHeader], first: int, room_bytes: int, max_last_offset: int
+) -> tuple[int, int]:
+    """(end index, bytes) of the run of batches from ``headers[first]`` that fit in
+    ``room_bytes`` with last offsets <= ``max_last_offset`` (a segment's limits); the
+    first batch is always taken (the caller rolled a segment for it if needed)."""
+    stop = first
+    run_bytes = 0
+    while stop < len(headers):
+        header = headers[stop]
+        fits = run_bytes + header.size <= room_bytes and header.last_offset <= max_last_offset
+        if stop > first and not fits:
+            break
+        run_bytes += header.size
+        stop += 1
+    return stop, run_bytes
