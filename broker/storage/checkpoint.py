@@ -24,6 +24,7 @@ writes to one file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -62,7 +63,8 @@ def write_atomically(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
         fsync_directory(path.parent)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # best effort: the owner removes it at open
+            tmp.unlink(missing_ok=True)
         raise LogStorageError(f"cannot write {path.name}: {exc.strerror or exc}") from exc
 
 
@@ -92,6 +94,8 @@ def read_checkpoint(path: Path, version: int, fields: int) -> list[list[str]]:
     Raises FileNotFoundError when the file is missing and CorruptCheckpointError when it
     is not a version-``version`` checkpoint with the announced number of entries."""
     raw = path.read_bytes()
+    if not raw:
+        raise CorruptCheckpointError(f"{path.name}: is empty (torn write?)")
     try:
         text = raw.decode("ascii")
     except UnicodeDecodeError:
