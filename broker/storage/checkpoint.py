@@ -148,7 +148,11 @@ def read_offset_checkpoint(path: Path) -> dict[tuple[str, int], int]:
 
 def write_offset_checkpoint(path: Path, offsets: Mapping[tuple[str, int], int]) -> None:
     """Write ``{(topic, partition): offset}``, sorted, as a ``topic partition offset``
-    checkpoint. Topic names never contain spaces (validate_topic_name)."""
+    checkpoint. Topic names never contain spaces (validate_topic_name). Raises
+    ValueError for a negative offset or partition (the file could not be read back)."""
+    for (topic, partition), offset in offsets.items():
+        if offset < 0 or partition < 0 or not topic or " " in topic:
+            raise ValueError(f"cannot checkpoint offset {offset} of {topic!r}-{partition}")
     write_checkpoint(
         path,
         _OFFSET_CHECKPOINT_VERSION,

@@ -134,3 +134,19 @@ def test_a_temporary_checkpoint_left_by_a_crash_is_removed_at_open(tmp_path: Pat
     manager = open_manager(tmp_path)
     assert not stray.exists()
     assert manager.high_watermark_checkpoint("or", 0) is None
+
+
+@pytest.mark.parametrize(
+    "offsets",
+    [
+        pytest.param({("orders", 0): -1}, id="a negative offset"),
+        pytest.param({("orders", -1): 0}, id="a negative partition"),
+        pytest.param({("two words", 0): 0}, id="a topic with a space"),
+    ],
+)
+def test_an_offset_that_could_not_be_read_back_is_not_written(
+    tmp_path: Path, offsets: dict[tuple[str, int], int]
+) -> None:
+    with pytest.raises(ValueError, match="cannot checkpoint offset"):
+        write_offset_checkpoint(tmp_path / HIGH_WATERMARK_CHECKPOINT, offsets)
+    assert not (tmp_path / HIGH_WATERMARK_CHECKPOINT).exists()
