@@ -5,6 +5,7 @@ checked against the log when it opens."""
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -230,7 +231,7 @@ REFUSED_INPUTS = [
 def test_follower_input_that_does_not_continue_the_log_is_refused_and_nothing_stored(
     tmp_path: Path,
     clock: ManualClock,
-    make: object,
+    make: Callable[[], bytes],
     error: type[Exception],
     message: str,
 ) -> None:
@@ -238,7 +239,6 @@ def test_follower_input_that_does_not_continue_the_log_is_refused_and_nothing_st
     follower.append_replicated(leader_batch(0, b"x", b"y", epoch=1))
     before = (log_bytes(tmp_path), follower.size_bytes, follower.epoch_cache.entries)
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert callable(make)
     with pytest.raises(error) as caught:
         follower.append_replicated(make())
     assert f"{tmp_path.name}: replicated batch at byte" in str(caught.value)
@@ -464,10 +464,9 @@ EXPECTED_EPOCHS = [EpochEntry(2, 0), EpochEntry(7, 5)]
     ],
 )
 def test_an_epoch_cache_that_does_not_describe_the_log_is_rebuilt_from_the_batches(
-    tmp_path: Path, clock: ManualClock, damage: object, reason: str
+    tmp_path: Path, clock: ManualClock, damage: Callable[[Path], object], reason: str
 ) -> None:
     write_two_epochs(tmp_path, clock)
-    assert callable(damage)
     damage(tmp_path / EPOCH_CHECKPOINT)
     log, recovery = Log.open(tmp_path, LogConfig(segment_bytes=300), clock.time_ms)
     assert log.epoch_cache.entries == EXPECTED_EPOCHS
