@@ -76,15 +76,7 @@ def load_log(
     directory.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(directory)
     bases = sorted(int(p.stem) for p in directory.glob("*.log") if p.stem.isdigit()) or [0]
-    segments: list[LogSegment] = []
-    rebuilt = 0
-    for base in bases[:-1]:
-        segment = LogSegment(directory, base, config.index_interval_bytes)
-        if not segment.load_indexes():
-            segment.recover(verify_crc=True)
-            segment.persist_indexes()
-            rebuilt += 1
-        segments.append(segment)
+    segments, rebuilt = _load_sealed(directory, bases[:-1], config.index_interval_bytes)
     active = LogSegment(directory, bases[-1], config.index_interval_bytes)
     delete_snapshots(directory, above=active.base_offset)
     state = producer_state_at(directory, segments, active.base_offset)
@@ -121,6 +113,22 @@ def load_log(
         epoch_cache_rebuilt=rebuilt_because,
     )
     return LoadedLog(segments, state, cache, log_start, recovery)
+
+
+def _load_sealed(
+    directory: Path, bases: Sequence[int], index_interval_bytes: int
+) -> tuple[list[LogSegment], int]:
+    """The sealed segments, and how many of them needed their indexes rebuilt."""
+    segments = []
+    rebuilt = 0
+    for base in bases:
+        segment = LogSegment(directory, base, index_interval_bytes)
+        if not segment.load_indexes():
+            segment.recover(verify_crc=True)
+            segment.persist_indexes()
+            rebuilt += 1
+        segments.append(segment)
+    return segments, rebuilt
 
 
 def _remove_leftovers(directory: Path) -> None:
