@@ -7,6 +7,7 @@ from kio.schema.errors import ErrorCode
 from broker.cluster.replica_manager import UnsupportedMagicError
 from broker.records.batch import CorruptBatchError
 from broker.storage.errors import (
+    FencedLeaderEpochError,
     InvalidPartitionsError,
     InvalidProducerEpochError,
     InvalidRecordError,
@@ -36,6 +37,7 @@ _CODES: dict[type[BaseException], ErrorCode] = {
     InvalidTopicError: ErrorCode.invalid_topic_exception,
     InvalidPartitionsError: ErrorCode.invalid_partitions,
     InvalidConfigError: ErrorCode.invalid_config,
+    FencedLeaderEpochError: ErrorCode.fenced_leader_epoch,
 }
 
 

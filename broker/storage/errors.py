@@ -4,7 +4,9 @@ storage layer itself knows nothing of the wire protocol."""
 from __future__ import annotations
 
 __all__ = [
+    "CorruptCheckpointError",
     "DataDirLockedError",
+    "FencedLeaderEpochError",
     "InvalidPartitionsError",
     "InvalidProducerEpochError",
     "InvalidRecordError",
@@ -15,6 +17,7 @@ __all__ = [
     "RecordTooLargeError",
     "StorageError",
     "TopicExistsError",
+    "UnexpectedAppendOffsetError",
     "UnknownTopicError",
 ]
 
@@ -37,6 +40,22 @@ class InvalidRecordError(StorageError):
 
 class OffsetOutOfRangeError(StorageError):
     """A read asked for an offset below the log start or above the log end."""
+
+
+class UnexpectedAppendOffsetError(StorageError):
+    """Replicated batches do not continue the log: their first offset leaves a gap after
+    the log end offset or overlaps what is stored, or they are not contiguous. Nothing
+    was stored; the follower re-fetches from its log end offset."""
+
+
+class FencedLeaderEpochError(StorageError):
+    """A leader append or epoch assignment carries a leader epoch older than the latest
+    one this log has recorded: the caller is a stale leader."""
+
+
+class CorruptCheckpointError(StorageError):
+    """A checkpoint file is not in the expected format; the message names the file and
+    the problem. Owners rebuild what they can (the epoch cache from the log)."""
 
 
 class OutOfOrderSequenceError(StorageError):

@@ -5,100 +5,89 @@ Directory layout (one directory per partition, ``<topic>-<partition>``)::
     00000000000000000000.log / .index / .timeindex    sealed segments
     00000000000004213378.log / .index / .timeindex    the active segment
     00000000000004213378.snapshot                    producer state as of that offset
+    leader-epoch-checkpoint                          where each leader epoch starts
+    log-start-offset-checkpoint                      log start, when above the first segment
 
 Invariants: segments are contiguous (each base offset is the previous segment's next
-offset); ``log_start_offset`` is the first segment's base offset; ``log_end_offset`` is
-the offset the next batch gets; batches are stored byte for byte as received except the
-base offset and partition leader epoch, which are patched outside the CRC.
+offset); ``log_start_offset`` is the first segment's base offset, or higher once a
+follower followed its leader's log start (``advance_log_start``); ``log_end_offset`` is
+the offset the next batch gets. A leader's batches are stored byte for byte as received
+except the base offset and partition leader epoch, which are patched outside the CRC; a
+follower's batches (``append_replicated``) are stored exactly as the leader stored them,
+so replicas are byte-identical. Partition leader epochs never decrease along the log,
+and the epoch cache (broker.storage.epoch_cache) records where each one starts.
 
 Durability: appends go to the page cache with ``pwrite`` before they are acknowledged,
 so a killed process loses nothing; ``flush`` fsyncs and advances ``flushed_offset``,
 which is what survives a power loss. Who calls ``flush`` and when is the flush policy
 (``broker.cluster.flusher``). ``flush`` is the only method safe to call from another
-thread; everything else belongs to the event-loop thread.
+thread; everything else belongs to the event-loop thread. A flush that overlaps a
+truncation does not advance ``flushed_offset``.
+
+Crash safety of removals: data goes before the metadata describing it (newest segments
+first, then the cut in the segment holding the new end, fsynced; then the epoch cache
+and producer snapshots), so whatever a crash interrupts, opening the log
+(broker.storage.log_loader) yields a valid log that still holds everything below the
+truncation point, and the caller repeats the truncation.
 """
 
 from __future__ import annotations
 
 import logging
-import struct
-from bisect import bisect_right
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
-from broker.records.batch import (
-    LOG_OVERHEAD,
-    BatchHeader,
-    CorruptBatchError,
-    read_prefix,
+from broker.records.batch import BatchHeader
+from broker.storage.checkpoint import (
+    LOG_START_CHECKPOINT,
+    write_log_start_checkpoint,
 )
-from broker.records.record import decode_batch
+from broker.storage.epoch_cache import (
+    EPOCH_CHECKPOINT,
+    EpochEndOffset,
+    EpochEntry,
+    LeaderEpochCache,
+)
 from broker.storage.errors import (
+    FencedLeaderEpochError,
     InvalidRecordError,
     LogStorageError,
     OffsetOutOfRangeError,
     RecordTooLargeError,
 )
 from broker.storage.log_config import LogConfig
+from broker.storage.log_loader import LogRecovery, load_log
+from broker.storage.log_results import (
+    AppendInfo,
+    DeletedSegment,
+    ReadInfo,
+    ReplicaAppendInfo,
+    TruncationInfo,
+)
+from broker.storage.log_segments import LogSegments
+from broker.storage.producer_snapshots import (
+    delete_snapshots,
+    producer_state_at,
+    replay_headers,
+    snapshot_path,
+)
 from broker.storage.producer_state import ProducerStateManager
-from broker.storage.segment import LogSegment, RecoveryInfo, segment_file_name
+from broker.storage.replica_batches import fitting_batches, validate_replicated
+from broker.storage.segment import LogSegment
 
-__all__ = ["AppendInfo", "DeletedSegment", "Log", "LogRecovery", "ReadInfo"]
+__all__ = [
+    "AppendInfo",
+    "DeletedSegment",
+    "Log",
+    "LogRecovery",
+    "ReadInfo",
+    "ReplicaAppendInfo",
+    "TruncationInfo",
+]
 
 log = logging.getLogger(__name__)
 
-_LAST_DELTA = struct.Struct(">i")
 _MAX_RELATIVE_OFFSET = 2**31 - 1
-_READ_CACHE_ENTRIES = 16
-
-
-class AppendInfo(NamedTuple):
-    """Where an appended batch landed. ``duplicate`` marks a retried idempotent batch
-    that was not stored again; its offsets are those of the original."""
-
-    base_offset: int
-    last_offset: int
-    records: int
-    size_bytes: int
-    max_timestamp: int
-    duplicate: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ReadInfo:
-    """Whole batches read from one segment, starting at the batch holding the offset.
-    ``records`` counts the records in them (``next_offset`` - first batch's base)."""
-
-    data: memoryview | bytes
-    batches: int
-    records: int = 0
-
-
-_EMPTY_READ = ReadInfo(b"", 0)
-
-
-@dataclass(frozen=True, slots=True)
-class DeletedSegment:
-    base_offset: int
-    next_offset: int
-    size_bytes: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class LogRecovery:
-    """What opening a log found; ``truncated_bytes`` > 0 means a torn or corrupt tail
-    was cut off, and ``reason`` says what was wrong."""
-
-    segments: int
-    log_start_offset: int
-    log_end_offset: int
-    truncated_bytes: int
-    rebuilt_indexes: int
-    reason: str | None
 
 
 class Log:
@@ -108,13 +97,11 @@ class Log:
         self.directory = directory
         self.config = config
         self._clock_ms = clock_ms
-        self._segments: list[LogSegment] = []
-        self._bases: list[int] = []
+        self._segments = LogSegments(directory)
         self.producer_state = ProducerStateManager()
-        self.size_bytes = 0
-        self.flushed_offset = 0
-        self._unflushed: list[LogSegment] = []
-        self._read_cache: OrderedDict[int, tuple[LogSegment, int]] = OrderedDict()
+        self.epoch_cache = LeaderEpochCache(directory / EPOCH_CHECKPOINT)
+        # The log start when a follower moved it above the first segment's base.
+        self._start_offset = 0
 
     # -- opening -------------------------------------------------------------------
 
@@ -132,85 +119,36 @@ class Log:
         Sealed segments keep their index files when these validate, otherwise the index
         is rebuilt by a scan. The active segment is always scanned (with CRC checks
         unless the previous shutdown was clean) to rebuild its index, find the log end
-        and replay producer state; a torn tail is truncated and reported.
+        and replay producer state; a torn tail is truncated and reported. The epoch
+        cache is checked against the log. Details in broker.storage.log_loader.
         """
-        directory.mkdir(parents=True, exist_ok=True)
+        loaded = load_log(directory, config, clock_ms, clean_shutdown=clean_shutdown)
         self = cls(directory, config, clock_ms)
-        for stray in directory.glob("*.tmp"):
-            stray.unlink()
-        bases = sorted(int(p.stem) for p in directory.glob("*.log") if p.stem.isdigit())
-        if not bases:
-            bases = [0]
-        rebuilt = 0
-        for base in bases[:-1]:
-            segment = LogSegment(directory, base, config.index_interval_bytes)
-            if not segment.load_indexes():
-                segment.recover(verify_crc=True)
-                segment.persist_indexes()
-                rebuilt += 1
-            self._add_segment(segment)
-        active = LogSegment(directory, bases[-1], config.index_interval_bytes)
-        self._load_producer_snapshot(active.base_offset)
-        info: RecoveryInfo = active.recover(
-            verify_crc=not clean_shutdown, on_batch=self.producer_state.update
-        )
-        if info.truncated_bytes:
-            log.warning(
-                "recovered %s by truncating %d bytes of %s: %s",
-                directory.name,
-                info.truncated_bytes,
-                active.path.name,
-                info.reason,
-            )
-        if active.size:
-            active.created_ms = active.first_batch_timestamp
-        else:
-            active.created_ms = clock_ms()
-        self._add_segment(active)
-        active.fsync()
-        self.flushed_offset = self.log_end_offset
-        recovery = LogRecovery(
-            segments=len(self._segments),
-            log_start_offset=self.log_start_offset,
-            log_end_offset=self.log_end_offset,
-            truncated_bytes=info.truncated_bytes,
-            rebuilt_indexes=rebuilt,
-            reason=info.reason,
-        )
-        return self, recovery
-
-    def _load_producer_snapshot(self, active_base: int) -> None:
-        snapshots = sorted(
-            (int(p.stem), p) for p in self.directory.glob("*.snapshot") if p.stem.isdigit()
-        )
-        for offset, path in reversed(snapshots):
-            if offset > active_base:
-                path.unlink()
-                continue
-            try:
-                self.producer_state.load_snapshot(path)
-                return
-            except (ValueError, KeyError, TypeError, OSError) as exc:
-                log.warning("ignoring unreadable producer snapshot %s: %s", path, exc)
-
-    def _add_segment(self, segment: LogSegment) -> None:
-        self._segments.append(segment)
-        self._bases.append(segment.base_offset)
-        self.size_bytes += segment.size
+        for segment in loaded.segments:
+            self._segments.add(segment)
+        self.producer_state = loaded.producer_state
+        self.epoch_cache = loaded.epoch_cache
+        self._start_offset = loaded.log_start_offset
+        self._segments.flushed_offset = self.log_end_offset
+        return self, loaded.recovery
 
     # -- state -----------------------------------------------------------------------
 
     @property
     def active(self) -> LogSegment:
-        return self._segments[-1]
+        return self._segments.active
 
     @property
     def log_start_offset(self) -> int:
-        return self._segments[0].base_offset
+        return max(self._segments.first.base_offset, self._start_offset)
 
     @property
     def log_end_offset(self) -> int:
-        return self._segments[-1].next_offset
+        return self._segments.active.next_offset
+
+    @property
+    def size_bytes(self) -> int:
+        return self._segments.size_bytes
 
     @property
     def segment_count(self) -> int:
@@ -218,7 +156,30 @@ class Log:
 
     @property
     def max_timestamp(self) -> int:
-        return max(segment.max_timestamp for segment in self._segments)
+        return self._segments.max_timestamp
+
+    # -- leader epochs -----------------------------------------------------------------
+
+    def assign_leader_epoch(self, leader_epoch: int) -> None:
+        """Record that ``leader_epoch`` starts at the log end offset. A replica calls it
+        when it becomes leader, before appending (Kafka's maybeAssignEpochStartOffset),
+        so OffsetsForLeaderEpoch answers right before the first append. The latest
+        epoch again is a no-op; an older one raises FencedLeaderEpochError."""
+        latest = self.epoch_cache.latest_epoch
+        if leader_epoch < latest:
+            raise self._fenced(leader_epoch, latest)
+        self.epoch_cache.assign(leader_epoch, self.log_end_offset)
+
+    def end_offset_for_epoch(self, leader_epoch: int) -> EpochEndOffset:
+        """The OffsetsForLeaderEpoch answer for ``leader_epoch`` (see
+        LeaderEpochCache.end_offset_for), with this log's end offset."""
+        return self.epoch_cache.end_offset_for(leader_epoch, self.log_end_offset)
+
+    def _fenced(self, leader_epoch: int, latest: int) -> FencedLeaderEpochError:
+        return FencedLeaderEpochError(
+            f"{self.directory.name}: leader epoch {leader_epoch} is older than the latest "
+            f"epoch {latest} in this log"
+        )
 
     # -- append ----------------------------------------------------------------------
 
@@ -227,9 +188,11 @@ class Log:
     ) -> AppendInfo:
         """Assign offsets to one validated batch and write it (the stored copy carries
         the assigned base offset and ``leader_epoch``; ``batch`` itself is not modified).
+        A new ``leader_epoch`` is recorded in the epoch cache at the batch's offset.
 
-        Raises RecordTooLargeError, InvalidRecordError, the producer-state errors, or
-        LogStorageError when the disk refuses the write (nothing is stored then).
+        Raises RecordTooLargeError, InvalidRecordError, FencedLeaderEpochError (an epoch
+        older than the log's latest), the producer-state errors, or LogStorageError when
+        the disk refuses the write (nothing is stored then).
         """
         size = header.size
         if size > self.config.max_message_bytes:
@@ -238,6 +201,9 @@ class Log:
             )
         if header.is_transactional or header.is_control:
             raise InvalidRecordError("transactional and control batches are not supported")
+        latest_epoch = self.epoch_cache.latest_epoch
+        if leader_epoch < latest_epoch:
+            raise self._fenced(leader_epoch, latest_epoch)
         if header.producer_id >= 0:
             original = self.producer_state.check(header)
             if original is not None:
@@ -250,12 +216,14 @@ class Log:
                     duplicate=True,
                 )
         self._maybe_roll(size, header.last_offset_delta)
-        segment = self._segments[-1]
+        segment = self._segments.active
         base_offset = segment.next_offset
+        if leader_epoch > latest_epoch:
+            self.epoch_cache.assign(leader_epoch, base_offset)
         if segment.size == 0:
             segment.created_ms = self._clock_ms()
         segment.append(batch, header, base_offset, leader_epoch)
-        self.size_bytes += size
+        self._segments.grew(size)
         if header.producer_id >= 0:
             self.producer_state.update(header._replace(base_offset=base_offset))
         return AppendInfo(
@@ -266,8 +234,75 @@ class Log:
             header.max_timestamp,
         )
 
+    def append_replicated(self, batches: bytes | bytearray | memoryview) -> ReplicaAppendInfo:
+        """Append batches a follower fetched from its leader, stored exactly as given
+        (offsets and leader epochs were assigned by the leader).
+
+        ``batches`` holds whole batches, perhaps followed by a partial one (a fetch
+        response cut at its byte limit): the partial tail is ignored and the result's
+        ``size_bytes`` says how much was consumed. Every whole batch is validated before
+        anything is stored (see broker.storage.replica_batches): CorruptBatchError,
+        UnexpectedAppendOffsetError (a gap, an overlap, non-contiguous batches) or
+        InvalidRecordError refuse the whole call and store nothing. max.message.bytes
+        is not applied: the leader accepted the batch, and a follower refusing it would
+        stop replicating.
+
+        Segments roll as for leader appends. New epochs go to the epoch cache before the
+        data, and producer state is updated as on the leader (the same ``update``), so
+        a new leader still deduplicates retries. When the disk refuses a write
+        (LogStorageError), the batches written before it stay (valid and contiguous)
+        and the follower fetches again from the new log end.
+        """
+        view = memoryview(batches).cast("B")
+        headers, consumed = validate_replicated(view, self.log_end_offset, self.directory.name)
+        if not headers:
+            end = self.log_end_offset
+            return ReplicaAppendInfo(end, end - 1, 0, 0, 0, -1)
+        position = 0
+        first = 0
+        while first < len(headers):
+            stop, run_bytes = self._replicated_run(headers, first)
+            run = headers[first:stop]
+            self._assign_replicated_epochs(run)
+            segment = self._segments.active
+            if segment.size == 0:
+                segment.created_ms = self._clock_ms()
+            segment.append_batches(view[position : position + run_bytes], run)
+            self._segments.grew(run_bytes)
+            replay_headers(self.producer_state, run)
+            position += run_bytes
+            first = stop
+        return ReplicaAppendInfo(
+            headers[0].base_offset,
+            headers[-1].last_offset,
+            len(headers),
+            sum(header.records_count for header in headers),
+            consumed,
+            max(header.max_timestamp for header in headers),
+        )
+
+    def _replicated_run(self, headers: Sequence[BatchHeader], first: int) -> tuple[int, int]:
+        """Roll if ``headers[first]`` needs a new segment, then (end index, bytes) of the
+        batches from ``first`` that go to the active segment in one write."""
+        head = headers[first]
+        self._maybe_roll(head.size, head.last_offset_delta)
+        segment = self._segments.active
+        room = self.config.segment_bytes - segment.size
+        return fitting_batches(headers, first, room, segment.base_offset + _MAX_RELATIVE_OFFSET)
+
+    def _assign_replicated_epochs(self, headers: Sequence[BatchHeader]) -> None:
+        latest = self.epoch_cache.latest_epoch
+        changes: list[EpochEntry] = []
+        for header in headers:
+            epoch = header.partition_leader_epoch
+            if epoch >= 0 and epoch != latest:
+                changes.append(EpochEntry(epoch, header.base_offset))
+                latest = epoch
+        if changes:
+            self.epoch_cache.assign_all(changes)
+
     def _maybe_roll(self, incoming_bytes: int, last_delta: int) -> None:
-        active = self._segments[-1]
+        active = self._segments.active
         if active.size == 0:
             return
         reason = None
@@ -285,22 +320,19 @@ class Log:
 
         Raises LogStorageError when the disk refuses a file (full, read-only); the
         active segment then stays active and a later append retries the roll."""
-        old = self._segments[-1]
+        old = self._segments.active
         if old.size == 0:
             return old
         base = old.next_offset
         try:
             old.persist_indexes()
-            self.producer_state.write_snapshot(
-                self.directory / segment_file_name(base, ".snapshot")
-            )
+            self.producer_state.write_snapshot(snapshot_path(self.directory, base))
             segment = LogSegment(self.directory, base, self.config.index_interval_bytes)
         except OSError as exc:
             raise LogStorageError(f"cannot roll {self.directory.name}: {exc.strerror}") from exc
-        self._unflushed.append(old)
         segment.next_offset = base
         segment.created_ms = self._clock_ms()
-        self._add_segment(segment)
+        self._segments.roll_to(segment)
         log.debug("rolled %s at offset %d (%s)", self.directory.name, base, reason)
         return segment
 
@@ -317,108 +349,119 @@ class Log:
             raise OffsetOutOfRangeError(
                 f"offset {offset} is outside [{self.log_start_offset}, {self.log_end_offset}]"
             )
-        if offset >= max_offset:
-            return _EMPTY_READ
-        located = self._locate(offset)
-        if located is None:
-            return _EMPTY_READ
-        segment, position = located
-        data = segment.read(position, max(max_bytes, LOG_OVERHEAD))
-        end, batches, next_offset = _cut_whole_batches(data, max_bytes, max_offset)
-        if batches == 0:
-            if not min_one or len(data) < LOG_OVERHEAD:
-                return _EMPTY_READ
-            base, size = read_prefix(data)
-            if base >= max_offset:
-                return _EMPTY_READ
-            data = segment.read(position, size)
-            end, batches, next_offset = _cut_whole_batches(data, size, max_offset)
-            if batches == 0:
-                return _EMPTY_READ
-        self._remember(next_offset, segment, position + end)
-        first_base = read_prefix(data)[0]
-        return ReadInfo(memoryview(data)[:end], batches, next_offset - first_base)
+        return self._segments.read(offset, max_bytes, max_offset, min_one)
 
-    def _locate(self, offset: int) -> tuple[LogSegment, int] | None:
-        cached = self._read_cache.get(offset)
-        if cached is not None:
-            segment, position = cached
-            # A cached position at the end of a sealed segment means "next segment".
-            if not segment.closed and (position < segment.size or segment is self.active):
-                return cached
-        i = bisect_right(self._bases, offset) - 1
-        while 0 <= i < len(self._segments):
-            segment = self._segments[i]
-            found = segment.find_batch(offset)
-            if found is not None:
-                return segment, found[0]
-            i += 1
-        return None
-
-    def _remember(self, next_offset: int, segment: LogSegment, position: int) -> None:
-        cache = self._read_cache
-        cache[next_offset] = (segment, position)
-        if len(cache) > _READ_CACHE_ENTRIES:
-            cache.popitem(last=False)
+    def read_replica(self, offset: int, max_bytes: int) -> ReadInfo:
+        """What a follower fetch gets: like ``read`` but up to the log end offset, not
+        the high watermark (followers copy what is not committed yet), at least one
+        whole batch. Raises OffsetOutOfRangeError outside [log start, log end]."""
+        return self.read(offset, max_bytes, self.log_end_offset)
 
     def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first record with timestamp >= ``timestamp``."""
-        for segment in self._segments:
-            if segment.max_timestamp < timestamp:
-                continue
-            found = segment.find_timestamp(timestamp)
-            if found is None:
-                continue
-            position, header = found
-            for record in decode_batch(segment.read(position, header.size)):
-                if record.timestamp_ms >= timestamp:
-                    return record.offset, record.timestamp_ms
-        return None
+        return self._segments.offset_for_timestamp(timestamp, self.log_start_offset)
 
     def offset_of_max_timestamp(self) -> tuple[int, int] | None:
         """(offset, timestamp) of the record with the largest timestamp, or None."""
-        best = max(self._segments, key=lambda s: s.max_timestamp)
-        if best.max_timestamp < 0:
-            return None
-        found = best.find_timestamp(best.max_timestamp)
-        if found is None:
-            return None
-        position, header = found
-        for record in decode_batch(best.read(position, header.size)):
-            if record.timestamp_ms == best.max_timestamp:
-                return record.offset, record.timestamp_ms
-        return header.last_offset, header.max_timestamp
+        return self._segments.offset_of_max_timestamp()
 
     def record_timestamp(self, offset: int) -> int | None:
         """Exact timestamp of the record at ``offset`` (decoding its batch), or None
-        when the offset is not stored. A batch that cannot be decoded (compressed
-        batches are stored as received, and garbage can carry a correct CRC) answers
-        with its base timestamp, the first record's, rather than failing the caller."""
+        when the offset is not stored."""
         if not self.log_start_offset <= offset < self.log_end_offset:
             return None
-        located = self._locate(offset)
-        if located is None:
-            return None
-        segment, position = located
-        header = segment.read_header(position)
-        if header.records_count == 1:
-            return header.max_timestamp
-        try:
-            records = decode_batch(segment.read(position, header.size))
-        except CorruptBatchError:
-            return header.base_timestamp
-        for record in records:
-            if record.offset == offset:
-                return record.timestamp_ms
-        return None
+        return self._segments.record_timestamp(offset)
 
     def segment_max_timestamp(self, offset: int) -> int | None:
         """Largest timestamp of the segment holding ``offset``: when retention.ms will
         delete it is this plus retention.ms."""
-        i = bisect_right(self._bases, offset) - 1
-        if i < 0:
-            return None
-        return self._segments[i].max_timestamp
+        return self._segments.segment_max_timestamp(offset)
+
+    # -- truncation (followers) ------------------------------------------------------
+
+    def truncate_to(self, offset: int) -> TruncationInfo:
+        """Remove every batch at and above ``offset``: a follower cutting its log where
+        it diverged from its leader's.
+
+        ``offset`` should be a batch boundary. Inside a batch the log is cut at that
+        batch's start (batches are never split, as in Kafka), so the new log end may be
+        below ``offset``. At or above the log end nothing happens. Below the log start:
+        OffsetOutOfRangeError (use ``truncate_fully_and_start_at``).
+
+        Order, for crash safety: later segments are deleted newest first; the segment
+        holding the cut is truncated and fsynced, and the directory fsynced; then the
+        epoch cache drops the entries from the cut on, producer snapshots above the cut
+        are deleted and producer state is rebuilt as of the cut (newest snapshot at or
+        below it, plus a replay of the batches after it). A crash part-way leaves a
+        log that opens with everything below ``offset``; the caller truncates again.
+        Raises LogStorageError when the disk refuses.
+        """
+        end = self.log_end_offset
+        if offset >= end:
+            return TruncationInfo(end, end, 0)
+        if offset < self.log_start_offset:
+            raise OffsetOutOfRangeError(
+                f"{self.directory.name}: cannot truncate to {offset}, below the log start "
+                f"offset {self.log_start_offset}"
+            )
+        cut, removed = self._segments.truncate_at(offset)
+        if cut < self._start_offset:  # the log start was inside the cut batch
+            self._set_log_start(cut)
+        active = self._segments.active
+        active.created_ms = active.first_batch_timestamp if active.size else self._clock_ms()
+        self._after_truncation(cut)
+        self.producer_state = producer_state_at(self.directory, list(self._segments), cut)
+        return TruncationInfo(end, self.log_end_offset, removed)
+
+    def truncate_fully_and_start_at(self, offset: int) -> TruncationInfo:
+        """Empty the log and restart it at ``offset`` (Kafka's truncateFullyAndStartAt):
+        a follower whose log end is below its leader's log start. Every segment, the
+        epoch cache, producer state and its snapshots go; log start and end become
+        ``offset``. A crash part-way leaves a prefix of the old segments, or an empty log
+        at 0, and the caller does it again. Raises LogStorageError when the disk refuses.
+        """
+        if offset < 0:
+            raise ValueError(f"cannot start a log at offset {offset}")
+        end = self.log_end_offset
+        (self.directory / LOG_START_CHECKPOINT).unlink(missing_ok=True)
+        removed = self._segments.restart_at(
+            offset, self.config.index_interval_bytes, self._clock_ms()
+        )
+        self._start_offset = offset
+        self.epoch_cache.clear()
+        delete_snapshots(self.directory, above=-1)
+        self.producer_state = ProducerStateManager()
+        return TruncationInfo(end, offset, removed)
+
+    def advance_log_start(self, offset: int) -> list[DeletedSegment]:
+        """Move the log start up to ``offset``: a follower following its leader's log
+        start (Kafka's maybeIncrementLogStartOffset). Offsets below it can no longer be
+        read; whole segments below it are deleted (never the active one); the epoch
+        cache's first entry moves up. The offset is persisted first
+        (``log-start-offset-checkpoint``) so a restart keeps it. Not above the current
+        start: nothing happens. Above the log end: OffsetOutOfRangeError (use
+        ``truncate_fully_and_start_at``). Returns the deleted segments."""
+        if offset <= self.log_start_offset:
+            return []
+        if offset > self.log_end_offset:
+            raise OffsetOutOfRangeError(
+                f"{self.directory.name}: cannot start the log at {offset}, above its end "
+                f"offset {self.log_end_offset}"
+            )
+        self._set_log_start(offset)
+        deleted = []
+        while len(self._segments) > 1 and self._segments[1].base_offset <= offset:
+            deleted.append(self._delete_oldest(f"below the log start offset {offset}"))
+        self.epoch_cache.truncate_from_start(offset)
+        return deleted
+
+    def _set_log_start(self, offset: int) -> None:
+        write_log_start_checkpoint(self.directory, offset)
+        self._start_offset = offset
+
+    def _after_truncation(self, new_end: int) -> None:
+        self.epoch_cache.truncate_from_end(new_end)
+        delete_snapshots(self.directory, above=new_end)
 
     # -- retention -------------------------------------------------------------------
 
@@ -429,23 +472,23 @@ class Log:
         start then equals the log end). Never deletes data above the deleted segments.
         """
         deleted: list[DeletedSegment] = []
+        segments = self._segments
         retention_ms = self.config.retention_ms
         if retention_ms >= 0:
             horizon = now_ms - retention_ms
-            active = self._segments[-1]
+            active = segments.active
             if (
                 active.size
                 and active.max_timestamp < horizon
-                and all(s.max_timestamp < horizon for s in self._segments)
+                and all(s.max_timestamp < horizon for s in segments)
             ):
                 self.roll("retention")
-            while len(self._segments) > 1 and self._segments[0].max_timestamp < horizon:
+            while len(segments) > 1 and segments.first.max_timestamp < horizon:
                 deleted.append(self._delete_oldest(f"older than retention.ms={retention_ms}"))
         retention_bytes = self.config.retention_bytes
         if retention_bytes >= 0:
             while (
-                len(self._segments) > 1
-                and self.size_bytes - self._segments[0].size >= retention_bytes
+                len(segments) > 1 and segments.size_bytes - segments.first.size >= retention_bytes
             ):
                 deleted.append(self._delete_oldest(f"beyond retention.bytes={retention_bytes}"))
         return deleted
@@ -454,35 +497,28 @@ class Log:
         """Delete sealed segments whose every offset is below ``offset`` (used by
         internal logs that snapshot their state and drop the history before it)."""
         deleted = []
-        while len(self._segments) > 1 and self._segments[0].next_offset <= offset:
+        while len(self._segments) > 1 and self._segments.first.next_offset <= offset:
             deleted.append(self._delete_oldest(reason))
         return deleted
 
     def _delete_oldest(self, reason: str) -> DeletedSegment:
-        segment = self._segments.pop(0)
-        self._bases.pop(0)
-        self.size_bytes -= segment.size
-        info = DeletedSegment(segment.base_offset, segment.next_offset, segment.size, reason)
-        self._read_cache.clear()
-        segment.delete()
-        for snapshot in self.directory.glob("*.snapshot"):
-            if snapshot.stem.isdigit() and int(snapshot.stem) < self.log_start_offset:
-                snapshot.unlink(missing_ok=True)
-        return info
+        segment = self._segments.remove_oldest()
+        # Snapshots from the first segment on stay: a truncation may rebuild from them.
+        delete_snapshots(self.directory, below=self._segments.first.base_offset)
+        self.epoch_cache.truncate_from_start(self.log_start_offset)
+        return DeletedSegment(segment.base_offset, segment.next_offset, segment.size, reason)
 
     # -- durability and lifecycle ----------------------------------------------------
 
     def flush(self) -> int:
         """fsync everything appended so far; returns the offset now durable. Safe to call
-        from a flusher thread while the event loop appends."""
-        target = self.log_end_offset
-        pending, self._unflushed = self._unflushed, []
-        for segment in pending:
-            segment.fsync()
-        self._segments[-1].fsync()
-        if target > self.flushed_offset:
-            self.flushed_offset = target
-        return target
+        from a flusher thread while the event loop appends (see LogSegments.flush)."""
+        return self._segments.flush()
+
+    @property
+    def flushed_offset(self) -> int:
+        """Everything below it has been fsynced (survives a power loss)."""
+        return self._segments.flushed_offset
 
     @property
     def unflushed(self) -> bool:
@@ -510,20 +546,3 @@ class Log:
         for path in self.directory.iterdir():
             path.unlink()
         self.directory.rmdir()
-
-
-def _cut_whole_batches(data: bytes, max_bytes: int, max_offset: int) -> tuple[int, int, int]:
-    """(end, batch count, next offset) of the whole batches at the start of ``data`` that
-    fit ``max_bytes`` and start below ``max_offset``."""
-    pos = 0
-    count = 0
-    next_offset = -1
-    limit = min(len(data), max_bytes)
-    while pos + LOG_OVERHEAD <= limit:
-        base, size = read_prefix(data, pos)
-        if base >= max_offset or size < LOG_OVERHEAD or pos + size > limit:
-            break
-        next_offset = base + _LAST_DELTA.unpack_from(data, pos + 23)[0] + 1
-        pos += size
-        count += 1
-    return pos, count, next_offset

@@ -5,6 +5,8 @@ Data directory layout::
     .lock                     flock held while a broker uses the directory
     .clean_shutdown           present only between a clean close and the next open
     meta.json                 cluster id, node id, next producer id block
+    replication-offset-checkpoint   high watermark per partition (Kafka's format, see
+                              broker.storage.checkpoint), written by the replication layer
     .topics/<topic>.json      topic id (stable UUID), partition count, config overrides
     <topic>-<partition>/      one Log per partition (see broker.storage.log)
 
@@ -28,7 +30,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from broker.storage.checkpoint import (
+    HIGH_WATERMARK_CHECKPOINT,
+    read_offset_checkpoint,
+    write_atomically,
+    write_offset_checkpoint,
+)
 from broker.storage.errors import (
+    CorruptCheckpointError,
     DataDirLockedError,
     InvalidPartitionsError,
     InvalidTopicError,
@@ -86,18 +95,8 @@ def validate_topic_name(name: str) -> None:
 
 
 def _write_json_atomically(path: Path, data: object) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """Replace ``path`` with ``data`` as JSON; raises LogStorageError on a disk error."""
+    write_atomically(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 
 class LogManager:
@@ -124,6 +123,9 @@ class LogManager:
         self._lock_fd: int | None = None
         self.recoveries: dict[tuple[str, int], LogRecovery] = {}
         self.clean_shutdown = False
+        self._high_watermarks: dict[tuple[str, int], int] = {}
+        # Why the high watermark checkpoint could not be read at open, if it could not.
+        self.high_watermark_checkpoint_error: str | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -135,7 +137,10 @@ class LogManager:
         marker = self.data_dir / ".clean_shutdown"
         self.clean_shutdown = marker.exists()
         marker.unlink(missing_ok=True)
+        for stray in self.data_dir.glob("*.tmp"):
+            stray.unlink()
         self._load_meta()
+        self._load_high_watermarks()
         for path in sorted((self.data_dir / ".topics").glob("*.json")):
             try:
                 info = TopicInfo.from_json(json.loads(path.read_text()))
@@ -175,6 +180,19 @@ class LogManager:
             self._next_producer_id = 0
         self._producer_id_limit = self._next_producer_id
         self._save_meta()
+
+    def _load_high_watermarks(self) -> None:
+        path = self.data_dir / HIGH_WATERMARK_CHECKPOINT
+        try:
+            self._high_watermarks = read_offset_checkpoint(path)
+        except FileNotFoundError:
+            self._high_watermarks = {}
+        except (CorruptCheckpointError, OSError) as exc:
+            # Safe to lose: a replica without its high watermark exposes less (it starts
+            # from its log start) until its leader tells it the current one.
+            self.high_watermark_checkpoint_error = str(exc)
+            self._high_watermarks = {}
+            log.warning("ignoring the high watermark checkpoint: %s", exc)
 
     def _save_meta(self) -> None:
         _write_json_atomically(
@@ -370,6 +388,21 @@ class LogManager:
                 )
                 deleted.append((topic, partition, segment))
         return deleted
+
+    # -- high watermark checkpoint -------------------------------------------------------
+
+    def high_watermark_checkpoint(self, topic: str, partition: int) -> int | None:
+        """The high watermark last written for the partition (read at open, then as
+        written by ``write_high_watermarks``), or None when there is none."""
+        return self._high_watermarks.get((topic, partition))
+
+    def write_high_watermarks(self, high_watermarks: Mapping[tuple[str, int], int]) -> None:
+        """Replace the data directory's high watermark checkpoint with
+        ``{(topic, partition): high watermark}``: the complete set, partitions left out
+        are dropped. Atomic (tmp, fsync, rename, fsync); raises LogStorageError, and the
+        previous checkpoint then stays."""
+        write_offset_checkpoint(self.data_dir / HIGH_WATERMARK_CHECKPOINT, high_watermarks)
+        self._high_watermarks = dict(high_watermarks)
 
     # -- producer ids --------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +33,7 @@ from broker.records.batch import (
 from broker.storage.errors import LogStorageError
 from broker.storage.index import IndexCorruptError, OffsetIndex, TimeIndex
 
-__all__ = ["LogSegment", "RecoveryInfo", "segment_file_name"]
+__all__ = ["LogSegment", "RecoveryInfo", "headers_between", "segment_file_name"]
 
 _SCAN_CHUNK = 8 * 1024 * 1024
 # base_offset int64, batch_length int32, partition_leader_epoch int32: the patched prefix.
@@ -132,10 +132,45 @@ class LogSegment:
             self.time_index.maybe_append(max_timestamp, base_offset)
         self.next_offset = base_offset + last_delta + 1
 
-    def truncate_to(self, position: int) -> None:
-        os.ftruncate(self._fd, position)
-        self.size = position
-        self.index.truncate_to_position(position)
+    def append_batches(self, data: memoryview, headers: Sequence[BatchHeader]) -> int:
+        """Write whole batches exactly as given: a follower's copy of its leader's bytes,
+        offsets and leader epochs already assigned. ``headers`` describe ``data`` batch
+        by batch (the caller validated them). Returns the position of the first batch.
+        On an I/O error the partial write is removed and LogStorageError raised."""
+        position = self.size
+        total = len(data)
+        written = 0
+        try:
+            while written < total:
+                written += os.pwrite(self._fd, data[written:], position + written)
+        except OSError as exc:
+            self._undo_write(position)
+            raise LogStorageError(_describe_os_error(exc, self.path)) from exc
+        self.size = position + total
+        batch_position = position
+        for header in headers:
+            self._after_append(
+                batch_position,
+                header.base_offset,
+                header.last_offset_delta,
+                header.max_timestamp,
+                header.size,
+            )
+            batch_position += header.size
+        return position
+
+    def truncate_to(self, position: int) -> int:
+        """Cut the file at ``position`` (a batch boundary), fsync the new length, and
+        rebuild the indexes and offsets from what remains (a header scan); returns the
+        bytes removed. Raises LogStorageError when the disk refuses."""
+        removed = self.size - position
+        try:
+            os.ftruncate(self._fd, position)
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise LogStorageError(_describe_os_error(exc, self.path)) from exc
+        self.recover(verify_crc=False)
+        return removed
 
     def fsync(self) -> None:
         if not self.closed:
@@ -182,6 +217,15 @@ class LogSegment:
             if header.last_offset >= offset:
                 return pos, header
         return None
+
+    def first_batch(self) -> BatchHeader | None:
+        return self.read_header(0) if self.size else None
+
+    def last_batch(self) -> BatchHeader | None:
+        if not self.size:
+            return None
+        found = self.find_batch(self.next_offset - 1)
+        return found[1] if found is not None else None
 
     def find_timestamp(self, timestamp: int) -> tuple[int, BatchHeader] | None:
         """Position and header of the first batch whose max timestamp >= ``timestamp``."""
@@ -310,6 +354,25 @@ class LogSegment:
         self.close()
         for path in (self.path, self.index.path, self.time_index.path):
             path.unlink(missing_ok=True)
+
+
+def headers_between(segments: Iterable[LogSegment], start: int, end: int) -> Iterator[BatchHeader]:
+    """Headers of the batches whose base offset is in [``start``, ``end``), in order,
+    across contiguous ``segments`` (no CRC check: replays of what the log holds)."""
+    for segment in segments:
+        if segment.next_offset <= start or segment.base_offset >= end or not segment.size:
+            continue
+        position = 0
+        if start > segment.base_offset:
+            found = segment.find_batch(start)
+            if found is None:
+                continue
+            position = found[0]
+        for _, header in segment.iter_headers(position):
+            if header.base_offset >= end:
+                return
+            if header.base_offset >= start:
+                yield header
 
 
 def _describe_os_error(exc: OSError, path: Path) -> str:

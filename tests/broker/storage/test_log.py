@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from broker.clock import ManualClock
-from broker.records.record import decode_batch
 from broker.storage.errors import (
     InvalidProducerEpochError,
     OffsetOutOfRangeError,
@@ -17,26 +16,7 @@ from broker.storage.errors import (
 )
 from broker.storage.log import Log
 from broker.storage.log_config import LogConfig
-from tests.broker.storage.helpers import append_values, batch_of
-
-
-def open_log(path: Path, clock: ManualClock, **config: int) -> Log:
-    log, _ = Log.open(path, LogConfig(**config), clock.time_ms)  # type: ignore[arg-type]
-    return log
-
-
-def values_from(log: Log, offset: int = 0) -> list[bytes | None]:
-    out: list[bytes | None] = []
-    while offset < log.log_end_offset:
-        info = log.read(offset, 1 << 20, log.log_end_offset)
-        data = bytes(info.data)
-        pos = 0
-        while pos < len(data):
-            records = decode_batch(data, pos)
-            out.extend(r.value for r in records if r.offset >= offset)
-            pos += int.from_bytes(data[pos + 8 : pos + 12], "big") + 12
-        offset = records[-1].offset + 1
-    return out
+from tests.broker.storage.helpers import append_values, batch_of, open_log, values_from
 
 
 @pytest.fixture
