@@ -12,7 +12,9 @@ Each poll scrapes every target's ``/metrics`` and
   (ranges, ``for`` and ages divided by ``f``).
 
 The pack's other alerts (slow flushes, truncated recovery, request errors, auth
-failures, probe alerts) and extra rule files of a scenario need Prometheus.
+failures, probe alerts) and extra rule files of a scenario need Prometheus. A test
+(``tests/loadtest/test_inprocess_twins.py``) feeds the same series to each twin and to
+``promtool test rules`` with the pack's real rule, and requires the same alerts.
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ from typing import Final
 
 import numpy as np
 
-from alerts.thresholds import AlertThresholds
-from broker.lag.status import LagStatus
+from broker.metrics import catalog as m
+from contracts import alerts as a
+from contracts.alerts import AlertThresholds
+from contracts.lag.status import LagStatus
+from contracts.scrape import BROKER_JOB
 from loadtest.gameday.alerting import Targets
 from loadtest.gameday.observations import AlertInstance, SLOReading
-from loadtest.gameday.rules import BROKER_JOB, compressed_thresholds, for_seconds, pack_slos
+from loadtest.gameday.rules import compressed_thresholds, for_seconds, pack_slos
 from slo.alerts import alert_labels, slo_labels
 from slo.conventions import SEVERITY_PAGE, SEVERITY_TICKET, Severity
 from slo.engine import Engine, Evaluation
@@ -71,7 +76,7 @@ class _Twin:
     """A Python twin of one pack alert: labels of the instances whose condition holds."""
 
     alert: str
-    severity: str
+    severity: Severity
     hold: str  # the pack's ``for`` (nominal)
     condition: Callable[[_Snapshot], list[Labels]]
 
@@ -134,9 +139,13 @@ class InProcessAlerts:
 
     # --- evaluation ----------------------------------------------------------------------
     def firing(self) -> set[AlertInstance]:
-        now = time.time()
         samples, failed = self._scrape()
-        snapshot = _Snapshot(samples, BROKER_JOB not in failed)
+        return self.evaluate(time.time(), samples, broker_up=BROKER_JOB not in failed)
+
+    def evaluate(self, now: float, samples: list[Sample], broker_up: bool) -> set[AlertInstance]:
+        """The alert instances firing at ``now`` (seconds, the clock of earlier calls),
+        given one scrape of every target; called once per poll, in time order."""
+        snapshot = _Snapshot(samples, broker_up)
         self._history.append((now, snapshot))
         while self._history and now - self._history[0][0] > 3600:
             self._history.popleft()
@@ -201,42 +210,44 @@ class InProcessAlerts:
             return [] if snap.broker_up else [{"job": BROKER_JOB}]
 
         def storage(snap: _Snapshot) -> list[Labels]:
-            rows = self._increase("tidewatch_broker_storage_errors_total", ("cluster", "broker"))
+            rows = self._increase(m.STORAGE_ERRORS.name, ("cluster", "broker"))
             return [labels for labels, v in rows if v > 0]
 
         def lag(snap: _Snapshot) -> list[Labels]:
-            rows = snap.by("tidewatch_group_lag_seconds", keys, max)
+            rows = snap.by(m.GROUP_LAG_SECONDS.name, keys, max)
             return [labels for labels, v in rows if v > t.lag_sla_seconds]
 
         def status(snap: _Snapshot) -> list[Labels]:
-            rows = snap.by("tidewatch_group_partition_status_code", keys, max)
+            rows = snap.by(m.GROUP_PARTITION_STATUS.name, keys, max)
             return [labels for labels, v in rows if v >= int(LagStatus.STALL)]
 
         def headroom(limit: float) -> Callable[[_Snapshot], list[Labels]]:
             def check(snap: _Snapshot) -> list[Labels]:
-                rows = snap.by("tidewatch_group_retention_headroom_seconds", keys, min)
+                rows = snap.by(m.GROUP_RETENTION_HEADROOM.name, keys, min)
                 return [labels for labels, v in rows if v < limit]
 
             return check
 
+        page: Severity = SEVERITY_PAGE
+        ticket: Severity = SEVERITY_TICKET
         return [
-            _Twin("TidewatchBrokerUnreachable", "page", t.broker_unreachable_for, unreachable),
-            _Twin("TidewatchBrokerStorageErrors", "page", t.storage_errors_for, storage),
-            _Twin("TidewatchConsumerLagBeyondSLA", "page", t.lag_sla_for, lag),
-            _Twin("TidewatchConsumerLagStatus", "ticket", t.lag_status_for, status),
+            _Twin(a.BROKER_UNREACHABLE, page, t.broker_unreachable_for, unreachable),
+            _Twin(a.BROKER_STORAGE_ERRORS, page, t.storage_errors_for, storage),
+            _Twin(a.CONSUMER_LAG_BEYOND_SLA, page, t.lag_sla_for, lag),
+            _Twin(a.CONSUMER_LAG_STATUS, ticket, t.lag_status_for, status),
             _Twin(
-                "TidewatchRetentionHeadroomLow",
-                "page",
+                a.RETENTION_HEADROOM_LOW,
+                page,
                 t.retention_headroom_for,
                 headroom(t.retention_headroom_page_seconds),
             ),
             _Twin(
-                "TidewatchRetentionHeadroomLow",
-                "ticket",
+                a.RETENTION_HEADROOM_LOW,
+                ticket,
                 t.retention_headroom_for,
                 headroom(t.retention_headroom_ticket_seconds),
             ),
-            _Twin("TidewatchPartitionHotSpot", "ticket", t.hot_partition_for, self._hot_topics),
+            _Twin(a.PARTITION_HOT_SPOT, ticket, t.hot_partition_for, self._hot_topics),
         ]
 
     def _window(self, nominal_seconds: int) -> tuple[float, _Snapshot] | None:
@@ -265,7 +276,7 @@ class InProcessAlerts:
             return []
         t0, old = then
         seconds = self._now - t0
-        metric = "tidewatch_partition_bytes_appended_total"
+        metric = m.PARTITION_BYTES_APPENDED.name
         keys = ("cluster", "topic", "partition")
         before = {_key(lb): v for lb, v in old.by(metric, keys, sum)}
         rates: dict[tuple[str, str], list[float]] = defaultdict(list)

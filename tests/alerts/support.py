@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
-
 from alerts.promql import selector
+
 from alerts.rule import AlertRule
 
 PROMTOOL = shutil.which("promtool")

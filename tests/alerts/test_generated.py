@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from alerts.promql import metric_names
 from click.testing import CliRunner
 
 from alerts.build import INFRASTRUCTURE_RULES_FILE, SLO_RULES_FILE, build
@@ -22,7 +23,6 @@ from alerts.platform_slos import (
     platform_slo_specs,
     probe_slo_entries,
 )
-from alerts.promql import metric_names
 from alerts.rule import RUNBOOK_DIR, SERVICE
 from dashboards.build import build as build_dashboards
 from dashboards.build import label_values_parts, panel_queries, variable_queries

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alerts.probes import PROBE_METRICS as PROBES
 
 from alerts.build import INFRASTRUCTURE_RULES_FILE, build
-from alerts.probes import PROBE_METRICS as PROBES
 from alerts.rule import AlertRule
 from broker.metrics import catalog as m
 from tests.alerts.support import (

@@ -32,11 +32,11 @@ from typing import Any
 
 import pytest
 import yaml
+from alerts.probes import PROBE_METRICS
+from alerts.promql import metric_names
 
 from alerts.build import INFRASTRUCTURE_RULES_FILE, SLO_RULES_FILE, build
 from alerts.platform_slos import platform_slo_specs
-from alerts.probes import PROBE_METRICS
-from alerts.promql import metric_names
 from alerts.scrape import BROKER_JOB, UP, prometheus_config
 from broker.metrics import catalog as m
 from dashboards.build import build as build_dashboards

@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from alerts.thresholds import AlertThresholds
 
 from alerts.catalogs import check_expression, known_metric_names, recorded_names
-from alerts.thresholds import AlertThresholds
 from loadtest.gameday.rules import (
     AGE_THRESHOLDS,
     LATENCY_THRESHOLDS,
