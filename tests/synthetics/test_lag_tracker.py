@@ -4,8 +4,8 @@ status logic fed with samples taken when a poll sees the committed offset move."
 from __future__ import annotations
 
 import pytest
-from broker.lag.status import LagStatus, StatusConfig
 
+from contracts.lag.status import LagStatus, StatusConfig
 from synthetics.lagmon.tracker import GroupReading, LagBook, PartitionReading
 
 T0 = 1_700_000_000_000  # ms
