@@ -75,7 +75,7 @@ GOLDEN_SETS: Final[tuple[GoldenSet, ...]] = (
 def drifted_files(root: Path = SOURCE_ROOT) -> list[str]:
     """Every golden file under ``root`` that is missing or differs from its generator's
     output, as a ``/``-separated path relative to ``root``."""
-    out = []
+    out: list[str] = []
     for golden in GOLDEN_SETS:
         stale = drifted(root / golden.directory, golden.files())
         out.extend(f"{golden.directory}/{name}" for name in stale)
