@@ -184,16 +184,6 @@ def test_every_metric_in_rules_and_dashboards_exists_in_a_catalog() -> None:
     assert {n for n in recorded if n not in conventions and not pattern.match(n)} == set()
 
 
-def test_metric_name_tokenizer_finds_selectors_and_skips_functions_labels_and_strings() -> None:
-    expr = (
-        'sum by (topic) (rate(a_total{error=~"x|y", job="up"}[5m] offset 1h)) / on (topic) '
-        "group_left b and histogram_quantile(0.99, c_bucket) > bool 2 unless "
-        'label_replace(d, "dst", "$1", "src", "(.*)") or {__name__="e"} or vector(1) or '
-        "f offset 30m"
-    )
-    assert metric_names(expr) == {"a_total", "b", "c_bucket", "d", "e", "f"}
-
-
 def _runbook_paths() -> dict[str, str]:
     return {
         str(rule["alert"]): str(rule["annotations"]["runbook_url"])  # type: ignore[index]
