@@ -37,10 +37,9 @@ install-test: system-deps $(BIN)/python
 system-deps:
 	./scripts/install-system-deps.sh
 
-## generate: regenerate the committed dashboards and alerting files
+## generate: regenerate every committed generated file (dashboards, alert pack, SLO rules)
 generate: install
-	$(BIN)/tidewatch dashboards build -o dashboards/generated
-	$(BIN)/tidewatch alerts build -o alerts/generated
+	$(BIN)/tidewatch generate
 
 ## bench: the broker benchmark against a Redis Streams peer (prints figures, writes JSON)
 bench: install-test

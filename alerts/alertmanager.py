@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final
 
-from alerts.promql import regex_union
 from alerts.rule import SERVICE_LABEL
+from contracts.promql import regex_union
 from slo import conventions as c
 
 __all__ = [

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from alerts.build import DEFAULT_PAGE_URL, DEFAULT_TICKET_URL, build
-from alerts.catalogs import UnknownMetricError
-from alerts.generated_files import drifted, write_files
+from contracts.golden_files import drifted, write_files
+from contracts.promql import UnknownMetricError
 
 __all__ = ["alerts"]
 

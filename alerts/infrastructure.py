@@ -4,28 +4,25 @@ Severity follows the alerting guidance: *page* when users cannot produce or cons
 when consumers are behind their SLA for a sustained time, or when data is about to be
 lost; *ticket* for everything that needs a human this week rather than tonight.
 
-Every expression is built from catalog spec objects (:func:`alerts.promql.selector`);
-thresholds come from :class:`alerts.thresholds.AlertThresholds`.
+Every expression is built from catalog spec objects (:func:`contracts.promql.selector`);
+names, thresholds and the dashboards the alerts point at come from the alert catalog
+(:mod:`contracts.alerts`).
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from alerts.error_classes import AUTH_ERRORS, EXPECTED_ERRORS, NO_ERROR
-from alerts.promql import NotRe, Re, regex_union, selector
 from alerts.rule import AlertRule
-from alerts.scrape import BROKER_JOB, UP_SERIES
-from alerts.thresholds import AlertThresholds
-from broker.lag.status import LagStatus
 from broker.metrics import catalog as m
+from contracts import alerts as a
+from contracts.alerts import DASHBOARD_DEBUG, DASHBOARD_ONCALL, AlertThresholds
+from contracts.lag.status import LagStatus
+from contracts.promql import NotRe, Re, regex_union, selector
+from contracts.scrape import BROKER_JOB, UP_SERIES
 from slo.conventions import SEVERITY_PAGE, SEVERITY_TICKET, Severity
 
-__all__ = ["DASHBOARD_DEBUG", "DASHBOARD_ONCALL", "broker_alerts", "free_ratio"]
-
-# Dashboard titles the alerts point at ("Title / Panel"); a test checks the panels exist.
-DASHBOARD_ONCALL: Final = "Tidewatch On-call"
-DASHBOARD_DEBUG: Final = "Tidewatch Debug"
+__all__ = ["broker_alerts"]
 
 _RATE: Final = "5m"
 
@@ -47,7 +44,7 @@ def _availability(t: AlertThresholds) -> list[AlertRule]:
     up = selector(UP_SERIES, job=BROKER_JOB)
     return [
         AlertRule(
-            name="TidewatchBrokerUnreachable",
+            name=a.BROKER_UNREACHABLE,
             severity=SEVERITY_PAGE,
             expr=f"{up} == 0",
             for_=t.broker_unreachable_for,
@@ -66,21 +63,15 @@ def _availability(t: AlertThresholds) -> list[AlertRule]:
     ]
 
 
-def free_ratio(free: str, size: str) -> str:
-    """Share of the data directory's file system that is free, per cluster and broker
-    (both gauges carry the same labels, so they divide one to one)."""
-    return f"min by (cluster, broker) ({free} / {size})"
-
-
 def _disk(t: AlertThresholds) -> list[AlertRule]:
-    ratio = free_ratio(selector(m.DATA_DIR_FREE_BYTES), selector(m.DATA_DIR_SIZE_BYTES))
+    ratio = m.data_dir_free_ratio(selector(m.DATA_DIR_FREE_BYTES), selector(m.DATA_DIR_SIZE_BYTES))
     levels: list[tuple[Severity, float, str]] = [
         (SEVERITY_PAGE, t.disk_free_page_ratio, t.disk_free_page_for),
         (SEVERITY_TICKET, t.disk_free_ticket_ratio, t.disk_free_ticket_for),
     ]
     return [
         AlertRule(
-            name="TidewatchBrokerDiskNearlyFull",
+            name=a.BROKER_DISK_NEARLY_FULL,
             severity=severity,
             expr=f"{ratio} < {_g(limit)}",
             for_=for_,
@@ -107,7 +98,7 @@ def _storage(t: AlertThresholds) -> list[AlertRule]:
     truncated = selector(m.RECOVERY_TRUNCATED_BYTES)
     return [
         AlertRule(
-            name="TidewatchBrokerStorageErrors",
+            name=a.BROKER_STORAGE_ERRORS,
             severity=SEVERITY_PAGE,
             expr=f"sum by (cluster, broker) (increase({errors}[{_RATE}])) > 0",
             for_=t.storage_errors_for,
@@ -125,7 +116,7 @@ def _storage(t: AlertThresholds) -> list[AlertRule]:
             dashboard=f"{DASHBOARD_ONCALL} / Storage errors and flush latency",
         ),
         AlertRule(
-            name="TidewatchBrokerFlushSlow",
+            name=a.BROKER_FLUSH_SLOW,
             severity=SEVERITY_TICKET,
             expr=(
                 "histogram_quantile(0.99, "
@@ -147,7 +138,7 @@ def _storage(t: AlertThresholds) -> list[AlertRule]:
             dashboard=f"{DASHBOARD_ONCALL} / Storage errors and flush latency",
         ),
         AlertRule(
-            name="TidewatchBrokerRecoveryTruncated",
+            name=a.BROKER_RECOVERY_TRUNCATED,
             severity=SEVERITY_TICKET,
             expr=f"({truncated} > 0) unless ({truncated} offset 30m > 0)",
             summary=(
@@ -185,7 +176,7 @@ def _consumers(t: AlertThresholds) -> list[AlertRule]:
     }
     retention_rules = [
         AlertRule(
-            name="TidewatchRetentionHeadroomLow",
+            name=a.RETENTION_HEADROOM_LOW,
             severity=severity,
             expr=f"{worst_headroom} < {_g(limit)}\n{beyond_sla}",
             for_=t.retention_headroom_for,
@@ -208,7 +199,7 @@ def _consumers(t: AlertThresholds) -> list[AlertRule]:
     ]
     return [
         AlertRule(
-            name="TidewatchConsumerLagBeyondSLA",
+            name=a.CONSUMER_LAG_BEYOND_SLA,
             severity=SEVERITY_PAGE,
             expr=f"max by (cluster, group, topic) ({lag}) > {_g(t.lag_sla_seconds)}",
             for_=t.lag_sla_for,
@@ -227,7 +218,7 @@ def _consumers(t: AlertThresholds) -> list[AlertRule]:
             dashboard=f"{DASHBOARD_ONCALL} / Consumer lag (seconds)",
         ),
         AlertRule(
-            name="TidewatchConsumerLagStatus",
+            name=a.CONSUMER_LAG_STATUS,
             severity=SEVERITY_TICKET,
             expr=f"max by (cluster, group, topic) ({status}) >= {stall}",
             for_=t.lag_status_for,
@@ -253,7 +244,7 @@ def _topics(t: AlertThresholds) -> list[AlertRule]:
     rate = f"rate({selector(m.PARTITION_BYTES_APPENDED)}[10m])"
     return [
         AlertRule(
-            name="TidewatchPartitionHotSpot",
+            name=a.PARTITION_HOT_SPOT,
             severity=SEVERITY_TICKET,
             expr=(
                 f"(\n  max by (cluster, topic) ({rate})\n/\n  avg by (cluster, topic) ({rate})\n)"
@@ -280,13 +271,13 @@ def _topics(t: AlertThresholds) -> list[AlertRule]:
 
 
 def _requests(t: AlertThresholds) -> list[AlertRule]:
-    unexpected = NotRe(regex_union((NO_ERROR, *EXPECTED_ERRORS)))
+    unexpected = NotRe(regex_union((m.NO_ERROR, *m.EXPECTED_ERRORS)))
     failed = f"sum by (cluster, api) (rate({selector(m.REQUESTS, error=unexpected)}[{_RATE}]))"
     total = f"sum by (cluster, api) (rate({selector(m.REQUESTS)}[{_RATE}]))"
-    denied = selector(m.REQUESTS, error=Re(regex_union(AUTH_ERRORS)))
+    denied = selector(m.REQUESTS, error=Re(regex_union(m.AUTH_ERRORS)))
     return [
         AlertRule(
-            name="TidewatchRequestErrorsHigh",
+            name=a.REQUEST_ERRORS_HIGH,
             severity=SEVERITY_TICKET,
             expr=(
                 f"(\n  {failed}\n/\n  {total}\n) > {_g(t.request_error_ratio)}\n"
@@ -307,7 +298,7 @@ def _requests(t: AlertThresholds) -> list[AlertRule]:
             dashboard=f"{DASHBOARD_ONCALL} / Request errors by API",
         ),
         AlertRule(
-            name="TidewatchAuthFailures",
+            name=a.AUTH_FAILURES,
             severity=SEVERITY_TICKET,
             expr=(
                 f"sum by (cluster, api, error) (increase({denied}[10m]))"

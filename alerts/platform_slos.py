@@ -22,11 +22,10 @@ from typing import Any, Final
 
 import yaml
 
-from alerts.error_classes import SERVER_ERRORS
-from alerts.promql import NotRe, regex_union, selector
 from alerts.rule import SERVICE, SERVICE_LABEL
-from alerts.thresholds import AlertThresholds
 from broker.metrics import catalog as m
+from contracts.alerts import DASHBOARD_SLOS, AlertThresholds
+from contracts.promql import NotRe, regex_union, selector
 from slo.model import SLO
 from slo.rules.render import render
 from slo.spec import load_files, load_text
@@ -37,7 +36,6 @@ __all__ = [
     "PLATFORM_SLO_FILE",
     "PLATFORM_SLO_PATH",
     "PROBE_SLO_PATHS",
-    "SLO_DASHBOARD",
     "platform_slo_spec",
     "platform_slo_specs",
     "platform_slos",
@@ -50,7 +48,6 @@ PLATFORM_SLO_PATH: Final = Path(__file__).resolve().parent / "generated" / PLATF
 # The probe SLOs' one definition (synthetics/slos/probe.yaml), included in the platform set.
 PROBE_SLO_PATHS: Final[tuple[Path, ...]] = tuple(PROBE_SLO_SPECS)
 TEAM: Final = "streaming"
-SLO_DASHBOARD: Final = "Tidewatch SLOs"
 # A bucket bound of the broker's request-duration histogram (broker.metrics.stats).
 PRODUCE_LATENCY_THRESHOLD_SECONDS: Final = 0.1
 
@@ -64,7 +61,7 @@ _HEADER: Final = (
 def _alerting() -> dict[str, Any]:
     return {
         "labels": {SERVICE_LABEL: SERVICE},
-        "annotations": {"dashboard": f"{SLO_DASHBOARD} / Burn rate per window"},
+        "annotations": {"dashboard": f"{DASHBOARD_SLOS} / Burn rate per window"},
         # Traffic-driven broker SLIs have no series on an idle broker; a missing scrape
         # pages through TidewatchBrokerUnreachable instead of a no-data alert.
         "no_data": False,
@@ -86,7 +83,7 @@ def _availability(api: str, objective: float) -> dict[str, Any]:
             # happened, and a bad selector matching nothing makes the rules' ratio empty
             # (no data) instead of 0 on a healthy broker.
             "events": {
-                "good": selector(m.REQUESTS, api=api, error=NotRe(regex_union(SERVER_ERRORS))),
+                "good": selector(m.REQUESTS, api=api, error=NotRe(regex_union(m.SERVER_ERRORS))),
                 "total": selector(m.REQUESTS, api=api),
             }
         },

@@ -1,29 +1,26 @@
 """Probe alerts: records acknowledged but never read back (data loss), and duplicates.
 
-Every name comes from the probe catalog's spec objects (:mod:`alerts.probes`), and no
-expression selects on the scrape ``job``. Produce availability, end-to-end latency and
+Every metric comes from the probe catalog's spec objects by role
+(:data:`synthetics.catalog.PROBE_METRICS`), and no expression selects on the scrape
+``job``. Produce availability, end-to-end latency and
 data loss are also SLOs (synthetics/slos/probe.yaml), which alert through their burn
 rates; these two alerts page (ticket) at the first lost (duplicated) record.
 """
 
 from __future__ import annotations
 
-from alerts.infrastructure import DASHBOARD_ONCALL
-from alerts.probes import ProbeMetrics
-from alerts.promql import MetricLike, selector
 from alerts.rule import AlertRule
-from alerts.thresholds import AlertThresholds
+from contracts.alerts import (
+    DASHBOARD_ONCALL,
+    PROBE_DUPLICATES,
+    PROBE_RECORDS_LOST,
+    AlertThresholds,
+)
+from contracts.promql import selector
 from slo.conventions import SEVERITY_PAGE, SEVERITY_TICKET
+from synthetics.catalog import ProbeMetrics
 
-__all__ = ["probe_alerts", "probe_by"]
-
-
-def probe_by(spec: MetricLike, probes: ProbeMetrics) -> str:
-    """``by (...)`` over the labels a probe metric has among cluster, target, partition
-    and broker."""
-    declared = set(getattr(spec, "all_labels", spec.labels))
-    wanted = ("cluster", probes.target_label, probes.partition_label, probes.broker_label)
-    return ", ".join(label for label in wanted if label in declared)
+__all__ = ["probe_alerts"]
 
 
 def _where(probes: ProbeMetrics) -> str:
@@ -39,10 +36,10 @@ def probe_alerts(probes: ProbeMetrics, t: AlertThresholds | None = None) -> list
     lost, dup = probes.lost, probes.duplicated
     return [
         AlertRule(
-            name="TidewatchProbeRecordsLost",
+            name=PROBE_RECORDS_LOST,
             severity=SEVERITY_PAGE,
             expr=(
-                f"sum by ({probe_by(lost, probes)}) "
+                f"sum by ({probes.by(lost)}) "
                 f"(increase({selector(lost)}[{t.probe_lost_window}])) > 0"
             ),
             summary=(
@@ -59,10 +56,10 @@ def probe_alerts(probes: ProbeMetrics, t: AlertThresholds | None = None) -> list
             dashboard=f"{DASHBOARD_ONCALL} / Probe loss and duplicates",
         ),
         AlertRule(
-            name="TidewatchProbeDuplicates",
+            name=PROBE_DUPLICATES,
             severity=SEVERITY_TICKET,
             expr=(
-                f"sum by ({probe_by(dup, probes)}) "
+                f"sum by ({probes.by(dup)}) "
                 f"(increase({selector(dup)}[{t.probe_duplicates_window}])) > 0"
             ),
             summary=(

@@ -1,5 +1,5 @@
-"""How Prometheus scrapes Tidewatch: job names and an example ``prometheus.yml`` with the
-generated rule files and Alertmanager wired in.
+"""How Prometheus scrapes Tidewatch: an example ``prometheus.yml`` with the generated rule
+files and Alertmanager wired in (job names: ``contracts/scrape.py``).
 
 Three jobs, all with ``honor_labels: true`` so the ``cluster``/``broker``/``target``
 labels the processes export are kept as they are:
@@ -35,38 +35,23 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from alerts.promql import Series
 from broker.config import DEFAULT_HTTP_PORT
+from contracts.scrape import BROKER_JOB, LAG_JOB, PROBE_JOB
 from synthetics.config import DEFAULT_HTTP as PROBE_DEFAULT_HTTP
 from synthetics.lagmon.config import DEFAULT_HTTP as LAG_DEFAULT_HTTP
 
 __all__ = [
-    "BROKER_JOB",
     "DEFAULT_BROKER_TARGET",
     "DEFAULT_LAG_TARGET",
     "DEFAULT_PROBE_TARGET",
-    "LAG_JOB",
-    "PROBE_JOB",
     "RECORDED_SLO_NAMES",
-    "SLO_JOB",
-    "UP",
-    "UP_SERIES",
     "prometheus_config",
 ]
 
-BROKER_JOB: Final = "tidewatch-broker"
-PROBE_JOB: Final = "tidewatch-probe"
-LAG_JOB: Final = "tidewatch-lag"
-SLO_JOB: Final = "tidewatch-slo"
 # The default HTTP addresses of `tidewatch broker`/`up`, `tidewatch probe` and `tidewatch lag`.
 DEFAULT_BROKER_TARGET: Final = f"127.0.0.1:{DEFAULT_HTTP_PORT}"
 DEFAULT_PROBE_TARGET: Final[str] = PROBE_DEFAULT_HTTP
 DEFAULT_LAG_TARGET: Final[str] = LAG_DEFAULT_HTTP
-# The series Prometheus records for every target it scrapes (1 up, 0 failed).
-UP: Final = "up"
-# ``up`` carries the target labels: job, instance and (broker job) cluster.
-UP_SERIES: Final = Series(UP, ("cluster",))
-
 
 # Scraped series named like the SLO engine's recording rules (see the module docstring).
 RECORDED_SLO_NAMES: Final = "slo[:_].+"

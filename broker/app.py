@@ -27,7 +27,6 @@ from broker.coordinator.coordinator import CoordinatorConfig, GroupCoordinator
 from broker.coordinator.lag import GroupLag, LagTracker
 from broker.coordinator.offset_store import OffsetStore
 from broker.coordinator.service import GroupService
-from broker.lag.status import StatusConfig
 from broker.metrics.collector import BrokerCollector, disk_space
 from broker.metrics.group_collector import CompatCollector, GroupCollector
 from broker.metrics.http import build_http_app
@@ -38,6 +37,7 @@ from broker.server.context import BrokerServices
 from broker.server.dispatch import Dispatcher
 from broker.storage.manager import LogManager
 from broker.tracing import build_tracer
+from contracts.lag.status import StatusConfig
 
 __all__ = ["BrokerApp"]
 

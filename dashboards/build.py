@@ -1,7 +1,8 @@
 """Build every dashboard (pure: returns file name -> JSON text) and list their queries.
 
-Each query's metric names are checked against the catalogs before anything is returned,
-so a renamed metric fails the build instead of leaving a dead panel.
+Each query's metric names are checked against the catalogs dashboards read (the broker's,
+the probe's and lag monitor's, the SLO engine's names, and Prometheus' ``up``) before
+anything is returned, so a renamed metric fails the build instead of leaving a dead panel.
 """
 
 from __future__ import annotations
@@ -11,16 +12,27 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from alerts.catalogs import check_expression, known_metric_names
-from alerts.probes import PROBE_METRICS
-from alerts.thresholds import AlertThresholds
+from broker.metrics import catalog as broker_catalog
+from contracts.alerts import AlertThresholds
+from contracts.metrics import series_names
+from contracts.promql import check_expression
+from contracts.scrape import UP
 from dashboards.debug import debug
 from dashboards.executive import executive
 from dashboards.layout import Board, render_dashboard
 from dashboards.oncall import oncall
 from dashboards.slos import slos
+from slo import conventions as slo_conventions
+from synthetics import catalog as synthetics_catalog
 
-__all__ = ["DASHBOARD_FILES", "PanelQuery", "build", "panel_queries", "variable_queries"]
+__all__ = [
+    "DASHBOARD_FILES",
+    "PanelQuery",
+    "build",
+    "known_metric_names",
+    "panel_queries",
+    "variable_queries",
+]
 
 DASHBOARD_FILES: Final = ("executive.json", "oncall.json", "debug.json", "slos.json")
 
@@ -37,8 +49,18 @@ class PanelQuery:
         return f"{self.dashboard} / {self.panel} / {self.ref_id}"
 
 
+def known_metric_names() -> frozenset[str]:
+    """Every series name a dashboard query may select."""
+    specs = (
+        *broker_catalog.CATALOG,
+        *synthetics_catalog.PROBE_CATALOG,
+        *synthetics_catalog.LAGMON_CATALOG,
+    )
+    return series_names(specs) | {UP, *slo_conventions.METRIC_NAMES}
+
+
 def _boards(thresholds: AlertThresholds) -> list[Board]:
-    probes = PROBE_METRICS
+    probes = synthetics_catalog.PROBE_METRICS
     return [executive(probes), oncall(probes, thresholds), debug(probes), slos()]
 
 

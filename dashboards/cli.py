@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from alerts.catalogs import UnknownMetricError
-from alerts.generated_files import drifted, write_files
+from contracts.golden_files import drifted, write_files
+from contracts.promql import UnknownMetricError
 from dashboards.build import build
 
 __all__ = ["dashboards"]

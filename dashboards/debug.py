@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from typing import Final
 
-from alerts.error_classes import NO_ERROR
-from alerts.infrastructure import DASHBOARD_DEBUG
-from alerts.probe_alerts import probe_by
-from alerts.probes import ProbeMetrics
-from alerts.promql import Ne, selector
 from broker.metrics import catalog as m
+from contracts.alerts import DASHBOARD_DEBUG
+from contracts.metrics import MetricSpec
+from contracts.promql import Ne, selector
 from dashboards.layout import RATE, Board, Query, scope_variables, scoped
+from synthetics.catalog import ProbeMetrics
 
 __all__ = ["UID", "debug"]
 
@@ -20,7 +19,7 @@ UID: Final = "tidewatch-debug"
 _PARTITION: Final = "{{topic}}/{{partition}}"
 
 
-def _rate_by_partition(spec: m.MetricSpec) -> str:
+def _rate_by_partition(spec: MetricSpec) -> str:
     return f"sum by (topic, partition) (rate({scoped(spec)}[{RATE}]))"
 
 
@@ -125,7 +124,7 @@ def _errors(board: Board) -> None:
         "included).",
         [
             Query(
-                f"sum by (api, error) (rate({scoped(m.REQUESTS, error=Ne(NO_ERROR))}[{RATE}]))",
+                f"sum by (api, error) (rate({scoped(m.REQUESTS, error=Ne(m.NO_ERROR))}[{RATE}]))",
                 "{{api}} {{error}}",
             )
         ],
@@ -175,7 +174,7 @@ def _probes(board: Board, probes: ProbeMetrics) -> None:
     board.row("Probes")
     queries = []
     for kind, spec in (("produced", probes.produced), *probes.anomalies()):
-        by = probe_by(spec, probes)
+        by = probes.by(spec)
         legend = " ".join([kind, *(f"{{{{{label}}}}}" for label in by.split(", ") if label)])
         queries.append(Query(f"sum by ({by}) (increase({selector(spec)}[{RATE}]))", legend))
     board.timeseries(
@@ -190,7 +189,7 @@ def _probes(board: Board, probes: ProbeMetrics) -> None:
         ("Probe end-to-end latency p99 per broker", probes.end_to_end_latency),
     ):
         # Per leader broker: partitions led by the same broker are merged.
-        per_broker = [x for x in probe_by(spec, probes).split(", ") if x != probes.partition_label]
+        per_broker = [x for x in probes.by(spec).split(", ") if x != probes.partition_label]
         legend = " ".join(f"{{{{{label}}}}}" for label in per_broker)
         board.timeseries(
             title,

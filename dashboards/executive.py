@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Final
 
-from alerts.error_classes import SERVER_ERRORS
-from alerts.probes import ProbeMetrics
-from alerts.promql import Re, regex_union, selector
-from alerts.scrape import BROKER_JOB, UP_SERIES
 from broker.metrics import catalog as m
+from contracts.alerts import BROKER_UNREACHABLE
+from contracts.promql import Re, regex_union, selector
+from contracts.scrape import BROKER_JOB, UP_SERIES
 from dashboards.layout import RATE, Board, Query, Threshold, scope_variables, scoped
 from slo import conventions as c
+from synthetics.catalog import ProbeMetrics
 
 __all__ = ["UID", "executive"]
 
@@ -31,19 +31,19 @@ def _availability(board: Board, probes: ProbeMetrics) -> None:
     board.row("Availability")
     board.stat(
         "Brokers up",
-        "Broker scrape targets answering, per cluster (TidewatchBrokerUnreachable pages on 0).",
+        f"Broker scrape targets answering, per cluster ({BROKER_UNREACHABLE} pages on 0).",
         [Query(f"sum by (cluster) ({scoped(UP_SERIES, job=BROKER_JOB)})", "{{cluster}}")],
         "none",
         thresholds=[Threshold(1, "green")],
         base_color="red",
     )
     produce_ok = ratio_ok(
-        scoped(m.REQUESTS, api="produce", error=Re(regex_union(SERVER_ERRORS))),
+        scoped(m.REQUESTS, api="produce", error=Re(regex_union(m.SERVER_ERRORS))),
         scoped(m.REQUESTS, api="produce"),
         "cluster",
     )
     fetch_ok = ratio_ok(
-        scoped(m.REQUESTS, api="fetch", error=Re(regex_union(SERVER_ERRORS))),
+        scoped(m.REQUESTS, api="fetch", error=Re(regex_union(m.SERVER_ERRORS))),
         scoped(m.REQUESTS, api="fetch"),
         "cluster",
     )

@@ -22,8 +22,8 @@ from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models import prometheus as pm
 
-from alerts.promql import MetricLike, Re, selector
 from broker.metrics import catalog as m
+from contracts.promql import MetricLike, Re, selector
 
 __all__ = [
     "ALL",
@@ -65,8 +65,9 @@ class Threshold:
 
 def scoped(spec: MetricLike, suffix: str = "", /, **matchers: Any) -> str:
     """A selector of ``spec`` filtered by the dashboard variables its labels allow."""
-    labels = set(getattr(spec, "all_labels", spec.labels))
-    scope: dict[str, Any] = {label: Re(f"${label}") for label in SCOPE_LABELS if label in labels}
+    scope: dict[str, Any] = {
+        label: Re(f"${label}") for label in SCOPE_LABELS if label in spec.all_labels
+    }
     scope.update(matchers)
     return selector(spec, suffix, **scope)
 

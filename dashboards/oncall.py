@@ -7,15 +7,12 @@ from __future__ import annotations
 
 from typing import Final
 
-from alerts.error_classes import AUTH_ERRORS, EXPECTED_ERRORS, NO_ERROR
-from alerts.infrastructure import DASHBOARD_ONCALL, free_ratio
-from alerts.probe_alerts import probe_by
-from alerts.probes import ProbeMetrics
-from alerts.promql import NotRe, Re, regex_union, selector
-from alerts.scrape import BROKER_JOB, UP_SERIES
-from alerts.thresholds import AlertThresholds
-from broker.lag.status import LagStatus
 from broker.metrics import catalog as m
+from contracts import alerts as a
+from contracts.alerts import DASHBOARD_ONCALL, AlertThresholds
+from contracts.lag.status import LagStatus
+from contracts.promql import NotRe, Re, regex_union, selector
+from contracts.scrape import BROKER_JOB, UP_SERIES
 from dashboards.layout import (
     RATE,
     Board,
@@ -25,6 +22,7 @@ from dashboards.layout import (
     scoped,
     status_mappings,
 )
+from synthetics.catalog import ProbeMetrics
 
 __all__ = ["UID", "oncall"]
 
@@ -45,7 +43,7 @@ def _broker(board: Board, t: AlertThresholds) -> None:
     board.row("Broker health")
     board.stat(
         "Broker up",
-        "1 when Prometheus scrapes the broker (TidewatchBrokerUnreachable).",
+        f"1 when Prometheus scrapes the broker ({a.BROKER_UNREACHABLE}).",
         [Query(scoped(UP_SERIES, job=BROKER_JOB), "{{instance}}")],
         "none",
         thresholds=[Threshold(1, "green")],
@@ -60,8 +58,8 @@ def _broker(board: Board, t: AlertThresholds) -> None:
     flush = scoped(m.FLUSH_DURATION, "_bucket")
     board.timeseries(
         "Storage errors and flush latency",
-        "Appends/flushes refused by the disk per 5m (TidewatchBrokerStorageErrors pages on "
-        "any) and the fsync p99 (TidewatchBrokerFlushSlow above the dashed line).",
+        f"Appends/flushes refused by the disk per 5m ({a.BROKER_STORAGE_ERRORS} pages on "
+        f"any) and the fsync p99 ({a.BROKER_FLUSH_SLOW} above the dashed line).",
         [
             Query(
                 f"sum by (broker) (increase({scoped(m.STORAGE_ERRORS)}[5m]))",
@@ -80,10 +78,10 @@ def _broker(board: Board, t: AlertThresholds) -> None:
         "Share of the data directory's file system still free, per broker. Below "
         f"{t.disk_free_ticket_ratio:.0%} for {t.disk_free_ticket_for} tickets, below "
         f"{t.disk_free_page_ratio:.0%} for {t.disk_free_page_for} pages (the dashed lines; "
-        "TidewatchBrokerDiskNearlyFull).",
+        f"{a.BROKER_DISK_NEARLY_FULL}).",
         [
             Query(
-                free_ratio(scoped(m.DATA_DIR_FREE_BYTES), scoped(m.DATA_DIR_SIZE_BYTES)),
+                m.data_dir_free_ratio(scoped(m.DATA_DIR_FREE_BYTES), scoped(m.DATA_DIR_SIZE_BYTES)),
                 "broker {{broker}}",
             )
         ],
@@ -194,7 +192,7 @@ def _partitions(board: Board, t: AlertThresholds) -> None:
 
 def _requests(board: Board, t: AlertThresholds) -> None:
     board.row("Requests")
-    unexpected = NotRe(regex_union((NO_ERROR, *EXPECTED_ERRORS)))
+    unexpected = NotRe(regex_union((m.NO_ERROR, *m.EXPECTED_ERRORS)))
     failed = f"sum by (api) (rate({scoped(m.REQUESTS, error=unexpected)}[{RATE}]))"
     total = f"sum by (api) (rate({scoped(m.REQUESTS)}[{RATE}]))"
     board.timeseries(
@@ -217,7 +215,7 @@ def _requests(board: Board, t: AlertThresholds) -> None:
         ],
         "s",
     )
-    denied = scoped(m.REQUESTS, error=Re(regex_union(AUTH_ERRORS)))
+    denied = scoped(m.REQUESTS, error=Re(regex_union(m.AUTH_ERRORS)))
     board.timeseries(
         "Authentication and authorization failures",
         "Denied requests per 10 minutes by API and error (only with SASL/ACLs configured).",
@@ -231,7 +229,7 @@ def _probes(board: Board, probes: ProbeMetrics) -> None:
     board.row("Probes")
     queries = []
     for kind, spec in (("lost", probes.lost), ("duplicated", probes.duplicated)):
-        by = probe_by(spec, probes)
+        by = probes.by(spec)
         queries.append(
             Query(
                 f"sum by ({by}) (increase({selector(spec)}[10m]))",

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from alerts.platform_slos import SLO_DASHBOARD
-from alerts.promql import Re, Series, selector
+from contracts.alerts import DASHBOARD_SLOS
+from contracts.metrics import MetricSpec
+from contracts.promql import Re, Series, selector
 from dashboards.layout import Board, Query, Threshold
 from slo import conventions as c
 from slo import windows
@@ -27,11 +28,11 @@ _IDS: Final = (c.LABEL_ID, c.LABEL_SERVICE, c.LABEL_SLO)
 _DAYS: Final = Series(c.RULE_TIME_PERIOD_DAYS, _IDS)
 
 
-def _sel(spec: c.MetricSpec | Series) -> str:
+def _sel(spec: MetricSpec | Series) -> str:
     return selector(spec, sloth_id=_SLO)
 
 
-def _no_window(spec: c.MetricSpec | Series) -> str:
+def _no_window(spec: MetricSpec | Series) -> str:
     """The period rules keep the ``sloth_window`` label of the period ratio they divide
     (as Sloth's do); drop it so they match the metadata rules one to one."""
     return f"max without ({c.LABEL_WINDOW}) ({_sel(spec)})"
@@ -59,7 +60,7 @@ def _thresholds() -> list[Query]:
 def slos() -> Board:
     board = Board(
         UID,
-        SLO_DASHBOARD,
+        DASHBOARD_SLOS,
         "Per SLO: error budget remaining, time to exhaustion, SLI against objective, and "
         "burn rate per window with the page and ticket thresholds.",
         ["slo"],

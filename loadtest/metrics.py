@@ -1,11 +1,12 @@
 """Metrics of a running load (the client's view), defined once; exported by game days
 so that Prometheus, SLO specs and alert rules can use them.
 
-Uses the broker catalog's :class:`~broker.metrics.catalog.MetricSpec` type and the same
-conventions (``tidewatch_`` prefix, base units, counters end in ``_total``). Latency
-histograms are measured from each message's *scheduled* send time (see
-:mod:`loadtest.report`). Labels: ``result`` is ``acked`` or ``failed``; ``group`` is one
-of the workload's consumer groups (bounded by the workload file).
+Uses the one :class:`~contracts.metrics.MetricSpec` type and the same conventions
+(``tidewatch_`` prefix, base units, counters end in ``_total``). Latency histograms
+(bounds: the load generator's stretch of the latency ladder) are measured from each
+message's *scheduled* send time (see :mod:`loadtest.report`). Labels: ``result`` is
+``acked`` or ``failed``; ``group`` is one of the workload's consumer groups (bounded by
+the workload file).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from broker.metrics.catalog import MetricSpec, MetricType
+from contracts.metrics import LOAD_LATENCY_BUCKETS_SECONDS, MetricSpec, MetricType
 from loadtest.collector import Collector as LoadCollector
 from loadtest.histogram import Histogram
 
@@ -28,7 +29,6 @@ __all__ = [
     "ACK_LATENCY",
     "CONSUMED",
     "END_TO_END_LATENCY",
-    "LATENCY_BUCKETS_SECONDS",
     "LOAD_CATALOG",
     "PRODUCED",
     "SCHEDULED",
@@ -61,6 +61,7 @@ ACK_LATENCY = MetricSpec(
     MetricType.HISTOGRAM,
     "seconds",
     "Scheduled send time to acknowledgement.",
+    buckets=LOAD_LATENCY_BUCKETS_SECONDS,
 )
 END_TO_END_LATENCY = MetricSpec(
     "tidewatch_load_end_to_end_latency_seconds",
@@ -68,6 +69,7 @@ END_TO_END_LATENCY = MetricSpec(
     "seconds",
     "Scheduled send time to consumption, per consumer group.",
     ("group",),
+    LOAD_LATENCY_BUCKETS_SECONDS,
 )
 TARGET_RATE = MetricSpec(
     "tidewatch_load_target_rate",
@@ -76,21 +78,6 @@ TARGET_RATE = MetricSpec(
     "The schedule's rate in the last complete interval.",
 )
 LOAD_CATALOG: Final = (SCHEDULED, PRODUCED, CONSUMED, ACK_LATENCY, END_TO_END_LATENCY, TARGET_RATE)
-LATENCY_BUCKETS_SECONDS: Final = (
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-)
 
 
 def _histogram(
@@ -98,10 +85,7 @@ def _histogram(
 ) -> HistogramMetricFamily:
     family = HistogramMetricFamily(spec.family, spec.help, labels=list(spec.labels))
     for labels, h in series:
-        buckets = [
-            (repr(b), float(h.count_at_or_below(int(b * 1_000_000))))
-            for b in LATENCY_BUCKETS_SECONDS
-        ]
+        buckets = [(repr(b), float(h.count_at_or_below(int(b * 1_000_000)))) for b in spec.buckets]
         buckets.append(("+Inf", float(h.total)))
         total_seconds = h.mean() * h.total / 1_000_000
         family.add_metric(labels, buckets, total_seconds)

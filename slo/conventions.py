@@ -7,8 +7,9 @@ Dashboards, alerts and tests import these names; nothing else spells them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final, Literal
+
+from contracts.metrics import MetricSpec, MetricType
 
 __all__ = [
     "ALERT_WINDOWS",
@@ -18,6 +19,8 @@ __all__ = [
     "LABEL_SEVERITY",
     "LABEL_SLO",
     "LABEL_WINDOW",
+    "METRIC_NAMES",
+    "RECORDED_NAMES",
     "RULE_CURRENT_BURN_RATE",
     "RULE_ERROR_BUDGET",
     "RULE_OBJECTIVE",
@@ -32,7 +35,6 @@ __all__ = [
     "RUNBOOK_NO_DATA",
     "SEVERITY_PAGE",
     "SEVERITY_TICKET",
-    "MetricSpec",
     "sli_error_ratio_rule",
 ]
 
@@ -84,94 +86,98 @@ SLOTH_VERSION_LABEL: Final = "sloth_version"
 GENERATOR_VERSION: Final = "tidewatch-slo/v1"
 
 
+# Every name the recording rules record, for the check that dashboards and alerts only
+# read names that exist.
+RECORDED_NAMES: Final[tuple[str, ...]] = (
+    *(sli_error_ratio_rule(window) for window in ALERT_WINDOWS),
+    RULE_SLI_ERROR_EVENTS,
+    RULE_SLI_TOTAL_EVENTS,
+    RULE_SLI_SLICE_ERROR,
+    RULE_OBJECTIVE,
+    RULE_ERROR_BUDGET,
+    RULE_TIME_PERIOD_DAYS,
+    RULE_CURRENT_BURN_RATE,
+    RULE_PERIOD_BURN_RATE,
+    RULE_PERIOD_BUDGET_REMAINING,
+    RULE_SLO_INFO,
+)
+
+
 # --- In-process metrics catalog -------------------------------------------------------
-MetricType = Literal["gauge", "counter", "info"]
-
-
-@dataclass(frozen=True, slots=True)
-class MetricSpec:
-    """One exported metric: what dashboards and alerts may import."""
-
-    name: str
-    type: MetricType
-    unit: str
-    help: str
-    labels: tuple[str, ...]
-
-
+_GAUGE: Final = MetricType.GAUGE
 _SLO_LABELS: Final = (LABEL_ID, LABEL_SERVICE, LABEL_SLO)
 
 # One family per window, named as the recording rules: slo:sli_error:ratio_rate5m, ...
 METRIC_SLI_ERROR_RATIO: Final = MetricSpec(
     sli_error_ratio_rule("{window}"),
-    "gauge",
+    _GAUGE,
     "ratio",
     "Error ratio of the SLI over the window in sloth_window (the period included).",
     (*_SLO_LABELS, LABEL_WINDOW),
 )
 METRIC_OBJECTIVE: Final = MetricSpec(
-    RULE_OBJECTIVE, "gauge", "ratio", "Objective of the SLO (0-1).", _SLO_LABELS
+    RULE_OBJECTIVE, _GAUGE, "ratio", "Objective of the SLO (0-1).", _SLO_LABELS
 )
 METRIC_ERROR_BUDGET: Final = MetricSpec(
-    RULE_ERROR_BUDGET, "gauge", "ratio", "Error budget of the SLO: 1 - objective.", _SLO_LABELS
+    RULE_ERROR_BUDGET, _GAUGE, "ratio", "Error budget of the SLO: 1 - objective.", _SLO_LABELS
 )
 METRIC_CURRENT_BURN_RATE: Final = MetricSpec(
-    RULE_CURRENT_BURN_RATE, "gauge", "ratio", "Burn rate over the last 5m.", _SLO_LABELS
+    RULE_CURRENT_BURN_RATE, _GAUGE, "ratio", "Burn rate over the last 5m.", _SLO_LABELS
 )
 METRIC_PERIOD_BURN_RATE: Final = MetricSpec(
-    RULE_PERIOD_BURN_RATE, "gauge", "ratio", "Burn rate over the whole period.", _SLO_LABELS
+    RULE_PERIOD_BURN_RATE, _GAUGE, "ratio", "Burn rate over the whole period.", _SLO_LABELS
 )
 METRIC_PERIOD_BUDGET_REMAINING: Final = MetricSpec(
     RULE_PERIOD_BUDGET_REMAINING,
-    "gauge",
+    _GAUGE,
     "ratio",
     "Event-weighted error budget remaining over the period (1 = untouched, <0 = overspent).",
     _SLO_LABELS,
 )
 METRIC_BURN_RATE: Final = MetricSpec(
     "tidewatch_slo_burn_rate_ratio",
-    "gauge",
+    _GAUGE,
     "ratio",
     "Burn rate (error ratio / error budget) over the window in sloth_window.",
     (*_SLO_LABELS, LABEL_WINDOW),
 )
 METRIC_ALERT_FIRING: Final = MetricSpec(
     "tidewatch_slo_alert_firing",
-    "gauge",
+    _GAUGE,
     "",
     "1 when the multiwindow burn-rate alert of that severity fires, else 0.",
     (*_SLO_LABELS, LABEL_SEVERITY, LABEL_BURN_WINDOWS),
 )
 METRIC_TIME_TO_EXHAUSTION: Final = MetricSpec(
     "tidewatch_slo_time_to_exhaustion_seconds",
-    "gauge",
+    _GAUGE,
     "seconds",
     "Time until the remaining budget is spent at the 1h burn rate (+Inf when not burning).",
     _SLO_LABELS,
 )
 METRIC_DATA_COVERAGE: Final = MetricSpec(
     "tidewatch_slo_data_coverage_ratio",
-    "gauge",
+    _GAUGE,
     "ratio",
     "Share of evaluation steps in the window that had data (gaps are neither good nor bad).",
     (*_SLO_LABELS, LABEL_WINDOW),
 )
 METRIC_NO_DATA: Final = MetricSpec(
     "tidewatch_slo_no_data",
-    "gauge",
+    _GAUGE,
     "",
     "1 when the SLI has had no data for longer than the no-data alert delay.",
     _SLO_LABELS,
 )
 METRIC_TICK_DURATION: Final = MetricSpec(
     "tidewatch_slo_tick_duration_seconds",
-    "gauge",
+    _GAUGE,
     "seconds",
     "Wall time of the last evaluation tick (sampling, ingest and evaluation).",
     (),
 )
 METRIC_SLOS: Final = MetricSpec(
-    "tidewatch_slo_slos", "gauge", "", "Number of SLOs the engine evaluates.", ()
+    "tidewatch_slo_slos", _GAUGE, "", "Number of SLOs the engine evaluates.", ()
 )
 
 ENGINE_METRICS: Final = (
@@ -188,4 +194,10 @@ ENGINE_METRICS: Final = (
     METRIC_NO_DATA,
     METRIC_TICK_DURATION,
     METRIC_SLOS,
+)
+
+# Every name the engine exports (one family per window stands for its windows' names).
+METRIC_NAMES: Final[tuple[str, ...]] = (
+    *RECORDED_NAMES,
+    *(spec.name for spec in ENGINE_METRICS if spec is not METRIC_SLI_ERROR_RATIO),
 )

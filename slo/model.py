@@ -7,10 +7,10 @@ Invariants are checked in ``__post_init__`` so a model value is valid by constru
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from contracts.promql import Matcher, Selector, is_label_name, is_metric_name
 from slo.conventions import SEVERITY_PAGE, SEVERITY_TICKET, Severity
 from slo.duration import format_duration
 
@@ -23,77 +23,18 @@ __all__ = [
     "EventRatioSLI",
     "GaugeThresholdSLI",
     "LatencySLI",
-    "Matcher",
     "Notification",
     "Occurrences",
     "PromQLErrorRatioSLI",
     "PromQLEventsSLI",
     "RollingWindow",
-    "Selector",
     "Timeslices",
 ]
 
-_NAME_RE: Final = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_LABEL_RE: Final = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-MatchOp = Literal["=", "!=", "=~", "!~"]
 CompareOp = Literal["<", "<=", ">", ">="]
 Aggregation = Literal["sum", "max", "min", "avg"]
 
 NEGATED_OP: Final[dict[CompareOp, CompareOp]] = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}
-
-
-def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-@dataclass(frozen=True, slots=True)
-class Matcher:
-    label: str
-    op: MatchOp
-    value: str
-
-    def __post_init__(self) -> None:
-        if not _LABEL_RE.match(self.label):
-            raise ValueError(f"{self.label!r} is not a label name")
-        if self.op in ("=~", "!~"):
-            try:
-                re.compile(self.value)
-            except re.error as exc:
-                raise ValueError(f"bad regular expression {self.value!r}: {exc}") from exc
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        actual = labels.get(self.label, "")
-        if self.op == "=":
-            return actual == self.value
-        if self.op == "!=":
-            return actual != self.value
-        full = re.fullmatch(self.value, actual) is not None
-        return full if self.op == "=~" else not full
-
-    def promql(self) -> str:
-        return f"{self.label}{self.op}{_quote(self.value)}"
-
-
-@dataclass(frozen=True, slots=True)
-class Selector:
-    """A metric name with label matchers, the sum of all matching series."""
-
-    metric: str
-    matchers: tuple[Matcher, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not _NAME_RE.match(self.metric):
-            raise ValueError(f"{self.metric!r} is not a metric name")
-
-    def promql(self, suffix: str = "", extra: tuple[Matcher, ...] = ()) -> str:
-        matchers = ",".join(m.promql() for m in (*self.matchers, *extra))
-        return f"{self.metric}{suffix}{{{matchers}}}" if matchers else f"{self.metric}{suffix}"
-
-    def matches(self, name: str, labels: dict[str, str]) -> bool:
-        return name == self.metric and all(m.matches(labels) for m in self.matchers)
-
-    def with_suffix(self, suffix: str, extra: tuple[Matcher, ...] = ()) -> Selector:
-        return Selector(self.metric + suffix, (*self.matchers, *extra))
 
 
 # --- SLIs ------------------------------------------------------------------------------
@@ -290,7 +231,7 @@ class Alerting:
     no_data_seconds: int | None = 600
 
     def __post_init__(self) -> None:
-        if not _NAME_RE.match(self.name):
+        if not is_metric_name(self.name):
             raise ValueError(f"alert name {self.name!r} is not a valid Prometheus alert name")
 
     def notification(self, severity: Severity) -> Notification:
@@ -322,7 +263,7 @@ class SLO:
         if isinstance(self.sli, GaugeThresholdSLI) and not isinstance(self.budgeting, Timeslices):
             raise ValueError("a gauge threshold SLI is budgeted by timeslices")
         for name, _ in self.labels:
-            if not _LABEL_RE.match(name):
+            if not is_label_name(name):
                 raise ValueError(f"label {name!r} is not a valid label name")
 
     @property

@@ -37,6 +37,7 @@ from typing import Final, Literal
 import numpy as np
 import numpy.typing as npt
 
+from contracts.promql import Selector
 from slo.duration import format_duration
 from slo.model import (
     SLO,
@@ -45,7 +46,6 @@ from slo.model import (
     LatencySLI,
     PromQLErrorRatioSLI,
     PromQLEventsSLI,
-    Selector,
     Timeslices,
 )
 

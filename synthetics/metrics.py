@@ -12,8 +12,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from broker.metrics.catalog import MetricType
-from synthetics.catalog import PROBE_CATALOG, SyntheticMetricSpec
+from contracts.metrics import MetricSpec, MetricType
+from synthetics.catalog import PROBE_CATALOG
 
 __all__ = ["BoundMetrics", "Instruments"]
 
@@ -22,18 +22,18 @@ Instrument = Counter | Gauge | Histogram
 
 class Instruments:
     def __init__(
-        self, registry: CollectorRegistry, specs: Iterable[SyntheticMetricSpec] = PROBE_CATALOG
+        self, registry: CollectorRegistry, specs: Iterable[MetricSpec] = PROBE_CATALOG
     ) -> None:
         self.registry = registry
         self._by_name: dict[str, Instrument] = {}
         for spec in specs:
             self._by_name[spec.name] = _build(spec, registry)
 
-    def get(self, spec: SyntheticMetricSpec) -> Instrument:
+    def get(self, spec: MetricSpec) -> Instrument:
         return self._by_name[spec.name]
 
 
-def _build(spec: SyntheticMetricSpec, registry: CollectorRegistry) -> Instrument:
+def _build(spec: MetricSpec, registry: CollectorRegistry) -> Instrument:
     labels = spec.all_labels
     if spec.type is MetricType.COUNTER:
         return Counter(spec.family, spec.help, labels, registry=registry)
@@ -50,22 +50,22 @@ class BoundMetrics:
         self._instruments = instruments
         self._prefix = common
 
-    def _child(self, spec: SyntheticMetricSpec, labels: tuple[object, ...]) -> Any:
+    def _child(self, spec: MetricSpec, labels: tuple[object, ...]) -> Any:
         return self._instruments.get(spec).labels(*self._prefix, *(str(v) for v in labels))
 
-    def inc(self, spec: SyntheticMetricSpec, *labels: object, amount: float = 1) -> None:
+    def inc(self, spec: MetricSpec, *labels: object, amount: float = 1) -> None:
         self._child(spec, labels).inc(amount)
 
-    def touch(self, spec: SyntheticMetricSpec, *labels: object) -> None:
+    def touch(self, spec: MetricSpec, *labels: object) -> None:
         """Create the series at zero, so rates and ratios exist before the first event."""
         self._child(spec, labels)
 
-    def set(self, spec: SyntheticMetricSpec, value: float, *labels: object) -> None:
+    def set(self, spec: MetricSpec, value: float, *labels: object) -> None:
         self._child(spec, labels).set(value)
 
     def observe(
         self,
-        spec: SyntheticMetricSpec,
+        spec: MetricSpec,
         value: float,
         *labels: object,
         trace_id: str | None = None,

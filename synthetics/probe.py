@@ -36,6 +36,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from contracts.metrics import MetricSpec
 from synthetics import catalog as c
 from synthetics.classify import LedgerConfig, Outcome, ProbeLedger, Verdict
 from synthetics.clock import Clock, SystemClock
@@ -65,7 +66,7 @@ __all__ = ["ProbeSetupError", "Tally", "TargetProbe"]
 
 log = logging.getLogger(__name__)
 
-_COUNTED: dict[Outcome, c.SyntheticMetricSpec] = {
+_COUNTED: dict[Outcome, MetricSpec] = {
     Outcome.LATE: c.RECORDS_LATE,
     Outcome.REORDERED: c.RECORDS_REORDERED,
     Outcome.DUPLICATE: c.RECORDS_DUPLICATED,

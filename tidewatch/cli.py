@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "lag": ("synthetics.cli:lag", "consumer-lag monitor for any Kafka-compatible cluster"),
     "load": ("loadtest.cli:load", "run an open-loop workload and report latency and loss"),
     "gameday": ("loadtest.gameday.cli:gameday", "run game-day scenarios: load, faults, scorecard"),
+    "generate": ("tidewatch.generate:generate", "regenerate every committed generated file"),
 }
 
 

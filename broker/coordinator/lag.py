@@ -7,7 +7,7 @@ timestamps of the records they point at.
   caught up; never NaN or negative (a record stamped in the future counts as 0);
 - retention headroom: seconds until retention.ms deletes the segment holding the first
   unconsumed record (absent when caught up or when the topic keeps data forever);
-- status: broker.lag.status over a window of commits fed by the coordinator.
+- status: contracts.lag.status over a window of commits fed by the coordinator.
 
 Timestamps are read from the log once per committed offset and cached.
 """
@@ -23,8 +23,8 @@ from broker.cluster.replica_manager import ReplicaManager
 from broker.coordinator.assignment import decode_assignment
 from broker.coordinator.coordinator import GroupCoordinator
 from broker.coordinator.group import CommittedOffset, ConsumerGroup
-from broker.lag.model import GroupLag, PartitionLag, lag_figures
-from broker.lag.status import CommitSample, StatusConfig, evaluate, worst
+from contracts.lag.model import GroupLag, PartitionLag, lag_figures
+from contracts.lag.status import CommitSample, StatusConfig, evaluate, worst
 
 __all__ = ["GroupLag", "LagTracker", "PartitionLag"]
 

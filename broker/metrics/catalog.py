@@ -2,9 +2,10 @@
 
 Dashboards, alert rules, SLO specs and tests import these objects instead of retyping
 names. Conventions: prefix ``tidewatch_``, base units in the name (``_seconds``,
-``_bytes``), counters end in ``_total``, histograms are in seconds. Every series also
-carries the constant labels ``cluster`` (broker config ``cluster``) and ``broker``
-(node id), added at exposition.
+``_bytes``), counters end in ``_total``, histograms are in seconds. Every series of
+:data:`CATALOG` also carries the common labels ``cluster`` (broker config ``cluster``)
+and ``broker`` (node id), added at exposition. The consumer-group metrics are shared
+with the external lag monitor and defined in ``contracts/lag/metrics.py``.
 
 Cardinality: ``topic``/``partition`` series grow with the partitions of the broker
 (bounded by MAX_PARTITIONS per topic); ``api`` and ``error`` are bounded by the Kafka
@@ -13,114 +14,118 @@ APIs the broker implements and their error codes; ``reason`` is a fixed set.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
+from typing import Final
 
-__all__ = ["CATALOG", "COMMON_LABELS", "MetricSpec", "MetricType"]
+from kio.schema.errors import ErrorCode
 
-COMMON_LABELS = ("cluster", "broker")
+from contracts.lag.metrics import GROUP_COMMITTED_OFFSET as GROUP_COMMITTED_OFFSET
+from contracts.lag.metrics import GROUP_LAG_RECORDS as GROUP_LAG_RECORDS
+from contracts.lag.metrics import GROUP_LAG_SECONDS as GROUP_LAG_SECONDS
+from contracts.lag.metrics import GROUP_MEMBERS as GROUP_MEMBERS
+from contracts.lag.metrics import GROUP_PARTITION_STATUS as GROUP_PARTITION_STATUS
+from contracts.lag.metrics import GROUP_RETENTION_HEADROOM as GROUP_RETENTION_HEADROOM
+from contracts.lag.metrics import GROUP_STATE as GROUP_STATE
+from contracts.lag.metrics import GROUP_STATUS as GROUP_STATUS
+from contracts.lag.metrics import LAG_LABELS
+from contracts.metrics import BROKER_LATENCY_BUCKETS_SECONDS, MetricSpec, MetricType
+
+__all__ = [
+    "AUTH_ERRORS",
+    "BROKER_LABELS",
+    "CATALOG",
+    "COMPAT_BY_NAME",
+    "COMPAT_CATALOG",
+    "EXPECTED_ERRORS",
+    "NO_ERROR",
+    "SERVER_ERRORS",
+    "data_dir_free_ratio",
+]
+
+# The common labels of every series of CATALOG (the lag metrics share them).
+BROKER_LABELS: Final = LAG_LABELS
 
 
-class MetricType(StrEnum):
-    COUNTER = "counter"
-    GAUGE = "gauge"
-    HISTOGRAM = "histogram"
-
-
-@dataclass(frozen=True, slots=True)
-class MetricSpec:
-    name: str
-    type: MetricType
-    unit: str
-    help: str
-    labels: tuple[str, ...] = ()
-
-    @property
-    def family(self) -> str:
-        """Name without the ``_total`` suffix (prometheus_client's family name)."""
-        if self.type is MetricType.COUNTER and self.name.endswith("_total"):
-            return self.name[: -len("_total")]
-        return self.name
-
-    @property
-    def all_labels(self) -> tuple[str, ...]:
-        return (*COMMON_LABELS, *self.labels)
+def _spec(
+    name: str, type: MetricType, unit: str, help: str, labels: tuple[str, ...] = ()
+) -> MetricSpec:
+    buckets = BROKER_LATENCY_BUCKETS_SECONDS if type is MetricType.HISTOGRAM else ()
+    return MetricSpec(name, type, unit, help, labels, buckets, BROKER_LABELS)
 
 
 _P = ("topic", "partition")
 
 # -- partitions ------------------------------------------------------------------------
-PARTITION_LOG_START_OFFSET = MetricSpec(
+PARTITION_LOG_START_OFFSET = _spec(
     "tidewatch_partition_log_start_offset",
     MetricType.GAUGE,
     "offset",
     "First offset still stored in the partition (advances with retention).",
     _P,
 )
-PARTITION_LOG_END_OFFSET = MetricSpec(
+PARTITION_LOG_END_OFFSET = _spec(
     "tidewatch_partition_log_end_offset",
     MetricType.GAUGE,
     "offset",
     "Offset the next appended record will get.",
     _P,
 )
-PARTITION_HIGH_WATERMARK = MetricSpec(
+PARTITION_HIGH_WATERMARK = _spec(
     "tidewatch_partition_high_watermark",
     MetricType.GAUGE,
     "offset",
     "Offset below which records are visible to consumers.",
     _P,
 )
-PARTITION_SIZE_BYTES = MetricSpec(
+PARTITION_SIZE_BYTES = _spec(
     "tidewatch_partition_size_bytes",
     MetricType.GAUGE,
     "bytes",
     "Bytes stored in the partition's segment files.",
     _P,
 )
-PARTITION_SEGMENTS = MetricSpec(
+PARTITION_SEGMENTS = _spec(
     "tidewatch_partition_segments",
     MetricType.GAUGE,
     "segments",
     "Number of log segments of the partition.",
     _P,
 )
-PARTITION_NEWEST_RECORD_TIMESTAMP = MetricSpec(
+PARTITION_NEWEST_RECORD_TIMESTAMP = _spec(
     "tidewatch_partition_newest_record_timestamp_seconds",
     MetricType.GAUGE,
     "seconds",
     "Largest record timestamp stored in the partition (Unix time).",
     _P,
 )
-PARTITION_RECORDS_APPENDED = MetricSpec(
+PARTITION_RECORDS_APPENDED = _spec(
     "tidewatch_partition_records_appended_total",
     MetricType.COUNTER,
     "records",
     "Records appended to the partition since the broker started.",
     _P,
 )
-PARTITION_BYTES_APPENDED = MetricSpec(
+PARTITION_BYTES_APPENDED = _spec(
     "tidewatch_partition_bytes_appended_total",
     MetricType.COUNTER,
     "bytes",
     "Record-batch bytes appended to the partition since the broker started.",
     _P,
 )
-PARTITION_RECORDS_FETCHED = MetricSpec(
+PARTITION_RECORDS_FETCHED = _spec(
     "tidewatch_partition_records_fetched_total",
     MetricType.COUNTER,
     "records",
     "Records returned to fetch requests from the partition.",
     _P,
 )
-PARTITION_BYTES_FETCHED = MetricSpec(
+PARTITION_BYTES_FETCHED = _spec(
     "tidewatch_partition_bytes_fetched_total",
     MetricType.COUNTER,
     "bytes",
     "Record-batch bytes returned to fetch requests from the partition.",
     _P,
 )
-PARTITION_RETENTION_DELETED_BYTES = MetricSpec(
+PARTITION_RETENTION_DELETED_BYTES = _spec(
     "tidewatch_partition_retention_deleted_bytes_total",
     MetricType.COUNTER,
     "bytes",
@@ -128,63 +133,8 @@ PARTITION_RETENTION_DELETED_BYTES = MetricSpec(
     _P,
 )
 
-# -- consumer groups -------------------------------------------------------------------
-_G = ("group", "topic", "partition")
-GROUP_COMMITTED_OFFSET = MetricSpec(
-    "tidewatch_group_committed_offset",
-    MetricType.GAUGE,
-    "offset",
-    "Offset the group committed for the partition (the next record it will read).",
-    _G,
-)
-GROUP_LAG_RECORDS = MetricSpec(
-    "tidewatch_group_lag_records",
-    MetricType.GAUGE,
-    "records",
-    "High watermark minus committed offset; never negative.",
-    _G,
-)
-GROUP_LAG_SECONDS = MetricSpec(
-    "tidewatch_group_lag_seconds",
-    MetricType.GAUGE,
-    "seconds",
-    "Age of the first unconsumed record, from its stored timestamp (0 when caught up).",
-    _G,
-)
-GROUP_RETENTION_HEADROOM = MetricSpec(
-    "tidewatch_group_retention_headroom_seconds",
-    MetricType.GAUGE,
-    "seconds",
-    "Time until retention.ms deletes the first unconsumed record's segment; absent when "
-    "caught up or when the topic keeps data forever.",
-    _G,
-)
-GROUP_PARTITION_STATUS = MetricSpec(
-    "tidewatch_group_partition_status_code",
-    MetricType.GAUGE,
-    "status",
-    "Burrow-style status of the partition: 0 OK, 1 WARN, 2 REWIND, 3 STALL, 4 STOP.",
-    _G,
-)
-GROUP_STATUS = MetricSpec(
-    "tidewatch_group_status",
-    MetricType.GAUGE,
-    "status",
-    "1 for the group's worst partition status (OK, WARN, REWIND, STALL, STOP), 0 for the others.",
-    ("group", "status"),
-)
-GROUP_STATE = MetricSpec(
-    "tidewatch_group_state",
-    MetricType.GAUGE,
-    "state",
-    "1 for the group's protocol state (Empty, PreparingRebalance, CompletingRebalance, "
-    "Stable, Dead), 0 for the others.",
-    ("group", "state"),
-)
-GROUP_MEMBERS = MetricSpec(
-    "tidewatch_group_members", MetricType.GAUGE, "members", "Members of the group.", ("group",)
-)
-GROUP_REBALANCES = MetricSpec(
+# -- consumer groups (the rest: contracts/lag/metrics.py) -------------------------
+GROUP_REBALANCES = _spec(
     "tidewatch_group_rebalances_total",
     MetricType.COUNTER,
     "rebalances",
@@ -193,40 +143,40 @@ GROUP_REBALANCES = MetricSpec(
 )
 
 # -- requests and connections ----------------------------------------------------------
-REQUESTS = MetricSpec(
+REQUESTS = _spec(
     "tidewatch_broker_requests_total",
     MetricType.COUNTER,
     "requests",
     "Requests handled, by Kafka API and error code name (none for success).",
     ("api", "error"),
 )
-REQUEST_DURATION = MetricSpec(
+REQUEST_DURATION = _spec(
     "tidewatch_broker_request_duration_seconds",
     MetricType.HISTOGRAM,
     "seconds",
     "Time from a request's arrival to its response being queued for the socket.",
     ("api",),
 )
-REQUEST_QUEUE_TIME = MetricSpec(
+REQUEST_QUEUE_TIME = _spec(
     "tidewatch_broker_request_queue_seconds",
     MetricType.HISTOGRAM,
     "seconds",
     "Time a request waited behind earlier requests of its connection.",
     ("api",),
 )
-CONNECTIONS_OPEN = MetricSpec(
+CONNECTIONS_OPEN = _spec(
     "tidewatch_broker_connections_open",
     MetricType.GAUGE,
     "connections",
     "Client connections currently open.",
 )
-CONNECTIONS_ACCEPTED = MetricSpec(
+CONNECTIONS_ACCEPTED = _spec(
     "tidewatch_broker_connections_accepted_total",
     MetricType.COUNTER,
     "connections",
     "Client connections accepted since start.",
 )
-MALFORMED_REQUESTS = MetricSpec(
+MALFORMED_REQUESTS = _spec(
     "tidewatch_broker_malformed_requests_total",
     MetricType.COUNTER,
     "requests",
@@ -235,7 +185,7 @@ MALFORMED_REQUESTS = MetricSpec(
     "client hung up in the middle of a frame).",
     ("reason",),
 )
-TRAILING_BYTES = MetricSpec(
+TRAILING_BYTES = _spec(
     "tidewatch_broker_request_trailing_bytes_total",
     MetricType.COUNTER,
     "requests",
@@ -244,44 +194,54 @@ TRAILING_BYTES = MetricSpec(
 )
 
 # -- storage ---------------------------------------------------------------------------
-STORAGE_ERRORS = MetricSpec(
+STORAGE_ERRORS = _spec(
     "tidewatch_broker_storage_errors_total",
     MetricType.COUNTER,
     "errors",
     "Appends or flushes the disk refused (full, read-only, I/O error).",
 )
-FLUSH_DURATION = MetricSpec(
+FLUSH_DURATION = _spec(
     "tidewatch_broker_flush_duration_seconds",
     MetricType.HISTOGRAM,
     "seconds",
     "Duration of fsync rounds of the flush policy.",
 )
-RECOVERY_TRUNCATED_BYTES = MetricSpec(
+RECOVERY_TRUNCATED_BYTES = _spec(
     "tidewatch_broker_recovery_truncated_bytes",
     MetricType.GAUGE,
     "bytes",
     "Bytes of torn or corrupt log tail cut off by recovery at the last start.",
 )
-DATA_DIR_FREE_BYTES = MetricSpec(
+DATA_DIR_FREE_BYTES = _spec(
     "tidewatch_broker_data_dir_free_bytes",
     MetricType.GAUGE,
     "bytes",
     "Bytes available to the broker on the data directory's file system (statvfs f_bavail), "
     "read at scrape time.",
 )
-DATA_DIR_SIZE_BYTES = MetricSpec(
+DATA_DIR_SIZE_BYTES = _spec(
     "tidewatch_broker_data_dir_size_bytes",
     MetricType.GAUGE,
     "bytes",
     "Size of the data directory's file system in bytes (statvfs f_blocks), read at scrape time.",
 )
-UNFLUSHED_PARTITIONS = MetricSpec(
+
+
+def data_dir_free_ratio(free: str, size: str) -> str:
+    """PromQL: the share of the data directory's file system that is free, per cluster
+    and broker, from selectors of DATA_DIR_FREE_BYTES and DATA_DIR_SIZE_BYTES (both gauges
+    carry the same labels, so they divide one to one). The disk alerts fire on it and the
+    on-call dashboard draws it."""
+    return f"min by (cluster, broker) ({free} / {size})"
+
+
+UNFLUSHED_PARTITIONS = _spec(
     "tidewatch_broker_unflushed_partitions",
     MetricType.GAUGE,
     "partitions",
     "Partitions holding data not yet fsynced (the exposure window of the interval policy).",
 )
-BROKER_INFO = MetricSpec(
+BROKER_INFO = _spec(
     "tidewatch_broker_info",
     MetricType.GAUGE,
     "",
@@ -291,6 +251,59 @@ BROKER_INFO = MetricSpec(
 
 CATALOG: tuple[MetricSpec, ...] = tuple(
     value for name, value in sorted(globals().items()) if isinstance(value, MetricSpec)
+)
+
+# -- values of REQUESTS' ``error`` label ------------------------------------------------
+# The lower-case names of kio's ErrorCode (``none`` is success), taken from the enum and
+# never typed by hand, so a typo fails at import. Dashboards and alerts select on them.
+NO_ERROR: Final = ErrorCode.none.name
+
+# The broker failed the request: the client did nothing wrong and a retry may not help.
+SERVER_ERRORS: Final = tuple(
+    sorted(
+        e.name
+        for e in (
+            ErrorCode.unknown_server_error,
+            ErrorCode.kafka_storage_error,
+            ErrorCode.log_dir_not_found,
+            ErrorCode.request_timed_out,
+            ErrorCode.not_enough_replicas,
+            ErrorCode.not_enough_replicas_after_append,
+            ErrorCode.leader_not_available,
+            ErrorCode.not_leader_or_follower,
+            ErrorCode.broker_not_available,
+            ErrorCode.coordinator_not_available,
+            ErrorCode.coordinator_load_in_progress,
+        )
+    )
+)
+
+# Authentication and authorization denials (SASL and ACLs).
+AUTH_ERRORS: Final = tuple(
+    sorted(
+        e.name
+        for e in ErrorCode
+        if e.name.endswith("_authorization_failed") or e is ErrorCode.sasl_authentication_failed
+    )
+)
+
+# Answers that are part of normal operation: group membership churn during rebalances,
+# a consumer asking past the end of a log, a fetch session to re-establish.
+EXPECTED_ERRORS: Final = tuple(
+    sorted(
+        e.name
+        for e in (
+            ErrorCode.rebalance_in_progress,
+            ErrorCode.unknown_member_id,
+            ErrorCode.illegal_generation,
+            ErrorCode.member_id_required,
+            ErrorCode.not_coordinator,
+            ErrorCode.offset_out_of_range,
+            ErrorCode.fetch_session_id_not_found,
+            ErrorCode.invalid_fetch_session_epoch,
+            ErrorCode.topic_already_exists,
+        )
+    )
 )
 
 # -- compatibility names (opt-in: metrics.compat) ----------------------------------------

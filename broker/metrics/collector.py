@@ -17,8 +17,9 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from broker.metrics import catalog as c
-from broker.metrics.families import FamilyBuilder
 from broker.metrics.stats import BrokerStats, LatencyHistogram
+from contracts.families import FamilyBuilder
+from contracts.metrics import MetricSpec
 
 __all__ = ["BrokerCollector", "PartitionView", "disk_space"]
 
@@ -74,7 +75,7 @@ class BrokerCollector(Collector):
         unflushed_partitions: Callable[[], int],
         data_dir_space: Callable[[], tuple[int, int] | None],
     ) -> None:
-        self._families = FamilyBuilder(c.COMMON_LABELS, (cluster, str(node_id)))
+        self._families = FamilyBuilder((cluster, str(node_id)))
         self._version = version
         self._flush_policy = flush_policy
         self._stats = stats
@@ -83,7 +84,7 @@ class BrokerCollector(Collector):
         self._unflushed = unflushed_partitions
         self._data_dir_space = data_dir_space
 
-    def _family(self, spec: c.MetricSpec) -> Metric:
+    def _family(self, spec: MetricSpec) -> Metric:
         return self._families.family(spec)
 
     def _add(self, family: Metric, labels: Iterable[str], value: float) -> None:
@@ -98,7 +99,7 @@ class BrokerCollector(Collector):
         yield from self._broker_families()
 
     def _partition_families(self) -> Iterator[Metric]:
-        getters: list[tuple[c.MetricSpec, Callable[[PartitionView], float]]] = [
+        getters: list[tuple[MetricSpec, Callable[[PartitionView], float]]] = [
             (c.PARTITION_LOG_START_OFFSET, lambda p: p.log_start_offset),
             (c.PARTITION_LOG_END_OFFSET, lambda p: p.log_end_offset),
             (c.PARTITION_HIGH_WATERMARK, lambda p: p.high_watermark),
@@ -140,7 +141,7 @@ class BrokerCollector(Collector):
         yield trailing
 
     def _broker_families(self) -> Iterator[Metric]:
-        simple: list[tuple[c.MetricSpec, float]] = [
+        simple: list[tuple[MetricSpec, float]] = [
             (c.CONNECTIONS_OPEN, self._stats.connections_open),
             (c.CONNECTIONS_ACCEPTED, self._stats.connections_accepted),
             (c.STORAGE_ERRORS, self._stats.storage_errors),

@@ -13,29 +13,28 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from broker.metrics import catalog as c
-from broker.metrics.families import FamilyBuilder
+from contracts.families import FamilyBuilder
+from contracts.lag.metrics import GROUP_STATE_VALUES, GROUP_STATUS_VALUES
+from contracts.metrics import MetricSpec
 
 if TYPE_CHECKING:
-    from broker.lag.model import GroupLag, PartitionLag
     from broker.metrics.collector import PartitionView
+    from contracts.lag.model import GroupLag, PartitionLag
 
 __all__ = ["CompatCollector", "GroupCollector"]
-
-_STATUSES = ("OK", "WARN", "REWIND", "STALL", "STOP")
-_STATES = ("Empty", "PreparingRebalance", "CompletingRebalance", "Stable", "Dead")
 
 
 class GroupCollector(Collector):
     def __init__(
         self, *, cluster: str, node_id: int, snapshot: Callable[[], Sequence[GroupLag]]
     ) -> None:
-        self._families = FamilyBuilder(c.COMMON_LABELS, (cluster, str(node_id)))
+        self._families = FamilyBuilder((cluster, str(node_id)))
         self._snapshot = snapshot
 
     def collect(self) -> Iterator[Metric]:
         groups = self._snapshot()
         f = self._families
-        per_partition: list[tuple[c.MetricSpec, Callable[[PartitionLag], float]]] = [
+        per_partition: list[tuple[MetricSpec, Callable[[PartitionLag], float]]] = [
             (c.GROUP_COMMITTED_OFFSET, lambda p: p.committed_offset),
             (c.GROUP_LAG_RECORDS, lambda p: p.lag_records),
             (c.GROUP_LAG_SECONDS, lambda p: p.lag_seconds),
@@ -62,9 +61,9 @@ class GroupCollector(Collector):
         members = f.family(c.GROUP_MEMBERS)
         rebalances = f.family(c.GROUP_REBALANCES)
         for g in groups:
-            for name in _STATUSES:
+            for name in GROUP_STATUS_VALUES:
                 f.add(status, (g.group_id, name), 1 if g.status.status.name == name else 0)
-            for name in _STATES:
+            for name in GROUP_STATE_VALUES:
                 f.add(state, (g.group_id, name), 1 if g.state == name else 0)
             f.add(members, (g.group_id,), g.members)
             f.add(rebalances, (g.group_id,), g.rebalances_total)

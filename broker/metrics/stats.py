@@ -9,26 +9,9 @@ from dataclasses import dataclass, field
 
 from prometheus_client.samples import Exemplar
 
-__all__ = ["LATENCY_BUCKETS_SECONDS", "BrokerStats", "LatencyHistogram", "RequestStats"]
+from contracts.metrics import BROKER_LATENCY_BUCKETS_SECONDS
 
-LATENCY_BUCKETS_SECONDS: tuple[float, ...] = (
-    0.0001,
-    0.00025,
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-)
+__all__ = ["BrokerStats", "LatencyHistogram", "RequestStats"]
 
 
 class LatencyHistogram:
@@ -37,7 +20,7 @@ class LatencyHistogram:
 
     __slots__ = ("bounds", "counts", "exemplars", "sum")
 
-    def __init__(self, bounds: tuple[float, ...] = LATENCY_BUCKETS_SECONDS) -> None:
+    def __init__(self, bounds: tuple[float, ...] = BROKER_LATENCY_BUCKETS_SECONDS) -> None:
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)
         self.sum = 0.0

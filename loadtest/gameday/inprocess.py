@@ -6,10 +6,10 @@ Each poll scrapes every target's ``/metrics`` and
   the engine gets one 60 s step every ``60 / f`` real seconds (:class:`slo.timescale.
   TimeScale`), so its windows, periods and alerts behave as they do in the compressed
   Prometheus rules; page and ticket alerts carry the generated rules' names and labels;
-- evaluates a Python twin of the alert pack's broker alerts (:mod:`alerts.
-  infrastructure`: unreachable, storage errors, lag beyond SLA, lag status, retention
-  headroom, partition hot spot) with the same thresholds, compressed the same way
-  (ranges, ``for`` and ages divided by ``f``).
+- evaluates the Python twins of the alert pack's broker alerts
+  (:mod:`loadtest.gameday.twins`: unreachable, storage errors, lag beyond SLA, lag
+  status, retention headroom, partition hot spot) with the same thresholds, compressed
+  the same way (ranges, ``for`` and ages divided by ``f``).
 
 The pack's other alerts (slow flushes, truncated recovery, request errors, auth
 failures, probe alerts) and extra rule files of a scenario need Prometheus.
@@ -20,18 +20,17 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
-from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 import numpy as np
 
-from alerts.thresholds import AlertThresholds
-from broker.lag.status import LagStatus
+from contracts.alerts import AlertThresholds
+from contracts.scrape import BROKER_JOB
 from loadtest.gameday.alerting import Targets
 from loadtest.gameday.observations import AlertInstance, SLOReading
-from loadtest.gameday.rules import BROKER_JOB, compressed_thresholds, for_seconds, pack_slos
+from loadtest.gameday.rules import compressed_thresholds, pack_slos
+from loadtest.gameday.twins import AlertTwins
 from slo.alerts import alert_labels, slo_labels
 from slo.conventions import SEVERITY_PAGE, SEVERITY_TICKET, Severity
 from slo.engine import Engine, Evaluation
@@ -44,36 +43,6 @@ from slo.timescale import TimeScale
 __all__ = ["InProcessAlerts"]
 
 _STEP_SECONDS: Final = 60
-Labels = dict[str, str]
-
-
-class _Snapshot:
-    """One poll: samples by name, whether the broker answered, and recent history."""
-
-    def __init__(self, samples: list[Sample], broker_up: bool) -> None:
-        self.samples = samples
-        self.broker_up = broker_up
-        self.by_name: dict[str, list[Sample]] = defaultdict(list)
-        for s in samples:
-            self.by_name[s.name].append(s)
-
-    def by(
-        self, name: str, keys: Sequence[str], agg: Callable[[list[float]], float]
-    ) -> list[tuple[Labels, float]]:
-        groups: dict[tuple[str, ...], list[float]] = defaultdict(list)
-        for s in self.by_name.get(name, []):
-            groups[tuple(s.labels.get(k, "") for k in keys)].append(s.value)
-        return [(dict(zip(keys, k, strict=True)), agg(v)) for k, v in groups.items()]
-
-
-@dataclass(frozen=True, slots=True)
-class _Twin:
-    """A Python twin of one pack alert: labels of the instances whose condition holds."""
-
-    alert: str
-    severity: str
-    hold: str  # the pack's ``for`` (nominal)
-    condition: Callable[[_Snapshot], list[Labels]]
 
 
 class InProcessAlerts:
@@ -94,17 +63,14 @@ class InProcessAlerts:
         self.t = compressed_thresholds(thresholds or AlertThresholds(), time_scale)
         dropped = set(exclude)
         self.slos = [*(pack_slos(self.t, probes) if pack else []), *slos]
-        self.twins = [w for w in self._twins() if w.alert not in dropped] if pack else []
+        self.twins = AlertTwins(self.t, time_scale, dropped) if pack else None
         self.excluded_slo_alerts = dropped
         self.scale = TimeScale(time_scale, time.time())
         self.engine = Engine(self.slos, step_seconds=_STEP_SECONDS) if self.slos else None
         self.sampler = Sampler(self.slos, _STEP_SECONDS, use_promql=False)
         self.queries = self.sampler.queries()
         self.last: Evaluation | None = None
-        self._since: dict[AlertInstance, float] = {}
-        self._history: deque[tuple[float, _Snapshot]] = deque()
         self._readings: dict[str, SLOReading] = {}
-        self._now = 0.0
 
     # --- lifecycle ---------------------------------------------------------------------
     def start(self, timeout_seconds: float = 30.0) -> None:
@@ -134,37 +100,24 @@ class InProcessAlerts:
 
     # --- evaluation ----------------------------------------------------------------------
     def firing(self) -> set[AlertInstance]:
-        now = time.time()
         samples, failed = self._scrape()
-        snapshot = _Snapshot(samples, BROKER_JOB not in failed)
-        self._history.append((now, snapshot))
-        while self._history and now - self._history[0][0] > 3600:
-            self._history.popleft()
-        self._now = now
-        conditions = self._slo_alerts(now, samples)
-        for twin in self.twins:
-            for labels in twin.condition(snapshot):
-                instance = AlertInstance.of(twin.alert, {**labels, "severity": twin.severity})
-                conditions[instance] = for_seconds(twin.hold, self.time_scale)
-        firing = set()
-        for instance, hold in conditions.items():
-            since = self._since.setdefault(instance, now)
-            if now - since >= hold:
-                firing.add(instance)
-        for instance in list(self._since):
-            if instance not in conditions:
-                del self._since[instance]
+        now = time.time()
+        firing = self._slo_alerts(now, samples)
+        if self.twins is not None:
+            firing |= self.twins.evaluate(now, samples, broker_up=BROKER_JOB not in failed)
         return firing
 
     def slo_readings(self) -> dict[str, SLOReading]:
         return dict(self._readings)
 
     def known_alerts(self) -> set[str]:
-        names = {w.alert for w in self.twins}
+        names = self.twins.names if self.twins is not None else set()
         return names | {s.alerting.name for s in self.slos} - self.excluded_slo_alerts
 
-    def _slo_alerts(self, now: float, samples: list[Sample]) -> dict[AlertInstance, float]:
-        out: dict[AlertInstance, float] = {}
+    def _slo_alerts(self, now: float, samples: list[Sample]) -> set[AlertInstance]:
+        """The SLO alerts firing now (they have no ``for``: the engine's multiwindow
+        conditions are the whole rule)."""
+        out: set[AlertInstance] = set()
         if self.engine is None:
             return out
         t = int(self.scale.virtual(now) // _STEP_SECONDS * _STEP_SECONDS)
@@ -189,97 +142,5 @@ class InProcessAlerts:
             for severity, on in severities:
                 if on:
                     labels = {**dict(slo.labels), **slo_labels(slo), **alert_labels(slo, severity)}
-                    out[AlertInstance.of(slo.alerting.name, labels)] = 0.0
+                    out.add(AlertInstance.of(slo.alerting.name, labels))
         return out
-
-    # --- the pack's broker alerts, as Python --------------------------------------------
-    def _twins(self) -> list[_Twin]:
-        t = self.t
-        keys = ("cluster", "group", "topic")
-
-        def unreachable(snap: _Snapshot) -> list[Labels]:
-            return [] if snap.broker_up else [{"job": BROKER_JOB}]
-
-        def storage(snap: _Snapshot) -> list[Labels]:
-            rows = self._increase("tidewatch_broker_storage_errors_total", ("cluster", "broker"))
-            return [labels for labels, v in rows if v > 0]
-
-        def lag(snap: _Snapshot) -> list[Labels]:
-            rows = snap.by("tidewatch_group_lag_seconds", keys, max)
-            return [labels for labels, v in rows if v > t.lag_sla_seconds]
-
-        def status(snap: _Snapshot) -> list[Labels]:
-            rows = snap.by("tidewatch_group_partition_status_code", keys, max)
-            return [labels for labels, v in rows if v >= int(LagStatus.STALL)]
-
-        def headroom(limit: float) -> Callable[[_Snapshot], list[Labels]]:
-            def check(snap: _Snapshot) -> list[Labels]:
-                rows = snap.by("tidewatch_group_retention_headroom_seconds", keys, min)
-                return [labels for labels, v in rows if v < limit]
-
-            return check
-
-        return [
-            _Twin("TidewatchBrokerUnreachable", "page", t.broker_unreachable_for, unreachable),
-            _Twin("TidewatchBrokerStorageErrors", "page", t.storage_errors_for, storage),
-            _Twin("TidewatchConsumerLagBeyondSLA", "page", t.lag_sla_for, lag),
-            _Twin("TidewatchConsumerLagStatus", "ticket", t.lag_status_for, status),
-            _Twin(
-                "TidewatchRetentionHeadroomLow",
-                "page",
-                t.retention_headroom_for,
-                headroom(t.retention_headroom_page_seconds),
-            ),
-            _Twin(
-                "TidewatchRetentionHeadroomLow",
-                "ticket",
-                t.retention_headroom_for,
-                headroom(t.retention_headroom_ticket_seconds),
-            ),
-            _Twin("TidewatchPartitionHotSpot", "ticket", t.hot_partition_for, self._hot_topics),
-        ]
-
-    def _window(self, nominal_seconds: int) -> tuple[float, _Snapshot] | None:
-        """The oldest snapshot within a compressed window (for rates and increases)."""
-        span = self.scale.real_seconds(nominal_seconds)
-        for t, snap in self._history:
-            if self._now - t <= span:
-                return (t, snap) if self._now - t > 0 else None
-        return None
-
-    def _increase(self, name: str, keys: Sequence[str]) -> list[tuple[Labels, float]]:
-        then = self._window(300)
-        if then is None:
-            return []
-        current = {_key(lb): v for lb, v in self._history[-1][1].by(name, keys, sum)}
-        before = {_key(lb): v for lb, v in then[1].by(name, keys, sum)}
-        out = []
-        for key, value in current.items():
-            delta = value - before.get(key, value)
-            out.append((dict(key), delta if delta >= 0 else value))
-        return out
-
-    def _hot_topics(self, snap: _Snapshot) -> list[Labels]:
-        then = self._window(600)
-        if then is None:
-            return []
-        t0, old = then
-        seconds = self._now - t0
-        metric = "tidewatch_partition_bytes_appended_total"
-        keys = ("cluster", "topic", "partition")
-        before = {_key(lb): v for lb, v in old.by(metric, keys, sum)}
-        rates: dict[tuple[str, str], list[float]] = defaultdict(list)
-        for lb, v in snap.by(metric, keys, sum):
-            if _key(lb) in before:
-                delta = v - before[_key(lb)]
-                rates[(lb["cluster"], lb["topic"])].append((delta if delta >= 0 else v) / seconds)
-        skew, floor = self.t.hot_partition_skew_ratio, self.t.hot_partition_min_bytes_per_second
-        return [
-            {"cluster": cluster, "topic": topic}
-            for (cluster, topic), r in rates.items()
-            if r and sum(r) > floor and max(r) / (sum(r) / len(r)) >= skew
-        ]
-
-
-def _key(labels: Labels) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted(labels.items()))

@@ -5,7 +5,7 @@ process with a generated config, Prometheus scrapes it as job ``tidewatch-probe`
 alert pack's probe alerts and SLOs apply), and at the end its anomaly counters are read
 for ``expect.probes``: records acknowledged and never read back (``lost``),
 ``duplicates``, ``reordered``, ``corrupted``. Metric names come from the probe catalog
-through :data:`alerts.probes.PROBE_METRICS`, the one place the pack maps them.
+through :data:`synthetics.catalog.PROBE_METRICS`, the one place they are mapped by role.
 
 When the probe is not part of the build, :func:`unavailable` says why and the probe
 expectations are reported as skipped.
@@ -25,9 +25,9 @@ from typing import Final
 
 import yaml
 
-from alerts.probes import PROBE_METRICS, ProbeMetrics
 from loadtest.faults.broker import free_port
 from slo.sources.local import parse_exposition
+from synthetics.catalog import PROBE_METRICS, ProbeMetrics
 
 __all__ = ["ProbeProcess", "probe_counts", "unavailable"]
 

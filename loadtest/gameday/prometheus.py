@@ -4,7 +4,8 @@ compressed rules; alerts and SLO readings are read back through its HTTP API.
 It runs ``prometheus`` (Debian's 2.x binary) on 127.0.0.1 with a temporary data
 directory, started and stopped by its own PID. Scrapes and rule evaluations happen once
 per nominal minute (1 s at a time scale of 60, 0.5 s at 120), the step the SLO rules
-are written for; the scrape layout is the alert pack's (``alerts.scrape``).
+are written for; the scrape layout is the alert pack's (``alerts.scrape``, job names from
+``contracts.scrape``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from typing import Any
 
 import yaml
 
-from alerts.scrape import BROKER_JOB, PROBE_JOB, prometheus_config
+from alerts.scrape import prometheus_config
+from contracts.scrape import BROKER_JOB, PROBE_JOB
 from loadtest.faults.broker import free_port
 from loadtest.gameday.alerting import Targets
 from loadtest.gameday.observations import AlertInstance, SLOReading

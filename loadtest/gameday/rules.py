@@ -4,7 +4,7 @@ One rule file per run, merged from:
 
 - **the alert pack** (``tidewatch alerts build``, :mod:`alerts.build`): the
   infrastructure alerts and the platform SLOs' burn-rate rules, generated with the
-  :class:`~alerts.thresholds.AlertThresholds` the scenario may override;
+  :class:`~contracts.alerts.AlertThresholds` the scenario may override;
 - the scenario's own SLO specs, compiled by the SLO engine (``slo.rules``);
 - extra rule files named by the scenario.
 
@@ -26,22 +26,20 @@ import yaml
 
 from alerts.build import INFRASTRUCTURE_RULES_FILE, PROBE_GROUP, build
 from alerts.platform_slos import platform_slo_specs
-from alerts.probes import PROBE_METRICS
-from alerts.promql import HISTOGRAM_SUFFIXES, metric_names
-from alerts.scrape import BROKER_JOB, PROBE_JOB
-from alerts.thresholds import AlertThresholds
+from contracts.alerts import AlertThresholds
+from contracts.metrics import series_names
+from contracts.promql import metric_names
 from slo.duration import format_duration, parse_duration
 from slo.model import SLO
 from slo.rules import generate as generate_slo_rules
 from slo.rules import group_names
 from slo.timescale import compress_rules
+from synthetics.catalog import PROBE_METRICS
 
 __all__ = [
     "AGE_THRESHOLDS",
-    "BROKER_JOB",
     "LATENCY_THRESHOLDS",
     "LOAD_JOB",
-    "PROBE_JOB",
     "build_rules",
     "compressed_thresholds",
     "pack_slos",
@@ -79,12 +77,7 @@ def for_seconds(duration: str, time_scale: float) -> float:
 
 def probe_metric_names() -> frozenset[str]:
     """Every series name of the probe catalog (histograms with their suffixes)."""
-    names: set[str] = set()
-    for spec in PROBE_METRICS.specs():
-        names.add(spec.name)
-        if str(getattr(spec, "type", "")) == "histogram":
-            names.update(spec.name + suffix for suffix in HISTOGRAM_SUFFIXES)
-    return frozenset(names)
+    return series_names(PROBE_METRICS.specs())
 
 
 def is_probe_slo(slo: SLO) -> bool:

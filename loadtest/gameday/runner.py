@@ -35,6 +35,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from contracts.scrape import BROKER_JOB, PROBE_JOB
 from loadtest.collector import Collector, IntervalPoint
 from loadtest.faults.broker import ManagedBroker
 from loadtest.faults.faults import (
@@ -57,7 +58,7 @@ from loadtest.gameday.expectations import Outcome, judge
 from loadtest.gameday.observations import AlertHistory, GroupLag, LagHistory, SLOHistory
 from loadtest.gameday.probe import ProbeProcess, probe_counts
 from loadtest.gameday.probe import unavailable as probe_unavailable
-from loadtest.gameday.rules import BROKER_JOB, LOAD_JOB, PROBE_JOB, build_rules, thresholds_with
+from loadtest.gameday.rules import LOAD_JOB, build_rules, thresholds_with
 from loadtest.gameday.scenario import START, FaultStep, Scenario
 from loadtest.generator import LoadGenerator, LoadResult
 from loadtest.metrics import LoadMetricsCollector

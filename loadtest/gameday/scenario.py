@@ -22,7 +22,7 @@ from typing import Any, Final, Literal
 
 import yaml
 
-from alerts.thresholds import AlertThresholds
+from contracts.alerts import AlertThresholds
 from loadtest.workload import Workload, parse_embedded_workload, seconds
 from slo.duration import DurationError, format_duration, parse_duration
 from slo.errors import SpecError

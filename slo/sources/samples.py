@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from slo.model import Matcher, Selector
+from contracts.promql import Matcher, Selector
 from slo.sampling import Query
 
 __all__ = ["Sample", "SampleIndex"]

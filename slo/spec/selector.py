@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Final, cast
 
-from slo.model import Matcher, MatchOp, Selector
+from contracts.promql import Matcher, MatchOp, Selector
 
 __all__ = ["parse_selector", "selector_from_sloth_query"]
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from broker.lag.status import StatusConfig
+from contracts.lag.status import StatusConfig
 from synthetics.config import NAME_PATTERN, read_yaml
 from synthetics.connection import CONNECTION_KEYS, ConnectionConfig, parse_connection
 from synthetics.fields import ConfigError, Fields

@@ -1,5 +1,5 @@
 """Lag per group and partition from what an external client can read, judged with the
-broker's own status logic (``broker.lag.status``). Pure: readings and times in, lag out.
+broker's own status logic (``contracts.lag.status``). Pure: readings and times in, lag out.
 
 A reading is what one poll saw for a partition: the group's committed offset, the high
 watermark, the log start offset and the timestamp of the first unconsumed record (the
@@ -12,7 +12,7 @@ read by fetching that one record, so the lag in seconds is exact, not interpolat
   lower bound: Kafka deletes a segment when its *newest* record is older than
   ``retention.ms``, and a client cannot see segment boundaries (the broker's own metric
   is exact). Absent when caught up or when the topic keeps data forever;
-- status: ``broker.lag.status.evaluate`` over a window of commit samples.
+- status: ``contracts.lag.status.evaluate`` over a window of commit samples.
 
 Commit samples: Kafka's OffsetFetch does not say when an offset was committed, so a
 sample is recorded when a poll sees the committed offset change (and at the first poll),
@@ -30,8 +30,8 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from broker.lag.model import GroupLag, PartitionLag, lag_figures
-from broker.lag.status import CommitSample, StatusConfig, evaluate, worst
+from contracts.lag.model import GroupLag, PartitionLag, lag_figures
+from contracts.lag.status import CommitSample, StatusConfig, evaluate, worst
 
 __all__ = ["GroupLag", "GroupReading", "LagBook", "PartitionLag", "PartitionReading"]
 

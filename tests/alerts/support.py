@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from alerts.promql import selector
 from alerts.rule import AlertRule
+from contracts.promql import selector
 
 PROMTOOL = shutil.which("promtool")
 AMTOOL = shutil.which("amtool")

@@ -16,6 +16,16 @@ import pytest
 
 from alerts.alertmanager import RECEIVER_PAGE, RECEIVER_TICKET
 from alerts.build import ALERTMANAGER_FILE, build
+from contracts.alerts import (
+    BROKER_DISK_NEARLY_FULL,
+    BROKER_STORAGE_ERRORS,
+    BROKER_UNREACHABLE,
+    CONSUMER_LAG_BEYOND_SLA,
+    CONSUMER_LAG_STATUS,
+    PROBE_RECORDS_LOST,
+    REQUEST_ERRORS_HIGH,
+    RETENTION_HEADROOM_LOW,
+)
 from tests.alerts.support import AMTOOL, needs_amtool
 from tests.slo.support import free_port
 
@@ -176,52 +186,52 @@ def test_an_unreachable_broker_silences_lag_alerts_of_its_cluster_only(alertmana
     _post(
         alertmanager,
         [
-            {"alertname": "TidewatchBrokerUnreachable", "severity": "page", "cluster": "local"},
-            {"alertname": "TidewatchConsumerLagBeyondSLA", "severity": "page", **LAG},
-            {"alertname": "TidewatchProbeRecordsLost", "severity": "page", "cluster": "local"},
+            {"alertname": BROKER_UNREACHABLE, "severity": "page", "cluster": "local"},
+            {"alertname": CONSUMER_LAG_BEYOND_SLA, "severity": "page", **LAG},
+            {"alertname": PROBE_RECORDS_LOST, "severity": "page", "cluster": "local"},
             {
-                "alertname": "TidewatchConsumerLagStatus",
+                "alertname": CONSUMER_LAG_STATUS,
                 "severity": "ticket",
                 **LAG,
                 "cluster": "other",
             },
         ],
     )
-    expected = {("TidewatchConsumerLagBeyondSLA", "page"), ("TidewatchProbeRecordsLost", "page")}
+    expected = {(CONSUMER_LAG_BEYOND_SLA, "page"), (PROBE_RECORDS_LOST, "page")}
     inhibited = _inhibited(alertmanager, expected, 4)
     assert inhibited == {
-        ("TidewatchBrokerUnreachable", "page"): False,
-        ("TidewatchConsumerLagBeyondSLA", "page"): True,
-        ("TidewatchProbeRecordsLost", "page"): True,
-        ("TidewatchConsumerLagStatus", "ticket"): False,
+        (BROKER_UNREACHABLE, "page"): False,
+        (CONSUMER_LAG_BEYOND_SLA, "page"): True,
+        (PROBE_RECORDS_LOST, "page"): True,
+        (CONSUMER_LAG_STATUS, "ticket"): False,
     }
 
 
 def test_a_retention_page_silences_its_ticket_for_the_same_group_and_topic(
     alertmanager: str,
 ) -> None:
-    name = "TidewatchRetentionHeadroomLow"
+    name = RETENTION_HEADROOM_LOW
     _post(
         alertmanager,
         [
             {"alertname": name, "severity": "page", **LAG},
             {"alertname": name, "severity": "ticket", **LAG},
-            {"alertname": "TidewatchBrokerStorageErrors", "severity": "page", "cluster": "local"},
-            {"alertname": "TidewatchRequestErrorsHigh", "severity": "ticket", "cluster": "local"},
+            {"alertname": BROKER_STORAGE_ERRORS, "severity": "page", "cluster": "local"},
+            {"alertname": REQUEST_ERRORS_HIGH, "severity": "ticket", "cluster": "local"},
         ],
     )
-    expected = {(name, "ticket"), ("TidewatchRequestErrorsHigh", "ticket")}
+    expected = {(name, "ticket"), (REQUEST_ERRORS_HIGH, "ticket")}
     inhibited = _inhibited(alertmanager, expected, 4)
     assert inhibited == {
         (name, "page"): False,
         (name, "ticket"): True,
-        ("TidewatchBrokerStorageErrors", "page"): False,
-        ("TidewatchRequestErrorsHigh", "ticket"): True,
+        (BROKER_STORAGE_ERRORS, "page"): False,
+        (REQUEST_ERRORS_HIGH, "ticket"): True,
     }
 
 
 def test_a_disk_page_silences_the_disk_ticket_of_the_same_broker_only(alertmanager: str) -> None:
-    name = "TidewatchBrokerDiskNearlyFull"
+    name = BROKER_DISK_NEARLY_FULL
     node = {"cluster": "local", "service": "tidewatch"}
     _post(
         alertmanager,

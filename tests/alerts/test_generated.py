@@ -1,5 +1,5 @@
-"""Contracts of the generated artifacts: no drift from the committed copies, the probe
-SLOs defined once (synthetics/slos/probe.yaml) and included unchanged, promtool accepts
+"""Contracts of the generated artifacts (their drift: tests/tidewatch/test_generate.py): the
+build commands write what is committed, the probe SLOs defined once (synthetics/slos/probe.yaml) and included unchanged, promtool accepts
 every rule file, every metric name used exists in a catalog, every alert has a runbook and
 every runbook an alert, and every alert points at an existing panel."""
 
@@ -15,24 +15,25 @@ import yaml
 from click.testing import CliRunner
 
 from alerts.build import INFRASTRUCTURE_RULES_FILE, SLO_RULES_FILE, build
-from alerts.catalogs import known_metric_names, recorded_names
+from alerts.catalogs import known_metric_names
 from alerts.platform_slos import (
     PLATFORM_SLO_PATH,
     PROBE_SLO_PATHS,
     platform_slo_specs,
     probe_slo_entries,
 )
-from alerts.promql import metric_names
 from alerts.rule import RUNBOOK_DIR, SERVICE
+from contracts.promql import metric_names, recorded_names
 from dashboards.build import build as build_dashboards
 from dashboards.build import label_values_parts, panel_queries, variable_queries
 from slo import conventions as c
 from slo.errors import SpecError
 from slo.spec import load_files
 from synthetics.catalog import PROBE_CATALOG
-from synthetics.slos import expected_rule_files
+from synthetics.slos import RULES_DIR as PROBE_RULES_DIR
 from tests.alerts.support import PROMTOOL, needs_promtool
 from tidewatch.cli import cli
+from tidewatch.generate import GOLDEN_SETS
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOKS = ROOT / RUNBOOK_DIR
@@ -83,7 +84,9 @@ def test_the_probe_slo_rules_are_the_same_in_both_rule_files() -> None:
     # the very same groups for the probe SLOs.
     platform_groups = yaml.safe_load(build().files[SLO_RULES_FILE])["groups"]
     probe_groups = [
-        g for text in expected_rule_files().values() for g in yaml.safe_load(text)["groups"]
+        g
+        for path in sorted(PROBE_RULES_DIR.glob("*.yaml"))
+        for g in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
     ]
     names = {g["name"] for g in probe_groups}
     assert len(names) == 3 * len(PROBE_SLOS)
@@ -101,22 +104,18 @@ def test_a_probe_slo_file_of_another_service_is_not_included(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("command", "directory"),
     [("alerts", "alerts/generated"), ("dashboards", "dashboards/generated")],
-    ids=["alert_files_match_a_fresh_build", "dashboard_files_match_a_fresh_build"],
+    ids=["alerts_build", "dashboards_build"],
 )
-def test_committed_generated_files_do_not_drift(command: str, directory: str) -> None:
-    result = CliRunner().invoke(cli, [command, "build", "-o", str(ROOT / directory), "--check"])
+def test_the_build_command_writes_what_tidewatch_generate_commits(
+    command: str, directory: str, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(cli, [command, "build", "-o", str(tmp_path)])
     assert result.exit_code == 0, result.output
-
-
-def test_build_writes_the_same_bytes_twice(tmp_path: Path) -> None:
-    runner = CliRunner()
-    for out in ("a", "b"):
-        assert runner.invoke(cli, ["alerts", "build", "-o", str(tmp_path / out)]).exit_code == 0
-        assert runner.invoke(cli, ["dashboards", "build", "-o", str(tmp_path / out)]).exit_code == 0
-    a = {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir()}
-    b = {p.name: p.read_bytes() for p in (tmp_path / "b").iterdir()}
-    assert a == b
-    assert len(a) == 9
+    (golden,) = [g for g in GOLDEN_SETS if g.directory == directory]
+    written = {p.name: p.read_text(encoding="utf-8") for p in tmp_path.iterdir()}
+    assert written == dict(golden.files())
+    check = CliRunner().invoke(cli, [command, "build", "-o", str(ROOT / directory), "--check"])
+    assert check.exit_code == 0, check.output
 
 
 def test_check_mode_reports_drift(tmp_path: Path) -> None:
@@ -181,18 +180,8 @@ def test_every_metric_in_rules_and_dashboards_exists_in_a_catalog() -> None:
     # Recorded names are the SLO engine's conventions, not inventions of the generator.
     windows = "|".join(re.escape(w) for w in ("5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"))
     pattern = re.compile(rf"^{re.escape(c.sli_error_ratio_rule(''))}({windows})$")
-    conventions = {getattr(c, a) for a in c.__all__ if a.startswith("RULE_")}
+    conventions = set(c.RECORDED_NAMES)
     assert {n for n in recorded if n not in conventions and not pattern.match(n)} == set()
-
-
-def test_metric_name_tokenizer_finds_selectors_and_skips_functions_labels_and_strings() -> None:
-    expr = (
-        'sum by (topic) (rate(a_total{error=~"x|y", job="up"}[5m] offset 1h)) / on (topic) '
-        "group_left b and histogram_quantile(0.99, c_bucket) > bool 2 unless "
-        'label_replace(d, "dst", "$1", "src", "(.*)") or {__name__="e"} or vector(1) or '
-        "f offset 30m"
-    )
-    assert metric_names(expr) == {"a_total", "b", "c_bucket", "d", "e", "f"}
 
 
 def _runbook_paths() -> dict[str, str]:

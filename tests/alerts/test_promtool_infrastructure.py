@@ -15,9 +15,25 @@ from typing import Any
 import pytest
 
 from alerts.build import INFRASTRUCTURE_RULES_FILE, build
-from alerts.probes import PROBE_METRICS as PROBES
 from alerts.rule import AlertRule
 from broker.metrics import catalog as m
+from contracts.alerts import (
+    AUTH_FAILURES,
+    BROKER_DISK_NEARLY_FULL,
+    BROKER_FLUSH_SLOW,
+    BROKER_RECOVERY_TRUNCATED,
+    BROKER_STORAGE_ERRORS,
+    BROKER_UNREACHABLE,
+    CONSUMER_LAG_BEYOND_SLA,
+    CONSUMER_LAG_STATUS,
+    PARTITION_HOT_SPOT,
+    PROBE_DUPLICATES,
+    PROBE_RECORDS_LOST,
+    REQUEST_ERRORS_HIGH,
+    RETENTION_HEADROOM_LOW,
+)
+from contracts.metrics import MetricSpec
+from synthetics.catalog import PROBE_METRICS as PROBES
 from tests.alerts.support import (
     BROKER,
     PROBE,
@@ -56,7 +72,7 @@ class Case:
     checks: dict[int, list[Expect]]
 
 
-def _bucket(spec: m.MetricSpec, le: str, values: str, **labels: str) -> dict[str, str]:
+def _bucket(spec: MetricSpec, le: str, values: str, **labels: str) -> dict[str, str]:
     return series(spec, values, "_bucket", le=le, **labels)
 
 
@@ -73,25 +89,25 @@ _REQ = {"api": "produce"}
 CASES: dict[str, Case] = {
     # up is 0 from t2; for 1m -> firing at t3.
     "broker_unreachable_fires_one_minute_after_the_first_failed_scrape": Case(
-        "TidewatchBrokerUnreachable",
+        BROKER_UNREACHABLE,
         [_up("1 1 0x8")],
         {2: [], 3: [Expect("page", _UP_LABELS)]},
     ),
     "broker_unreachable_is_silent_while_scrapes_succeed": Case(
-        "TidewatchBrokerUnreachable", [_up("1x10")], {10: []}
+        BROKER_UNREACHABLE, [_up("1x10")], {10: []}
     ),
     # 3 storage errors at t6: increase over 5m > 0 from t6; for 1m -> t7, value 3.
     "storage_errors_page_one_minute_after_the_disk_refuses_a_write": Case(
-        "TidewatchBrokerStorageErrors",
+        BROKER_STORAGE_ERRORS,
         [series(m.STORAGE_ERRORS, "0x5 3x10")],
         {6: [], 7: [Expect("page", NODE, {"{{ $value | humanize }}": "3"})]},
     ),
     "storage_errors_are_silent_while_the_counter_stays_at_zero": Case(
-        "TidewatchBrokerStorageErrors", [series(m.STORAGE_ERRORS, "0x20")], {20: []}
+        BROKER_STORAGE_ERRORS, [series(m.STORAGE_ERRORS, "0x20")], {20: []}
     ),
     # Every flush takes 0.5-1 s: p99 = 0.5 + 0.5 * 0.99 = 0.995 s from t1; for 15m -> t16.
     "slow_flushes_ticket_after_fifteen_minutes_above_half_a_second": Case(
-        "TidewatchBrokerFlushSlow",
+        BROKER_FLUSH_SLOW,
         [
             _bucket(m.FLUSH_DURATION, "0.5", "0x20"),
             _bucket(m.FLUSH_DURATION, "1.0", "0+10x20"),
@@ -100,7 +116,7 @@ CASES: dict[str, Case] = {
         {15: [], 16: [Expect("ticket", NODE, {"{{ $value | humanizeDuration }}": "995ms"})]},
     ),
     "fast_flushes_are_silent": Case(
-        "TidewatchBrokerFlushSlow",
+        BROKER_FLUSH_SLOW,
         [
             _bucket(m.FLUSH_DURATION, "0.005", "0+10x20"),
             _bucket(m.FLUSH_DURATION, "1.0", "0+10x20"),
@@ -111,7 +127,7 @@ CASES: dict[str, Case] = {
     # 4096 bytes truncated at the restart at t31: ticket then; 30 minutes later the value
     # is no longer new and the alert resolves.
     "recovery_truncation_tickets_after_a_restart_and_resolves_after_thirty_minutes": Case(
-        "TidewatchBrokerRecoveryTruncated",
+        BROKER_RECOVERY_TRUNCATED,
         [series(m.RECOVERY_TRUNCATED_BYTES, "0x30 4096x40")],
         {
             30: [],
@@ -127,13 +143,13 @@ CASES: dict[str, Case] = {
         },
     ),
     "clean_restarts_do_not_ticket": Case(
-        "TidewatchBrokerRecoveryTruncated",
+        BROKER_RECOVERY_TRUNCATED,
         [series(m.RECOVERY_TRUNCATED_BYTES, "0x70")],
         {31: [], 70: []},
     ),
     # 10% of the disk free from t3: below 15% for 10m -> ticket at t13; never below 5%.
     "a_disk_below_fifteen_percent_free_tickets_after_ten_minutes": Case(
-        "TidewatchBrokerDiskNearlyFull",
+        BROKER_DISK_NEARLY_FULL,
         [
             series(m.DATA_DIR_SIZE_BYTES, "1000x30"),
             series(m.DATA_DIR_FREE_BYTES, "500 500 500 100x27"),
@@ -143,7 +159,7 @@ CASES: dict[str, Case] = {
     # 3% free from t3: below 5% for 5m -> page at t8; the ticket joins at t13 (the page
     # silences it in Alertmanager).
     "a_disk_below_five_percent_free_pages_after_five_minutes": Case(
-        "TidewatchBrokerDiskNearlyFull",
+        BROKER_DISK_NEARLY_FULL,
         [
             series(m.DATA_DIR_SIZE_BYTES, "1000x30"),
             series(m.DATA_DIR_FREE_BYTES, "500 500 500 30x27"),
@@ -161,7 +177,7 @@ CASES: dict[str, Case] = {
     # 20% free, with a dip to 3% from t11 to t14 (4 minutes, shorter than the page's 5m):
     # silent throughout.
     "a_disk_with_room_or_a_short_dip_is_silent": Case(
-        "TidewatchBrokerDiskNearlyFull",
+        BROKER_DISK_NEARLY_FULL,
         [
             series(m.DATA_DIR_SIZE_BYTES, "1000x30"),
             series(m.DATA_DIR_FREE_BYTES, "200x10 30x3 200x16"),
@@ -171,7 +187,7 @@ CASES: dict[str, Case] = {
     # Lag grows 60 s per minute on partition 0: above 300 s from t6 (360); for 5m -> t11,
     # when it is 660 s.
     "lag_beyond_the_sla_pages_after_five_minutes": Case(
-        "TidewatchConsumerLagBeyondSLA",
+        CONSUMER_LAG_BEYOND_SLA,
         [
             series(m.GROUP_LAG_SECONDS, "0+60x20", group="billing", topic="orders", partition="0"),
             series(m.GROUP_LAG_SECONDS, "0x20", group="billing", topic="orders", partition="1"),
@@ -179,13 +195,13 @@ CASES: dict[str, Case] = {
         {10: [], 11: [Expect("page", GROUP, {"{{ $value | humanizeDuration }}": "11m 0s"})]},
     ),
     "lag_within_the_sla_is_silent": Case(
-        "TidewatchConsumerLagBeyondSLA",
+        CONSUMER_LAG_BEYOND_SLA,
         [series(m.GROUP_LAG_SECONDS, "0+10x30", group="billing", topic="orders", partition="0")],
         {30: []},
     ),
     # STOP (4) from t3; for 10m -> t13.
     "a_stopped_consumer_tickets_after_ten_minutes": Case(
-        "TidewatchConsumerLagStatus",
+        CONSUMER_LAG_STATUS,
         [
             series(
                 m.GROUP_PARTITION_STATUS,
@@ -201,12 +217,12 @@ CASES: dict[str, Case] = {
         {12: [], 13: [Expect("ticket", GROUP, {_LAG_STATUS_IF: "STOP"})]},
     ),
     "a_stalled_consumer_tickets_as_stall": Case(
-        "TidewatchConsumerLagStatus",
+        CONSUMER_LAG_STATUS,
         [series(m.GROUP_PARTITION_STATUS, "3x20", group="billing", topic="orders", partition="0")],
         {9: [], 10: [Expect("ticket", GROUP, {_LAG_STATUS_IF: "STALL"})]},
     ),
     "warn_and_rewind_do_not_ticket": Case(
-        "TidewatchConsumerLagStatus",
+        CONSUMER_LAG_STATUS,
         [
             series(
                 m.GROUP_PARTITION_STATUS,
@@ -223,7 +239,7 @@ CASES: dict[str, Case] = {
     # at t66, when 3240 s = 54 min remain; the page and the ticket both fire, Alertmanager
     # inhibits the ticket).
     "retention_headroom_tickets_below_six_hours_and_pages_below_one_hour": Case(
-        "TidewatchRetentionHeadroomLow",
+        RETENTION_HEADROOM_LOW,
         [
             series(
                 m.GROUP_RETENTION_HEADROOM,
@@ -245,7 +261,7 @@ CASES: dict[str, Case] = {
         },
     ),
     "ample_retention_headroom_is_silent_even_for_a_group_beyond_its_sla": Case(
-        "TidewatchRetentionHeadroomLow",
+        RETENTION_HEADROOM_LOW,
         [
             series(m.GROUP_RETENTION_HEADROOM, "86400x30", **_BILLING),
             series(m.GROUP_LAG_SECONDS, "3600x30", **_BILLING),
@@ -255,7 +271,7 @@ CASES: dict[str, Case] = {
     # The probe's own group on its 1 h-retention topic: a second or two behind between
     # commits, so its headroom is always just under 1 h. It is consuming: silent.
     "a_group_within_the_lag_sla_on_a_short_retention_topic_is_silent": Case(
-        "TidewatchRetentionHeadroomLow",
+        RETENTION_HEADROOM_LOW,
         [
             series(m.GROUP_RETENTION_HEADROOM, "3599x30", **_BILLING),
             series(m.GROUP_LAG_SECONDS, "2x30", **_BILLING),
@@ -265,7 +281,7 @@ CASES: dict[str, Case] = {
     # The same group stops: its lag passes the SLA at t5 (360 s) while its headroom drops
     # below 1 h; for 5m -> page and ticket at t10.
     "a_group_on_a_short_retention_topic_pages_once_it_falls_beyond_the_lag_sla": Case(
-        "TidewatchRetentionHeadroomLow",
+        RETENTION_HEADROOM_LOW,
         [
             series(m.GROUP_RETENTION_HEADROOM, "3599-60x30", **_BILLING),
             series(m.GROUP_LAG_SECONDS, "60+60x30", **_BILLING),
@@ -283,7 +299,7 @@ CASES: dict[str, Case] = {
     # that the topic's rate is 22000 B/s x t/10: above the 10240 B/s floor from t5
     # (11000); for 30m -> t35.
     "a_hot_partition_tickets_after_thirty_minutes": Case(
-        "TidewatchPartitionHotSpot",
+        PARTITION_HOT_SPOT,
         [
             series(m.PARTITION_BYTES_APPENDED, "0+1200000x40", topic="orders", partition="0"),
             series(m.PARTITION_BYTES_APPENDED, "0+60000x40", topic="orders", partition="1"),
@@ -301,7 +317,7 @@ CASES: dict[str, Case] = {
         },
     ),
     "evenly_spread_traffic_is_silent": Case(
-        "TidewatchPartitionHotSpot",
+        PARTITION_HOT_SPOT,
         [
             series(m.PARTITION_BYTES_APPENDED, "0+600000x40", topic="orders", partition=str(p))
             for p in range(3)
@@ -309,7 +325,7 @@ CASES: dict[str, Case] = {
         {40: []},
     ),
     "a_skewed_topic_below_the_traffic_floor_is_silent": Case(
-        "TidewatchPartitionHotSpot",
+        PARTITION_HOT_SPOT,
         [
             series(m.PARTITION_BYTES_APPENDED, "0+60000x40", topic="orders", partition="0"),
             series(m.PARTITION_BYTES_APPENDED, "0+600x40", topic="orders", partition="1"),
@@ -321,7 +337,7 @@ CASES: dict[str, Case] = {
     # but the 5m error rate (10 t / 300 s while the series is young) passes the 0.1/s
     # floor only at t4 (0.133); for 10m -> t14.
     "unexpected_request_errors_ticket_after_ten_minutes": Case(
-        "TidewatchRequestErrorsHigh",
+        REQUEST_ERRORS_HIGH,
         [
             series(m.REQUESTS, "0+100x20", api="produce", error="none"),
             series(m.REQUESTS, "0+10x20", api="produce", error="kafka_storage_error"),
@@ -338,7 +354,7 @@ CASES: dict[str, Case] = {
         },
     ),
     "rebalance_errors_are_expected_and_silent": Case(
-        "TidewatchRequestErrorsHigh",
+        REQUEST_ERRORS_HIGH,
         [
             series(m.REQUESTS, "0+100x20", api="join_group", error="none"),
             series(m.REQUESTS, "0+50x20", api="join_group", error="rebalance_in_progress"),
@@ -346,7 +362,7 @@ CASES: dict[str, Case] = {
         {20: []},
     ),
     "a_trickle_of_errors_below_the_rate_floor_is_silent": Case(
-        "TidewatchRequestErrorsHigh",
+        REQUEST_ERRORS_HIGH,
         [
             series(m.REQUESTS, "0+1x20", api="produce", error="none"),
             series(m.REQUESTS, "0+1x20", api="produce", error="unknown_server_error"),
@@ -356,7 +372,7 @@ CASES: dict[str, Case] = {
     # 2 denials per minute: the 10-minute increase reaches 10 at t5; for 5m -> t10, when
     # it is 20.
     "authorization_failures_ticket_when_they_persist": Case(
-        "TidewatchAuthFailures",
+        AUTH_FAILURES,
         [series(m.REQUESTS, "0+2x30", api="produce", error="topic_authorization_failed")],
         {
             9: [],
@@ -370,13 +386,13 @@ CASES: dict[str, Case] = {
         },
     ),
     "a_few_denials_are_silent": Case(
-        "TidewatchAuthFailures",
+        AUTH_FAILURES,
         [series(m.REQUESTS, "0 1 2x20", api="produce", error="topic_authorization_failed")],
         {20: []},
     ),
     # Probe alerts: one lost record at t5 pages at once.
     "a_lost_probe_record_pages_immediately": Case(
-        "TidewatchProbeRecordsLost",
+        PROBE_RECORDS_LOST,
         [
             probe_series(PROBES.lost, "0x4 1x10", partition="0"),
             probe_series(PROBES.lost, "0x14", partition="1"),
@@ -388,7 +404,7 @@ CASES: dict[str, Case] = {
     ),
     # A standalone probe is scraped as its own job: the alert does not care.
     "a_lost_record_of_a_standalone_probe_pages_the_same": Case(
-        "TidewatchProbeRecordsLost",
+        PROBE_RECORDS_LOST,
         [
             probe_series(
                 PROBES.lost,
@@ -404,10 +420,10 @@ CASES: dict[str, Case] = {
         },
     ),
     "no_lost_probe_records_is_silent": Case(
-        "TidewatchProbeRecordsLost", [probe_series(PROBES.lost, "0x14", partition="0")], {14: []}
+        PROBE_RECORDS_LOST, [probe_series(PROBES.lost, "0x14", partition="0")], {14: []}
     ),
     "duplicate_probe_records_ticket": Case(
-        "TidewatchProbeDuplicates",
+        PROBE_DUPLICATES,
         [probe_series(PROBES.duplicated, "0x4 2x10", partition="1")],
         {
             4: [],
@@ -415,7 +431,7 @@ CASES: dict[str, Case] = {
         },
     ),
     "no_duplicate_probe_records_is_silent": Case(
-        "TidewatchProbeDuplicates",
+        PROBE_DUPLICATES,
         [probe_series(PROBES.duplicated, "0x14", partition="1")],
         {14: []},
     ),

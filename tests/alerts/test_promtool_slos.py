@@ -16,11 +16,11 @@ import pytest
 
 from alerts.build import SLO_RULES_FILE, build
 from alerts.platform_slos import PLATFORM_SLO_FILE, platform_slos
-from alerts.probes import PROBE_METRICS as PROBES
-from alerts.promql import selector
 from broker.metrics import catalog as m
+from contracts.promql import selector
 from slo.alerts import no_data_alert_name
 from slo.model import SLO, LatencySLI
+from synthetics.catalog import PROBE_METRICS as PROBES
 from tests.alerts.support import (
     group_names,
     needs_promtool,

@@ -12,9 +12,9 @@ import pytest
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from alerts.promql import metric_names
-from alerts.thresholds import AlertThresholds
 from broker.metrics import catalog as m
+from contracts.alerts import AlertThresholds
+from contracts.promql import metric_names
 from dashboards.build import DASHBOARD_FILES, panel_queries
 from synthetics.catalog import PROBE_CATALOG
 

@@ -35,14 +35,14 @@ import yaml
 
 from alerts.build import INFRASTRUCTURE_RULES_FILE, SLO_RULES_FILE, build
 from alerts.platform_slos import platform_slo_specs
-from alerts.probes import PROBE_METRICS
-from alerts.promql import metric_names
-from alerts.scrape import BROKER_JOB, UP, prometheus_config
+from alerts.scrape import prometheus_config
 from broker.metrics import catalog as m
+from contracts.promql import metric_names
+from contracts.scrape import BROKER_JOB, UP
 from dashboards.build import build as build_dashboards
 from dashboards.build import label_values_parts, panel_queries, variable_queries
 from slo import conventions as c
-from synthetics.catalog import PROBE_CATALOG
+from synthetics.catalog import PROBE_CATALOG, PROBE_METRICS
 from tests.dashboards.support import MergedEndpoint, ProbeProcess, fetch_text
 from tests.slo.support import free_port
 from tests.support.broker_process import BrokerProcess

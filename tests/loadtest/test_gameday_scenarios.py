@@ -12,6 +12,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from contracts.alerts import CONSUMER_LAG_BEYOND_SLA, CONSUMER_LAG_STATUS
 from loadtest.gameday.runner import GameDay
 from loadtest.gameday.scenario import load_scenario
 from loadtest.gameday.scorecard import write_scorecard
@@ -79,11 +80,11 @@ def test_a_broken_lag_alert_makes_the_scorecard_report_the_misses(tmp_path: Path
         if o["status"] == "MISSED"
     }
     assert {(k, s) for k, s, _ in missed} == {
-        ("alert fires", "TidewatchConsumerLagBeyondSLA"),
-        ("alert resolves", "TidewatchConsumerLagBeyondSLA"),
+        ("alert fires", CONSUMER_LAG_BEYOND_SLA),
+        ("alert resolves", CONSUMER_LAG_BEYOND_SLA),
         ("alert fires", "TidewatchConsumerLagBurnRate"),
         ("slo", "tidewatch-consumer-lag"),
     }, describe(card["outcomes"])
-    assert ("alert fires", "TidewatchConsumerLagBeyondSLA", "never fired") in missed
+    assert ("alert fires", CONSUMER_LAG_BEYOND_SLA, "never fired") in missed
     met = {o["subject"].split("{")[0] for o in card["outcomes"] if o["status"] == "met"}
-    assert {"TidewatchConsumerLagStatus", "GameDayEndToEndLatencyBurnRate"} <= met
+    assert {CONSUMER_LAG_STATUS, "GameDayEndToEndLatencyBurnRate"} <= met

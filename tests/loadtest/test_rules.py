@@ -10,8 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from alerts.catalogs import check_expression, known_metric_names, recorded_names
-from alerts.thresholds import AlertThresholds
+from alerts.catalogs import known_metric_names
+from contracts.alerts import (
+    BROKER_FLUSH_SLOW,
+    CONSUMER_LAG_BEYOND_SLA,
+    CONSUMER_LAG_STATUS,
+    PARTITION_HOT_SPOT,
+    PROBE_RECORDS_LOST,
+    RETENTION_HEADROOM_LOW,
+    AlertThresholds,
+)
+from contracts.promql import check_expression, recorded_names
 from loadtest.gameday.rules import (
     AGE_THRESHOLDS,
     LATENCY_THRESHOLDS,
@@ -62,18 +71,18 @@ def test_every_threshold_in_seconds_is_declared_an_age_or_a_latency() -> None:
 
 def test_ages_and_durations_are_compressed_but_latencies_are_not() -> None:
     nominal, compressed = rules(1), rules(60)
-    assert alert(nominal, "TidewatchConsumerLagBeyondSLA")["expr"].rstrip().endswith("> 300")
-    lag = alert(compressed, "TidewatchConsumerLagBeyondSLA")
+    assert alert(nominal, CONSUMER_LAG_BEYOND_SLA)["expr"].rstrip().endswith("> 300")
+    lag = alert(compressed, CONSUMER_LAG_BEYOND_SLA)
     assert lag["expr"].rstrip().endswith("> 5")
     assert lag["for"] == "5s"
-    assert "< 60" in alert(compressed, "TidewatchRetentionHeadroomLow", "page")["expr"]
-    assert "> 0.5" in alert(compressed, "TidewatchBrokerFlushSlow")["expr"], "a latency"
-    assert "[10s]" in alert(compressed, "TidewatchPartitionHotSpot")["expr"]
+    assert "< 60" in alert(compressed, RETENTION_HEADROOM_LOW, "page")["expr"]
+    assert "> 0.5" in alert(compressed, BROKER_FLUSH_SLOW)["expr"], "a latency"
+    assert "[10s]" in alert(compressed, PARTITION_HOT_SPOT)["expr"]
 
 
 def test_scenario_threshold_overrides_reach_the_pack() -> None:
     t = thresholds_with({"lag_sla_seconds": 600, "lag_sla_for": "1m"})
-    lag = alert(rules(60, thresholds=t), "TidewatchConsumerLagBeyondSLA")
+    lag = alert(rules(60, thresholds=t), CONSUMER_LAG_BEYOND_SLA)
     assert lag["expr"].rstrip().endswith("> 10")
     assert lag["for"] == "1s"
     with pytest.raises(KeyError, match="lag_sla"):
@@ -81,11 +90,11 @@ def test_scenario_threshold_overrides_reach_the_pack() -> None:
 
 
 def test_excluded_alerts_are_removed_and_the_rest_stay() -> None:
-    rule_file = rules(exclude=["TidewatchConsumerLagBeyondSLA", "GameDayProduceLatencyBurnRate"])
+    rule_file = rules(exclude=[CONSUMER_LAG_BEYOND_SLA, "GameDayProduceLatencyBurnRate"])
     names = {r.get("alert") for g in rule_file["groups"] for r in g["rules"]}  # type: ignore[attr-defined]
-    assert "TidewatchConsumerLagBeyondSLA" not in names
+    assert CONSUMER_LAG_BEYOND_SLA not in names
     assert "GameDayProduceLatencyBurnRate" not in names
-    assert {"TidewatchConsumerLagStatus", "GameDayEndToEndLatencyBurnRate"} <= names
+    assert {CONSUMER_LAG_STATUS, "GameDayEndToEndLatencyBurnRate"} <= names
 
 
 def test_probe_alerts_and_slos_come_with_a_probe_only() -> None:
@@ -94,7 +103,7 @@ def test_probe_alerts_and_slos_come_with_a_probe_only() -> None:
 
     with_probe, without = names(rules(probes=True)), names(rules())
     probe_alerts = {n for n in with_probe if n and "Probe" in n}
-    assert {"TidewatchProbeRecordsLost", "TidewatchProbeDataLossBurnRate"} <= probe_alerts
+    assert {PROBE_RECORDS_LOST, "TidewatchProbeDataLossBurnRate"} <= probe_alerts
     assert not {n for n in without if n and "Probe" in n}
 
 

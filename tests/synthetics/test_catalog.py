@@ -9,8 +9,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from broker.metrics import catalog as broker_catalog
-from broker.metrics.catalog import MetricType
-from synthetics.catalog import LAG_METRICS, LAGMON_CATALOG, LATENCY_BUCKETS_SECONDS, PROBE_CATALOG
+from contracts.lag.metrics import LAG_METRICS
+from contracts.metrics import PROBE_LATENCY_BUCKETS_SECONDS, MetricType
+from synthetics.catalog import LAGMON_CATALOG, PROBE_CATALOG
 from synthetics.metrics import Instruments
 
 ALL = (*PROBE_CATALOG, *LAGMON_CATALOG)
@@ -22,7 +23,7 @@ def test_names_follow_prometheus_conventions(spec) -> None:
     assert spec.name.endswith("_total") == (spec.type is MetricType.COUNTER)
     if spec.type is MetricType.HISTOGRAM:
         assert spec.name.endswith("_seconds")
-        assert spec.buckets == LATENCY_BUCKETS_SECONDS
+        assert spec.buckets == PROBE_LATENCY_BUCKETS_SECONDS
     assert spec.help.endswith(".")
     assert len(set(spec.all_labels)) == len(spec.all_labels)
 

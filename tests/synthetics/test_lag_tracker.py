@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from broker.lag.status import LagStatus, StatusConfig
+from contracts.lag.status import LagStatus, StatusConfig
 from synthetics.lagmon.tracker import GroupReading, LagBook, PartitionReading
 
 T0 = 1_700_000_000_000  # ms

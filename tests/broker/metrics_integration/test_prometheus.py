@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from broker.metrics.catalog import CATALOG, COMMON_LABELS, COMPAT_CATALOG, MetricSpec, MetricType
+from broker.metrics.catalog import BROKER_LABELS, CATALOG, COMPAT_CATALOG
+from contracts.metrics import MetricSpec, MetricType
 from tests.broker.metrics_integration.conftest import Scraped
 from tests.broker.metrics_integration.prometheus import PROMETHEUS
 from tests.broker.metrics_integration.traffic import COMMITTED, LAGGING_GROUP, PER_PARTITION, TOPIC
@@ -99,4 +100,5 @@ def test_prometheus_sees_the_values_the_traffic_made(scraped: Scraped) -> None:
         'tidewatch_broker_request_duration_seconds_bucket{job="default", api="produce"}))'
     )
     assert 0 < quantile <= 10
-    assert set(COMMON_LABELS) == {"cluster", "broker"}
+    assert set(BROKER_LABELS) == {"cluster", "broker"}
+    assert {spec.common for spec in CATALOG} == {BROKER_LABELS}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from broker.lag.status import PartitionStatus
+from contracts.lag.status import PartitionStatus
 
 __all__ = ["GroupLag", "PartitionLag", "lag_figures"]
 

@@ -1,5 +1,6 @@
-"""Writing generated files, or checking them for drift (the only file I/O of the
-generators; dashboards use it too)."""
+"""Writing generated files, or checking them for drift: the only file I/O of the
+generators (``tidewatch generate``, ``tidewatch alerts build``, ``tidewatch dashboards
+build``), which return file name -> text and never touch the disk themselves."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def drifted(directory: Path, files: Mapping[str, str]) -> list[str]:
 
 
 def write_files(directory: Path, files: Mapping[str, str]) -> list[Path]:
+    """Write ``files`` into ``directory`` (created if needed); returns the paths written."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in sorted(files.items()):
