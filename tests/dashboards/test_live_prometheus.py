@@ -115,7 +115,8 @@ def _query(url: str, expr: str) -> Any:
     return _get(url, "/api/v1/query", query=expr)
 
 
-def _poll(what: str, check: Any, timeout: float = 30.0) -> None:
+def _poll(what: str, check: Any, timeout: float = 120.0) -> None:
+    """Wait for ``check``; the timeout only bounds a hang (busy machines are slow)."""
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
@@ -254,7 +255,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         def answers(expr: str) -> bool:
             try:
                 return bool(_query(url, expr)["data"]["result"])
-            except OSError:
+            except (OSError, ValueError, KeyError):
+                # Not listening yet, or 503 "Service Unavailable" while it starts.
                 return False
 
         _poll("the first scrape", lambda: answers(f"{UP} == 1"))
