@@ -66,6 +66,8 @@ class RaftLog:
 
     def entries(self, low: int, high: int) -> tuple[Entry, ...]:
         """Entries with ``low <= index < high`` (clamped to what is held)."""
+        if high <= low:
+            return ()
         base = self.snapshot.index + 1
         return tuple(self._entries[max(low - base, 0) : max(high - base, 0)])
 

@@ -94,6 +94,9 @@ class RaftNode:
         self._outstanding: Ready | None = None
         self._emitted_hard_state = stored
         self._emitted_status: NodeStatus | None = None
+        # The same, as plain tuples: has_ready() runs after every input and must be cheap.
+        self._emitted_hard_state_tuple: tuple[int, int | None] = (stored.term, stored.voted_for)
+        self._emitted_status_tuple: tuple[int, int | None, Role] | None = None
         self._pending_snapshot: Snapshot | None = None
         self._restore_pending = False
 
@@ -220,8 +223,8 @@ class RaftNode:
             or self._pending_snapshot is not None
             or log.stable_index < log.last_index
             or log.commit_index > log.applied_index
-            or self._hard_state() != self._emitted_hard_state
-            or self.status != self._emitted_status
+            or (self.term, self.voted_for) != self._emitted_hard_state_tuple
+            or (self.term, self.leader_id, self.role) != self._emitted_status_tuple
         )
 
     def ready(self) -> Ready:
@@ -243,6 +246,8 @@ class RaftNode:
         self._outbox.clear()
         self._pending_snapshot, self._restore_pending = None, False
         self._emitted_hard_state, self._emitted_status = hard_state, status
+        self._emitted_hard_state_tuple = (hard_state.term, hard_state.voted_for)
+        self._emitted_status_tuple = (status.term, status.leader_id, status.role)
         self._outstanding = ready
         return ready
 
