@@ -44,7 +44,9 @@ from tests.broker.quorum.invariants import DigestMachine, SafetyChecker, SafetyV
 
 TICK = 10
 CLUSTER_ID = "tidewatch-sim"
-REPLAY = "TIDEWATCH_SIM_SEED={seed} .venv/bin/pytest tests/broker/quorum/test_simulation.py -k replay"
+REPLAY = (
+    "TIDEWATCH_SIM_SEED={seed} .venv/bin/pytest tests/broker/quorum/test_simulation.py -k replay"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +139,9 @@ class Simulation:
         }
         self.stats = {"proposed": 0, "crashes": 0, "partitions": 0, "pauses": 0, "messages": 0}
 
-    def _config(self, node_id: int, voters: frozenset[int], observers: frozenset[int]) -> RaftConfig:
+    def _config(
+        self, node_id: int, voters: frozenset[int], observers: frozenset[int]
+    ) -> RaftConfig:
         return RaftConfig(
             CLUSTER_ID,
             node_id,
@@ -308,9 +312,7 @@ class Simulation:
                 self.propose(self.nodes[result.leader_hint], payload)
 
     def _inject_fault(self) -> None:
-        kind = self.rng.choice(
-            ("split", "isolate", "heal", "crash", "bounce", "pause", "transfer")
-        )
+        kind = self.rng.choice(("split", "isolate", "heal", "crash", "bounce", "pause", "transfer"))
         node = self.rng.choice(list(self.nodes.values()))
         later = self.now + TICK * self.rng.randint(2, 60)
         if kind == "bounce":  # a quick process restart, as a supervisor would do
