@@ -74,12 +74,16 @@ class RaftLog:
     def unstable_entries(self) -> tuple[Entry, ...]:
         return self.entries(self.stable_index + 1, self.last_index + 1)
 
-    def first_index_of_term(self, index: int) -> int:
-        """The first held index whose term equals the term at ``index`` (a held index)."""
+    def conflict_hint(self, index: int) -> tuple[int, int]:
+        """Why a leader's (index, term) did not match, as (conflict_index, conflict_term):
+        past our end, (last_index + 1, 0); otherwise our term at ``index`` and the first
+        index we hold with that term, so the leader can skip the whole term at once."""
+        if index > self.last_index:
+            return self.last_index + 1, 0
         term = self.term_at(index)
         while index > self.first_index and self.term_at(index - 1) == term:
             index -= 1
-        return index
+        return index, term or 0
 
     def last_index_of_term(self, term: int, at_most: int) -> int | None:
         """The last held index <= ``at_most`` whose entry has ``term``, if any."""

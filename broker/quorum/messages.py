@@ -55,7 +55,10 @@ def _check_node_id(name: str, value: int) -> None:
 
 def check_cluster_id(cluster_id: str) -> None:
     """Raise ``ValueError`` unless ``cluster_id`` is 1..255 bytes of UTF-8."""
-    size = len(cluster_id.encode("utf-8", "surrogatepass"))
+    try:
+        size = len(cluster_id.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError("cluster id is not encodable as UTF-8") from None
     if not 1 <= size <= MAX_CLUSTER_ID_BYTES:
         raise ValueError(f"cluster id must be 1..{MAX_CLUSTER_ID_BYTES} bytes, got {size}")
 

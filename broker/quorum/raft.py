@@ -87,16 +87,13 @@ class RaftNode:
         self.refused_messages = 0
         self._votes: dict[int, bool] = {}
         self._leadership: Leadership | None = None
-        self._election_elapsed = 0
         self._heartbeat_elapsed = 0
-        self._election_timeout = self._draw_election_timeout()
+        self._reset_election_timer()
         self._outbox: list[Message] = []
         self._outstanding: Ready | None = None
-        self._emitted_hard_state = stored
-        self._emitted_status: NodeStatus | None = None
-        # The same, as plain tuples: has_ready() runs after every input and must be cheap.
-        self._emitted_hard_state_tuple: tuple[int, int | None] = (stored.term, stored.voted_for)
-        self._emitted_status_tuple: tuple[int, int | None, Role] | None = None
+        # What the last Ready reported, as tuples: has_ready() runs after every input.
+        self._emitted_hard_state: tuple[int, int | None] = (stored.term, stored.voted_for)
+        self._emitted_status: tuple[int, int | None, Role] | None = None
         self._pending_snapshot: Snapshot | None = None
         self._restore_pending = False
 
@@ -223,31 +220,30 @@ class RaftNode:
             or self._pending_snapshot is not None
             or log.stable_index < log.last_index
             or log.commit_index > log.applied_index
-            or (self.term, self.voted_for) != self._emitted_hard_state_tuple
-            or (self.term, self.leader_id, self.role) != self._emitted_status_tuple
+            or (self.term, self.voted_for) != self._emitted_hard_state
+            or (self.term, self.leader_id, self.role) != self._emitted_status
         )
 
     def ready(self) -> Ready:
         """The next batch of work; see ``Ready`` for what to do with it."""
         if self._outstanding is not None:
             raise RuntimeError("advance() the previous Ready before taking another")
-        hard_state, status = self._hard_state(), self.status
+        hard_state = (self.term, self.voted_for)
+        status = (self.term, self.leader_id, self.role)
         snapshot, restore = self._pending_snapshot, self._restore_pending
         applied = snapshot.index if restore and snapshot is not None else self._log.applied_index
         ready = Ready(
-            hard_state=hard_state if hard_state != self._emitted_hard_state else None,
+            hard_state=HardState(*hard_state) if hard_state != self._emitted_hard_state else None,
             snapshot=snapshot,
             restore_snapshot=restore,
             entries=self._log.unstable_entries(),
             messages=tuple(self._outbox),
             committed_entries=self._log.entries(applied + 1, self._log.commit_index + 1),
-            status=status if status != self._emitted_status else None,
+            status=NodeStatus(*status) if status != self._emitted_status else None,
         )
         self._outbox.clear()
         self._pending_snapshot, self._restore_pending = None, False
         self._emitted_hard_state, self._emitted_status = hard_state, status
-        self._emitted_hard_state_tuple = (hard_state.term, hard_state.voted_for)
-        self._emitted_status_tuple = (status.term, status.leader_id, status.role)
         self._outstanding = ready
         return ready
 
@@ -445,33 +441,29 @@ class RaftNode:
         self._follow(message.sender)
         log = self._log
         if message.prev_log_index < log.commit_index:
-            self._answer_append(message, True, log.commit_index)
+            self._answer_append(message, log.commit_index)
         elif log.matches(message.prev_log_index, message.prev_log_term):
             log.append_from_leader(message.entries)
             last_new = message.prev_log_index + len(message.entries)
             log.commit_to(min(message.leader_commit, last_new))
-            self._answer_append(message, True, last_new)
+            self._answer_append(message, last_new)
         else:
-            self._answer_append(message, False, 0)
+            self._answer_append(message, 0, log.conflict_hint(message.prev_log_index))
 
-    def _answer_append(self, message: AppendEntries, success: bool, match_index: int) -> None:
-        rejected = conflict_index = conflict_term = 0
-        if not success:
-            rejected = message.prev_log_index
-            if rejected > self._log.last_index:
-                conflict_index = self._log.last_index + 1
-            else:
-                conflict_term = self._log.term_at(rejected) or 0
-                conflict_index = self._log.first_index_of_term(rejected)
+    def _answer_append(
+        self, message: AppendEntries, match_index: int, refusal: tuple[int, int] | None = None
+    ) -> None:
+        """Success with ``match_index``, or a refusal with its (index, term) hint."""
+        conflict_index, conflict_term = refusal or (0, 0)
         self._send(
             AppendEntriesResponse(
                 self.config.cluster_id,
                 self.id,
                 message.sender,
                 self.term,
-                success,
+                refusal is None,
                 match_index,
-                rejected,
+                message.prev_log_index if refusal else 0,
                 conflict_index,
                 conflict_term,
             )
@@ -496,14 +488,9 @@ class RaftNode:
     def _send(self, message: Message) -> None:
         self._outbox.append(message)
 
-    def _hard_state(self) -> HardState:
-        return HardState(self.term, self.voted_for)
-
     def _reset_election_timer(self) -> None:
+        """Restart the election clock with a fresh randomized timeout."""
         self._election_elapsed = 0
-        self._election_timeout = self._draw_election_timeout()
-
-    def _draw_election_timeout(self) -> int:
-        return self._rng.randint(
+        self._election_timeout = self._rng.randint(
             self.config.election_timeout_min_ticks, self.config.election_timeout_max_ticks
         )

@@ -110,7 +110,8 @@ class SafetyChecker:
 
     def _check_leadership(self, node_id: int, node: RaftNode) -> None:
         if node.role is not Role.LEADER:
-            self._leaders.pop(node_id, None)
+            if node_id in self._leaders:
+                del self._leaders[node_id]
             return
         owner = self.leader_of_term.setdefault(node.term, node_id)
         if owner != node_id:

@@ -74,7 +74,7 @@ class Scenario:
             seed=seed,
             voters=rng.choice((3, 5)),
             observer=rng.random() < 0.3,
-            fault_ticks=rng.randint(120, 220),
+            fault_ticks=rng.randint(100, 180),
             liveness_ticks=300,
             loss_ratio=rng.choice((0.0, 0.02, 0.1, 0.25)),
             duplicate_ratio=rng.choice((0.0, 0.02, 0.1)),
