@@ -62,8 +62,10 @@ from broker.quorum.state import (
 
 __all__ = ["RaftNode"]
 
-# Only a voter may lead or campaign; from anyone else these are refused.
-_FROM_VOTERS_ONLY = (AppendEntries, InstallSnapshot, TimeoutNow, PreVoteRequest, VoteRequest)
+# Only a voter may lead, campaign or vote; from anyone else these are refused.
+_LEADER_MESSAGES = (AppendEntries, InstallSnapshot, TimeoutNow)
+_ELECTION_MESSAGES = (PreVoteRequest, PreVoteResponse, VoteRequest, VoteResponse)
+_FROM_VOTERS_ONLY = _LEADER_MESSAGES + _ELECTION_MESSAGES
 
 
 class RaftNode:

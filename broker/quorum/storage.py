@@ -23,11 +23,14 @@ Durability: ``save`` fsyncs whatever it wrote before returning (``sync=False`` l
 the log fsync to a later ``sync()``). Any ``OSError`` (disk full, permissions, I/O
 error) becomes ``QuorumStorageError`` and the store refuses further writes: reopen the
 directory, which recovers to the last consistent state, rather than trust a half-done
-write. One store per directory, used from one thread; entries are also kept in memory.
+write. One store per directory (an exclusive ``flock`` on ``lock`` enforces it, so two
+controllers pointed at one directory cannot interleave writes), used from one thread;
+the entries are also kept in memory.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import struct
 import zlib
@@ -48,6 +51,7 @@ from broker.quorum.state import (
 
 __all__ = ["RaftStorage", "RecoveryInfo"]
 
+LOCK_FILE = "lock"
 HARD_STATE_FILE = "hard_state"
 SNAPSHOT_FILE = "snapshot"
 LOG_FILE = "entries.log"
@@ -148,6 +152,7 @@ class RaftStorage:
         self._positions: list[int] = []
         self._size = 0
         self._fd = -1
+        self._lock_fd = -1
         self._failed: str | None = None
 
     @classmethod
@@ -159,10 +164,18 @@ class RaftStorage:
         except OSError as error:
             store.close()
             raise QuorumStorageError(f"cannot open {directory}: {error}") from error
+        except BaseException:
+            store.close()
+            raise
         return store
 
     def _open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise QuorumStorageError(f"{self.directory} is in use by another store") from None
         for leftover in self.directory.glob("*" + _TEMP_SUFFIX):
             leftover.unlink()
         self.hard_state = self._read_checked(HARD_STATE_FILE, _decode_hard_state, HardState())
@@ -283,9 +296,11 @@ class RaftStorage:
             self._fail(error, "syncing the log")
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        """Close the files and release the directory (also after a failure)."""
+        for fd in (self._fd, self._lock_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._lock_fd = -1
         self._failed = self._failed or "closed"
 
     # -- plumbing ------------------------------------------------------------------

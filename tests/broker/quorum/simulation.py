@@ -90,12 +90,15 @@ class Scenario:
 class SimulationFailure(AssertionError):
     """A seed broke a property. The message has everything needed to replay it."""
 
-    def __init__(self, scenario: Scenario, prop: str, detail: str, events: list[str]) -> None:
+    def __init__(
+        self, scenario: Scenario, prop: str, detail: str, events: list[str], nodes: str
+    ) -> None:
         lines = [
             f"simulation seed {scenario.seed} failed -- {prop}: {detail}",
             f"scenario: {scenario}",
             f"last {len(events)} events:",
             *(f"  {event}" for event in events),
+            f"nodes at the end: {nodes}",
             f"replay: {REPLAY.format(seed=scenario.seed)}",
         ]
         super().__init__("\n".join(lines))
@@ -129,7 +132,8 @@ class Simulation:
         self._queue: list[tuple[int, int, Callable[[], None]]] = []
         self._sequence = 0
         self._events: deque[tuple[int, str, object]] = deque(maxlen=30)
-        self.group: dict[int, int] = {}
+        self.group: dict[int, int] = {}  # partition side of each node; absent: side None
+        self.one_way_cuts: set[tuple[int, int]] = set()  # (sender, receiver) links down
         self.faulty = True
         voters = frozenset(range(1, scenario.voters + 1))
         observers = frozenset({scenario.voters + 1}) if scenario.observer else frozenset()
@@ -176,7 +180,22 @@ class Simulation:
 
     def _failure(self, prop: str, detail: str) -> SimulationFailure:
         events = [f"t={t / TICK:.1f} {kind} {what}" for t, kind, what in self._events]
-        return SimulationFailure(self.scenario, prop, detail, events)
+        return SimulationFailure(self.scenario, prop, detail, events, self._describe_nodes())
+
+    def _describe_nodes(self) -> str:
+        parts = []
+        for node_id, node in self.nodes.items():
+            raft = node.raft
+            if raft is None:
+                parts.append(f"{node_id}: down")
+                continue
+            log = raft.log
+            parts.append(
+                f"{node_id}: {raft.role.value} term {raft.term} leader {raft.leader_id} "
+                f"commit {log.commit_index} last {log.last_index}/{log.last_term}"
+                + (" paused" if node.paused else "")
+            )
+        return "; ".join(parts)
 
     def _at(self, when: int, action: Callable[[], None]) -> None:
         self._sequence += 1
@@ -240,9 +259,14 @@ class Simulation:
         self._log("crash", f"node {node.node_id}, unsynced writes: {mode}")
         if node.pending is not None and mode != "lose":
             ready = node.pending
-            if mode == "torn":
-                kept = self.rng.randint(0, len(ready.entries))
-                ready = Ready(ready.hard_state, ready.snapshot, entries=ready.entries[:kept])
+            if mode == "torn" and ready.entries:
+                # The store truncates, then appends: it may stop anywhere after that.
+                first = ready.entries[0].index
+                disk = node.disk.after(Ready(ready.hard_state, ready.snapshot))
+                kept = tuple(e for e in disk.entries if e.index < first)
+                torn = ready.entries[: self.rng.randint(0, len(ready.entries))]
+                ready = Ready(entries=torn)
+                node.disk = PersistedState(disk.hard_state, disk.snapshot, kept)
             node.disk = node.disk.after(ready)
         node.raft, node.pending, node.paused = None, None, False
         node.incarnation += 1
@@ -269,6 +293,8 @@ class Simulation:
     def _deliver(self, message: Message) -> None:
         node = self.nodes[message.receiver]
         if node.raft is None or self.group.get(message.sender) != self.group.get(node.node_id):
+            return
+        if (message.sender, node.node_id) in self.one_way_cuts:
             return
         if node.paused:
             node.parked.append(message)
@@ -312,7 +338,9 @@ class Simulation:
                 self.propose(self.nodes[result.leader_hint], payload)
 
     def _inject_fault(self) -> None:
-        kind = self.rng.choice(("split", "isolate", "heal", "crash", "bounce", "pause", "transfer"))
+        kind = self.rng.choice(
+            ("split", "isolate", "one-way", "heal", "crash", "bounce", "pause", "transfer")
+        )
         node = self.rng.choice(list(self.nodes.values()))
         later = self.now + TICK * self.rng.randint(2, 60)
         if kind == "bounce":  # a quick process restart, as a supervisor would do
@@ -326,8 +354,12 @@ class Simulation:
         elif kind == "isolate":
             self.group = {n: int(n == node.node_id) for n in self.nodes}
             self.stats["partitions"] += 1
+        elif kind == "one-way":
+            other = self.rng.choice([n for n in self.nodes if n != node.node_id])
+            self.one_way_cuts.add((node.node_id, other))
+            self.stats["partitions"] += 1
         elif kind == "heal":
-            self.group = {}
+            self.group, self.one_way_cuts = {}, set()
         elif kind == "crash" and node.raft is not None:
             self._crash(node)
             self._at(later, lambda: self._restart(node))
@@ -339,7 +371,9 @@ class Simulation:
         elif kind == "transfer" and node.raft is not None and node.raft.is_leader:
             node.raft.transfer_leadership(self.rng.randint(1, self.scenario.voters))
             self._after_input(node)
-        self._log("fault", f"{kind} node {node.node_id}, groups {self.group}")
+        self._log(
+            "fault", f"{kind} node {node.node_id}, groups {self.group}, cut {self.one_way_cuts}"
+        )
 
     def _resume(self, node: SimNode, incarnation: int) -> None:
         if node.incarnation != incarnation or not node.paused:
@@ -353,7 +387,7 @@ class Simulation:
     def _end_faults(self) -> None:
         self._log("heal", "faults stop; the network heals")
         self.faulty = False
-        self.group = {}
+        self.group, self.one_way_cuts = {}, set()
         for node in self.nodes.values():
             self._restart(node)
             self._resume(node, node.incarnation)

@@ -23,6 +23,8 @@ from tests.broker.quorum.simulation import (
 SEEDS = 1_000
 CHUNK = 50
 REPLAY_VARIABLE = "TIDEWATCH_SIM_SEED"
+# The broken node below fails about one seed in 18 (the first at seed 69): a clear margin.
+BROKEN_NODE_SEED_BOUND = 200
 
 
 @pytest.mark.parametrize(
@@ -41,7 +43,7 @@ def test_replay() -> None:
     simulate(int(os.environ[REPLAY_VARIABLE]))
 
 
-def test_a_seed_replays_exactly() -> None:
+def test_a_seed_runs_the_same_way_twice() -> None:
     first, second = Simulation(Scenario.from_seed(7)), Simulation(Scenario.from_seed(7))
     assert first.run() == second.run()
     assert first.now == second.now
@@ -57,13 +59,13 @@ class VotesWithoutCheckingLogs(RaftNode):
 
 def test_the_checker_catches_a_node_that_votes_for_stale_logs() -> None:
     failures: list[tuple[int, SimulationFailure]] = []
-    for seed in range(50):
+    for seed in range(BROKEN_NODE_SEED_BOUND):
         try:
             simulate(seed, VotesWithoutCheckingLogs)
         except SimulationFailure as failure:
             failures.append((seed, failure))
             break
-    assert failures, "a node that ignores the log check went unnoticed for 50 seeds"
+    assert failures, f"a node that ignores the log check passed {BROKEN_NODE_SEED_BOUND} seeds"
     seed, failure = failures[0]
     report = str(failure)
     assert report.startswith(f"simulation seed {seed} failed -- ")

@@ -151,6 +151,14 @@ def test_a_log_that_starts_after_a_gap_is_an_error(tmp_path: Path) -> None:
         RaftStorage.open(tmp_path)
 
 
+def test_a_directory_in_use_by_another_store_is_refused(tmp_path: Path) -> None:
+    store = RaftStorage.open(tmp_path)
+    with pytest.raises(QuorumStorageError, match="in use by another store"):
+        RaftStorage.open(tmp_path)
+    store.close()
+    RaftStorage.open(tmp_path).close()
+
+
 def test_leftover_temporary_files_are_removed_on_open(tmp_path: Path) -> None:
     (tmp_path / "hard_state.tmp").write_bytes(b"half a write")
     RaftStorage.open(tmp_path).close()
