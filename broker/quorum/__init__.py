@@ -16,6 +16,7 @@ Layers
 ``log``, ``progress``, ``leader``, ``raft``
               the pure core: ``RaftNode`` and its parts (no I/O, no clock, no globals)
 ``storage``   the one I/O module: ``RaftStorage``, a node's durable state in a directory
+              (import it from ``broker.quorum.storage``; the rest is pure)
 
 Roles
 -----
@@ -30,6 +31,7 @@ Driving a node (the Ready/advance contract)
 -------------------------------------------
 The caller owns the node, one thread at a time, and loops::
 
+    storage = RaftStorage.open(directory)        # recovers a torn tail, if any
     node = RaftNode(config, random.Random(seed), storage.load())   # also at restart
     every tick_ms:           node.tick()
     on a message:            node.step(codec.decode_message(frame))
@@ -63,6 +65,16 @@ from the others stops acting as leader (and stops telling brokers it is one) ins
 serving stale metadata until the partition heals. The lease is safe only because of it.
 Leadership transfer (``transfer_leadership``) catches the target up and sends it
 ``TimeoutNow``; its election bypasses the lease.
+
+Invariants, and how they are checked
+------------------------------------
+Raft's five: election safety (at most one leader per term), leader append-only, log
+matching (same index and term, same prefix), leader completeness (a committed entry is
+in the log of every later leader) and state-machine safety (every node applies the same
+sequence). ``tests/broker/quorum/simulation.py`` drives voters and an observer through
+message loss, duplication, reordering, partitions, crashes that lose or tear unsynced
+writes, restarts and pauses, from one seed, and checks these after every step, plus
+liveness once the faults stop; a failing seed prints the command that replays it.
 
 Supported, and not
 ------------------

@@ -8,7 +8,7 @@ produces the same outputs, which is what makes the simulator's seeds replayable.
 
 Contract with the caller (the I/O edge):
 
-- Call ``tick()`` at a fixed cadence (the controller uses 100 ms); every timeout in
+- Call ``tick()`` at a fixed cadence (say every 100 ms); every timeout in
   ``RaftConfig`` is counted in ticks.
 - ``step()`` any message, any time, in any order; duplicates, reordering, loss and
   messages from other clusters (refused and counted) are all expected.
@@ -87,6 +87,7 @@ class RaftNode:
         self.leader_id: int | None = None
         self.role = Role.FOLLOWER if config.is_voter else Role.OBSERVER
         self.refused_messages = 0
+        self._members = config.members
         self._votes: dict[int, bool] = {}
         self._leadership: Leadership | None = None
         self._heartbeat_elapsed = 0
@@ -339,13 +340,14 @@ class RaftNode:
     # -- term rules ----------------------------------------------------------------
 
     def _accepts(self, message: Message) -> bool:
+        """For us, and from a member of our cluster (a voter, for leader and vote traffic)?"""
         config = self.config
+        senders = config.voters if isinstance(message, _FROM_VOTERS_ONLY) else self._members
         return (
             message.cluster_id == config.cluster_id
             and message.receiver == config.node_id
             and message.sender != config.node_id
-            and message.sender
-            in (config.voters if isinstance(message, _FROM_VOTERS_ONLY) else config.members)
+            and message.sender in senders
         )
 
     def _on_newer_term(self, message: Message) -> bool:

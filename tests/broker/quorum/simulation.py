@@ -66,6 +66,8 @@ class Scenario:
     propose_ratio: float
     compact_every: int
     max_entries_per_append: int
+    election_timeout_min_ticks: int
+    heartbeat_interval_ticks: int
 
     @classmethod
     def from_seed(cls, seed: int) -> Scenario:
@@ -84,6 +86,8 @@ class Scenario:
             propose_ratio=rng.choice((0.1, 0.3, 0.7)),
             compact_every=rng.choice((4, 16, 10**9)),
             max_entries_per_append=rng.choice((1, 4, 64)),
+            election_timeout_min_ticks=rng.choice((6, 10)),
+            heartbeat_interval_ticks=rng.choice((1, 2, 3)),
         )
 
 
@@ -152,6 +156,9 @@ class Simulation:
             voters,
             observers,
             max_entries_per_append=self.scenario.max_entries_per_append,
+            election_timeout_min_ticks=self.scenario.election_timeout_min_ticks,
+            election_timeout_max_ticks=2 * self.scenario.election_timeout_min_ticks,
+            heartbeat_interval_ticks=self.scenario.heartbeat_interval_ticks,
         )
 
     # -- the event loop ------------------------------------------------------------
