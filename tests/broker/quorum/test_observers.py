@@ -10,7 +10,7 @@ from broker.quorum import (
     Role,
     VoteRequest,
 )
-from tests.broker.quorum.cluster import CLUSTER_ID, Cluster, of_type
+from tests.broker.quorum.cluster import CLUSTER_ID, Cluster
 
 
 def test_an_observer_replicates_and_applies_the_log() -> None:
@@ -52,7 +52,7 @@ def test_an_observer_refuses_to_vote() -> None:
     observer = cluster.nodes[4]
     observer.step(PreVoteRequest(CLUSTER_ID, 2, 4, 1, 0, 0))
     cluster.flush([4])
-    [response] = cluster.drop(of_type(PreVoteResponse))
+    [response] = [m for m in cluster.drop() if isinstance(m, PreVoteResponse)]
     assert not response.granted
 
 

@@ -13,7 +13,7 @@ from broker.quorum import (
     VoteRequest,
     VoteResponse,
 )
-from tests.broker.quorum.cluster import CLUSTER_ID, Cluster, config_for, of_type
+from tests.broker.quorum.cluster import CLUSTER_ID, Cluster, config_for
 
 
 def test_a_restarted_voter_remembers_its_term_and_its_vote() -> None:
@@ -27,7 +27,7 @@ def test_a_restarted_voter_remembers_its_term_and_its_vote() -> None:
     assert (restarted.term, restarted.voted_for) == (1, 1)
     restarted.step(VoteRequest(CLUSTER_ID, 3, 2, 1, 0, 0, False))
     cluster.flush([2])
-    [response] = cluster.drop(of_type(VoteResponse))
+    [response] = [m for m in cluster.drop() if isinstance(m, VoteResponse)]
     assert not response.granted
 
 

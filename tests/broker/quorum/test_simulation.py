@@ -62,8 +62,8 @@ def test_the_checker_catches_a_node_that_votes_for_stale_logs() -> None:
     for seed in range(BROKEN_NODE_SEED_BOUND):
         try:
             simulate(seed, VotesWithoutCheckingLogs)
-        except SimulationFailure as failure:
-            failures.append((seed, failure))
+        except SimulationFailure as caught:
+            failures.append((seed, caught))
             break
     assert failures, f"a node that ignores the log check passed {BROKEN_NODE_SEED_BOUND} seeds"
     seed, failure = failures[0]
