@@ -34,7 +34,6 @@ from broker.quorum import (
     NotLeader,
     PersistedState,
     ProposeAccepted,
-    QuorumError,
     RaftConfig,
     RaftNode,
     Ready,
@@ -146,6 +145,7 @@ class Simulation:
             for node_id in sorted(voters | observers)
         }
         self.stats = {"proposed": 0, "crashes": 0, "partitions": 0, "pauses": 0, "messages": 0}
+        self._liveness = _LivenessProbe(self)
 
     def _config(
         self, node_id: int, voters: frozenset[int], observers: frozenset[int]
@@ -170,7 +170,6 @@ class Simulation:
             self._at(TICK, self._tick)
             self._at(self.scenario.fault_ticks * TICK, self._end_faults)
             deadline = (self.scenario.fault_ticks + self.scenario.liveness_ticks) * TICK
-            self._liveness = _LivenessProbe(self)
             while self._queue and not self._liveness.done:
                 when, _, action = heapq.heappop(self._queue)
                 if when > deadline:
@@ -181,8 +180,8 @@ class Simulation:
                 raise SafetyViolation("liveness", self._liveness.describe())
         except SafetyViolation as violation:
             raise self._failure(violation.prop, violation.detail) from None
-        except (QuorumError, ValueError, RuntimeError) as error:
-            raise self._failure("node raised", f"{type(error).__name__}: {error}") from None
+        except Exception as error:  # anything else still needs the seed and the events
+            raise self._failure("node raised", f"{type(error).__name__}: {error}") from error
         return self.stats
 
     def _failure(self, prop: str, detail: str) -> SimulationFailure:
@@ -239,6 +238,9 @@ class Simulation:
     def _synced(self, node: SimNode, incarnation: int) -> None:
         if node.incarnation != incarnation or node.pending is None:
             return  # crashed since
+        if node.paused:  # the write is done, but the process cannot act on it yet
+            self._at(self.now + TICK, lambda: self._synced(node, incarnation))
+            return
         ready, node.pending = node.pending, None
         node.disk = node.disk.after(ready)
         self._complete(node, ready)
