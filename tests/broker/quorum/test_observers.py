@@ -1,0 +1,72 @@
+"""Observers: brokers that follow the metadata log without voting."""
+
+from __future__ import annotations
+
+from broker.quorum import (
+    AppendEntries,
+    PreVoteRequest,
+    PreVoteResponse,
+    ProposeAccepted,
+    Role,
+    VoteRequest,
+)
+from tests.broker.quorum.cluster import CLUSTER_ID, Cluster
+
+
+def test_an_observer_replicates_and_applies_the_log() -> None:
+    cluster = Cluster(3, observers=2)
+    cluster.elect(1)
+    cluster.propose(1, b"topic created")
+    cluster.tick_all(2)
+    for observer in (4, 5):
+        assert cluster.payloads(observer) == [b"topic created"]
+        assert cluster.nodes[observer].status.leader_id == 1
+        assert cluster.nodes[observer].role is Role.OBSERVER
+
+
+def test_an_observer_never_campaigns() -> None:
+    cluster = Cluster(3, observers=1)
+    observer = cluster.nodes[4]
+    for _ in range(20 * observer.config.election_timeout_max_ticks):
+        observer.tick()
+    cluster.flush([4])
+    assert observer.role is Role.OBSERVER
+    assert observer.term == 0
+    assert cluster.in_flight == []
+
+
+def test_an_observer_does_not_count_towards_the_majority() -> None:
+    cluster = Cluster(3, observers=2)
+    cluster.elect(1)
+    cluster.isolate(2)
+    cluster.isolate(3)
+    result = cluster.nodes[1].propose(b"x")
+    assert isinstance(result, ProposeAccepted)
+    cluster.settle()
+    assert cluster.nodes[4].log.last_index == result.index
+    assert cluster.nodes[1].log.commit_index < result.index
+
+
+def test_an_observer_refuses_to_vote() -> None:
+    cluster = Cluster(3, observers=1)
+    observer = cluster.nodes[4]
+    observer.step(PreVoteRequest(CLUSTER_ID, 2, 4, 1, 0, 0))
+    cluster.flush([4])
+    [response] = [m for m in cluster.drop() if isinstance(m, PreVoteResponse)]
+    assert not response.granted
+
+
+def test_leader_and_candidate_messages_from_an_observer_are_refused() -> None:
+    cluster = Cluster(3, observers=1)
+    node = cluster.nodes[1]
+    node.step(AppendEntries(CLUSTER_ID, 4, 1, 5, 0, 0, (), 0))
+    node.step(VoteRequest(CLUSTER_ID, 4, 1, 5, 0, 0, False))
+    assert node.refused_messages == 2
+    assert node.term == 0
+
+
+def test_a_cluster_of_voters_elects_without_its_observers() -> None:
+    cluster = Cluster(3, observers=1)
+    cluster.isolate(4)
+    cluster.tick_all(60)
+    assert len(cluster.leaders()) == 1
