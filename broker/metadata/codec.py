@@ -157,10 +157,7 @@ def check_value(value: Any, hint: Any, path: str) -> None:
         _check_int(value, extras, path)
     elif base is str:
         _check_str(value, extras, path)
-    elif base is bool or base is uuid.UUID:
-        if type(value) is not base:
-            raise MetadataRecordError(f"{path}: expected {base.__name__}, got {value!r}")
-    elif isinstance(base, type) and issubclass(base, StrictData):
+    elif base in (bool, uuid.UUID) or (isinstance(base, type) and issubclass(base, StrictData)):
         if type(value) is not base:
             raise MetadataRecordError(f"{path}: expected {base.__name__}, got {value!r}")
     else:  # pragma: no cover - a schema error, found by the first test that builds it
@@ -172,9 +169,7 @@ def _check_int(value: Any, extras: tuple[Any, ...], path: str) -> None:
         raise MetadataRecordError(f"{path}: expected an integer, got {value!r}")
     for rule in extras:
         if isinstance(rule, IntRange) and not rule.minimum <= value <= rule.maximum:
-            raise MetadataRecordError(
-                f"{path}: {value} is outside {rule.minimum}..{rule.maximum}"
-            )
+            raise MetadataRecordError(f"{path}: {value} is outside {rule.minimum}..{rule.maximum}")
 
 
 def _check_str(value: Any, extras: tuple[Any, ...], path: str) -> None:
@@ -186,9 +181,7 @@ def _check_str(value: Any, extras: tuple[Any, ...], path: str) -> None:
                 f"{path}: length {len(value)} is outside {rule.min_chars}..{rule.max_chars}"
             )
         if isinstance(rule, OneOf) and value not in rule.values:
-            raise MetadataRecordError(
-                f"{path}: {value!r} is not one of {', '.join(rule.values)}"
-            )
+            raise MetadataRecordError(f"{path}: {value!r} is not one of {', '.join(rule.values)}")
 
 
 def to_plain(value: Any) -> Any:
