@@ -35,7 +35,13 @@ from typing import Any
 
 from broker.metadata.codec import INT64_MAX
 from broker.metadata.errors import MetadataRecordError
-from broker.metadata.image import BrokerRegistration, MetadataImage, PartitionImage, TopicImage
+from broker.metadata.image import (
+    BrokerRegistration,
+    MetadataImage,
+    PartitionImage,
+    TopicImage,
+    TopicPartitionRef,
+)
 from broker.metadata.records import (
     NO_LEADER,
     BrokerControlledShutdown,
@@ -144,6 +150,14 @@ class ImageBuilder:
                 continue
             for partition in tuple(self.partitions(topic_id)):
                 yield topic_id, partition
+
+    def partitions_led_by(self, node_id: int) -> tuple[TopicPartitionRef, ...]:
+        """The partitions ``node_id`` leads as of now, by topic name then index."""
+        return tuple(
+            TopicPartitionRef(self._topics[topic_id].name, topic_id, p.partition_index)
+            for topic_id, p in self.iter_partitions()
+            if p.leader == node_id
+        )
 
     # -- writes -----------------------------------------------------------------------
 
