@@ -14,9 +14,9 @@ from typing import TypeVar
 
 from broker.metadata.controller import QuorumController
 from broker.metadata.controller_config import ControllerConfig
-from broker.metadata.image import MetadataImage
+from broker.metadata.image import BrokerRegistration, MetadataImage
 from broker.metadata.records import Listener, MetadataRecord, decode_record, encode_record
-from broker.metadata.replies import ControllerResult, NewTopic
+from broker.metadata.replies import BrokerHeartbeatReply, ControllerResult, NewTopic, TickReport
 
 R = TypeVar("R")
 CLUSTER_ID = "test-cluster"
@@ -76,7 +76,7 @@ class ControllerHarness:
         self.epochs[node_id] = reply.broker_epoch
         return reply.broker_epoch
 
-    def heartbeat(self, node_id: int, **flags: bool) -> object:
+    def heartbeat(self, node_id: int, **flags: bool) -> BrokerHeartbeatReply:
         return self.run(
             self.controller.broker_heartbeat(
                 node_id,
@@ -115,8 +115,13 @@ class ControllerHarness:
         assert reply.topic_id is not None, reply
         return reply.topic_id
 
+    def broker(self, node_id: int) -> BrokerRegistration:
+        broker = self.image.broker(node_id)
+        assert broker is not None
+        return broker
+
     def advance(self, ms: int) -> None:
         self.now_ms += ms
 
-    def tick(self) -> object:
+    def tick(self) -> TickReport:
         return self.run(self.controller.tick(self.now_ms))

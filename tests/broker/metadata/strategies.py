@@ -46,7 +46,7 @@ listeners = st.builds(
 
 @st.composite
 def register_brokers(draw: st.DrawFn) -> RegisterBroker:
-    endpoints = draw(st.lists(listeners, min_size=1, max_size=3, unique_by=lambda l: l.name))
+    endpoints = draw(st.lists(listeners, min_size=1, max_size=3, unique_by=lambda e: e.name))
     return RegisterBroker(
         node_id=draw(node_ids),
         incarnation_id=draw(st.uuids()),
