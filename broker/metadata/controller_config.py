@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from broker.storage.manager import MAX_PARTITIONS
+from broker.storage.topic_names import MAX_PARTITIONS
 
 __all__ = ["ControllerConfig"]
 

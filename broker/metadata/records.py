@@ -42,7 +42,7 @@ from broker.metadata.codec import (
 )
 from broker.metadata.errors import MetadataRecordError
 from broker.storage.errors import InvalidTopicError
-from broker.storage.manager import MAX_PARTITIONS, validate_topic_name
+from broker.storage.topic_names import MAX_PARTITIONS, validate_topic_name
 
 __all__ = [
     "MAX_RECORD_BYTES",

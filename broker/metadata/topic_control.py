@@ -59,7 +59,7 @@ from broker.metadata.topic_configs import (
 )
 from broker.storage.errors import InvalidTopicError
 from broker.storage.log_config import InvalidConfigError
-from broker.storage.manager import MAX_PARTITIONS, validate_topic_name
+from broker.storage.topic_names import MAX_PARTITIONS, validate_topic_name
 
 __all__ = ["TopicControl"]
 
