@@ -88,10 +88,10 @@ class StrictData:
     __slots__ = ()
 
     def __post_init__(self) -> None:
-        for name, hint in field_hints(type(self)):
+        for name, shape in field_shapes(type(self)):
             value = getattr(self, name)
-            check_value(value, hint, name)
-            if isinstance(value, Mapping) and not isinstance(value, types.MappingProxyType):
+            shape.check(value, name)
+            if shape.kind == "mapping" and not isinstance(value, types.MappingProxyType):
                 object.__setattr__(self, name, types.MappingProxyType(dict(sorted(value.items()))))
         self.check()
 
@@ -99,69 +99,90 @@ class StrictData:
         """Rules across fields; subclasses override and raise MetadataRecordError."""
 
 
-_HINTS: dict[type, tuple[tuple[str, Any], ...]] = {}
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """A field type taken apart once (typing introspection is slow; records are many)."""
+
+    kind: str  # optional, tuple, mapping, int, str, exact
+    base: Any
+    extras: tuple[Any, ...] = ()
+    inner: _Shape | None = None
+
+    def check(self, value: Any, path: str) -> None:
+        """Raise MetadataRecordError unless ``value`` is exactly of this type."""
+        kind = self.kind
+        if kind == "int":
+            _check_int(value, self.extras, path)
+        elif kind == "str":
+            _check_str(value, self.extras, path)
+        elif kind == "exact":
+            if type(value) is not self.base:
+                raise MetadataRecordError(f"{path}: expected {self.base.__name__}, got {value!r}")
+        elif kind == "optional":
+            if value is not None:
+                self._inner.check(value, path)
+        elif kind == "tuple":
+            if not isinstance(value, tuple):
+                raise MetadataRecordError(f"{path}: expected a tuple, got {type(value).__name__}")
+            for index, item in enumerate(value):
+                self._inner.check(item, f"{path}[{index}]")
+        else:
+            if not isinstance(value, Mapping):
+                raise MetadataRecordError(f"{path}: expected a mapping, got {type(value).__name__}")
+            for key, item in value.items():
+                _check_str(key, (), f"{path} key")
+                self._inner.check(item, f"{path}[{key!r}]")
+
+    @property
+    def _inner(self) -> _Shape:
+        assert self.inner is not None
+        return self.inner
 
 
-def field_hints(cls: type) -> tuple[tuple[str, Any], ...]:
-    """The (name, resolved annotation) of each dataclass field of ``cls``, in order."""
-    hints = _HINTS.get(cls)
-    if hints is None:
+_SHAPES: dict[Any, _Shape] = {}
+_FIELDS: dict[type, tuple[tuple[str, _Shape], ...]] = {}
+
+
+def field_shapes(cls: type) -> tuple[tuple[str, _Shape], ...]:
+    """The (name, shape) of each dataclass field of ``cls``, in order."""
+    shapes = _FIELDS.get(cls)
+    if shapes is None:
         resolved = typing.get_type_hints(cls, include_extras=True)
-        hints = tuple((f.name, resolved[f.name]) for f in dataclasses.fields(cls))
-        _HINTS[cls] = hints
-    return hints
+        shapes = tuple((f.name, _shape(resolved[f.name])) for f in dataclasses.fields(cls))
+        _FIELDS[cls] = shapes
+    return shapes
 
 
-def _split(hint: Any) -> tuple[Any, tuple[Any, ...]]:
-    """(base type, Annotated extras) of a hint."""
-    if typing.get_origin(hint) is typing.Annotated:
-        base, *extras = typing.get_args(hint)
-        return base, tuple(extras)
-    return hint, ()
+def _shape(hint: Any) -> _Shape:
+    shape = _SHAPES.get(hint)
+    if shape is None:
+        shape = _SHAPES[hint] = _take_apart(hint)
+    return shape
 
 
-def _optional_inner(hint: Any) -> Any | None:
-    """X for ``X | None``, else None."""
-    if typing.get_origin(hint) in (types.UnionType, typing.Union):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if len(args) == 1 and len(typing.get_args(hint)) == 2:
-            return args[0]
-    return None
-
-
-def check_value(value: Any, hint: Any, path: str) -> None:
-    """Raise MetadataRecordError unless ``value`` is exactly of type ``hint``."""
-    inner = _optional_inner(hint)
-    if inner is not None:
-        if value is not None:
-            check_value(value, inner, path)
-        return
-    base, extras = _split(hint)
-    origin = typing.get_origin(base)
+def _take_apart(hint: Any) -> _Shape:
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        args = typing.get_args(hint)
+        inner = [a for a in args if a is not type(None)]
+        if len(args) != 2 or len(inner) != 1:  # pragma: no cover - a schema error
+            raise TypeError(f"unsupported union {hint!r}")
+        return _Shape("optional", hint, inner=_shape(inner[0]))
+    extras: tuple[Any, ...] = ()
+    if origin is typing.Annotated:
+        hint, *rest = typing.get_args(hint)
+        extras, origin = tuple(rest), typing.get_origin(hint)
     if origin is tuple:
-        if not isinstance(value, tuple):
-            raise MetadataRecordError(f"{path}: expected a tuple, got {type(value).__name__}")
-        item_hint = typing.get_args(base)[0]
-        for index, item in enumerate(value):
-            check_value(item, item_hint, f"{path}[{index}]")
-        return
+        return _Shape("tuple", hint, inner=_shape(typing.get_args(hint)[0]))
     if origin is Mapping:
-        if not isinstance(value, Mapping):
-            raise MetadataRecordError(f"{path}: expected a mapping, got {type(value).__name__}")
-        _, value_hint = typing.get_args(base)
-        for key, item in value.items():
-            check_value(key, str, f"{path} key")
-            check_value(item, value_hint, f"{path}[{key!r}]")
-        return
-    if base is int:
-        _check_int(value, extras, path)
-    elif base is str:
-        _check_str(value, extras, path)
-    elif base in (bool, uuid.UUID) or (isinstance(base, type) and issubclass(base, StrictData)):
-        if type(value) is not base:
-            raise MetadataRecordError(f"{path}: expected {base.__name__}, got {value!r}")
-    else:  # pragma: no cover - a schema error, found by the first test that builds it
-        raise TypeError(f"{path}: unsupported field type {hint!r}")
+        return _Shape("mapping", hint, inner=_shape(typing.get_args(hint)[1]))
+    if hint is int:
+        return _Shape("int", hint, extras)
+    if hint is str:
+        return _Shape("str", hint, extras)
+    if hint in (bool, uuid.UUID) or (isinstance(hint, type) and issubclass(hint, StrictData)):
+        return _Shape("exact", hint)
+    raise TypeError(f"unsupported field type {hint!r}")  # pragma: no cover - a schema error
 
 
 def _check_int(value: Any, extras: tuple[Any, ...], path: str) -> None:
@@ -187,7 +208,7 @@ def _check_str(value: Any, extras: tuple[Any, ...], path: str) -> None:
 def to_plain(value: Any) -> Any:
     """The JSON-ready form of a checked value (dataclasses become sorted objects)."""
     if isinstance(value, StrictData):
-        return {name: to_plain(getattr(value, name)) for name, _ in field_hints(type(value))}
+        return {name: to_plain(getattr(value, name)) for name, _ in field_shapes(type(value))}
     if isinstance(value, tuple):
         return [to_plain(item) for item in value]
     if isinstance(value, Mapping):
@@ -199,29 +220,25 @@ def to_plain(value: Any) -> Any:
 
 def from_plain(raw: Any, cls: type[T], path: str = "") -> T:
     """Build ``cls`` from a decoded JSON object; raises MetadataRecordError."""
-    return typing.cast(T, _from_plain(raw, cls, path or cls.__name__))
+    return typing.cast(T, _dataclass(raw, cls, path or cls.__name__))
 
 
-def _from_plain(raw: Any, hint: Any, path: str) -> Any:
-    inner = _optional_inner(hint)
-    if inner is not None:
-        return None if raw is None else _from_plain(raw, inner, path)
-    base, _ = _split(hint)
-    origin = typing.get_origin(base)
-    if origin is tuple:
+def _from_plain(raw: Any, shape: _Shape, path: str) -> Any:
+    kind = shape.kind
+    if kind == "optional":
+        return None if raw is None else _from_plain(raw, shape._inner, path)
+    if kind == "tuple":
         if not isinstance(raw, list):
             raise MetadataRecordError(f"{path}: expected an array, got {_kind(raw)}")
-        item_hint = typing.get_args(base)[0]
-        return tuple(_from_plain(item, item_hint, f"{path}[{i}]") for i, item in enumerate(raw))
-    if origin is Mapping:
+        return tuple(_from_plain(item, shape._inner, f"{path}[{i}]") for i, item in enumerate(raw))
+    if kind == "mapping":
         if not isinstance(raw, dict):
             raise MetadataRecordError(f"{path}: expected an object, got {_kind(raw)}")
-        value_hint = typing.get_args(base)[1]
-        return {k: _from_plain(v, value_hint, f"{path}[{k!r}]") for k, v in raw.items()}
-    if base is uuid.UUID:
+        return {k: _from_plain(v, shape._inner, f"{path}[{k!r}]") for k, v in raw.items()}
+    if shape.base is uuid.UUID:
         return _uuid(raw, path)
-    if isinstance(base, type) and issubclass(base, StrictData):
-        return _dataclass(raw, base, path)
+    if kind == "exact" and issubclass(shape.base, StrictData):
+        return _dataclass(raw, shape.base, path)
     return raw  # int, str, bool: exact types are checked by the constructor
 
 
@@ -240,15 +257,15 @@ def _uuid(raw: Any, path: str) -> uuid.UUID:
 def _dataclass(raw: Any, cls: type[StrictData], path: str) -> StrictData:
     if not isinstance(raw, dict):
         raise MetadataRecordError(f"{path}: expected an object, got {_kind(raw)}")
-    hints = field_hints(cls)
-    names = {name for name, _ in hints}
+    shapes = field_shapes(cls)
+    names = {name for name, _ in shapes}
     missing = sorted(names - raw.keys())
     if missing:
         raise MetadataRecordError(f"{path}: missing field {missing[0]!r}")
     extra = sorted(raw.keys() - names)
     if extra:
         raise MetadataRecordError(f"{path}: unexpected field {extra[0]!r}")
-    kwargs = {name: _from_plain(raw[name], hint, f"{path}.{name}") for name, hint in hints}
+    kwargs = {name: _from_plain(raw[name], shape, f"{path}.{name}") for name, shape in shapes}
     try:
         return cls(**kwargs)
     except MetadataRecordError as exc:

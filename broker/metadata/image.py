@@ -111,7 +111,7 @@ class PartitionImage(StrictData):
     partition_epoch: Epoch
 
     def check(self) -> None:
-        check_partition_state(self, self.replicas, self.isr, self.leader)
+        check_partition_state(self.replicas, self.isr, self.leader)
 
     @property
     def preferred_leader(self) -> int:

@@ -52,20 +52,24 @@ __all__ = [
     "BrokerControlledShutdown",
     "BrokerEpoch",
     "Config",
+    "ConfigValue",
     "Epoch",
     "FenceBroker",
     "LeaderId",
     "Listener",
     "MetadataRecord",
+    "Name",
     "NodeId",
     "Partition",
     "PartitionChange",
     "PartitionIndex",
+    "ProducerId",
     "ProducerIds",
     "RegisterBroker",
     "RemoveTopic",
     "Topic",
     "UnfenceBroker",
+    "check_partition_state",
     "decode_record",
     "encode_record",
 ]
@@ -87,18 +91,18 @@ ConfigValue = Annotated[str, Text(0, 65536)]
 _ZERO_UUID = uuid.UUID(int=0)
 
 
-def _refuse(record: object, reason: str) -> None:
+def _refuse(reason: str) -> None:
     raise MetadataRecordError(reason)
 
 
-def _check_unique(record: object, what: str, ids: tuple[int, ...]) -> None:
+def _check_unique(what: str, ids: tuple[int, ...]) -> None:
     if len(set(ids)) != len(ids):
-        _refuse(record, f"{what} {list(ids)} has duplicates")
+        _refuse(f"{what} {list(ids)} has duplicates")
 
 
-def _check_topic_id(record: object, topic_id: uuid.UUID) -> None:
+def _check_topic_id(topic_id: uuid.UUID) -> None:
     if topic_id == _ZERO_UUID:
-        _refuse(record, "the zero UUID is not a topic id")
+        _refuse("the zero UUID is not a topic id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +129,10 @@ class RegisterBroker(StrictData):
 
     def check(self) -> None:
         if not self.listeners:
-            _refuse(self, f"broker {self.node_id} has no listener")
+            _refuse(f"broker {self.node_id} has no listener")
         names = [listener.name for listener in self.listeners]
         if len(set(names)) != len(names):
-            _refuse(self, f"broker {self.node_id} has duplicate listener names {names}")
+            _refuse(f"broker {self.node_id} has duplicate listener names {names}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +180,8 @@ class Topic(StrictData):
         try:
             validate_topic_name(self.name)
         except InvalidTopicError as exc:
-            _refuse(self, str(exc))
-        _check_topic_id(self, self.topic_id)
+            _refuse(str(exc))
+        _check_topic_id(self.topic_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +193,7 @@ class RemoveTopic(StrictData):
     topic_id: uuid.UUID
 
     def check(self) -> None:
-        _check_topic_id(self, self.topic_id)
+        _check_topic_id(self.topic_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,24 +211,22 @@ class Partition(StrictData):
     partition_epoch: Epoch
 
     def check(self) -> None:
-        _check_topic_id(self, self.topic_id)
-        check_partition_state(self, self.replicas, self.isr, self.leader)
+        _check_topic_id(self.topic_id)
+        check_partition_state(self.replicas, self.isr, self.leader)
 
 
-def check_partition_state(
-    record: object, replicas: tuple[int, ...], isr: tuple[int, ...], leader: int
-) -> None:
+def check_partition_state(replicas: tuple[int, ...], isr: tuple[int, ...], leader: int) -> None:
     """Raise MetadataRecordError unless leader ∈ ISR ⊆ replicas (or leader is -1)."""
     if not replicas:
-        _refuse(record, "no replicas")
-    _check_unique(record, "replicas", replicas)
+        _refuse("no replicas")
+    _check_unique("replicas", replicas)
     if not isr:
-        _refuse(record, "empty ISR")
-    _check_unique(record, "ISR", isr)
+        _refuse("empty ISR")
+    _check_unique("ISR", isr)
     if not set(isr) <= set(replicas):
-        _refuse(record, f"ISR {list(isr)} is not a subset of replicas {list(replicas)}")
+        _refuse(f"ISR {list(isr)} is not a subset of replicas {list(replicas)}")
     if leader != NO_LEADER and leader not in isr:
-        _refuse(record, f"leader {leader} is not in the ISR {list(isr)}")
+        _refuse(f"leader {leader} is not in the ISR {list(isr)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,15 +247,15 @@ class PartitionChange(StrictData):
     partition_epoch: Epoch
 
     def check(self) -> None:
-        _check_topic_id(self, self.topic_id)
+        _check_topic_id(self.topic_id)
         if self.leader is None and self.isr is None:
-            _refuse(self, "changes neither leader nor ISR")
+            _refuse("changes neither leader nor ISR")
         if self.isr is not None:
             if not self.isr:
-                _refuse(self, "empty ISR")
-            _check_unique(self, "ISR", self.isr)
+                _refuse("empty ISR")
+            _check_unique("ISR", self.isr)
             if self.leader is not None and self.leader != NO_LEADER and self.leader not in self.isr:
-                _refuse(self, f"leader {self.leader} is not in the ISR {list(self.isr)}")
+                _refuse(f"leader {self.leader} is not in the ISR {list(self.isr)}")
 
 
 @dataclass(frozen=True, slots=True)
