@@ -20,6 +20,18 @@ the reason, and leaves the builder exactly as it was, so the node can log it and
 
 Fence, unfence and config records are targets, so re-applying one is accepted.
 
+Following the log (every node)::
+
+    builder = image.builder()
+    for offset, payload in committed_entries:
+        try:
+            builder.apply(decode_record(payload), offset)
+        except MetadataRecordError as exc:   # malformed or refused: same on every node
+            log_and_count(exc)
+            builder.skip(offset)
+    new_image = builder.build()
+    changes = delta(image, new_image, node_id)   # broker.metadata.delta
+
 Cost: building copies the broker and topic maps once per builder; a topic's partitions
 are copied the first time a record touches that topic. ``build`` reuses every untouched
 ``TopicImage`` object, which ``broker.metadata.delta`` relies on to skip them quickly.
@@ -171,6 +183,13 @@ class ImageBuilder:
         except _Refused as exc:
             raise MetadataRecordError(f"{record.TYPE} {_subject(self, record)}: {exc}") from None
         self._last_offset = offset
+
+    def skip(self, offset: int) -> None:
+        """Count the entry at ``offset`` as processed without applying anything (a
+        refused record: the follower logs it and moves on, so ``last_offset`` stays the
+        offset of the last entry it has read)."""
+        if offset > self._last_offset:
+            self._last_offset = offset
 
     def build(self) -> MetadataImage:
         """The image with everything applied; the builder may go on being used."""

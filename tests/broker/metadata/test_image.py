@@ -303,3 +303,14 @@ def test_invalid_snapshots_are_refused_with_a_reason(
 ) -> None:
     with pytest.raises(MetadataRecordError, match=reason):
         MetadataImage.from_snapshot(data())
+
+
+def test_a_follower_skips_a_refused_entry_and_still_counts_it_as_read() -> None:
+    image = base_image()
+    builder = image.builder()
+    with pytest.raises(MetadataRecordError):
+        builder.apply(change(partition_epoch=5), 100)
+    builder.skip(100)
+    built = builder.build()
+    assert built.last_offset == 100
+    assert built.topics == image.topics and built.brokers == image.brokers
