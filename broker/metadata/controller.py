@@ -143,6 +143,13 @@ class QuorumController:
         return self._view
 
     @property
+    def committed(self) -> MetadataImage:
+        """The last committed image this controller was given."""
+        if self._committed is None:
+            raise ControllerStateError("the controller is not active")
+        return self._committed
+
+    @property
     def pending_records(self) -> int:
         return sum(len(p.records) for p in self._pending)
 
@@ -174,11 +181,14 @@ class QuorumController:
         ]
         builder = committed_image.builder()
         for proposal in self._pending:
+            kept = []
             for record in proposal.records:
                 try:
                     builder.apply(record, PENDING_OFFSET)
+                    kept.append(record)
                 except MetadataRecordError:
                     self.stats.refused_pending_records += 1
+            proposal.records = tuple(kept)
         self._view = builder.build()
 
     def _run(
