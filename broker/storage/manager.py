@@ -22,7 +22,6 @@ import fcntl
 import json
 import logging
 import os
-import re
 import shutil
 import threading
 import uuid
@@ -47,14 +46,13 @@ from broker.storage.errors import (
 )
 from broker.storage.log import DeletedSegment, Log, LogRecovery
 from broker.storage.log_config import LogConfig
+from broker.storage.topic_names import MAX_PARTITIONS, validate_topic_name
 
 __all__ = ["LogManager", "TopicInfo"]
 
 log = logging.getLogger(__name__)
 
-_TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 _PRODUCER_ID_BLOCK = 1000
-MAX_PARTITIONS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +81,6 @@ class TopicInfo:
             topic_id=uuid.UUID(str(data["topic_id"])),
             partitions=int(str(data["partitions"])),
             configs={str(k): str(v) for k, v in configs.items()},
-        )
-
-
-def validate_topic_name(name: str) -> None:
-    if name in (".", "..") or not _TOPIC_NAME.match(name):
-        raise InvalidTopicError(
-            f"topic name {name!r} is not legal: use 1-249 characters from [a-zA-Z0-9._-], "
-            f"not '.' or '..'"
         )
 
 
