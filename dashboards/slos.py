@@ -14,10 +14,10 @@ from typing import Final
 
 from alerts.platform_slos import SLO_DASHBOARD
 from alerts.promql import Re, Series, selector
+from contracts.durations import format_duration
 from dashboards.layout import Board, Query, Threshold
 from slo import conventions as c
 from slo import windows
-from slo.duration import format_duration
 
 __all__ = ["UID", "slos"]
 

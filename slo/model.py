@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from contracts.durations import format_duration
 from slo.conventions import SEVERITY_PAGE, SEVERITY_TICKET, Severity
-from slo.duration import format_duration
 
 __all__ = [
     "SLI",

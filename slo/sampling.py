@@ -37,7 +37,7 @@ from typing import Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from slo.duration import format_duration
+from contracts.durations import format_duration
 from slo.model import (
     SLO,
     EventRatioSLI,

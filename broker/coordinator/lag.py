@@ -18,13 +18,13 @@ import uuid
 from collections import deque
 from dataclasses import replace
 
-from broker.clock import Clock
 from broker.cluster.replica_manager import ReplicaManager
 from broker.coordinator.assignment import decode_assignment
 from broker.coordinator.coordinator import GroupCoordinator
 from broker.coordinator.group import CommittedOffset, ConsumerGroup
 from broker.lag.model import GroupLag, PartitionLag, lag_figures
 from broker.lag.status import CommitSample, StatusConfig, evaluate, worst
+from contracts.clock import Clock
 
 __all__ = ["GroupLag", "LagTracker", "PartitionLag"]
 

@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from broker.cli import apply_flags, broker
 from broker.cluster.flusher import FlushPolicy
-from broker.config import BrokerConfig, ConfigError, HostPort, load_config
+from broker.config import BrokerConfig, load_config
+from contracts.fields import ConfigError, HostPort
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 import yaml
+from synthetics.fields import ConfigError, parse_duration_seconds
 
 from synthetics.config import load_probe_config, parse_probe_config
 from synthetics.connection import Secret, client_options
-from synthetics.fields import ConfigError, parse_duration_seconds
 from synthetics.lagmon.config import parse_lag_config
 
 FILE = "probe.yaml"
