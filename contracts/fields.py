@@ -131,9 +131,11 @@ def _yaml_error(file: str, exc: yaml.YAMLError) -> ConfigError:
 
 
 def kind(value: object) -> str:
-    """How a value is named in errors: ``'two'``, ``5``, ``a list``, ``nothing``."""
+    """How a value is named in errors: ``'two'``, ``5``, ``false``, ``a list``, ``nothing``."""
     if value is None:
         return "nothing"
+    if isinstance(value, bool):
+        return str(value).lower()
     if isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, list | tuple):

@@ -166,7 +166,7 @@ BAD_SPECS = [
         OURS.replace("tidewatch/v1", "tidewatch/v2"),
         "spec.yaml: version: unknown spec version 'tidewatch/v2'",
     ),
-    ("yaml_syntax_error", "version: [unclosed", "spec.yaml: line 1: invalid YAML"),
+    ("yaml_syntax_error", "version: [unclosed", "spec.yaml: line 1: not valid YAML"),
     (
         "sloth_plugin_is_rejected_with_a_reason",
         "version: prometheus/v1\nservice: s\nslos:\n  - name: p\n    objective: 99\n"
