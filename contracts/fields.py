@@ -20,6 +20,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -130,7 +131,7 @@ def _yaml_error(file: str, exc: yaml.YAMLError) -> ConfigError:
     return ConfigError(file, where, f"not valid YAML: {problem}")
 
 
-def kind(value: object) -> str:
+def _kind(value: object) -> str:
     """How a value is named in errors: ``'two'``, ``5``, ``false``, ``a list``, ``nothing``."""
     if value is None:
         return "nothing"
@@ -141,6 +142,12 @@ def kind(value: object) -> str:
     if isinstance(value, list | tuple):
         return "a list"
     return repr(value)
+
+
+def _address(value: object, allowed: str = "HOST:PORT") -> HostPort:
+    if not isinstance(value, str):
+        raise ValueError(f"must be {allowed}, not {_kind(value)}")
+    return parse_host_port(value)
 
 
 class Fields:
@@ -155,7 +162,7 @@ class Fields:
         self, file: str, path: str, data: object, known: frozenset[str] | None = None
     ) -> None:
         if not isinstance(data, Mapping):
-            raise ConfigError(file, path, f"must be a mapping, not {kind(data)}")
+            raise ConfigError(file, path, f"must be a mapping, not {_kind(data)}")
         self.file = file
         self.path = path
         self.data: Mapping[Any, Any] = data
@@ -199,7 +206,7 @@ class Fields:
         if value is None:
             return self._default(key, default)
         if not isinstance(value, str) or not value.strip():
-            raise self.error(key, f"must be a non-empty string, not {kind(value)}")
+            raise self.error(key, f"must be a non-empty string, not {_kind(value)}")
         if pattern is not None and not re.fullmatch(pattern, value):
             raise self.error(key, f"{value!r} must match {pattern}")
         return value
@@ -215,7 +222,7 @@ class Fields:
         if isinstance(value, int | float) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str):
-            raise self.error(key, f"must be one of {', '.join(allowed)}, not {kind(value)}")
+            raise self.error(key, f"must be one of {', '.join(allowed)}, not {_kind(value)}")
         if value not in allowed:
             raise self.error(
                 key,
@@ -228,7 +235,7 @@ class Fields:
         if value is None:
             return self._default(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.error(key, f"must be a number, not {kind(value)}")
+            raise self.error(key, f"must be a number, not {_kind(value)}")
         return float(value)
 
     def integer(
@@ -242,7 +249,7 @@ class Fields:
         if value is None:
             return self._default(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(key, f"must be a whole number, not {kind(value)}")
+            raise self.error(key, f"must be a whole number, not {_kind(value)}")
         if minimum is not None and value < minimum:
             raise self.error(key, f"must be at least {minimum}, not {value}")
         if maximum is not None and value > maximum:
@@ -254,7 +261,7 @@ class Fields:
         if value is None:
             return default
         if not isinstance(value, bool):
-            raise self.error(key, f"must be true or false, not {kind(value)}")
+            raise self.error(key, f"must be true or false, not {_kind(value)}")
         return value
 
     def duration(
@@ -267,30 +274,26 @@ class Fields:
     ) -> float:
         """Seconds (see :mod:`contracts.durations`); a YAML number is seconds too unless
         ``bare_numbers`` is false."""
-        value = self.data.get(key)
-        if value is None:
-            return self._default(key, default)
-        try:
-            return parse_duration_seconds(value, bare_numbers=bare_numbers, allow_zero=allow_zero)
-        except ValueError as exc:
-            raise self.error(key, str(exc)) from None
+        read = partial(parse_duration_seconds, bare_numbers=bare_numbers, allow_zero=allow_zero)
+        return self._converted(key, default, read)
 
     def whole_seconds(self, key: str, default: int | None = None) -> int:
         """A duration string in whole seconds (SLO windows): ``30d``, ``1h30m``."""
+        return self._converted(key, default, parse_whole_seconds)
+
+    def _converted(self, key: str, default: T | None, convert: Callable[[object], T]) -> T:
+        """The value at ``key`` read by ``convert``, whose ValueError names the field."""
         value = self.data.get(key)
         if value is None:
             return self._default(key, default)
         try:
-            return parse_whole_seconds(value)
+            return convert(value)
         except ValueError as exc:
             raise self.error(key, str(exc)) from None
 
     def host_port(self, key: str, default: HostPort | None = None) -> HostPort:
         """A required address, ``HOST:PORT``."""
-        value = self.data.get(key)
-        if value is None:
-            return self._default(key, default)
-        return self._address(key, value, "HOST:PORT")
+        return self._converted(key, default, _address)
 
     def host_port_or_off(self, key: str, default: HostPort | None) -> HostPort | None:
         """``HOST:PORT``, or None for ``off``, false or null (a listener turned off). An
@@ -300,15 +303,7 @@ class Fields:
         value = self.data[key]
         if value is None or value is False or value == "off":
             return None
-        return self._address(key, value, "HOST:PORT or off")
-
-    def _address(self, key: str, value: object, allowed: str) -> HostPort:
-        if not isinstance(value, str):
-            raise self.error(key, f"must be {allowed}, not {kind(value)}")
-        try:
-            return parse_host_port(value)
-        except ValueError as exc:
-            raise self.error(key, str(exc)) from None
+        return self._converted(key, None, partial(_address, allowed="HOST:PORT or off"))
 
     def parse(self, key: str, parser: Callable[[str], T], what: str) -> T:
         """Parse a required string field with ``parser``; its ValueError becomes a
@@ -332,7 +327,7 @@ class Fields:
         if value is None:
             return {}
         if not isinstance(value, Mapping):
-            raise self.error(key, f"must be a mapping of names to values, not {kind(value)}")
+            raise self.error(key, f"must be a mapping of names to values, not {_kind(value)}")
         out = {}
         for name, item in value.items():
             if not isinstance(name, str) or item is None or isinstance(item, Mapping | list):
@@ -350,7 +345,7 @@ class Fields:
         elif isinstance(value, list) and all(isinstance(v, str) for v in value):
             items = [v.strip() for v in value]
         else:
-            raise self.error(key, f"must be a list of strings, not {kind(value)}")
+            raise self.error(key, f"must be a list of strings, not {_kind(value)}")
         return tuple(items)
 
     def mapping(
@@ -375,7 +370,7 @@ class Fields:
             return
         if not isinstance(value, list) or (required and not value):
             what = "a non-empty list" if required else "a list"
-            raise self.error(key, f"must be {what}, not {kind(value)}")
+            raise self.error(key, f"must be {what}, not {_kind(value)}")
         for index, item in enumerate(value):
             yield f"{self.at(key)}[{index}]", item
 
