@@ -35,9 +35,9 @@ Example file (every key optional; the values shown are the defaults)::
       min_session_timeout_ms: 6000
       max_session_timeout_ms: 1800000
 
-The file is read by the shared reader (:class:`contracts.fields.Fields`): errors are
-``ConfigError`` s that name the file, the field and what is allowed, and a misspelt key
-gets a suggestion.
+The file is read by the shared reader (:class:`contracts.fields.Fields`): every error is
+a ``ConfigError`` naming the file, the field and what is allowed, and a misspelt key gets
+a suggestion.
 """
 
 from __future__ import annotations
