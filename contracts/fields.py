@@ -292,7 +292,7 @@ class Fields:
             raise self.error(key, str(exc)) from None
 
     def host_port(self, key: str, default: HostPort | None = None) -> HostPort:
-        """A required address, ``HOST:PORT``."""
+        """An address, ``HOST:PORT``, that cannot be turned off (a Kafka listener)."""
         return self._converted(key, default, _address)
 
     def host_port_or_off(self, key: str, default: HostPort | None) -> HostPort | None:
