@@ -19,10 +19,9 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
-from broker.clock import Clock, SystemClock
 from broker.cluster.flusher import Flusher
 from broker.cluster.replica_manager import ReplicaManager
-from broker.config import BrokerConfig, HostPort
+from broker.config import BrokerConfig
 from broker.coordinator.coordinator import CoordinatorConfig, GroupCoordinator
 from broker.coordinator.lag import GroupLag, LagTracker
 from broker.coordinator.offset_store import OffsetStore
@@ -37,6 +36,8 @@ from broker.server.context import BrokerServices
 from broker.server.dispatch import Dispatcher
 from broker.storage.manager import LogManager
 from broker.tracing import build_tracer
+from contracts.clock import Clock, SystemClock
+from contracts.fields import HostPort
 from contracts.lag.status import StatusConfig
 
 __all__ = ["BrokerApp"]

@@ -17,14 +17,10 @@ import click
 from aiohttp import web
 
 from broker.app import BrokerApp
-from broker.config import (
-    BrokerConfig,
-    ConfigError,
-    load_config,
-    parse_flush_policy,
-    parse_host_port,
-)
+from broker.cluster.flusher import FlushPolicy
+from broker.config import BrokerConfig, load_config
 from broker.storage.errors import StorageError
+from contracts.fields import ConfigError, parse_flag, parse_host_port
 
 __all__ = ["broker", "run_broker"]
 
@@ -36,9 +32,9 @@ def apply_flags(config: BrokerConfig, **flags: Any) -> BrokerConfig:
         changes["data_dir"] = Path(flags["data_dir"])
     for key in ("listen", "http", "advertised"):
         if flags.get(key) is not None:
-            changes[key] = parse_host_port(flags[key], f"--{key}")
+            changes[key] = parse_flag(f"--{key}", flags[key], parse_host_port)
     if flags.get("flush_policy") is not None:
-        changes["flush_policy"] = parse_flush_policy(flags["flush_policy"], "--flush-policy")
+        changes["flush_policy"] = parse_flag("--flush-policy", flags["flush_policy"], FlushPolicy)
     for key in ("node_id", "cluster", "auto_create_topics", "default_partitions"):
         if flags.get(key) is not None:
             changes[key] = flags[key]

@@ -5,7 +5,7 @@ Example file (every key optional; the values shown are the defaults)::
     data_dir: ./tidewatch-data
     listen: 127.0.0.1:9092          # Kafka listener
     advertised: null                # host:port clients should use (default: listen)
-    http: 127.0.0.1:9464            # /metrics, /healthz, /readyz
+    http: 127.0.0.1:9464            # /metrics, /healthz, /readyz (off: no HTTP listener)
     node_id: 0
     cluster: local                  # value of the `cluster` label on every metric
     flush:
@@ -35,54 +35,42 @@ Example file (every key optional; the values shown are the defaults)::
       min_session_timeout_ms: 6000
       max_session_timeout_ms: 1800000
 
-Errors name the file, the field and what is allowed (``ConfigError``).
+The file is read by the shared reader (:class:`contracts.fields.Fields`): every error is
+a ``ConfigError`` naming the file, the field and what is allowed, and a misspelt key gets
+a suggestion.
 """
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import Final
 
 from broker.cluster.flusher import FlushPolicy
-from broker.storage.log_config import TOPIC_CONFIGS, InvalidConfigError, LogConfig
+from broker.storage.log_config import InvalidConfigError, LogConfig
 from broker.tracing import TracingConfig
+from contracts.fields import Fields, HostPort, read_yaml
 
-__all__ = ["BrokerConfig", "ConfigError", "HostPort", "load_config", "parse_host_port"]
+__all__ = [
+    "DEFAULT_HTTP_PORT",
+    "DEFAULT_KAFKA_PORT",
+    "BrokerConfig",
+    "config_from_mapping",
+    "load_config",
+]
 
-DEFAULT_KAFKA_PORT = 9092
-DEFAULT_HTTP_PORT = 9464
-
-
-class ConfigError(ValueError):
-    """Invalid configuration; the message says where and what is allowed."""
-
-
-@dataclass(frozen=True, slots=True)
-class HostPort:
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-def parse_host_port(value: str, where: str) -> HostPort:
-    host, sep, port = str(value).rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"{where}: {value!r} is not HOST:PORT (for example 127.0.0.1:9092)")
-    return HostPort(host.strip("[]"), int(port))
+DEFAULT_KAFKA_PORT: Final = 9092
+DEFAULT_HTTP_PORT: Final = 9464
+_DEFAULT_LISTEN: Final = HostPort("127.0.0.1", DEFAULT_KAFKA_PORT)
+_DEFAULT_HTTP: Final = HostPort("127.0.0.1", DEFAULT_HTTP_PORT)
 
 
 @dataclass(frozen=True, slots=True)
 class BrokerConfig:
     data_dir: Path = Path("tidewatch-data")
-    listen: HostPort = HostPort("127.0.0.1", DEFAULT_KAFKA_PORT)
+    listen: HostPort = _DEFAULT_LISTEN
     advertised: HostPort | None = None
-    http: HostPort | None = HostPort("127.0.0.1", DEFAULT_HTTP_PORT)
+    http: HostPort | None = _DEFAULT_HTTP
     node_id: int = 0
     cluster: str = "local"
     flush_policy: FlushPolicy = FlushPolicy.INTERVAL
@@ -113,175 +101,104 @@ class BrokerConfig:
         return HostPort(host, bound_port)
 
 
-_TOP_KEYS = {
-    "data_dir",
-    "listen",
-    "advertised",
-    "http",
-    "node_id",
-    "cluster",
-    "flush",
-    "auto_create_topics",
-    "default_partitions",
-    "max_request_bytes",
-    "max_inflight_requests",
-    "retention_check_interval_ms",
-    "topic_defaults",
-    "metrics",
-    "groups",
-    "lag",
-    "tracing",
-}
-_TRACING_KEYS = {"enabled", "exporter", "path", "endpoint", "service_name"}
-_EXPORTERS = ("jsonl", "otlp", "console")
-_LAG_KEYS = {"min_stop_seconds", "window_commits"}
-_GROUP_KEYS = {"initial_rebalance_delay_ms", "min_session_timeout_ms", "max_session_timeout_ms"}
-_FLUSH_KEYS = {"policy", "interval_ms"}
-_METRICS_KEYS = {"compat", "enabled"}
-
-
-def _unknown(key: str, allowed: set[str], where: str) -> ConfigError:
-    close = difflib.get_close_matches(key, sorted(allowed), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return ConfigError(f"{where}: unknown key {key!r}{hint}; allowed: {', '.join(sorted(allowed))}")
-
-
-def _int(value: Any, where: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{where}: {value!r} is not an integer")
-    if value < minimum:
-        raise ConfigError(f"{where}: {value} is below the minimum {minimum}")
-    return value
-
-
-def _bool(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{where}: {value!r} is not true or false")
-    return value
-
-
-def _mapping(value: Any, where: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
-    return value
-
-
-def config_from_mapping(raw: dict[str, Any], source: str) -> BrokerConfig:
-    """Build a config from parsed YAML; ``source`` names the file in errors."""
-    for key in raw:
-        if key not in _TOP_KEYS:
-            raise _unknown(key, _TOP_KEYS, source)
-    changes: dict[str, Any] = {}
-    if "data_dir" in raw:
-        changes["data_dir"] = Path(str(raw["data_dir"]))
-    for key in ("listen", "advertised", "http"):
-        if key in raw:
-            value = raw[key]
-            changes[key] = (
-                None
-                if value is None and key != "listen"
-                else parse_host_port(value, f"{source}: {key}")
-            )
-    if "node_id" in raw:
-        changes["node_id"] = _int(raw["node_id"], f"{source}: node_id", 0)
-    if "cluster" in raw:
-        changes["cluster"] = str(raw["cluster"])
-    flush = _mapping(raw.get("flush"), f"{source}: flush")
-    for key in flush:
-        if key not in _FLUSH_KEYS:
-            raise _unknown(key, _FLUSH_KEYS, f"{source}: flush")
-    if "policy" in flush:
-        changes["flush_policy"] = parse_flush_policy(flush["policy"], f"{source}: flush.policy")
-    if "interval_ms" in flush:
-        changes["flush_interval_ms"] = _int(flush["interval_ms"], f"{source}: flush.interval_ms", 1)
-    if "auto_create_topics" in raw:
-        changes["auto_create_topics"] = _bool(
-            raw["auto_create_topics"], f"{source}: auto_create_topics"
-        )
-    for key, minimum in (
-        ("default_partitions", 1),
-        ("max_request_bytes", 1024),
-        ("max_inflight_requests", 1),
-        ("retention_check_interval_ms", 10),
-    ):
-        if key in raw:
-            changes[key] = _int(raw[key], f"{source}: {key}", minimum)
-    defaults = _mapping(raw.get("topic_defaults"), f"{source}: topic_defaults")
-    if defaults:
-        try:
-            changes["topic_defaults"] = LogConfig().with_overrides(
-                {str(k): str(v) for k, v in defaults.items()}
-            )
-        except InvalidConfigError as exc:
-            raise ConfigError(f"{source}: topic_defaults: {exc}") from None
-    groups = _mapping(raw.get("groups"), f"{source}: groups")
-    for key, value in groups.items():
-        if key not in _GROUP_KEYS:
-            raise _unknown(key, _GROUP_KEYS, f"{source}: groups")
-        changes[f"group_{key}"] = _int(value, f"{source}: groups.{key}", 0)
-    lag = _mapping(raw.get("lag"), f"{source}: lag")
-    for key, value in lag.items():
-        if key not in _LAG_KEYS:
-            raise _unknown(key, _LAG_KEYS, f"{source}: lag")
-        changes[f"lag_{key}"] = _int(value, f"{source}: lag.{key}", 1)
-    tracing = _mapping(raw.get("tracing"), f"{source}: tracing")
-    if tracing:
-        changes["tracing"] = _tracing(tracing, f"{source}: tracing")
-    metrics = _mapping(raw.get("metrics"), f"{source}: metrics")
-    for key in metrics:
-        if key not in _METRICS_KEYS:
-            raise _unknown(key, _METRICS_KEYS, f"{source}: metrics")
-    if "enabled" in metrics:
-        changes["metrics_enabled"] = _bool(metrics["enabled"], f"{source}: metrics.enabled")
-    if "compat" in metrics:
-        changes["metrics_compat"] = _bool(metrics["compat"], f"{source}: metrics.compat")
-    return replace(BrokerConfig(), **changes)
-
-
-def _tracing(raw: dict[str, Any], where: str) -> TracingConfig:
-    for key in raw:
-        if key not in _TRACING_KEYS:
-            raise _unknown(key, _TRACING_KEYS, where)
-    exporter = str(raw.get("exporter", "jsonl"))
-    if exporter not in _EXPORTERS:
-        raise ConfigError(f"{where}.exporter: {exporter!r} is not one of {', '.join(_EXPORTERS)}")
-    defaults = TracingConfig()
-    return TracingConfig(
-        enabled=_bool(raw.get("enabled", False), f"{where}.enabled"),
-        exporter=exporter,
-        path=Path(str(raw.get("path", defaults.path))),
-        endpoint=str(raw.get("endpoint", defaults.endpoint)),
-        service_name=str(raw.get("service_name", defaults.service_name)),
-    )
-
-
-def parse_flush_policy(value: Any, where: str) -> FlushPolicy:
-    try:
-        return FlushPolicy(str(value))
-    except ValueError:
-        allowed = ", ".join(p.value for p in FlushPolicy)
-        raise ConfigError(f"{where}: {value!r} is not a flush policy; allowed: {allowed}") from None
+_TOP_KEYS: Final = frozenset(
+    {
+        "data_dir",
+        "listen",
+        "advertised",
+        "http",
+        "node_id",
+        "cluster",
+        "flush",
+        "auto_create_topics",
+        "default_partitions",
+        "max_request_bytes",
+        "max_inflight_requests",
+        "retention_check_interval_ms",
+        "topic_defaults",
+        "metrics",
+        "groups",
+        "lag",
+        "tracing",
+    }
+)
+_FLUSH_KEYS: Final = frozenset({"policy", "interval_ms"})
+_FLUSH_POLICIES: Final = tuple(p.value for p in FlushPolicy)
+_METRICS_KEYS: Final = frozenset({"compat", "enabled"})
+_GROUP_KEYS: Final = frozenset(
+    {"initial_rebalance_delay_ms", "min_session_timeout_ms", "max_session_timeout_ms"}
+)
+_LAG_KEYS: Final = frozenset({"min_stop_seconds", "window_commits"})
+_TRACING_KEYS: Final = frozenset({"enabled", "exporter", "path", "endpoint", "service_name"})
+_EXPORTERS: Final = ("jsonl", "otlp", "console")
 
 
 def load_config(path: Path | None) -> BrokerConfig:
     """Read and validate a YAML config file (None gives the defaults)."""
     if path is None:
         return BrokerConfig()
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
-    return config_from_mapping(raw, str(path))
+    return config_from_mapping(read_yaml(path), str(path))
 
 
-__all__ += ["TOPIC_CONFIGS", "config_from_mapping", "parse_flush_policy"]
+def config_from_mapping(raw: object, source: str) -> BrokerConfig:
+    """Build a config from parsed YAML (None, an empty file, gives the defaults);
+    ``source`` names the file in errors."""
+    top = Fields(source, "", {} if raw is None else raw, _TOP_KEYS)
+    d = BrokerConfig()
+    flush = top.mapping("flush", _FLUSH_KEYS, required=False)
+    metrics = top.mapping("metrics", _METRICS_KEYS, required=False)
+    groups = top.mapping("groups", _GROUP_KEYS, required=False)
+    lag = top.mapping("lag", _LAG_KEYS, required=False)
+    return BrokerConfig(
+        data_dir=Path(top.text("data_dir", str(d.data_dir))),
+        listen=top.host_port("listen", d.listen),
+        advertised=top.host_port_or_off("advertised", d.advertised),
+        http=top.host_port_or_off("http", d.http),
+        node_id=top.integer("node_id", d.node_id, minimum=0),
+        cluster=top.text("cluster", d.cluster),
+        flush_policy=FlushPolicy(flush.choice("policy", _FLUSH_POLICIES, d.flush_policy.value)),
+        flush_interval_ms=flush.integer("interval_ms", d.flush_interval_ms, minimum=1),
+        auto_create_topics=top.flag("auto_create_topics", d.auto_create_topics),
+        default_partitions=top.integer("default_partitions", d.default_partitions, minimum=1),
+        max_request_bytes=top.integer("max_request_bytes", d.max_request_bytes, minimum=1024),
+        max_inflight_requests=top.integer(
+            "max_inflight_requests", d.max_inflight_requests, minimum=1
+        ),
+        retention_check_interval_ms=top.integer(
+            "retention_check_interval_ms", d.retention_check_interval_ms, minimum=10
+        ),
+        topic_defaults=_topic_defaults(top),
+        metrics_compat=metrics.flag("compat", d.metrics_compat),
+        metrics_enabled=metrics.flag("enabled", d.metrics_enabled),
+        group_initial_rebalance_delay_ms=groups.integer(
+            "initial_rebalance_delay_ms", d.group_initial_rebalance_delay_ms, minimum=0
+        ),
+        group_min_session_timeout_ms=groups.integer(
+            "min_session_timeout_ms", d.group_min_session_timeout_ms, minimum=0
+        ),
+        group_max_session_timeout_ms=groups.integer(
+            "max_session_timeout_ms", d.group_max_session_timeout_ms, minimum=0
+        ),
+        lag_min_stop_seconds=lag.integer("min_stop_seconds", d.lag_min_stop_seconds, minimum=1),
+        lag_window_commits=lag.integer("window_commits", d.lag_window_commits, minimum=1),
+        tracing=_tracing(top.mapping("tracing", _TRACING_KEYS, required=False)),
+    )
+
+
+def _topic_defaults(top: Fields) -> LogConfig:
+    """Kafka-named topic configs (``retention.ms``) over the built-in defaults."""
+    try:
+        return LogConfig().with_overrides(top.string_map("topic_defaults"))
+    except InvalidConfigError as exc:
+        raise top.error("topic_defaults", str(exc)) from None
+
+
+def _tracing(f: Fields) -> TracingConfig:
+    d = TracingConfig()
+    return TracingConfig(
+        enabled=f.flag("enabled", d.enabled),
+        exporter=f.choice("exporter", _EXPORTERS, d.exporter),
+        path=Path(f.text("path", str(d.path))),
+        endpoint=f.text("endpoint", d.endpoint),
+        service_name=f.text("service_name", d.service_name),
+    )

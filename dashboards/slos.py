@@ -13,12 +13,12 @@ from __future__ import annotations
 from typing import Final
 
 from contracts.alerts import DASHBOARD_SLOS
+from contracts.durations import format_duration
 from contracts.metrics import MetricSpec
 from contracts.promql import Re, Series, selector
 from dashboards.layout import Board, Query, Threshold
 from slo import conventions as c
 from slo import windows
-from slo.duration import format_duration
 
 __all__ = ["UID", "slos"]
 

@@ -13,12 +13,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from contracts.fields import ConfigError
 from loadtest.faults.broker import BrokerStartError, ManagedBroker
 from loadtest.generator import LoadError, LoadGenerator, LoadResult
 from loadtest.progress import LiveProgress
 from loadtest.report import report_json, write_report
 from loadtest.workload import MAX_PROCESSES, Workload, load_workload
-from slo.errors import SpecError
 
 __all__ = ["load", "print_summary"]
 
@@ -143,7 +143,7 @@ def load(
     console = Console(stderr=True)
     try:
         workload = load_workload(workload_file).with_bootstrap(bootstrap)
-    except SpecError as exc:
+    except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     if processes is not None:
         workload = replace(workload, producer=replace(workload.producer, processes=processes))

@@ -1,13 +1,13 @@
 """Workload files (``version: tidewatch/load/v1``): the YAML spec and its frozen model.
 
-The loader reads through :class:`slo.spec.fields.Fields`, so an error names the file,
+The loader reads through :class:`contracts.fields.Fields`, so an error names the file,
 the field and what is allowed, exactly like SLO specs::
 
     workload.yaml: producers.acks: "2" is not allowed; allowed: 0, 1, all
 
-The format is documented with an example in ``loadtest/README.md``. Times are whole
-seconds (``30s``, ``2m``) or plain numbers of seconds. Pure: only :func:`load_workload`
-reads a file.
+The format is documented with an example in ``loadtest/README.md``. Times are durations
+(``30s``, ``2m``, ``1m30s``; the grammar of :mod:`contracts.durations`) or plain numbers
+of seconds. Pure: only :func:`load_workload` reads a file.
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-import yaml
-
+from contracts.fields import ConfigError, Fields, read_yaml
 from loadtest.distributions import (
     KEY_DISTRIBUTIONS,
     SIZE_DISTRIBUTIONS,
@@ -29,9 +28,6 @@ from loadtest.distributions import (
 )
 from loadtest.payload import HEADER_BYTES
 from loadtest.schedule import ArrivalSchedule, Phase
-from slo.duration import DurationError, parse_duration
-from slo.errors import SpecError
-from slo.spec.fields import Fields
 
 __all__ = [
     "ACKS",
@@ -44,7 +40,6 @@ __all__ = [
     "load_workload",
     "parse_embedded_workload",
     "parse_workload",
-    "seconds",
 ]
 
 VERSION: Final = "tidewatch/load/v1"
@@ -84,19 +79,6 @@ _MESSAGE: Final = frozenset({"size"})
 _SIZE: Final = frozenset({"distribution", "bytes", "min", "max", "stddev", "values", "weights"})
 _KEYS: Final = frozenset({"distribution", "count", "exponent", "hot_share"})
 _GROUP: Final = frozenset({"group", "members", "processing_ms", "offset_reset", "client_config"})
-
-
-def seconds(value: object) -> float:
-    """``30s``/``2m``/``1h`` or a number of seconds -> seconds (float)."""
-    if isinstance(value, bool):
-        raise DurationError(f"{value!r} is not a duration")
-    if isinstance(value, int | float):
-        if not value > 0 or math.isinf(value):
-            raise DurationError(f"{value!r} must be a positive number of seconds")
-        return float(value)
-    if isinstance(value, str):
-        return float(parse_duration(value))
-    raise DurationError(f"{value!r} is not a duration like 30s or 2m")
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,14 +149,8 @@ class Workload:
 
 
 def load_workload(path: Path) -> Workload:
-    """Read and validate a workload file (raises SpecError naming file and field)."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SpecError(str(path), "", f"cannot read: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise SpecError(str(path), "", f"not valid YAML: {exc}") from None
-    return parse_workload(str(path), data)
+    """Read and validate a workload file (raises ConfigError naming file and field)."""
+    return parse_workload(str(path), read_yaml(path))
 
 
 def parse_workload(file: str, data: object) -> Workload:
@@ -201,11 +177,13 @@ def parse_embedded_workload(
 
 def _workload(top: Fields, name: str, duration_seconds: float | None) -> Workload:
     file = top.file
-    consumers = tuple(_group(Fields(file, p, item, _GROUP)) for p, item in _list(top, "consumers"))
+    consumers = tuple(
+        _group(Fields(file, p, item, _GROUP)) for p, item in top.items("consumers", required=False)
+    )
     names = [g.group for g in consumers]
     for index, group in enumerate(names):
         if group in names[:index]:
-            raise SpecError(
+            raise ConfigError(
                 file, f"{top.at('consumers')}[{index}].group", f'duplicate group "{group}"'
             )
     return Workload(
@@ -214,8 +192,8 @@ def _workload(top: Fields, name: str, duration_seconds: float | None) -> Workloa
         producer=_producer(top.mapping("producers", _PRODUCERS), duration_seconds),
         groups=consumers,
         bootstrap=top.text("bootstrap") if top.has("bootstrap") else None,
-        seed=_integer(top, "seed", 1, minimum=0),
-        drain_seconds=_duration(top, "drain", 30.0),
+        seed=top.integer("seed", 1, minimum=0),
+        drain_seconds=top.duration("drain", 30.0),
         source=file,
     )
 
@@ -224,10 +202,10 @@ def _workload(top: Fields, name: str, duration_seconds: float | None) -> Workloa
 def _topic(f: Fields) -> TopicSpec:
     return TopicSpec(
         name=f.text("name"),
-        partitions=_integer(f, "partitions", 6, minimum=1, maximum=10_000),
+        partitions=f.integer("partitions", 6, minimum=1, maximum=10_000),
         create=f.flag("create", True),
-        replication_factor=_integer(f, "replication_factor", 1, minimum=1),
-        configs=_strings(f, "configs"),
+        replication_factor=f.integer("replication_factor", 1, minimum=1),
+        configs=f.labels("configs"),
     )
 
 
@@ -237,18 +215,18 @@ def _producer(f: Fields, duration_seconds: float | None = None) -> ProducerSpec:
     if processes_raw is None or processes_raw == "auto":
         processes = None
     else:
-        processes = _integer(f, "processes", 1, minimum=1, maximum=MAX_PROCESSES)
+        processes = f.integer("processes", 1, minimum=1, maximum=MAX_PROCESSES)
     return ProducerSpec(
         phases=_phases(f, duration_seconds),
         processes=processes,
-        acks=_choice(f, "acks", ACKS, "1"),
-        compression=_choice(f, "compression", COMPRESSIONS, "none"),
-        linger_ms=_integer(f, "linger_ms", 5, minimum=0, maximum=300_000),
-        batch_bytes=_integer(f, "batch_bytes", 131_072, minimum=1024),
+        acks=f.choice("acks", ACKS, "1"),
+        compression=f.choice("compression", COMPRESSIONS, "none"),
+        linger_ms=f.integer("linger_ms", 5, minimum=0, maximum=300_000),
+        batch_bytes=f.integer("batch_bytes", 131_072, minimum=1024),
         idempotence=f.flag("idempotence", False),
         sizes=_sizes(f),
         keys=_keys(f),
-        client_config=_strings(f, "client_config"),
+        client_config=f.labels("client_config"),
     )
 
 
@@ -261,13 +239,13 @@ def _phases(f: Fields, duration_seconds: float | None) -> tuple[Phase, ...]:
         for path, item in f.items("phases"):
             p = Fields(f.file, path, item, _PHASE)
             low, high = _rate(p)
-            phases.append(Phase(_duration(p, "duration", None), low, high))
+            phases.append(Phase(p.duration("duration"), low, high))
         return tuple(phases)
     rate = f.number("rate")
     if not rate > 0:
         raise f.error("rate", "must be a positive number of messages per second")
-    duration = duration_seconds or _duration(f, "duration", None)
-    ramp = _duration(f, "ramp", 0.0) if f.has("ramp") else 0.0
+    duration = duration_seconds or f.duration("duration")
+    ramp = f.duration("ramp", 0.0)
     if ramp >= duration:
         raise f.error("ramp", f"must be shorter than the duration ({duration:g} s)")
     ramp_phase = (Phase(ramp, 0.0, rate),) if ramp else ()
@@ -297,22 +275,22 @@ def _sizes(f: Fields) -> SizeDistribution:
     if raw is None:
         return SizeDistribution(minimum_bytes=floor)
     if not isinstance(raw, Mapping):
-        value = _integer(m, "size", 1024, minimum=floor)
+        value = m.integer("size", 1024, minimum=floor)
         return SizeDistribution("fixed", bytes=value, minimum_bytes=floor)
     s = m.mapping("size", _SIZE)
-    kind = _choice(s, "distribution", SIZE_DISTRIBUTIONS, "fixed")
+    kind = s.choice("distribution", SIZE_DISTRIBUTIONS, "fixed")
     if kind == "fixed":
         return SizeDistribution(
-            "fixed", bytes=_integer(s, "bytes", 1024, minimum=floor), minimum_bytes=floor
+            "fixed", bytes=s.integer("bytes", 1024, minimum=floor), minimum_bytes=floor
         )
     if kind in ("uniform", "normal"):
-        low = _integer(s, "min", floor, minimum=0)
-        high = _integer(s, "max", None, minimum=1)
+        low = s.integer("min", floor, minimum=0)
+        high = s.integer("max", None, minimum=1)
         if high < low:
             raise s.error("max", f"must not be below min ({low})")
         if kind == "uniform":
             return SizeDistribution("uniform", min_bytes=low, max_bytes=high, minimum_bytes=floor)
-        mean = _integer(s, "bytes", None, minimum=1)
+        mean = s.integer("bytes", None, minimum=1)
         stddev = s.number("stddev")
         if stddev < 0:
             raise s.error("stddev", "must not be negative")
@@ -339,8 +317,8 @@ def _keys(f: Fields) -> KeyDistribution:
     if not f.has("keys"):
         return KeyDistribution()
     k = f.mapping("keys", _KEYS)
-    kind = _choice(k, "distribution", KEY_DISTRIBUTIONS, "uniform")
-    count = _integer(k, "count", 1000, minimum=1, maximum=10_000_000)
+    kind = k.choice("distribution", KEY_DISTRIBUTIONS, "uniform")
+    count = k.integer("count", 1000, minimum=1, maximum=10_000_000)
     exponent = k.number("exponent", 1.1)
     if kind == "zipf" and not exponent > 0:
         raise k.error("exponent", "must be positive")
@@ -356,79 +334,21 @@ def _group(f: Fields) -> ConsumerGroupSpec:
         raise f.error("processing_ms", "must not be negative")
     return ConsumerGroupSpec(
         group=f.text("group"),
-        members=_integer(f, "members", 1, minimum=1, maximum=64),
+        members=f.integer("members", 1, minimum=1, maximum=64),
         processing_ms=processing,
-        offset_reset=_choice(f, "offset_reset", OFFSET_RESETS, "earliest"),
-        client_config=_strings(f, "client_config"),
+        offset_reset=f.choice("offset_reset", OFFSET_RESETS, "earliest"),
+        client_config=f.labels("client_config"),
     )
 
 
 # --- field helpers -------------------------------------------------------------------
-def _list(f: Fields, key: str) -> list[tuple[str, Any]]:
-    return list(f.items(key, required=False)) if f.has(key) else []
-
-
-def _integer(
-    f: Fields, key: str, default: int | None, minimum: int | None = None, maximum: int | None = None
-) -> int:
-    raw = f.raw(key)
-    if raw is None:
-        if default is None:
-            raise f.error(key, "is required")
-        return default
-    if isinstance(raw, bool) or not isinstance(raw, int):
-        raise f.error(key, f"must be a whole number, not {raw!r}")
-    if minimum is not None and raw < minimum:
-        raise f.error(key, f"must be at least {minimum}, not {raw}")
-    if maximum is not None and raw > maximum:
-        raise f.error(key, f"must be at most {maximum}, not {raw}")
-    return raw
-
-
-def _duration(f: Fields, key: str, default: float | None) -> float:
-    raw = f.raw(key)
-    if raw is None:
-        if default is None:
-            raise f.error(key, "is required")
-        return default
-    try:
-        return seconds(raw)
-    except DurationError as exc:
-        raise f.error(
-            key, f"{exc} (expected a duration like 30s, 2m or a number of seconds)"
-        ) from None
-
-
-def _choice(f: Fields, key: str, allowed: tuple[str, ...], default: str) -> str:
-    raw = f.raw(key)
-    if raw is None:
-        return default
-    # YAML reads acks: 1 as a number; every allowed value is spelled as a string.
-    text = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw
-    if not isinstance(text, str) or text not in allowed:
-        raise f.error(key, f'"{raw}" is not allowed; allowed: {", ".join(allowed)}')
-    return text
-
-
-def _strings(f: Fields, key: str) -> tuple[tuple[str, str], ...]:
-    raw = f.raw(key)
-    if raw is None:
-        return ()
-    if not isinstance(raw, Mapping):
-        raise f.error(key, "must be a mapping of names to values")
-    out = []
-    for name, value in raw.items():
-        if not isinstance(name, str) or isinstance(value, dict | list) or value is None:
-            raise SpecError(f.file, f"{f.at(key)}.{name}", "must be a string or number")
-        out.append((name, str(value).lower() if isinstance(value, bool) else str(value)))
-    return tuple(sorted(out))
-
-
 def _int_list(f: Fields, key: str) -> list[int]:
     out = []
     for path, item in f.items(key):
         if isinstance(item, bool) or not isinstance(item, int) or item < 1:
-            raise SpecError(f.file, path, f"must be a positive whole number of bytes, not {item!r}")
+            raise ConfigError(
+                f.file, path, f"must be a positive whole number of bytes, not {item!r}"
+            )
         out.append(item)
     return out
 
@@ -437,6 +357,6 @@ def _number_list(f: Fields, key: str) -> list[float]:
     out = []
     for path, item in f.items(key):
         if isinstance(item, bool) or not isinstance(item, int | float):
-            raise SpecError(f.file, path, f"must be a number, not {item!r}")
+            raise ConfigError(f.file, path, f"must be a number, not {item!r}")
         out.append(float(item))
     return out

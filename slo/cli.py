@@ -19,8 +19,8 @@ from typing import Any, NoReturn
 
 import click
 
-from slo.duration import DurationError, format_duration, parse_duration
-from slo.errors import SpecError
+from contracts.durations import format_duration, parse_whole_seconds
+from contracts.fields import ConfigError
 from slo.model import SLO
 
 __all__ = ["slo"]
@@ -40,8 +40,8 @@ def _fail(message: str) -> NoReturn:
 
 def _duration(text: str, option: str) -> int:
     try:
-        return parse_duration(text)
-    except DurationError as exc:
+        return parse_whole_seconds(text)
+    except ValueError as exc:
         _fail(f"{option}: {exc}")
 
 
@@ -50,7 +50,7 @@ def _load(specs: Sequence[str], sloth_period: str) -> list[SLO]:
 
     try:
         return load_files(specs, _duration(sloth_period, "--sloth-period"))
-    except SpecError as exc:
+    except ConfigError as exc:
         _fail(str(exc))
 
 

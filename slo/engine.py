@@ -28,8 +28,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from contracts.durations import parse_whole_seconds
 from slo.conventions import EXHAUSTION_WINDOW, SEVERITY_PAGE
-from slo.duration import parse_duration
 from slo.history import ERRORS, STEPS, TOTAL, History, HistoryLayout
 from slo.model import SLO, CalendarWindow, Timeslices
 from slo.windows import evaluated_windows
@@ -39,7 +39,7 @@ __all__ = ["Engine", "Evaluation", "calendar_period_start"]
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
-_EXHAUSTION_SECONDS: Final = parse_duration(EXHAUSTION_WINDOW)
+_EXHAUSTION_SECONDS: Final = parse_whole_seconds(EXHAUSTION_WINDOW)
 
 
 def calendar_period_start(t: int, window: CalendarWindow) -> int:

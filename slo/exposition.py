@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator, Sequence
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from contracts.durations import format_duration
 from contracts.metrics import MetricSpec
 from slo import conventions as c
 from slo.alerts import slo_labels
-from slo.duration import format_duration
 from slo.engine import Evaluation
 from slo.model import SLO
 

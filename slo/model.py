@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from contracts.durations import format_duration
 from contracts.promql import Matcher, Selector, is_label_name, is_metric_name
 from slo.conventions import SEVERITY_PAGE, SEVERITY_TICKET, Severity
-from slo.duration import format_duration
 
 __all__ = [
     "SLI",

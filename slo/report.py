@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.table import Table
 
-from slo.duration import format_duration
+from contracts.durations import format_duration
 from slo.engine import Evaluation
 from slo.model import SLO
 

@@ -37,8 +37,8 @@ from typing import Final, Literal
 import numpy as np
 import numpy.typing as npt
 
+from contracts.durations import format_duration
 from contracts.promql import Selector
-from slo.duration import format_duration
 from slo.model import (
     SLO,
     EventRatioSLI,

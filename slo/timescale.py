@@ -29,21 +29,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-from slo.duration import format_duration
+from contracts.durations import format_duration, parse_duration_seconds
 
 __all__ = ["TimeScale", "compress_duration", "compress_promql", "compress_rules"]
 
-_UNIT_MS: Final = {
-    "ms": 1,
-    "s": 1000,
-    "m": 60_000,
-    "h": 3_600_000,
-    "d": 86_400_000,
-    "w": 604_800_000,
-    "y": 31_536_000_000,
-}
 _DURATION: Final = r"(?:\d+(?:ms|s|m|h|d|w|y))+"
-_PART: Final = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
 _RANGE: Final = re.compile(rf"\[\s*({_DURATION})\s*(?::\s*({_DURATION})?\s*)?\]")
 _OFFSET: Final = re.compile(rf"(\boffset\s+-?)({_DURATION})")
 _STRING: Final = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|`[^`]*`")
@@ -69,16 +59,10 @@ class TimeScale:
         return virtual_seconds / self.factor
 
 
-def _duration_ms(text: str) -> int:
-    return sum(int(n) * _UNIT_MS[u] for n, u in _PART.findall(text))
-
-
 def compress_duration(text: str, factor: float) -> str:
     """``"1h"`` at factor 60 -> ``"1m"``; ``"5m"`` at 600 -> ``"500ms"`` (at least 1ms)."""
-    ms = max(1, round(_duration_ms(text) / factor))
-    seconds, rest = divmod(ms, 1000)
-    head = format_duration(seconds) if seconds else ""
-    return head + (f"{rest}ms" if rest else "")
+    ms = round(parse_duration_seconds(text, allow_zero=True) * 1000)
+    return format_duration(max(1, round(ms / factor)) / 1000)
 
 
 def compress_promql(expr: str, factor: float) -> str:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
-from synthetics.fields import ConfigError, parse_host_port
+from contracts.fields import ConfigError, parse_host_port
 
 __all__ = ["lag", "probe"]
 

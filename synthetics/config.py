@@ -38,10 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-import yaml
-
+from contracts.fields import ConfigError, Fields, HostPort, parse_host_port, read_yaml
 from synthetics.connection import CONNECTION_KEYS, ConnectionConfig, parse_connection
-from synthetics.fields import ConfigError, Fields
 
 __all__ = [
     "DEFAULT_HTTP",
@@ -51,10 +49,10 @@ __all__ = [
     "TopicConfig",
     "load_probe_config",
     "parse_probe_config",
-    "read_yaml",
 ]
 
 DEFAULT_HTTP: Final = "127.0.0.1:9465"
+_DEFAULT_ADDRESS: Final = parse_host_port(DEFAULT_HTTP)
 NAME_PATTERN: Final = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}"
 TOPIC_PATTERN: Final = r"[A-Za-z0-9._-]{1,249}"
 _TOP: Final = frozenset({"http", "targets"})
@@ -112,22 +110,8 @@ class TargetConfig:
 @dataclass(frozen=True, slots=True)
 class ProbeConfig:
     targets: tuple[TargetConfig, ...]
-    http: tuple[str, int] | None = ("127.0.0.1", 9465)
+    http: HostPort | None = _DEFAULT_ADDRESS
     source: str = "<config>"
-
-
-def read_yaml(path: Path) -> object:
-    """Parse a YAML file; unreadable files and YAML syntax errors become ConfigError."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(path), "", f"cannot read: {exc.strerror or exc}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(str(path), where, f"not valid YAML: {exc}") from None
 
 
 def load_probe_config(path: Path, environ: Mapping[str, str] | None = None) -> ProbeConfig:
@@ -145,7 +129,7 @@ def parse_probe_config(data: object, file: str, environ: Mapping[str, str]) -> P
     for index, name in enumerate(names):
         if name in names[:index]:
             raise ConfigError(file, f"targets[{index}].name", f'duplicate target name "{name}"')
-    return ProbeConfig(tuple(targets), top.host_port("http", DEFAULT_HTTP), file)
+    return ProbeConfig(tuple(targets), top.host_port_or_off("http", _DEFAULT_ADDRESS), file)
 
 
 def _target(f: Fields, environ: Mapping[str, str]) -> TargetConfig:
@@ -155,13 +139,13 @@ def _target(f: Fields, environ: Mapping[str, str]) -> TargetConfig:
         name=name,
         connection=parse_connection(f, environ, "tidewatch-probe"),
         cluster=f.text("cluster", name, pattern=NAME_PATTERN),
-        topic=_topic(f.mapping("topic", _TOPIC)),
+        topic=_topic(f.mapping("topic", _TOPIC, required=False)),
         consumer_group=f.text("consumer_group", f"tidewatch-probe-{name}"),
         interval_seconds=interval,
         broker_check_interval_seconds=f.duration("broker_check_interval", max(10.0, interval)),
         payload_bytes=f.integer("payload_bytes", 0, minimum=0, maximum=1_000_000),
         idempotent=f.flag("idempotent", True),
-        sla=_sla(f.mapping("sla", _SLA)),
+        sla=_sla(f.mapping("sla", _SLA, required=False)),
     )
 
 

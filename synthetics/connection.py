@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from synthetics.fields import ConfigError, Fields, parse_host_port
+from contracts.fields import ConfigError, Fields, parse_host_port
 
 __all__ = [
     "MECHANISMS",
@@ -140,7 +140,7 @@ def parse_connection(
         bootstrap_servers=servers,
         client_id=f.text("client_id", default_client_id),
         request_timeout_seconds=f.duration("request_timeout", 30.0),
-        security=_security(f.mapping("security", _SECURITY), environ),
+        security=_security(f.mapping("security", _SECURITY, required=False), environ),
     )
 
 
@@ -155,7 +155,7 @@ def _security(f: Fields, environ: Mapping[str, str]) -> SecurityConfig:
         raise f.error("sasl", f"needs protocol SASL_PLAINTEXT or SASL_SSL (protocol is {protocol})")
     tls = None
     if protocol in ("SSL", "SASL_SSL"):
-        tls = _tls(f.mapping("tls", _TLS), environ)
+        tls = _tls(f.mapping("tls", _TLS, required=False), environ)
     elif f.has("tls"):
         raise f.error("tls", f"needs protocol SSL or SASL_SSL (protocol is {protocol})")
     return SecurityConfig(protocol, sasl, tls)

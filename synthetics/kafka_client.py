@@ -15,7 +15,7 @@ from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaError
 from aiokafka.protocol.metadata import MetadataRequest
 
-from synthetics.clock import Clock
+from contracts.clock import Clock
 from synthetics.coverage import ClusterView, cluster_view
 
 __all__ = ["BrokerCheck", "check_broker", "describe_error"]

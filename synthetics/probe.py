@@ -36,10 +36,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from contracts.clock import Clock, SystemClock
 from contracts.metrics import MetricSpec
 from synthetics import catalog as c
 from synthetics.classify import LedgerConfig, Outcome, ProbeLedger, Verdict
-from synthetics.clock import Clock, SystemClock
 from synthetics.config import TargetConfig
 from synthetics.connection import client_options
 from synthetics.coverage import (

@@ -11,7 +11,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from synthetics.clock import Clock
+from contracts.clock import Clock
 from synthetics.config import ProbeConfig
 from synthetics.http import HttpServer, build_app
 from synthetics.metrics import Instruments

@@ -18,7 +18,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.errors import KafkaError
 
-from synthetics.clock import Clock
+from contracts.clock import Clock
 from synthetics.config import TargetConfig
 from synthetics.coverage import ClusterView, desired_partitions, desired_replication
 from synthetics.kafka_client import check_broker

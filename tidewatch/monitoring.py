@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from alerts.scrape import prometheus_config
-from broker.config import HostPort
+from contracts.fields import HostPort
 
 __all__ = ["MonitoringStack"]
 

@@ -18,15 +18,15 @@ from pathlib import Path
 import click
 
 from broker.cli import tune_allocator
-from broker.config import ConfigError, HostPort, parse_host_port
 from broker.storage.errors import StorageError
+from contracts.fields import ConfigError, HostPort, parse_flag, parse_host_port
 
 __all__ = ["up"]
 
 
 def _address(value: str, flag: str) -> HostPort:
     try:
-        return parse_host_port(value, flag)
+        return parse_flag(flag, value, parse_host_port)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from None
 

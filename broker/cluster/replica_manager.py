@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from broker.clock import Clock
 from broker.cluster.flusher import Flusher
 from broker.cluster.partition import Partition
 from broker.cluster.purgatory import FetchPurgatory, PartitionKey
@@ -22,6 +21,7 @@ from broker.records.batch import BatchHeader, CorruptBatchError, check_batch, ch
 from broker.storage.errors import InvalidRecordError, UnknownTopicError
 from broker.storage.log import AppendInfo, DeletedSegment
 from broker.storage.manager import LogManager, TopicInfo
+from contracts.clock import Clock
 
 __all__ = ["ReplicaManager", "validate_produce_records"]
 

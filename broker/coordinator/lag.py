@@ -18,11 +18,11 @@ import uuid
 from collections import deque
 from dataclasses import replace
 
-from broker.clock import Clock
 from broker.cluster.replica_manager import ReplicaManager
 from broker.coordinator.assignment import decode_assignment
 from broker.coordinator.coordinator import GroupCoordinator
 from broker.coordinator.group import CommittedOffset, ConsumerGroup
+from contracts.clock import Clock
 from contracts.lag.model import GroupLag, PartitionLag, lag_figures
 from contracts.lag.status import CommitSample, StatusConfig, evaluate, worst
 

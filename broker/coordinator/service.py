@@ -14,13 +14,13 @@ from typing import TypeVar
 
 from kio.schema.errors import ErrorCode
 
-from broker.clock import Clock
 from broker.cluster.flusher import Flusher
 from broker.cluster.replica_manager import ReplicaManager
 from broker.coordinator.coordinator import GroupCoordinator, JoinRequest, OffsetCommitPlan
 from broker.coordinator.group import CommittedOffset, JoinResult, SyncResult
 from broker.coordinator.offset_store import OffsetStore
 from broker.storage.errors import LogStorageError
+from contracts.clock import Clock
 
 __all__ = ["GroupService"]
 

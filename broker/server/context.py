@@ -9,14 +9,15 @@ from typing import Any, TypeAlias
 
 from kio.static.protocol import Entity
 
-from broker.clock import Clock
 from broker.cluster.replica_manager import ReplicaManager
-from broker.config import BrokerConfig, HostPort
+from broker.config import BrokerConfig
 from broker.coordinator.service import GroupService
 from broker.metrics.stats import BrokerStats
 from broker.protocol.header import RequestHeader
 from broker.server.authorizer import AllowAll, Authorizer, Operation, ResourceType
 from broker.tracing import BrokerTracer
+from contracts.clock import Clock
+from contracts.fields import HostPort
 
 __all__ = [
     "NO_RESPONSE",

@@ -9,11 +9,11 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from contracts.fields import ConfigError
 from loadtest.gameday.runner import GameDay, GameDayResult
 from loadtest.gameday.scenario import EVALUATORS, Scenario, load_scenario
 from loadtest.gameday.scorecard import print_scorecard, write_scorecard
 from loadtest.progress import LiveProgress
-from slo.errors import SpecError
 
 __all__ = ["gameday"]
 
@@ -32,7 +32,7 @@ def validate(scenarios: tuple[Path, ...]) -> None:
     for path in scenarios:
         try:
             s = load_scenario(path)
-        except SpecError as exc:
+        except ConfigError as exc:
             raise click.ClickException(str(exc)) from None
         faults = ", ".join(f"{x.kind}@{x.at_seconds:g}s" for x in s.timeline) or "no faults"
         expectations = len(s.expect_alerts) + len(s.expect_silent) + len(s.expect_slos)
@@ -68,7 +68,7 @@ def run(
     console = Console(stderr=True)
     try:
         scenario = load_scenario(scenario_file)
-    except SpecError as exc:
+    except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     if evaluator is not None:
         scenario = replace(scenario, alerts=replace(scenario.alerts, evaluator=evaluator))

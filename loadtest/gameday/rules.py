@@ -27,9 +27,9 @@ import yaml
 from alerts.build import INFRASTRUCTURE_RULES_FILE, PROBE_GROUP, build
 from alerts.platform_slos import platform_slo_specs
 from contracts.alerts import AlertThresholds
+from contracts.durations import format_duration, parse_duration_seconds
 from contracts.metrics import series_names
 from contracts.promql import metric_names
-from slo.duration import format_duration, parse_duration
 from slo.model import SLO
 from slo.rules import generate as generate_slo_rules
 from slo.rules import group_names
@@ -72,7 +72,7 @@ def compressed_thresholds(thresholds: AlertThresholds, time_scale: float) -> Ale
 
 def for_seconds(duration: str, time_scale: float) -> float:
     """A pack ``for`` duration in compressed real seconds (for the in-process twins)."""
-    return 0.0 if duration in ("", "0s") else parse_duration(duration) / time_scale
+    return parse_duration_seconds(duration or "0s", allow_zero=True) / time_scale
 
 
 def probe_metric_names() -> frozenset[str]:
@@ -142,4 +142,4 @@ def build_rules(
 def scrape_interval(time_scale: float) -> str:
     """One nominal minute per scrape and evaluation, between 0.5 s and 1 s real."""
     seconds = min(1.0, max(0.5, 60 / time_scale))
-    return format_duration(int(seconds)) if seconds == int(seconds) else f"{seconds * 1000:.0f}ms"
+    return format_duration(seconds)

@@ -20,13 +20,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
-import yaml
-
 from contracts.alerts import AlertThresholds
-from loadtest.workload import Workload, parse_embedded_workload, seconds
-from slo.duration import DurationError, format_duration, parse_duration
-from slo.errors import SpecError
-from slo.spec.fields import Fields
+from contracts.durations import format_duration
+from contracts.fields import ConfigError, Fields, read_yaml
+from loadtest.workload import Workload, parse_embedded_workload
 
 __all__ = [
     "FAULT_KINDS",
@@ -217,13 +214,7 @@ class Scenario:
 
 
 def load_scenario(path: Path) -> Scenario:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SpecError(str(path), "", f"cannot read: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise SpecError(str(path), "", f"not valid YAML: {exc}") from None
-    return parse_scenario(str(path), data, base=path.parent)
+    return parse_scenario(str(path), read_yaml(path), base=path.parent)
 
 
 def parse_scenario(file: str, data: object, base: Path = Path(".")) -> Scenario:
@@ -232,7 +223,7 @@ def parse_scenario(file: str, data: object, base: Path = Path(".")) -> Scenario:
     if version != VERSION:
         raise top.error("version", f'"{version}" is not supported; allowed: {VERSION}')
     name = top.text("name")
-    duration = _seconds(top, "duration", None)
+    duration = top.duration("duration")
     time_scale = top.number("time_scale", 1.0)
     if not 1 <= time_scale <= 3600:
         raise top.error("time_scale", "must be between 1 (real time) and 3600")
@@ -255,7 +246,7 @@ def parse_scenario(file: str, data: object, base: Path = Path(".")) -> Scenario:
         alerts=_alerts(top, base),
         probes=top.flag("probes", False),
         timeline=timeline,
-        settle_seconds=_seconds(top, "settle", 0.0, allow_zero=True),
+        settle_seconds=top.duration("settle", 0.0, allow_zero=True),
         source=file,
     )
     if expect is None:
@@ -331,7 +322,7 @@ def _thresholds(a: Fields) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in t.data:
         if isinstance(getattr(defaults, name), str):
-            out[name] = t.parse(name, lambda v: format_duration(parse_duration(v)), "a duration")
+            out[name] = format_duration(t.whole_seconds(name))
         else:
             out[name] = t.number(name)
     return out
@@ -347,13 +338,13 @@ def _timeline(
         kind = raw.get("fault")
         if kind not in FAULT_KINDS:
             allowed = ", ".join(sorted(FAULT_KINDS))
-            raise SpecError(
+            raise ConfigError(
                 top.file, f"{path}.fault", f'"{kind}" is not allowed; allowed: {allowed}'
             )
         params = FAULT_KINDS[str(kind)]
         f = Fields(top.file, path, item, _STEP_COMMON | frozenset(params))
-        at = _seconds(f, "at", None, allow_zero=True)
-        length = _seconds(f, "for", 0.0) if f.has("for") else None
+        at = f.duration("at", allow_zero=True)
+        length = f.duration("for") if f.has("for") else None
         if at + (length or 0) > duration:
             raise f.error("for" if length else "at", f"ends after the scenario ({duration:g} s)")
         values: dict[str, Any] = {}
@@ -388,8 +379,8 @@ def _alert_expectation(
     after = f.text("after", START)
     if after not in ids:
         raise f.error("after", f'"{after}" is not an event id; allowed: {", ".join(ids)}')
-    fires = _seconds(f, "fires_within", 0.0) if f.has("fires_within") else None
-    resolves = _seconds(f, "resolves_within", 0.0) if f.has("resolves_within") else None
+    fires = f.duration("fires_within") if f.has("fires_within") else None
+    resolves = f.duration("resolves_within") if f.has("resolves_within") else None
     if fires is None and resolves is None:
         raise f.error("fires_within", "give fires_within, resolves_within or both")
     if resolves is not None and after in endless:
@@ -433,9 +424,9 @@ def _recovery(expect: Fields) -> Recovery:
     if not expect.has("recovery"):
         return Recovery()
     r = expect.mapping("recovery", _RECOVERY)
-    lag = _seconds(r, "lag_zero_within", 0.0) if r.has("lag_zero_within") else None
-    tolerance = _seconds(r, "lag_tolerance", 2.0) if r.has("lag_tolerance") else 2.0
-    alerts = _seconds(r, "alerts_resolved_within", 0.0) if r.has("alerts_resolved_within") else None
+    lag = r.duration("lag_zero_within") if r.has("lag_zero_within") else None
+    tolerance = r.duration("lag_tolerance", 2.0)
+    alerts = r.duration("alerts_resolved_within") if r.has("alerts_resolved_within") else None
     return Recovery(lag, tolerance, alerts)
 
 
@@ -448,24 +439,10 @@ def _strings(f: Fields, key: str) -> list[str]:
     out = []
     for path, item in _items(f, key):
         if not isinstance(item, str) or not item:
-            raise SpecError(f.file, path, "must be a non-empty string")
+            raise ConfigError(f.file, path, "must be a non-empty string")
         out.append(item)
     return out
 
 
 def _paths(f: Fields, key: str) -> list[str]:
     return _strings(f, key)
-
-
-def _seconds(f: Fields, key: str, default: float | None, allow_zero: bool = False) -> float:
-    raw = f.raw(key)
-    if raw is None:
-        if default is None:
-            raise f.error(key, "is required")
-        return default
-    if allow_zero and raw == 0:
-        return 0.0
-    try:
-        return seconds(raw)
-    except DurationError as exc:
-        raise f.error(key, f"{exc} (expected a duration like 30s or a number of seconds)") from None

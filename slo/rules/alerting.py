@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from contracts.durations import format_duration
 from slo import conventions as c
 from slo.alerts import alert_annotations, alert_labels, no_data_alert_name, slo_labels
-from slo.duration import format_duration
 from slo.model import SLO, BurnRateCondition
 from slo.rules.sli import selector_for
 from slo.rules.types import Rule

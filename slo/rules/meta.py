@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from contracts.durations import format_duration
 from slo import conventions as c
 from slo.alerts import slo_labels
-from slo.duration import format_duration
 from slo.model import SLO
 from slo.rules.sli import selector_for
 from slo.rules.types import Rule

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 
-from slo.duration import format_duration
+from contracts.durations import format_duration
 from slo.engine import Engine, Evaluation
 from slo.model import SLO, PromQLErrorRatioSLI
 from slo.rules.sli import event_rates, slice_error_expr

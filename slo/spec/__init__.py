@@ -2,7 +2,7 @@
 
 :func:`load_text` parses YAML text (one or many documents) and maps every document onto
 the frozen model; :func:`load_files` reads files (the only I/O here). Each error is a
-:class:`~slo.errors.SpecError` naming the file, the field and the reason.
+:class:`~contracts.fields.ConfigError` naming the file, the field and the reason.
 """
 
 from __future__ import annotations
@@ -11,12 +11,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
-import yaml
-
-from slo.errors import SpecError
+from contracts.fields import ConfigError, Fields, parse_yaml_documents, read_text
 from slo.model import SLO
 from slo.spec import openslo, sloth, tidewatch
-from slo.spec.fields import Fields
 
 __all__ = ["DEFAULT_SLOTH_PERIOD_SECONDS", "load_files", "load_text"]
 
@@ -34,12 +31,7 @@ def load_files(
     paths: Iterable[str | Path], sloth_period_seconds: int = DEFAULT_SLOTH_PERIOD_SECONDS
 ) -> list[SLO]:
     """Load several files together (OpenSLO references may cross files)."""
-    sources = []
-    for path in paths:
-        try:
-            sources.append((str(path), Path(path).read_text(encoding="utf-8")))
-        except OSError as exc:
-            raise SpecError(str(path), "", f"cannot read: {exc.strerror}") from exc
+    sources = [(str(path), read_text(Path(path))) for path in paths]
     return _load(sources, sloth_period_seconds)
 
 
@@ -47,15 +39,9 @@ def _load(sources: list[tuple[str, str]], sloth_period_seconds: int) -> list[SLO
     slos: list[SLO] = []
     openslo_docs: list[openslo.Document] = []
     for file, text in sources:
-        try:
-            documents = [d for d in yaml.safe_load_all(text) if d is not None]
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise SpecError(file, where, f"invalid YAML: {problem}") from exc
+        documents = parse_yaml_documents(text, file)
         if not documents:
-            raise SpecError(file, "", "no YAML document found")
+            raise ConfigError(file, "", "no YAML document found")
         for index, data in enumerate(documents):
             path = f"document[{index}]" if len(documents) > 1 else ""
             fields = Fields(file, path, data)
@@ -70,7 +56,7 @@ def _load(sources: list[tuple[str, str]], sloth_period_seconds: int) -> list[SLO
                 openslo_docs.append(openslo.parse_document(file, path, data))
             else:
                 allowed = ", ".join(_VERSIONS)
-                raise SpecError(
+                raise ConfigError(
                     file,
                     fields.at("version"),
                     f"unknown spec version {version!r}; one of {allowed}",
@@ -82,12 +68,14 @@ def _load(sources: list[tuple[str, str]], sloth_period_seconds: int) -> list[SLO
 
 def _no_path(file: str, path: str) -> None:
     if path:
-        raise SpecError(file, path, "Sloth and tidewatch specs must be one document per file")
+        raise ConfigError(file, path, "Sloth and tidewatch specs must be one document per file")
 
 
 def _check_unique_ids(slos: list[SLO]) -> None:
     seen: dict[str, str] = {}
     for slo in slos:
         if slo.id in seen:
-            raise SpecError(slo.source, "", f'SLO id "{slo.id}" is also defined in {seen[slo.id]}')
+            raise ConfigError(
+                slo.source, "", f'SLO id "{slo.id}" is also defined in {seen[slo.id]}'
+            )
         seen[slo.id] = slo.source

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from slo.duration import parse_duration
+from contracts.fields import Fields
 from slo.model import Notification
-from slo.spec.fields import Fields
 
 __all__ = ["NOTIFICATION_FIELDS", "alert_name_for", "notification", "period"]
 
@@ -36,4 +35,4 @@ def alert_name_for(service: str, name: str) -> str:
 
 
 def period(fields: Fields, key: str) -> int:
-    return fields.parse(key, parse_duration, "a duration like 30d")
+    return fields.whole_seconds(key)

@@ -23,8 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from slo.duration import parse_duration
-from slo.errors import SpecError, suggest
+from contracts.fields import ConfigError, Fields, suggest
 from slo.model import (
     SLI,
     SLO,
@@ -41,7 +40,6 @@ from slo.model import (
     Window,
 )
 from slo.spec.common import alert_name_for
-from slo.spec.fields import Fields
 from slo.spec.selector import parse_selector
 
 __all__ = ["API_VERSION", "Document", "resolve"]
@@ -127,7 +125,7 @@ def resolve(documents: list[Document]) -> list[SLO]:
     for d in documents:
         names = by_kind.setdefault(d.kind, {})
         if d.name in names:
-            raise SpecError(d.spec.file, d.spec.path, f'duplicate {d.kind} named "{d.name}"')
+            raise ConfigError(d.spec.file, d.spec.path, f'duplicate {d.kind} named "{d.name}"')
         names[d.name] = d
     return [_slo(d, by_kind) for d in by_kind.get("SLO", {}).values()]
 
@@ -150,7 +148,7 @@ def _slo(d: Document, by_kind: dict[str, dict[str, Document]]) -> SLO:
     f = d.spec
     f.reject_unknown(_SLO_SPEC)
     if f.has("indicator") == f.has("indicatorRef"):
-        raise SpecError(f.file, f.path, "needs exactly one of indicator, indicatorRef")
+        raise ConfigError(f.file, f.path, "needs exactly one of indicator, indicatorRef")
     sli_doc = (
         _inline(f, "indicator", "SLI")
         if f.has("indicator")
@@ -180,12 +178,12 @@ def _slo(d: Document, by_kind: dict[str, dict[str, Document]]) -> SLO:
             source=f.file,
         )
     except ValueError as exc:
-        raise SpecError(f.file, f.path, str(exc)) from exc
+        raise ConfigError(f.file, f.path, str(exc)) from exc
 
 
 def _target(o: Fields) -> float:
     if o.has("target") == o.has("targetPercent"):
-        raise SpecError(o.file, o.path, "needs exactly one of target, targetPercent")
+        raise ConfigError(o.file, o.path, "needs exactly one of target, targetPercent")
     target = o.number("target") if o.has("target") else o.number("targetPercent") / 100
     if not 0 < target < 1:
         raise o.error("target", "must be between 0 and 1 (targetPercent: 0-100), exclusive")
@@ -197,7 +195,7 @@ def _budgeting(f: Fields, o: Fields) -> Budgeting:
     if method == "Occurrences":
         return Occurrences()
     if method == "Timeslices":
-        slice_s = o.parse("timeSliceWindow", parse_duration, "a duration like 1m")
+        slice_s = o.whole_seconds("timeSliceWindow")
         target = o.number("timeSliceTarget")
         if not 0 < target <= 1:
             raise o.error("timeSliceTarget", "must be in (0, 1]")
@@ -247,7 +245,7 @@ def _window(f: Fields) -> Window:
     w = Fields(f.file, path, raw, frozenset({"duration", "isRolling", "calendar"}))
     duration = w.text("duration")
     if w.flag("isRolling", False):
-        seconds = w.parse("duration", parse_duration, "a duration like 28d")
+        seconds = w.whole_seconds("duration")
         try:
             return RollingWindow(seconds)
         except ValueError as exc:
@@ -301,12 +299,8 @@ def _condition(f: Fields) -> BurnRateCondition:
         raise c.error("kind", 'only "burnrate" conditions are supported')
     if c.text("op", "gte") not in ("gt", "gte"):
         raise c.error("op", "burn-rate conditions compare with gt or gte")
-    long_s = c.parse("lookbackWindow", parse_duration, "a duration like 1h")
-    short_s = (
-        c.parse("alertAfter", parse_duration, "a duration like 5m")
-        if c.has("alertAfter")
-        else max(60, long_s // 12)
-    )
+    long_s = c.whole_seconds("lookbackWindow")
+    short_s = c.whole_seconds("alertAfter", max(60, long_s // 12))
     try:
         return BurnRateCondition(
             _SEVERITIES[severity],  # type: ignore[arg-type]
@@ -315,4 +309,4 @@ def _condition(f: Fields) -> BurnRateCondition:
             short_s,
         )
     except ValueError as exc:
-        raise SpecError(c.file, c.path, str(exc)) from exc
+        raise ConfigError(c.file, c.path, str(exc)) from exc

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import Final
 
+from contracts.fields import ConfigError, Fields
 from slo import windows
-from slo.errors import SpecError
 from slo.model import SLI, SLO, Alerting, PromQLErrorRatioSLI, RollingWindow
 from slo.spec.common import notification
-from slo.spec.fields import Fields
 from slo.spec.tidewatch import promql_events
 
 __all__ = ["VERSION", "load_document"]
@@ -58,9 +57,9 @@ def load_document(file: str, data: object, period_seconds: int) -> list[SLO]:
                 )
             )
         except ValueError as exc:
-            if isinstance(exc, SpecError):
+            if isinstance(exc, ConfigError):
                 raise
-            raise SpecError(file, path, str(exc)) from exc
+            raise ConfigError(file, path, str(exc)) from exc
     return out
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, Final, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from contracts.durations import parse_whole_seconds
+from contracts.fields import ConfigError, Fields
 from slo import windows
 from slo.burnrate import burn_rate_factor
-from slo.duration import parse_duration
-from slo.errors import SpecError
 from slo.model import (
     SLI,
     SLO,
@@ -29,7 +29,6 @@ from slo.model import (
     Window,
 )
 from slo.spec.common import alert_name_for, notification
-from slo.spec.fields import Fields
 from slo.spec.selector import parse_selector, selector_from_sloth_query
 
 __all__ = ["VERSION", "load_document"]
@@ -57,7 +56,7 @@ def load_document(file: str, data: object) -> list[SLO]:
     for path, item in top.items("slos"):
         slo = _slo(Fields(file, path, item, _SLO), service, labels)
         if slo.name in names:
-            raise SpecError(file, f"{path}.name", f'duplicate SLO name "{slo.name}"')
+            raise ConfigError(file, f"{path}.name", f'duplicate SLO name "{slo.name}"')
         names.add(slo.name)
         slos.append(slo)
     return slos
@@ -92,18 +91,18 @@ def _slo(f: Fields, service: str, service_labels: tuple[tuple[str, str], ...]) -
             source=f.file,
         )
     except ValueError as exc:
-        raise SpecError(f.file, f.path, str(exc)) from exc
+        raise ConfigError(f.file, f.path, str(exc)) from exc
 
 
 def _window(f: Fields) -> Window:
     raw = f.raw("window")
     if raw is None or isinstance(raw, str):
-        seconds = f.parse("window", parse_duration, "a duration like 30d") if raw else 30 * 86_400
+        seconds = f.whole_seconds("window") if raw else 30 * 86_400
         return _rolling(f, "window", seconds)
     w = f.mapping("window", frozenset({"rolling", "calendar", "timezone"}))
     kind = w.one_of(frozenset({"rolling", "calendar"}))
     if kind == "rolling":
-        return _rolling(w, "rolling", w.parse("rolling", parse_duration, "a duration like 28d"))
+        return _rolling(w, "rolling", w.whole_seconds("rolling"))
     unit = w.text("calendar")
     if unit not in ("week", "month"):
         raise w.error("calendar", f'must be "week" or "month", not "{unit}"')
@@ -136,7 +135,7 @@ def _budgeting(f: Fields) -> Budgeting:
         raise f.error("budgeting", f'must be "occurrences" or "timeslices", not "{raw}"')
     b = f.mapping("budgeting", frozenset({"timeslices"}))
     t = b.mapping("timeslices", frozenset({"slice", "target"}))
-    slice_seconds = t.parse("slice", parse_duration, "a duration like 1m") if t.has("slice") else 60
+    slice_seconds = t.whole_seconds("slice", 60)
     target = t.number("target", 100.0)
     if not 0 < target <= 100:
         raise t.error("target", "must be a percentage in (0, 100]")
@@ -212,7 +211,7 @@ def _alerting(f: Fields, service: str, name: str, period_seconds: int) -> Alerti
     elif no_data is None:
         no_data_seconds = 600
     else:
-        no_data_seconds = a.parse("no_data", parse_duration, "a duration like 10m, or false")
+        no_data_seconds = a.parse("no_data", parse_whole_seconds, "a duration like 10m, or false")
     conditions = () if a.flag("disable", False) else _conditions(a, "windows", period_seconds)
     try:
         return Alerting(
@@ -239,8 +238,8 @@ def _conditions(a: Fields, key: str, period_seconds: int) -> tuple[BurnRateCondi
     out = []
     for path, item in a.items(key):
         c = Fields(a.file, path, item, _CONDITION)
-        long_s = c.parse("long", parse_duration, "a duration like 1h")
-        short_s = c.parse("short", parse_duration, "a duration like 5m")
+        long_s = c.whole_seconds("long")
+        short_s = c.whole_seconds("short")
         how = c.one_of(frozenset({"burn_rate", "budget_percent"}))
         if how == "burn_rate":
             factor = c.number("burn_rate")
@@ -249,5 +248,5 @@ def _conditions(a: Fields, key: str, period_seconds: int) -> tuple[BurnRateCondi
         try:
             out.append(BurnRateCondition(cast(Any, c.text("severity")), factor, long_s, short_s))
         except ValueError as exc:
-            raise SpecError(a.file, path, str(exc)) from exc
+            raise ConfigError(a.file, path, str(exc)) from exc
     return tuple(out)

@@ -14,9 +14,9 @@ from typing import Any, Final, cast
 
 import yaml
 
+from contracts.durations import parse_whole_seconds
 from slo.burnrate import burn_rate_factor
 from slo.conventions import ALERT_WINDOWS, Severity
-from slo.duration import parse_duration
 from slo.model import SLO, BurnRateCondition
 
 __all__ = [
@@ -55,8 +55,8 @@ def load(name: str = DEFAULT_CATALOG) -> WindowCatalog:
     conditions = tuple(
         WindowCondition(
             severity=row["severity"],
-            long_seconds=parse_duration(row["long"]),
-            short_seconds=parse_duration(row["short"]),
+            long_seconds=parse_whole_seconds(row["long"]),
+            short_seconds=parse_whole_seconds(row["short"]),
             budget_percent=float(row["budget_percent"]),
         )
         for row in data["conditions"]
@@ -83,7 +83,7 @@ def conditions_for_period(
 def evaluated_windows(slo: SLO) -> list[int]:
     """Windows (seconds) an SLO's error ratio is computed over, besides its period:
     Sloth's set plus every window its alert conditions use, shortest first."""
-    seconds = {parse_duration(w) for w in ALERT_WINDOWS}
+    seconds = {parse_whole_seconds(w) for w in ALERT_WINDOWS}
     for condition in slo.alerting.conditions:
         seconds.update((condition.long_seconds, condition.short_seconds))
     return sorted(seconds)

@@ -28,14 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from contracts.fields import ConfigError, Fields, HostPort, parse_host_port, read_yaml
 from contracts.lag.status import StatusConfig
-from synthetics.config import NAME_PATTERN, read_yaml
+from synthetics.config import NAME_PATTERN
 from synthetics.connection import CONNECTION_KEYS, ConnectionConfig, parse_connection
-from synthetics.fields import ConfigError, Fields
 
 __all__ = ["DEFAULT_HTTP", "GroupFilter", "LagClusterConfig", "LagConfig", "load_lag_config"]
 
 DEFAULT_HTTP: Final = "127.0.0.1:9466"
+_DEFAULT_ADDRESS: Final = parse_host_port(DEFAULT_HTTP)
 _TOP: Final = frozenset({"http", "interval", "fetch_timeout", "status", "clusters"})
 _STATUS: Final = frozenset({"window_commits", "min_stop_seconds"})
 _CLUSTER: Final = CONNECTION_KEYS | {"name", "groups"}
@@ -63,7 +64,7 @@ class LagClusterConfig:
 @dataclass(frozen=True, slots=True)
 class LagConfig:
     clusters: tuple[LagClusterConfig, ...]
-    http: tuple[str, int] | None = ("127.0.0.1", 9466)
+    http: HostPort | None = _DEFAULT_ADDRESS
     interval_seconds: float = 15.0
     fetch_timeout_seconds: float = 5.0
     status: StatusConfig = field(default_factory=StatusConfig)
@@ -77,7 +78,7 @@ def load_lag_config(path: Path, environ: Mapping[str, str] | None = None) -> Lag
 
 def parse_lag_config(data: object, file: str, environ: Mapping[str, str]) -> LagConfig:
     top = Fields(file, "", data, _TOP)
-    status = top.mapping("status", _STATUS)
+    status = top.mapping("status", _STATUS, required=False)
     clusters = []
     for path, item in top.items("clusters"):
         f = Fields(file, path, item, _CLUSTER)
@@ -85,7 +86,7 @@ def parse_lag_config(data: object, file: str, environ: Mapping[str, str]) -> Lag
             LagClusterConfig(
                 name=f.text("name", pattern=NAME_PATTERN),
                 connection=parse_connection(f, environ, "tidewatch-lag"),
-                groups=_filter(f.mapping("groups", _GROUPS)),
+                groups=_filter(f.mapping("groups", _GROUPS, required=False)),
             )
         )
     names = [c.name for c in clusters]
@@ -94,7 +95,7 @@ def parse_lag_config(data: object, file: str, environ: Mapping[str, str]) -> Lag
             raise ConfigError(file, f"clusters[{index}].name", f'duplicate cluster name "{name}"')
     return LagConfig(
         clusters=tuple(clusters),
-        http=top.host_port("http", DEFAULT_HTTP),
+        http=top.host_port_or_off("http", _DEFAULT_ADDRESS),
         interval_seconds=top.duration("interval", 15.0),
         fetch_timeout_seconds=top.duration("fetch_timeout", 5.0),
         status=StatusConfig(

@@ -25,7 +25,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
-from synthetics.clock import Clock, SystemClock
+from contracts.clock import Clock, SystemClock
 from synthetics.connection import client_options
 from synthetics.kafka_client import describe_error
 from synthetics.lagmon.config import LagClusterConfig, LagConfig

@@ -10,8 +10,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from contracts.clock import Clock, SystemClock
 from synthetics import catalog as c
-from synthetics.clock import Clock, SystemClock
 from synthetics.http import HttpServer, build_app
 from synthetics.lagmon.collector import LagCollector
 from synthetics.lagmon.config import LagConfig

@@ -23,11 +23,11 @@ from alerts.platform_slos import (
     probe_slo_entries,
 )
 from alerts.rule import RUNBOOK_DIR, SERVICE
+from contracts.fields import ConfigError
 from contracts.promql import metric_names, recorded_names
 from dashboards.build import build as build_dashboards
 from dashboards.build import label_values_parts, panel_queries, variable_queries
 from slo import conventions as c
-from slo.errors import SpecError
 from slo.spec import load_files
 from synthetics.catalog import PROBE_CATALOG
 from synthetics.slos import RULES_DIR as PROBE_RULES_DIR
@@ -75,7 +75,7 @@ def test_platform_slos_have_unique_ids_and_alert_names_and_one_service() -> None
 
 
 def test_loading_the_platform_set_and_the_probe_file_together_is_refused() -> None:
-    with pytest.raises(SpecError, match="also defined"):
+    with pytest.raises(ConfigError, match="also defined"):
         load_files([PLATFORM_SLO_PATH, *PROBE_SLO_PATHS])
 
 

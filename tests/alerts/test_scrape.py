@@ -12,8 +12,9 @@ import yaml
 
 from alerts.build import INFRASTRUCTURE_RULES_FILE, PROMETHEUS_FILE, SLO_RULES_FILE, build
 from alerts.scrape import RECORDED_SLO_NAMES, prometheus_config
-from broker.config import BrokerConfig, HostPort
+from broker.config import BrokerConfig
 from broker.metrics.catalog import CATALOG
+from contracts.fields import HostPort
 from contracts.scrape import BROKER_JOB, LAG_JOB, PROBE_JOB
 from slo import conventions as c
 from synthetics.catalog import PROBE_CATALOG

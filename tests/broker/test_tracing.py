@@ -22,8 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import broker.server.handlers.produce as produce_handler
 import broker.tracing
 from broker.app import BrokerApp
-from broker.clock import ManualClock
-from broker.config import BrokerConfig, HostPort
+from broker.config import BrokerConfig
 from broker.coordinator.coordinator import GroupCoordinator
 from broker.coordinator.offset_store import OffsetStore
 from broker.coordinator.service import GroupService
@@ -42,6 +41,8 @@ from broker.tracing import (
     trace_id_of,
     traceparent_of,
 )
+from contracts.clock import ManualClock
+from contracts.fields import HostPort
 from tests.broker.cluster.replicas import open_replicas
 from tests.broker.records.undecodable import undecodable_batch
 from tests.support.broker_process import BrokerProcess

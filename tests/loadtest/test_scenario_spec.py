@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from contracts.fields import ConfigError
 from loadtest.gameday.scenario import Bound, load_scenario, parse_scenario
-from slo.errors import SpecError
 from tests.loadtest.gameday_support import SCENARIO, scenario_with
 
 SHIPPED = sorted(Path("loadtest/scenarios").glob("*.yaml"))
@@ -126,7 +126,7 @@ def test_every_shipped_scenario_is_valid_and_loads_its_slos(path: Path) -> None:
 def test_mistakes_name_the_file_the_field_and_what_is_allowed(
     path: str, value: Any, message: str
 ) -> None:
-    with pytest.raises(SpecError) as info:
+    with pytest.raises(ConfigError) as info:
         parse_scenario("s.yaml", scenario_with(path, value))
     assert message in str(info.value)
     assert str(info.value).startswith("s.yaml: ")
@@ -134,5 +134,5 @@ def test_mistakes_name_the_file_the_field_and_what_is_allowed(
 
 def test_an_alert_cannot_resolve_after_a_fault_that_never_ends() -> None:
     doc = scenario_with("expect.alerts.0.after", "network-latency-1")
-    with pytest.raises(SpecError, match="network-latency-1 lasts until the end"):
+    with pytest.raises(ConfigError, match="network-latency-1 lasts until the end"):
         parse_scenario("s.yaml", doc)

@@ -13,8 +13,6 @@ PACKAGE = Path("slo")
 # Pure layers: spec types, model, window data, numpy evaluation and rule generators.
 PURE = [
     "model.py",
-    "duration.py",
-    "errors.py",
     "conventions.py",
     "burnrate.py",
     "alerts.py",
@@ -31,7 +29,6 @@ PURE = [
     "rules/alerting.py",
     "rules/render.py",
     "rules/types.py",
-    "spec/fields.py",
     "spec/tidewatch.py",
     "spec/sloth.py",
     "spec/openslo.py",

@@ -17,9 +17,7 @@ PURE = [
     "health.py",
     "catalog.py",
     "status.py",
-    "fields.py",
     "config.py",
-    "clock.py",
     "lagmon/tracker.py",
     "lagmon/config.py",
 ]

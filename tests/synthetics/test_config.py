@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from contracts.fields import ConfigError
 from synthetics.config import load_probe_config, parse_probe_config
 from synthetics.connection import Secret, client_options
-from synthetics.fields import ConfigError, parse_duration_seconds
 from synthetics.lagmon.config import parse_lag_config
 
 FILE = "probe.yaml"
@@ -162,7 +162,10 @@ def test_every_option_is_read() -> None:
             id="an illegal topic name",
         ),
         pytest.param(
-            probe({"payload_bytes": -1}), "targets[0].payload_bytes", ">= 0", id="negative padding"
+            probe({"payload_bytes": -1}),
+            "targets[0].payload_bytes",
+            "at least 0",
+            id="negative padding",
         ),
         pytest.param(
             probe({"idempotent": "yes"}),
@@ -199,23 +202,6 @@ def test_loading_a_file_reports_yaml_syntax_errors_with_the_file_name(tmp_path: 
 def test_loading_a_missing_file_says_it_cannot_be_read(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_probe_config(tmp_path / "nope.yaml")
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [
-        ("250ms", 0.25),
-        ("1s", 1.0),
-        ("1.5s", 1.5),
-        ("1m30s", 90.0),
-        ("2h", 7200.0),
-        (3, 3.0),
-        (0.1, 0.1),
-    ],
-    ids=str,
-)
-def test_durations(text: object, seconds: float) -> None:
-    assert parse_duration_seconds(text) == pytest.approx(seconds)
 
 
 # -- security ----------------------------------------------------------------------------
@@ -290,7 +276,7 @@ def test_secrets_never_show_in_reprs_or_strings() -> None:
             {"protocol": "SASL"},
             {},
             "security.protocol",
-            "not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL",
+            "allowed: PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL",
             id="an unknown protocol",
         ),
         pytest.param(
@@ -512,7 +498,7 @@ def test_lag_config_defaults_and_group_filters() -> None:
                 "clusters": [{"name": "a", "bootstrap_servers": "k:1"}],
             },
             "status.window_commits",
-            ">= 1",
+            "at least 1",
             id="an empty status window",
         ),
         pytest.param(

@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from broker.clock import ManualClock
 from broker.cluster.flusher import Flusher, FlushPolicy
 from broker.cluster.partition import Partition
 from broker.cluster.replica_manager import ReplicaManager
 from broker.records.record import Record, build_batch
 from broker.storage.log_config import LogConfig
 from broker.storage.manager import LogManager
+from contracts.clock import ManualClock
 
 
 @contextmanager

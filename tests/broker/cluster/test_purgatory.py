@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broker.clock import ManualClock
 from broker.cluster.purgatory import FetchPurgatory, PartitionKey
 from broker.cluster.replica_manager import ReplicaManager
 from broker.records.record import Record, build_batch
+from contracts.clock import ManualClock
 from tests.broker.cluster.replicas import open_replicas, produce
 
 A: PartitionKey = ("orders", 0)

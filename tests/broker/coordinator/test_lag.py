@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from broker.lag.status import LagStatus, StatusConfig
 
-from broker.clock import ManualClock
 from broker.cluster.partition import Partition
 from broker.cluster.replica_manager import ReplicaManager
 from broker.coordinator.coordinator import GroupCoordinator, OffsetCommitPlan
 from broker.coordinator.group import CommittedOffset
 from broker.coordinator.lag import LagTracker, PartitionLag
 from broker.records.batch import Compression
+from contracts.clock import ManualClock
+from contracts.lag.status import LagStatus, StatusConfig
 from tests.broker.cluster.replicas import open_replicas, produce
 from tests.broker.records.undecodable import undecodable_batch
 

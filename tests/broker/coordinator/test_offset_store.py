@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from broker.clock import ManualClock
 from broker.coordinator.coordinator import GroupCoordinator, OffsetCommitPlan
 from broker.coordinator.group import CommittedOffset
 from broker.coordinator.offset_store import OffsetStore
+from contracts.clock import ManualClock
 
 
 def commit(

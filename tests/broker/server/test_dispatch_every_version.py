@@ -24,10 +24,9 @@ from kio.schema.types import TopicName
 from kio.serial import entity_reader, entity_writer
 from kio.static import primitive
 
-from broker.clock import ManualClock
 from broker.cluster.flusher import Flusher, FlushPolicy
 from broker.cluster.replica_manager import ReplicaManager
-from broker.config import BrokerConfig, HostPort
+from broker.config import BrokerConfig
 from broker.coordinator.coordinator import GroupCoordinator
 from broker.coordinator.offset_store import OffsetStore
 from broker.coordinator.service import GroupService
@@ -39,6 +38,8 @@ from broker.server.context import NO_RESPONSE, BrokerServices
 from broker.server.dispatch import Dispatcher
 from broker.storage.log_config import LogConfig
 from broker.storage.manager import LogManager
+from contracts.clock import ManualClock
+from contracts.fields import HostPort
 
 for _name in dir(primitive):
     _obj = getattr(primitive, _name)

@@ -25,12 +25,13 @@ from kio.serial import entity_writer
 from kio.static.primitive import Records
 
 from broker.app import BrokerApp
-from broker.clock import ManualClock
-from broker.config import BrokerConfig, HostPort
+from broker.config import BrokerConfig
 from broker.protocol.apis import SUPPORTED, ApiKey, request_class
 from broker.server.authorizer import AllowAll
 from broker.server.context import BrokerServices
 from broker.server.dispatch import Dispatcher, ProtocolViolation, is_pending
+from contracts.clock import ManualClock
+from contracts.fields import HostPort
 from tests.broker.robustness import fuzz, wire
 
 st.register_type_strategy(Records, st.binary(max_size=64).map(Records))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from broker.clock import ManualClock
 from broker.records.batch import BatchHeader, check_batch
 from broker.records.record import Record, build_batch, decode_batch
 from broker.storage.log import AppendInfo, Log
 from broker.storage.log_config import LogConfig
 from broker.storage.producer_state import ProducerStateManager
+from contracts.clock import ManualClock
 
 
 def open_log(path: Path, clock: ManualClock, **config: int) -> Log:

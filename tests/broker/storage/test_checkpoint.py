@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from broker.clock import ManualClock
 from broker.storage.checkpoint import (
     HIGH_WATERMARK_CHECKPOINT,
     read_log_start_checkpoint,
@@ -18,6 +17,7 @@ from broker.storage.checkpoint import (
 from broker.storage.errors import CorruptCheckpointError, LogStorageError
 from broker.storage.log_config import LogConfig
 from broker.storage.manager import LogManager
+from contracts.clock import ManualClock
 
 
 def open_manager(path: Path) -> LogManager:

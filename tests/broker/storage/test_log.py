@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from broker.clock import ManualClock
 from broker.storage.errors import (
     InvalidProducerEpochError,
     OffsetOutOfRangeError,
@@ -16,6 +15,7 @@ from broker.storage.errors import (
 )
 from broker.storage.log import Log
 from broker.storage.log_config import LogConfig
+from contracts.clock import ManualClock
 from tests.broker.storage.helpers import append_values, batch_of, open_log, values_from
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from broker.clock import ManualClock
 from broker.records.batch import CorruptBatchError, crc_of
 from broker.records.record import Record, build_batch
 from broker.storage.epoch_cache import EPOCH_CHECKPOINT, EpochEntry
@@ -23,6 +22,7 @@ from broker.storage.errors import (
 )
 from broker.storage.log import Log
 from broker.storage.log_config import LogConfig
+from contracts.clock import ManualClock
 from tests.broker.storage.helpers import (
     append_values,
     batch_of,

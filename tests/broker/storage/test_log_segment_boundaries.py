@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from broker.clock import ManualClock
 from broker.records.batch import check_batch
 from broker.records.record import Record, build_batch, decode_batch
 from broker.storage.log import Log
 from broker.storage.log_config import LogConfig
+from contracts.clock import ManualClock
 
 
 def _open(directory: Path, **config: int) -> Log:

@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broker.clock import ManualClock
 from broker.records.batch import BatchHeader, read_prefix
 from broker.storage import log as log_module
 from broker.storage.epoch_cache import EPOCH_CHECKPOINT, EpochEntry, LeaderEpochCache
@@ -22,6 +21,7 @@ from broker.storage.log import Log
 from broker.storage.log_loader import epochs_in_log
 from broker.storage.producer_state import ProducerStateManager
 from broker.storage.segment import LogSegment
+from contracts.clock import ManualClock
 from tests.broker.storage.helpers import (
     batch_of,
     log_bytes,

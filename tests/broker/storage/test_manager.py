@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from broker.clock import ManualClock
 from broker.storage.errors import (
     DataDirLockedError,
     InvalidPartitionsError,
@@ -16,6 +15,7 @@ from broker.storage.errors import (
 )
 from broker.storage.log_config import InvalidConfigError, LogConfig
 from broker.storage.manager import LogManager
+from contracts.clock import ManualClock
 from tests.broker.storage.helpers import append_values
 
 

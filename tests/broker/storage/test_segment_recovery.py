@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from broker.clock import ManualClock
 from broker.records.batch import check_batch
 from broker.records.record import Record, build_batch
 from broker.storage.log import Log
 from broker.storage.log_config import LogConfig
 from broker.storage.segment import LogSegment
+from contracts.clock import ManualClock
 
 
 def _batch(i: int, records: int = 3) -> bytes:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from slo.errors import SpecError
+from contracts.fields import ConfigError
 from slo.model import (
     CalendarWindow,
     EventRatioSLI,
@@ -31,8 +31,8 @@ slos:
 """
 
 
-def _error(text: str) -> SpecError:
-    with pytest.raises(SpecError) as info:
+def _error(text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
         load_text(text, "spec.yaml")
     return info.value
 
@@ -166,7 +166,7 @@ BAD_SPECS = [
         OURS.replace("tidewatch/v1", "tidewatch/v2"),
         "spec.yaml: version: unknown spec version 'tidewatch/v2'",
     ),
-    ("yaml_syntax_error", "version: [unclosed", "spec.yaml: line 1: invalid YAML"),
+    ("yaml_syntax_error", "version: [unclosed", "spec.yaml: line 1: not valid YAML"),
     (
         "sloth_plugin_is_rejected_with_a_reason",
         "version: prometheus/v1\nservice: s\nslos:\n  - name: p\n    objective: 99\n"
@@ -212,10 +212,10 @@ def test_duplicate_ids_across_files_name_both_files(tmp_path: Path) -> None:
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     a.write_text(OURS)
     b.write_text(OURS)
-    with pytest.raises(SpecError, match=r"b\.yaml.*also defined in .*a\.yaml"):
+    with pytest.raises(ConfigError, match=r"b\.yaml.*also defined in .*a\.yaml"):
         load_files([a, b])
 
 
 def test_unreadable_file_is_a_spec_error(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match="cannot read"):
+    with pytest.raises(ConfigError, match="cannot read"):
         load_files([tmp_path / "missing.yaml"])
