@@ -1,0 +1,612 @@
+"""Starting Tidewatch processes and knowing when they are ready: the ready file.
+
+``tidewatch broker --ready-file PATH`` and ``tidewatch up --ready-file PATH`` write one
+JSON document once they serve, and remove it when they stop cleanly. The document is
+written to a temporary file in the same directory and renamed into place, so a reader
+sees either no file or a whole document. Format version 1::
+
+    {
+      "format": 1,
+      "kind": "broker",                         # or "up"
+      "pid": 4242,
+      "node_id": 0,
+      "cluster": "local",
+      "data_dir": "/abs/path/to/data",
+      "kafka": {"host": "127.0.0.1", "port": 40123},       # listener as bound
+      "advertised": {"host": "127.0.0.1", "port": 40123},  # what clients are told
+      "http": {"host": "127.0.0.1", "port": 40124}         # or null when HTTP is off
+    }
+
+``kind: "up"`` adds ``status_page``, ``prometheus`` and ``alertmanager`` (URLs, the last
+two null unless running). Ports are the ones actually bound, so port 0 is the way to
+start any number of processes side by side without racing for ports.
+
+The launchers (:class:`BrokerProcess`, :class:`UpProcess`) start
+``python -m tidewatch ...`` as a child process with its output in a log file, poll for
+the ready file (a generous deadline only bounds a hang; a child that exits first fails
+at once with its output), and signal only the child they started, by its PID. They are
+not thread-safe: one owner drives each. This module imports no feature package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, Protocol, Self, TypeVar
+
+import yaml
+
+__all__ = [
+    "DEFAULT_START_TIMEOUT_SECONDS",
+    "READY_FILE_FORMAT",
+    "BrokerProcess",
+    "BrokerReady",
+    "HostPort",
+    "ProcessStartError",
+    "ReadyFileError",
+    "ReadyFileProcess",
+    "UpProcess",
+    "UpReady",
+    "free_port",
+    "read_ready_file",
+    "remove_ready_file",
+    "start_all",
+    "stop_all",
+    "write_ready_file",
+]
+
+READY_FILE_FORMAT = 1
+DEFAULT_START_TIMEOUT_SECONDS = 90.0  # bounds a hang only; a busy machine must not hit it
+DEFAULT_STOP_GRACE_SECONDS = 30.0
+_POLL_SECONDS = 0.02
+_LOG_TAIL_LINES = 40
+
+
+class ReadyFileError(ValueError):
+    """A ready file that is not a version-1 document of the expected kind."""
+
+
+class ProcessStartError(RuntimeError):
+    """A child did not become ready; the message carries its exit code and log tail."""
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that was free a moment ago, for servers that cannot bind port 0 and
+    report it (Redis, Prometheus). Tidewatch's own servers take port 0 instead."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+# --- the documents -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerReady:
+    """What a ready broker publishes (``kind: "broker"``)."""
+
+    pid: int
+    node_id: int
+    cluster: str
+    data_dir: Path
+    kafka: HostPort  # the Kafka listener as bound (port 0 resolved)
+    advertised: HostPort  # where clients are told to connect (``kafka`` unless set)
+    http: HostPort | None  # metrics, health and status; None when HTTP is off
+
+    KIND = "broker"
+
+    @property
+    def bootstrap(self) -> str:
+        return str(self.advertised)
+
+    @property
+    def http_url(self) -> str | None:
+        return None if self.http is None else f"http://{self.http}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": READY_FILE_FORMAT,
+            "kind": self.KIND,
+            "pid": self.pid,
+            "node_id": self.node_id,
+            "cluster": self.cluster,
+            "data_dir": str(self.data_dir),
+            "kafka": _address_json(self.kafka),
+            "advertised": _address_json(self.advertised),
+            "http": None if self.http is None else _address_json(self.http),
+        }
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> BrokerReady:
+        """Read the broker fields of a broker or up document (``ReadyFileError`` if bad)."""
+        try:
+            http = document["http"]
+            return cls(
+                pid=_integer(document["pid"]),
+                node_id=_integer(document["node_id"]),
+                cluster=str(document["cluster"]),
+                data_dir=Path(str(document["data_dir"])),
+                kafka=_address(document["kafka"]),
+                advertised=_address(document["advertised"]),
+                http=None if http is None else _address(http),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ReadyFileError(f"not a ready document: {exc!r} in {dict(document)}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class UpReady:
+    """What a ready ``tidewatch up`` publishes (``kind: "up"``): its broker's fields and
+    the URLs it serves."""
+
+    broker: BrokerReady
+    status_page_url: str
+    prometheus_url: str | None = None
+    alertmanager_url: str | None = None
+
+    KIND = "up"
+
+    @property
+    def pid(self) -> int:
+        return self.broker.pid
+
+    @property
+    def bootstrap(self) -> str:
+        return self.broker.bootstrap
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.broker.to_json(),
+            "kind": self.KIND,
+            "status_page": self.status_page_url,
+            "prometheus": self.prometheus_url,
+            "alertmanager": self.alertmanager_url,
+        }
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> UpReady:
+        try:
+            return cls(
+                BrokerReady.from_json(document),
+                str(document["status_page"]),
+                _optional_text(document["prometheus"]),
+                _optional_text(document["alertmanager"]),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ReadyFileError(f"not an up document: {exc!r} in {dict(document)}") from None
+
+
+def _address_json(address: HostPort) -> dict[str, Any]:
+    return {"host": address.host, "port": address.port}
+
+
+def _address(value: Any) -> HostPort:
+    return HostPort(str(value["host"]), _integer(value["port"]))
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+class ReadyDocument(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+
+
+def write_ready_file(path: Path, document: ReadyDocument) -> None:
+    """Write ``document`` atomically: a temporary file in the same directory, renamed
+    over ``path``. Readers never see a partial document."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    text = json.dumps(document.to_json(), indent=2, sort_keys=True) + "\n"
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def remove_ready_file(path: Path) -> None:
+    """Remove the ready file (the process is stopping); a missing file is fine."""
+    path.unlink(missing_ok=True)
+
+
+def read_ready_file(path: Path, kind: str) -> dict[str, Any] | None:
+    """The document at ``path``, or None when there is none yet. A document of another
+    format version or kind raises ``ReadyFileError`` naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReadyFileError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise ReadyFileError(f"{path}: expected a JSON object")
+    if document.get("format") != READY_FILE_FORMAT:
+        raise ReadyFileError(
+            f"{path}: format {document.get('format')!r}, this reader knows {READY_FILE_FORMAT}"
+        )
+    if document.get("kind") != kind:
+        raise ReadyFileError(f"{path}: kind {document.get('kind')!r}, expected {kind!r}")
+    return document
+
+
+# --- the processes -------------------------------------------------------------------
+
+ReadyT = TypeVar("ReadyT")
+
+
+class ReadyFileProcess(ABC, Generic[ReadyT]):
+    """A ``python -m tidewatch`` child that announces readiness with a ready file.
+
+    ``start`` = ``spawn`` + ``wait_ready``; the two halves are public for callers that
+    time a start themselves or start several children before waiting on any.
+    ``output()`` is what the child printed since its last spawn (the log file keeps
+    every run). Only this object's own child is ever signalled, by its PID.
+    """
+
+    stop_signal = signal.SIGTERM
+    label = "process"
+
+    def __init__(self, *, log_path: Path, ready_path: Path) -> None:
+        self.log_path = log_path
+        self.ready_path = ready_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.paused = False
+        self._ready: ReadyT | None = None
+        self._log_offset = 0
+
+    @abstractmethod
+    def command(self) -> list[str]:
+        """The argv of the next start (``--ready-file`` included)."""
+
+    @abstractmethod
+    def parse_ready(self, document: Mapping[str, Any]) -> ReadyT: ...
+
+    @property
+    @abstractmethod
+    def kind(self) -> str: ...
+
+    def after_ready(self, ready: ReadyT) -> None:
+        """A hook for subclasses: remember what the next start should reuse."""
+
+    # --- state --------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise RuntimeError(f"the {self.label} is not running")
+        return self.proc.pid
+
+    @property
+    def ready(self) -> ReadyT:
+        """The document of the last start (kept after a stop, for addresses)."""
+        if self._ready is None:
+            raise RuntimeError(f"the {self.label} has not become ready")
+        return self._ready
+
+    def output(self) -> str:
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(self._log_offset)
+                return log.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
+        return "\n".join(self.output().splitlines()[-lines:]) or "(no output)"
+
+    # --- lifecycle ----------------------------------------------------------------
+    def spawn(self) -> None:
+        """Start the child without waiting (a stale ready file is removed first)."""
+        if self.running:
+            raise RuntimeError(f"the {self.label} is already running (pid {self.pid})")
+        remove_ready_file(self.ready_path)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.ready_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self._ready = None
+        self.paused = False
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                start_new_session=True,  # a Ctrl-C meant for the owner does not reach it
+            )
+
+    def wait_ready(self, timeout_seconds: float = DEFAULT_START_TIMEOUT_SECONDS) -> ReadyT:
+        """Poll for this child's ready file. Raises ``ProcessStartError`` with the log
+        tail when the child exits first or the deadline passes (the child is killed)."""
+        if self.proc is None:
+            raise RuntimeError(f"the {self.label} was not started")
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            document = read_ready_file(self.ready_path, self.kind)
+            if document is not None and document.get("pid") == self.proc.pid:
+                self._ready = self.parse_ready(document)
+                self.after_ready(self._ready)
+                return self._ready
+            code = self.proc.poll()
+            if code is not None:
+                self.proc = None
+                raise ProcessStartError(
+                    f"{self.label} exited with code {code} before it was ready "
+                    f"(log {self.log_path}):\n{self.log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                self.kill()
+                raise ProcessStartError(
+                    f"{self.label} not ready after {timeout_seconds:g} s "
+                    f"(log {self.log_path}):\n{self.log_tail()}"
+                )
+            time.sleep(_POLL_SECONDS)
+
+    def start(self, timeout_seconds: float = DEFAULT_START_TIMEOUT_SECONDS) -> Self:
+        """Start and wait until ready; a no-op when already running."""
+        if not self.running:
+            self.spawn()
+            self.wait_ready(timeout_seconds)
+        return self
+
+    def stop(self, grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS) -> int | None:
+        """The stop signal (after SIGCONT if paused), then SIGKILL after ``grace_seconds``.
+        Returns the exit code (None when nothing was running)."""
+        if self.proc is None:
+            return None
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            if self.paused:
+                proc.send_signal(signal.SIGCONT)
+            proc.send_signal(self.stop_signal)
+            try:
+                proc.wait(grace_seconds)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.paused = False
+        return proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would (a paused child dies too). The ready file stays,
+        as after a crash; the next spawn removes it."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+        self.paused = False
+
+    def restart(self, timeout_seconds: float = DEFAULT_START_TIMEOUT_SECONDS) -> Self:
+        """Stop (if running) and start again (subclasses reuse their ports)."""
+        self.stop()
+        return self.start(timeout_seconds)
+
+    def pause(self) -> None:
+        """SIGSTOP: the child keeps its sockets but answers nothing."""
+        if self.running:
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGSTOP)
+            self.paused = True
+
+    def resume(self) -> None:
+        if self.running and self.paused:
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGCONT)
+        self.paused = False
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _tidewatch(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tidewatch", *args]
+
+
+class BrokerProcess(ReadyFileProcess[BrokerReady]):
+    """``tidewatch broker`` in a child process on ``listen_host``.
+
+    Ports default to 0; once the broker is ready its bound ports are kept, so every
+    later start (after ``stop``, ``kill`` or in ``restart``) binds the same ones and
+    clients keep their bootstrap address. ``config`` is written to a YAML file next to
+    the data dir; ``http_port=None`` turns HTTP off. The log, ready and config files
+    are named after the data dir (``<data>-broker.log``, ``<data>-ready.json``), so
+    brokers with sibling data dirs under one parent never share a file.
+    """
+
+    label = "broker"
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *extra_args: str,
+        config: Mapping[str, Any] | None = None,
+        listen_port: int = 0,
+        http_port: int | None = 0,
+        advertised: str | None = None,
+        listen_host: str = "127.0.0.1",
+        log_path: Path | None = None,
+        ready_path: Path | None = None,
+    ) -> None:
+        super().__init__(
+            log_path=log_path or data_dir.with_name(f"{data_dir.name}-broker.log"),
+            ready_path=ready_path or data_dir.with_name(f"{data_dir.name}-ready.json"),
+        )
+        self.data_dir = data_dir
+        self.extra_args = tuple(extra_args)
+        self.config = dict(config or {})
+        self.listen_port = listen_port
+        self.http_port = http_port
+        self.advertised = advertised
+        self.listen_host = listen_host
+        self.config_path = data_dir.with_name(f"{data_dir.name}-broker.yaml")
+
+    @property
+    def kind(self) -> str:
+        return BrokerReady.KIND
+
+    def parse_ready(self, document: Mapping[str, Any]) -> BrokerReady:
+        return BrokerReady.from_json(document)
+
+    def after_ready(self, ready: BrokerReady) -> None:
+        self.listen_port = ready.kafka.port
+        if ready.http is not None:
+            self.http_port = ready.http.port
+
+    def command(self) -> list[str]:
+        argv = _tidewatch("broker", "--data-dir", str(self.data_dir))
+        argv += ["--listen", f"{self.listen_host}:{self.listen_port}"]
+        config = dict(self.config)
+        if self.http_port is None:
+            config["http"] = None
+        else:
+            argv += ["--http", f"{self.listen_host}:{self.http_port}"]
+        if config:
+            self.config_path.parent.mkdir(parents=True, exist_ok=True)
+            self.config_path.write_text(yaml.safe_dump(config, sort_keys=True), encoding="utf-8")
+            argv += ["--config", str(self.config_path)]
+        if self.advertised is not None:
+            argv += ["--advertised", self.advertised]
+        return [*argv, "--ready-file", str(self.ready_path), *self.extra_args]
+
+    # --- where it is (from the last ready file) -----------------------------------
+    @property
+    def bootstrap(self) -> str:
+        """Where clients connect: the advertised address (the listener unless set)."""
+        return self.ready.bootstrap
+
+    @property
+    def host(self) -> str:
+        return self.ready.advertised.host
+
+    @property
+    def port(self) -> int:
+        return self.ready.advertised.port
+
+    @property
+    def listen_address(self) -> HostPort:
+        """The Kafka listener as bound (differs from ``bootstrap`` behind a proxy)."""
+        return self.ready.kafka
+
+    @property
+    def http_url(self) -> str:
+        url = self.ready.http_url
+        if url is None:
+            raise RuntimeError("this broker runs without HTTP")
+        return url
+
+    @property
+    def node_id(self) -> int:
+        return self.ready.node_id
+
+
+class UpProcess(ReadyFileProcess[UpReady]):
+    """``tidewatch up`` in a child process, on port 0 for Kafka and HTTP unless given.
+    Stopped with SIGINT, as Ctrl-C would. Files are named like ``BrokerProcess``'s."""
+
+    label = "tidewatch up"
+    stop_signal = signal.SIGINT
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *extra_args: str,
+        listen: str = "127.0.0.1:0",
+        http: str = "127.0.0.1:0",
+        log_path: Path | None = None,
+        ready_path: Path | None = None,
+    ) -> None:
+        super().__init__(
+            log_path=log_path or data_dir.with_name(f"{data_dir.name}-up.log"),
+            ready_path=ready_path or data_dir.with_name(f"{data_dir.name}-ready.json"),
+        )
+        self.data_dir = data_dir
+        self.extra_args = tuple(extra_args)
+        self.listen = listen
+        self.http = http
+
+    @property
+    def kind(self) -> str:
+        return UpReady.KIND
+
+    def parse_ready(self, document: Mapping[str, Any]) -> UpReady:
+        return UpReady.from_json(document)
+
+    def command(self) -> list[str]:
+        return _tidewatch(
+            "up",
+            *("--data-dir", str(self.data_dir), "--listen", self.listen, "--http", self.http),
+            *("--ready-file", str(self.ready_path), *self.extra_args),
+        )
+
+    @property
+    def bootstrap(self) -> str:
+        return self.ready.bootstrap
+
+    @property
+    def status_page_url(self) -> str:
+        return self.ready.status_page_url
+
+
+ProcessT = TypeVar("ProcessT", bound=ReadyFileProcess[Any])
+
+
+def start_all(
+    processes: Sequence[ProcessT], timeout_seconds: float = DEFAULT_START_TIMEOUT_SECONDS
+) -> list[ProcessT]:
+    """Spawn every process, then wait for each (they start side by side). If one fails,
+    all are stopped and its ``ProcessStartError`` propagates."""
+    try:
+        for process in processes:
+            process.spawn()
+        for process in processes:
+            process.wait_ready(timeout_seconds)
+    except BaseException:
+        stop_all(processes)
+        raise
+    return list(processes)
+
+
+def stop_all(processes: Iterable[ReadyFileProcess[Any]]) -> None:
+    """Stop every process, last started first; one failure does not spare the rest."""
+    errors: list[BaseException] = []
+    for process in reversed(list(processes)):
+        try:
+            process.stop()
+        except Exception as exc:  # pragma: no cover - reported after the others stop
+            errors.append(exc)
+    if errors:
+        raise errors[0]
