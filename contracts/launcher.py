@@ -308,7 +308,8 @@ class ReadyFileProcess(ABC, Generic[ReadyT]):
 
     @property
     def ready(self) -> ReadyT:
-        """The document of the last start (kept after a stop, for addresses)."""
+        """The document of the latest start that became ready; it is kept across stop,
+        kill and the next spawn until a new one replaces it (addresses stay known)."""
         if self._ready is None:
             raise RuntimeError(f"the {self.label} has not become ready")
         return self._ready
@@ -333,7 +334,6 @@ class ReadyFileProcess(ABC, Generic[ReadyT]):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.ready_path.parent.mkdir(parents=True, exist_ok=True)
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        self._ready = None
         self.paused = False
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(

@@ -26,7 +26,7 @@ from typing import Final
 import yaml
 
 from alerts.probes import PROBE_METRICS, ProbeMetrics
-from loadtest.faults.broker import free_port
+from contracts.launcher import free_port
 from slo.sources.local import parse_exposition
 
 __all__ = ["ProbeProcess", "probe_counts", "unavailable"]

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from alerts.scrape import BROKER_JOB, PROBE_JOB, prometheus_config
-from loadtest.faults.broker import free_port
+from contracts.launcher import free_port
 from loadtest.gameday.alerting import Targets
 from loadtest.gameday.observations import AlertInstance, SLOReading
 from slo import conventions as slo_names

@@ -16,8 +16,8 @@ import pytest
 
 from alerts.alertmanager import RECEIVER_PAGE, RECEIVER_TICKET
 from alerts.build import ALERTMANAGER_FILE, build
+from contracts.launcher import free_port
 from tests.alerts.support import AMTOOL, needs_amtool
-from tests.slo.support import free_port
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager")
 CONFIG = build().files[ALERTMANAGER_FILE]

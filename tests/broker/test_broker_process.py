@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import urllib.request
 
-from tests.support.broker_process import BrokerProcess
+from contracts.launcher import BrokerProcess
 
 
 def test_broker_reports_ready_and_exposes_metrics(broker: BrokerProcess) -> None:

@@ -39,13 +39,12 @@ from alerts.probes import PROBE_METRICS
 from alerts.promql import metric_names
 from alerts.scrape import BROKER_JOB, UP, prometheus_config
 from broker.metrics import catalog as m
+from contracts.launcher import BrokerProcess, free_port
 from dashboards.build import build as build_dashboards
 from dashboards.build import label_values_parts, panel_queries, variable_queries
 from slo import conventions as c
 from synthetics.catalog import PROBE_CATALOG
 from tests.dashboards.support import MergedEndpoint, ProbeProcess, fetch_text
-from tests.slo.support import free_port
-from tests.support.broker_process import BrokerProcess
 
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = [

@@ -13,11 +13,11 @@ from aiokafka.structs import OffsetAndMetadata
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
+from contracts.launcher import BrokerProcess
 from synthetics.catalog import LAG_METRICS
 from synthetics.clock import ManualClock
 from synthetics.lagmon.config import parse_lag_config
 from synthetics.lagmon.service import LagService
-from tests.support.broker_process import BrokerProcess
 
 TOPIC = "orders"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+from contracts.launcher import BrokerProcess
 from synthetics.config import SlaConfig
-from tests.support.broker_process import BrokerProcess
 from tests.synthetics.support import eventually, new_probe, running, target, value
 
 
