@@ -39,7 +39,7 @@ from broker.server.context import BrokerServices
 from broker.server.dispatch import Dispatcher
 from broker.storage.manager import LogManager
 from broker.tracing import build_tracer
-from contracts import launcher
+from contracts import ready_file
 
 __all__ = ["BrokerApp"]
 
@@ -224,19 +224,19 @@ class BrokerApp:
             port = sockets[0].getsockname()[1]
         self.http_address = HostPort(address.host, port)
 
-    def ready_info(self) -> launcher.BrokerReady:
+    def ready_info(self) -> ready_file.BrokerReady:
         """What ``--ready-file`` publishes about this broker; only after ``start``."""
         if self.listen_address is None or self.bootstrap is None:
             raise RuntimeError("the broker has not started")
         http = self.http_address
-        return launcher.BrokerReady(
+        return ready_file.BrokerReady(
             pid=os.getpid(),
             node_id=self.config.node_id,
             cluster=self.config.cluster,
             data_dir=self.config.data_dir.resolve(),
-            kafka=launcher.HostPort(self.listen_address.host, self.listen_address.port),
-            advertised=launcher.HostPort(self.bootstrap.host, self.bootstrap.port),
-            http=None if http is None else launcher.HostPort(http.host, http.port),
+            kafka=ready_file.HostPort(self.listen_address.host, self.listen_address.port),
+            advertised=ready_file.HostPort(self.bootstrap.host, self.bootstrap.port),
+            http=None if http is None else ready_file.HostPort(http.host, http.port),
         )
 
     def status_snapshot(self) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from broker.config import (
     parse_host_port,
 )
 from broker.storage.errors import StorageError
-from contracts.launcher import remove_ready_file, write_ready_file
+from contracts.ready_file import remove_ready_file, write_ready_file
 
 __all__ = ["RoutesFor", "broker", "broker_command", "run_broker"]
 

@@ -28,7 +28,7 @@ from prometheus_client.metrics_core import Metric
 from alerts.platform_slos import PLATFORM_SLO_PATH
 from broker.app import BrokerApp
 from broker.config import BrokerConfig, HostPort
-from contracts.launcher import UpReady
+from contracts.ready_file import UpReady
 from slo.exposition import EngineCollector
 from slo.model import SLO
 from slo.report import status_rows

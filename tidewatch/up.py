@@ -21,7 +21,7 @@ import click
 from broker.cli import tune_allocator
 from broker.config import ConfigError, HostPort, parse_host_port
 from broker.storage.errors import StorageError
-from contracts.launcher import remove_ready_file, write_ready_file
+from contracts.ready_file import remove_ready_file, write_ready_file
 
 if TYPE_CHECKING:  # imported when the command runs: keeps 'tidewatch --help' fast
     from tidewatch.platform import Platform

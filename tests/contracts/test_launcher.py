@@ -15,14 +15,12 @@ import pytest
 
 from contracts.launcher import (
     BrokerProcess,
-    BrokerReady,
-    HostPort,
     ProcessStartError,
     ReadyFileProcess,
     start_all,
     stop_all,
-    write_ready_file,
 )
+from contracts.ready_file import BrokerReady, HostPort, write_ready_file
 
 WAIT_SECONDS = 60.0  # bounds a hang only
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from contracts.launcher import (
+from contracts.ready_file import (
     READY_FILE_FORMAT,
     BrokerReady,
     HostPort,

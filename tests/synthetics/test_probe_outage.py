@@ -42,7 +42,7 @@ async def test_outage_drops_produce_availability_then_recovers_without_loss(
         await eventually(lambda: probe.health().state == "down", what="the status to say down")
         ok_down, attempts_down = availability()
 
-        await asyncio.to_thread(broker.start, 30.0, broker.port)
+        await asyncio.to_thread(broker.start)
         await eventually(
             lambda: availability()[0] >= ok_down + 15, timeout=30, what="produce to recover"
         )
