@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from broker.server.context import BrokerServices
 from broker.server.dispatch import Dispatcher
 from broker.storage.manager import LogManager
 from broker.tracing import build_tracer
+from contracts import ready_file
 from contracts.clock import Clock, SystemClock
 from contracts.fields import HostPort
 from contracts.lag.status import StatusConfig
@@ -105,7 +107,8 @@ class BrokerApp:
         self.tracer = build_tracer(self.config.tracing, self.span_exporter)
         self.kafka: KafkaServer | None = None
         self._http_runner: web.AppRunner | None = None
-        self.bootstrap: HostPort | None = None
+        self.bootstrap: HostPort | None = None  # advertised to clients
+        self.listen_address: HostPort | None = None  # the Kafka listener as bound
         self.http_address: HostPort | None = None
         self._storage_open = False
         self._started = time.monotonic()
@@ -158,6 +161,7 @@ class BrokerApp:
             ) from exc
         services.advertised = self.config.advertised_address(port)
         self.bootstrap = services.advertised
+        self.listen_address = HostPort(self.config.listen.host, port)
         self._register_metrics()
         if self.config.http is not None:
             await self._start_http(self.config.http)
@@ -220,6 +224,21 @@ class BrokerApp:
         if sockets:
             port = sockets[0].getsockname()[1]
         self.http_address = HostPort(address.host, port)
+
+    def ready_info(self) -> ready_file.BrokerReady:
+        """What ``--ready-file`` publishes about this broker; only after ``start``."""
+        if self.listen_address is None or self.bootstrap is None:
+            raise RuntimeError("the broker has not started")
+        http = self.http_address
+        return ready_file.BrokerReady(
+            pid=os.getpid(),
+            node_id=self.config.node_id,
+            cluster=self.config.cluster,
+            data_dir=self.config.data_dir.resolve(),
+            kafka=self.listen_address,
+            advertised=self.bootstrap,
+            http=http,
+        )
 
     def status_snapshot(self) -> dict[str, Any]:
         """The broker's part of the status page feed: itself, partitions, groups."""

@@ -288,6 +288,7 @@ def bench(
 def _run(settings: Any, work_dir: Path | None) -> dict[str, Any]:
     from rich.console import Console
 
+    from contracts.launcher import ProcessStartError
     from loadtest.benchmark.machine import describe_machine
     from loadtest.benchmark.processes import BenchSetupError, RedisServer
     from loadtest.benchmark.render import RichProgress, render_report
@@ -308,7 +309,7 @@ def _run(settings: Any, work_dir: Path | None) -> dict[str, Any]:
         bench_run = Bench(settings, Path(tmp), RichProgress(console))
         try:
             results = bench_run.run()
-        except BenchSetupError as exc:
+        except (BenchSetupError, ProcessStartError) as exc:
             raise click.ClickException(str(exc)) from None
         redis_version = RedisServer(Path(tmp)).version() if settings.needs_redis else None
         machine = describe_machine(Path(tmp), kcat=kcat_version(), redis=redis_version)

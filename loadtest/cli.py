@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from contracts.fields import ConfigError
-from loadtest.faults.broker import BrokerStartError, ManagedBroker
+from contracts.launcher import BrokerProcess, ProcessStartError
 from loadtest.generator import LoadError, LoadGenerator, LoadResult
 from loadtest.progress import LiveProgress
 from loadtest.report import report_json, write_report
@@ -27,7 +27,7 @@ __all__ = ["load", "print_summary"]
 def embedded_broker(console: Console) -> Iterator[str]:
     """A throwaway broker in a temporary directory, for runs without a bootstrap."""
     with tempfile.TemporaryDirectory(prefix="tidewatch-load-") as tmp:
-        broker = ManagedBroker(Path(tmp) / "data")
+        broker = BrokerProcess(Path(tmp) / "data")
         broker.start()
         console.print(f"embedded broker at {broker.bootstrap} (data in {tmp}, removed after)")
         try:
@@ -151,7 +151,7 @@ def load(
         with contextlib.ExitStack() as stack:
             target = workload.bootstrap or stack.enter_context(embedded_broker(console))
             result = run_workload(workload, target, console, progress, interval, connect_timeout)
-    except (LoadError, BrokerStartError) as exc:
+    except (LoadError, ProcessStartError) as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from None
     except ImportError as exc:
         raise click.ClickException(

@@ -25,10 +25,7 @@ import argparse
 import json
 import os
 import platform
-import re
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -40,10 +37,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from contracts.launcher import BrokerProcess
+
 __all__ = ["Run", "main", "run_workload"]
 
-_BANNER = re.compile(r"Kafka bootstrap (\S+:\d+)")
-_METRICS = re.compile(r"metrics\s+(http://\S+)/metrics")
 _PAYLOAD = b"x" * 1024
 WORKLOADS = ("produce 1 KiB", "one message per request")
 
@@ -75,46 +72,11 @@ def cpu_seconds(pid: int) -> float:
 @contextmanager
 def broker(metrics: bool, workdir: Path) -> Iterator[tuple[str, str | None, int]]:
     """A broker subprocess on 127.0.0.1 port 0; yields (bootstrap, metrics URL, pid)."""
-    config = workdir / "broker.yaml"
-    config.write_text(f"metrics:\n  enabled: {'true' if metrics else 'false'}\n")
-    log_path = workdir / "broker.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "tidewatch",
-        "broker",
-        "--data-dir",
-        str(workdir / "data"),
-        "--listen",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--config",
-        str(config),
-    ]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1")
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            text = log_path.read_text(errors="replace")
-            found, http = _BANNER.search(text), _METRICS.search(text)
-            if found and http:
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the broker did not start:\n{text[-2000:]}")
-            time.sleep(0.05)
-        yield found.group(1), f"{http.group(1)}/metrics" if metrics else None, proc.pid
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+    process = BrokerProcess(
+        workdir / "data", config={"metrics": {"enabled": metrics}}, log_path=workdir / "broker.log"
+    )
+    with process:
+        yield process.bootstrap, f"{process.http_url}/metrics" if metrics else None, process.pid
 
 
 class Scraper:

@@ -18,10 +18,7 @@ import asyncio
 import json
 import os
 import platform
-import re
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -32,14 +29,13 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from contracts.launcher import BrokerProcess
 from synthetics.config import TargetConfig
 from synthetics.connection import ConnectionConfig
 from synthetics.metrics import Instruments
 from synthetics.probe import TargetProbe
 
 __all__ = ["main", "measure"]
-
-_BANNER = re.compile(r"Kafka bootstrap (\S+:\d+)")
 
 
 def _cpu_seconds() -> float:
@@ -102,32 +98,11 @@ def _mean(registry: CollectorRegistry, histogram: str) -> float:
 @contextmanager
 def _throwaway_broker() -> Iterator[str]:
     """A broker on 127.0.0.1 port 0 in a temporary directory; yields its bootstrap."""
-    with tempfile.TemporaryDirectory(prefix="tidewatch-overhead-") as tmp:
-        log_path = Path(tmp) / "broker.log"
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "tidewatch", "broker", "--data-dir", f"{tmp}/data"),
-                    *("--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=dict(os.environ, PYTHONUNBUFFERED="1"),
-            )
-        try:
-            deadline = time.monotonic() + 30
-            while (match := _BANNER.search(log_path.read_text())) is None:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the broker did not start:\n{log_path.read_text()}")
-                time.sleep(0.05)
-            yield match.group(1)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+    with (
+        tempfile.TemporaryDirectory(prefix="tidewatch-overhead-") as tmp,
+        BrokerProcess(Path(tmp) / "data") as broker,
+    ):
+        yield broker.bootstrap
 
 
 def main(argv: list[str] | None = None) -> int:

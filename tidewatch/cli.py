@@ -15,7 +15,7 @@ __all__ = ["main"]
 
 # name -> "module:attribute" of a click command; add a line when a part grows a command.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "broker": ("broker.cli:broker", "run the Kafka-protocol broker"),
+    "broker": ("tidewatch.broker_command:broker", "run the Kafka-protocol broker"),
     "up": ("tidewatch.up:up", "run the embedded default: broker and its HTTP endpoints"),
     "bench": ("loadtest.bench:bench", "benchmark the broker against a Redis Streams peer"),
     "slo": ("slo.cli:slo", "validate, generate, evaluate and backtest SLOs"),

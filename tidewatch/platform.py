@@ -29,6 +29,7 @@ from alerts.platform_slos import PLATFORM_SLO_PATH
 from broker.app import BrokerApp
 from broker.config import BrokerConfig
 from contracts.fields import HostPort
+from contracts.ready_file import UpReady
 from slo.exposition import EngineCollector
 from slo.model import SLO
 from slo.report import status_rows
@@ -94,6 +95,16 @@ class Platform:
     def http_url(self) -> str:
         assert self.broker.http_address is not None
         return f"http://{self.broker.http_address}"
+
+    def ready_info(self) -> UpReady:
+        """What ``tidewatch up --ready-file`` publishes; only after ``start``."""
+        urls = self.monitoring.urls() if self.monitoring is not None else {}
+        return UpReady(
+            self.broker.ready_info(),
+            status_page_url=f"{self.http_url}/",
+            prometheus_url=urls.get("prometheus"),
+            alertmanager_url=urls.get("alertmanager"),
+        )
 
     async def start(self) -> None:
         await self.broker.start()

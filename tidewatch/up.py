@@ -14,12 +14,17 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from broker.cli import tune_allocator
 from broker.storage.errors import StorageError
 from contracts.fields import ConfigError, HostPort, parse_flag, parse_host_port
+from contracts.ready_file import remove_ready_file, write_ready_file
+
+if TYPE_CHECKING:  # imported when the command runs: keeps 'tidewatch --help' fast
+    from tidewatch.platform import Platform
 
 __all__ = ["up"]
 
@@ -31,14 +36,27 @@ def _address(value: str, flag: str) -> HostPort:
         raise click.BadParameter(str(exc)) from None
 
 
-async def _serve(platform: object) -> None:
-    from tidewatch.platform import Platform
-
-    assert isinstance(platform, Platform)
+async def _serve(platform: Platform, ready_file: Path | None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, platform.request_stop)
+    if ready_file is not None:
+        remove_ready_file(ready_file)  # a crashed run's file must not pass for this one
     await platform.start()
+    try:
+        _announce(platform)
+        if ready_file is not None:
+            write_ready_file(ready_file, platform.ready_info())
+        await platform.run_until_stopped()
+    finally:
+        if ready_file is not None:
+            remove_ready_file(ready_file)
+        await platform.stop()
+        click.echo("tidewatch stopped.")
+
+
+def _announce(platform: Platform) -> None:
+    """The start-up banner, for people: programs read the ready file instead."""
     base = platform.http_url
     click.echo(f"tidewatch is up: Kafka bootstrap {platform.broker.bootstrap}")
     click.echo(f"  status page  {base}/")
@@ -57,11 +75,6 @@ async def _serve(platform: object) -> None:
     click.echo("Try: printf 'hello\\n' | kcat -b " + str(platform.broker.bootstrap) + " -t demo -P")
     click.echo("Press Ctrl-C to stop.")
     sys.stdout.flush()
-    try:
-        await platform.run_until_stopped()
-    finally:
-        await platform.stop()
-        click.echo("tidewatch stopped.")
 
 
 @click.command(name="up")
@@ -120,6 +133,13 @@ async def _serve(platform: object) -> None:
     help="Alertmanager listener (with --with-prometheus).",
 )
 @click.option(
+    "--ready-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Once serving, write JSON here (atomically): the broker's fields as for "
+    "'tidewatch broker --ready-file', plus the status page URL and the Prometheus and "
+    "Alertmanager URLs when they run; removed on a clean stop.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="warning",
@@ -134,6 +154,7 @@ def up(
     with_prometheus: bool,
     prometheus: str,
     alertmanager: str,
+    ready_file: Path | None,
     log_level: str,
 ) -> None:
     """Run the embedded default: broker, probe, SLO engine and status page.
@@ -163,6 +184,6 @@ def up(
 
         uvloop.install()
     try:
-        asyncio.run(_serve(Platform(config)))
+        asyncio.run(_serve(Platform(config), ready_file))
     except (OSError, StorageError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -8,9 +8,10 @@ import asyncio
 import time
 from typing import Any
 
+from contracts.launcher import BrokerProcess, free_port
 from loadtest.benchmark import raw_clients, tidewatch_side
 from loadtest.benchmark.figures import MB, Results
-from loadtest.benchmark.processes import BrokerServer, free_port, process_usage
+from loadtest.benchmark.processes import process_usage
 from loadtest.benchmark.settings import Advance, BenchSettings, ProgressSink
 
 __all__ = ["measure_memory", "measure_restart"]
@@ -18,7 +19,7 @@ __all__ = ["measure_memory", "measure_restart"]
 
 def measure_memory(
     settings: BenchSettings,
-    broker: BrokerServer,
+    broker: BrokerProcess,
     value: bytes,
     progress: ProgressSink,
     results: Results,
@@ -50,7 +51,7 @@ def measure_memory(
 
 async def _sampled_load(
     s: BenchSettings,
-    broker: BrokerServer,
+    broker: BrokerProcess,
     topic: str,
     value: bytes,
     samples: list[int],
@@ -79,7 +80,7 @@ async def _sampled_load(
 
 def measure_restart(
     settings: BenchSettings,
-    broker: BrokerServer,
+    broker: BrokerProcess,
     value: bytes,
     progress: ProgressSink,
     results: Results,
@@ -89,9 +90,9 @@ def measure_restart(
     Metadata answer naming the topic, and to the first acknowledged produce.
     ``broker`` has not been started."""
     s = settings
-    port = free_port()
+    broker.listen_port = free_port()  # known before the start, so the clock can watch it
     with progress.step("cold start of a broker with an empty data dir"):
-        cold = _timed_start(broker, port, [], time.perf_counter(), s.workload_timeout_s)
+        cold = _timed_start(broker, [], time.perf_counter(), s.workload_timeout_s)
     results.add("restart.cold_start_seconds", "tidewatch", cold)
     topic = "bench-restart"
     tidewatch_side.create_topic(broker.bootstrap, topic, 1)
@@ -111,9 +112,9 @@ def measure_restart(
         with progress.step(f"kill -9 and restart (run {run + 1}/{s.repeats})"):
             broker.kill()
             started = time.perf_counter()
-            metadata_s = _timed_start(broker, port, [topic], started, s.workload_timeout_s)
+            metadata_s = _timed_start(broker, [topic], started, s.workload_timeout_s)
             produce_s = raw_clients.wait_for_produce(
-                port, topic, started, started + s.workload_timeout_s
+                broker.port, topic, started, started + s.workload_timeout_s
             )
         results.add("restart.seconds_to_metadata", "tidewatch", metadata_s)
         results.add("restart.seconds_to_produce", "tidewatch", produce_s)
@@ -130,9 +131,13 @@ def measure_restart(
 
 
 def _timed_start(
-    broker: BrokerServer, port: int, topics: list[str], started: float, timeout_s: float
+    broker: BrokerProcess, topics: list[str], started: float, timeout_s: float
 ) -> float:
-    """Seconds from ``started`` to the broker's first good Metadata answer on ``port``."""
-    broker.spawn(listen_port=port)
-    broker.port = port
-    return raw_clients.wait_for_metadata(port, topics, started, started + timeout_s)
+    """Seconds from ``started`` to the broker's first good Metadata answer on its fixed
+    Kafka port (then its ready file is read, outside the measured time)."""
+    broker.spawn()
+    seconds = raw_clients.wait_for_metadata(
+        broker.listen_port, topics, started, started + timeout_s
+    )
+    broker.wait_ready(timeout_s)
+    return seconds

@@ -1,8 +1,8 @@
-"""The servers the benchmark starts, and reading their resource use from /proc.
+"""The Redis peer the benchmark starts, and reading servers' resource use from /proc.
 
-Both servers run as child processes on 127.0.0.1 with their data in a directory the
-caller owns (a temporary one), and are stopped by their own PID: SIGTERM, then SIGKILL
-after a grace period. ``BrokerServer.kill`` sends SIGKILL at once, as a crash would.
+The broker is ``contracts.launcher.BrokerProcess``. Redis runs as a child process on
+127.0.0.1 with its data in a directory the caller owns (a temporary one) and is stopped
+by its own PID: SIGTERM, then SIGKILL after a grace period.
 """
 
 from __future__ import annotations
@@ -13,36 +13,27 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from contracts.launcher import free_port
+
 __all__ = [
     "BenchSetupError",
-    "BrokerServer",
     "CpuShare",
     "CpuSnapshot",
     "ProcessUsage",
     "RedisServer",
-    "free_port",
     "process_usage",
     "stop_process",
 ]
 
-_BOOTSTRAP = re.compile(r"Kafka bootstrap (\S+):(\d+)")
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class BenchSetupError(RuntimeError):
     """Something the benchmark needs is missing or would not start (one-line reason)."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that was free a moment ago (for servers that cannot bind port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def stop_process(proc: subprocess.Popen[bytes], grace_s: float = 15.0) -> int:
@@ -122,101 +113,6 @@ class CpuShare:
         client = (after.own_s - before.own_s) / elapsed
         machine = (after.machine_busy_s - before.machine_busy_s) / elapsed
         return cls(server, client, max(0.0, machine - server - client))
-
-
-class BrokerServer:
-    """``tidewatch broker`` in a subprocess (data in ``data_dir``, ports 0 unless given)."""
-
-    def __init__(self, data_dir: Path, log_path: Path, *, flush_policy: str = "interval") -> None:
-        self.data_dir = data_dir
-        self.log_path = log_path
-        self.flush_policy = flush_policy
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
-        self._log_offset = 0
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        if self.proc is None:
-            raise RuntimeError("the broker is not running")
-        return self.proc.pid
-
-    def spawn(self, listen_port: int = 0) -> None:
-        """Start the process without waiting for it to serve."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        cmd = [
-            sys.executable,
-            "-m",
-            "tidewatch",
-            "broker",
-            "--data-dir",
-            str(self.data_dir),
-            "--listen",
-            f"127.0.0.1:{listen_port}",
-            "--http",
-            "127.0.0.1:0",
-            "--flush-policy",
-            self.flush_policy,
-            "--log-level",
-            "warning",
-        ]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                cmd,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=dict(os.environ, PYTHONUNBUFFERED="1"),
-            )
-
-    def start(self, timeout_s: float = 60.0, listen_port: int = 0) -> BrokerServer:
-        """Start and wait for the ready banner (which names the bound port)."""
-        self.spawn(listen_port)
-        assert self.proc is not None
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            match = _BOOTSTRAP.search(self.output())
-            if match:
-                self.port = int(match.group(2))
-                return self
-            if self.proc.poll() is not None:
-                raise BenchSetupError(
-                    f"the broker exited with code {self.proc.returncode}: {self._last_line()}"
-                )
-            time.sleep(0.02)
-        self.kill()
-        raise BenchSetupError(f"the broker did not start within {timeout_s:g} s")
-
-    def output(self) -> str:
-        """What the broker printed since it was last started."""
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(self._log_offset)
-                return f.read().decode(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def _last_line(self) -> str:
-        lines = [line for line in self.output().splitlines() if line.strip()]
-        return lines[-1] if lines else "(no output)"
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop_process(self.proc)
-            self.proc = None
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash would; the data directory is left as the crash left it."""
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            self.proc.wait(10)
-            self.proc = None
 
 
 class RedisServer:

@@ -20,12 +20,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contracts.launcher import BrokerProcess
 from loadtest.benchmark import raw_clients, redis_side, tidewatch_side
 from loadtest.benchmark.figures import MB, Results, latency_summary_ms, rate
 from loadtest.benchmark.footprint import measure_memory, measure_restart
 from loadtest.benchmark.latency import run_latency
 from loadtest.benchmark.processes import (
-    BrokerServer,
     CpuShare,
     CpuSnapshot,
     RedisServer,
@@ -54,7 +54,7 @@ class Bench:
     def __post_init__(self) -> None:
         self.results = Results(self.settings.workloads)
         self.value = payload(self.settings.message_bytes)
-        self.broker: BrokerServer | None = None
+        self.broker: BrokerProcess | None = None
         self.redis: RedisServer | None = None
         self._stack = ExitStack()
         self._message_file: Path | None = None
@@ -104,16 +104,16 @@ class Bench:
             for workload in workloads:
                 self.results.fail(workload, reason)
 
-    def _new_broker(self, name: str) -> BrokerServer:
-        broker = BrokerServer(
+    def _new_broker(self, name: str) -> BrokerProcess:
+        broker = BrokerProcess(
             self.work_dir / name / "data",
-            self.work_dir / name / "broker.log",
-            flush_policy=self.settings.flush_policy,
+            *("--flush-policy", self.settings.flush_policy, "--log-level", "warning"),
+            log_path=self.work_dir / name / "broker.log",
         )
         self._stack.callback(broker.stop)
         return broker
 
-    def _start_broker(self, name: str) -> BrokerServer:
+    def _start_broker(self, name: str) -> BrokerProcess:
         broker = self._new_broker(name)
         with self.progress.step(f"starting the {name}"):
             broker.start()
@@ -381,7 +381,7 @@ class Bench:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _running_broker(self) -> BrokerServer:
+    def _running_broker(self) -> BrokerProcess:
         if self.broker is None:
             raise RuntimeError("no broker was started for this workload")
         return self.broker

@@ -8,7 +8,7 @@ interrupted. Faults that cannot run here (no permission to mount a tmpfs) raise
 :class:`FaultUnavailable` with the reason, so a scenario can report them as skipped.
 
 Targets are small interfaces, so the library works with any implementation: the broker
-(:class:`BrokerControl`, e.g. :class:`~loadtest.faults.broker.ManagedBroker`), a
+(:class:`BrokerControl`, e.g. :class:`~contracts.launcher.BrokerProcess`), a
 consumer group (:class:`GroupControl`, e.g. the load generator), the TCP proxy.
 """
 

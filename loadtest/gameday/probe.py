@@ -25,7 +25,7 @@ from typing import Final
 
 import yaml
 
-from loadtest.faults.broker import free_port
+from contracts.launcher import free_port
 from slo.sources.local import parse_exposition
 from synthetics.catalog import PROBE_METRICS, ProbeMetrics
 

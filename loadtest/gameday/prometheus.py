@@ -25,8 +25,8 @@ from typing import Any
 import yaml
 
 from alerts.scrape import prometheus_config
+from contracts.launcher import free_port
 from contracts.scrape import BROKER_JOB, PROBE_JOB
-from loadtest.faults.broker import free_port
 from loadtest.gameday.alerting import Targets
 from loadtest.gameday.observations import AlertInstance, SLOReading
 from slo import conventions as slo_names

@@ -5,7 +5,7 @@ Set-up, in order (each step is undone at the end, in reverse, whatever happened)
 1. a tmpfs for the data directory when the scenario asks for one (skipped with the
    reason when mounting is not permitted);
 2. the loopback TCP proxy when network faults need it;
-3. the broker (:class:`~loadtest.faults.broker.ManagedBroker`) with game-day defaults
+3. the broker (:class:`~contracts.launcher.BrokerProcess`) with game-day defaults
    (retention checks every 500 ms, lag status over 5 commits with its STOP delay
    compressed), advertising the proxy's address when there is one;
 4. the load generator's workers and an HTTP endpoint exposing its metrics
@@ -35,9 +35,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from contracts.launcher import BrokerProcess
 from contracts.scrape import BROKER_JOB, PROBE_JOB
 from loadtest.collector import Collector, IntervalPoint
-from loadtest.faults.broker import ManagedBroker
 from loadtest.faults.faults import (
     BrokerKill,
     BrokerPause,
@@ -139,7 +139,7 @@ class GameDay:
         self.on_poll = on_poll
         self.source_factory = source_factory or make_source
         self.result = GameDayResult(scenario, scenario.alerts.evaluator, workdir)
-        self._broker: ManagedBroker | None = None
+        self._broker: BrokerProcess | None = None
         self._proxy: TcpProxy | None = None
         self._generator: LoadGenerator | None = None
         self._active: dict[str, Fault] = {}
@@ -199,7 +199,7 @@ class GameDay:
             self._judge()
         return self.result
 
-    def _start_broker(self, stack: contextlib.ExitStack, data_dir: Path) -> ManagedBroker:
+    def _start_broker(self, stack: contextlib.ExitStack, data_dir: Path) -> BrokerProcess:
         s = self.scenario
         advertised = None
         if s.broker.proxy:
@@ -207,22 +207,23 @@ class GameDay:
             self._proxy = proxy
             stack.callback(proxy.close)
             advertised = proxy.address
-        broker = ManagedBroker(
+        broker = BrokerProcess(
             data_dir,
+            "--flush-policy",
+            s.broker.flush_policy,
             config=broker_config(s),
             advertised=advertised,
             log_path=self.workdir / "broker.log",
-            extra_args=("--flush-policy", s.broker.flush_policy),
         )
         self._broker = broker
         broker.start()
         stack.callback(broker.stop)
         if self._proxy is not None:
-            self._proxy.set_upstream("127.0.0.1", broker.port)
+            self._proxy.set_upstream(broker.listen_address.host, broker.listen_address.port)
         return broker
 
     def _start_probe(
-        self, stack: contextlib.ExitStack, broker: ManagedBroker
+        self, stack: contextlib.ExitStack, broker: BrokerProcess
     ) -> ProbeProcess | None:
         reason = probe_unavailable()
         if reason is not None:
@@ -254,7 +255,7 @@ class GameDay:
         generator: LoadGenerator,
         source: AlertSource,
         faults: FaultStack,
-        broker: ManagedBroker,
+        broker: BrokerProcess,
     ) -> None:
         s = self.scenario
         outcome: dict[str, Any] = {}
@@ -357,7 +358,7 @@ class GameDay:
         }
         return makers[step.kind]()
 
-    def _poll(self, now: float, source: AlertSource, broker: ManagedBroker) -> None:
+    def _poll(self, now: float, source: AlertSource, broker: BrokerProcess) -> None:
         r = self.result
         try:
             r.alerts.observe(now, source.firing())
@@ -378,7 +379,7 @@ class GameDay:
     def active_faults(self) -> list[str]:
         return sorted(self._active)
 
-    def _group_lag(self, broker: ManagedBroker) -> dict[str, GroupLag | None]:
+    def _group_lag(self, broker: BrokerProcess) -> dict[str, GroupLag | None]:
         groups = [g.group for g in self.scenario.workload.groups]
         try:
             with urllib.request.urlopen(f"{broker.http_url}/status/groups", timeout=1) as resp:

@@ -26,8 +26,8 @@ from contracts.alerts import (
     REQUEST_ERRORS_HIGH,
     RETENTION_HEADROOM_LOW,
 )
+from contracts.launcher import free_port
 from tests.alerts.support import AMTOOL, needs_amtool
-from tests.slo.support import free_port
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager")
 CONFIG = build().files[ALERTMANAGER_FILE]

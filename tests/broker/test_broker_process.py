@@ -1,10 +1,11 @@
-"""The broker starts as a subprocess, serves health and metrics, and stops cleanly."""
+"""The broker starts as a subprocess, serves health, metrics and (as ``tidewatch broker``)
+the status page, and stops cleanly."""
 
 from __future__ import annotations
 
 import urllib.request
 
-from tests.support.broker_process import BrokerProcess
+from contracts.launcher import BrokerProcess
 
 
 def test_broker_reports_ready_and_exposes_metrics(broker: BrokerProcess) -> None:
@@ -19,3 +20,9 @@ def test_broker_reports_ready_and_exposes_metrics(broker: BrokerProcess) -> None
 def test_sigterm_stops_the_broker_with_exit_code_zero(broker: BrokerProcess) -> None:
     assert broker.stop() == 0
     assert (broker.data_dir / ".clean_shutdown").exists()
+
+
+def test_tidewatch_broker_serves_the_status_page(broker: BrokerProcess) -> None:
+    with urllib.request.urlopen(f"{broker.http_url}/", timeout=5) as response:
+        assert response.status == 200
+        assert "text/html" in response.headers["Content-Type"]

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from broker.metrics import catalog as c
 from broker.metrics.collector import BrokerCollector, disk_space
 from broker.metrics.stats import BrokerStats
-from tests.support.broker_process import BrokerProcess
+from contracts.launcher import BrokerProcess
 
 
 def _samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:

@@ -43,9 +43,9 @@ from broker.tracing import (
 )
 from contracts.clock import ManualClock
 from contracts.fields import HostPort
+from contracts.launcher import BrokerProcess
 from tests.broker.cluster.replicas import open_replicas
 from tests.broker.records.undecodable import undecodable_batch
-from tests.support.broker_process import BrokerProcess
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN = "00f067aa0ba902b7"

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from contracts.launcher import BrokerProcess
 from tests.interop.wire import WireClient
-from tests.support.broker_process import BrokerProcess
 
 _counter = itertools.count()
 # Fixtures of this suite that are broker processes (besides tests/conftest.py's).

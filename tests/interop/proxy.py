@@ -9,13 +9,11 @@ only reads request headers. Threads are daemons; ``close`` shuts every socket.
 
 from __future__ import annotations
 
-import os
 import socket
 import struct
 import threading
-from pathlib import Path
 
-__all__ = ["RecordingProxy", "listening_ports"]
+__all__ = ["RecordingProxy"]
 
 _HEADER = struct.Struct(">ihh")  # frame size, api key, api version
 
@@ -110,26 +108,3 @@ class RecordingProxy:
             with self._lock:
                 self._seen.append((api_key, version))
             del pending[: 4 + size]
-
-
-def listening_ports(pid: int) -> set[int]:
-    """TCP ports process ``pid`` listens on (Linux /proc). A broker advertising the
-    proxy prints the proxy's address in its banner, so its real port is found here."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        if not os.path.exists(table):
-            continue
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state == "0A" and inode in inodes:  # 0A: LISTEN
-                ports.add(int(local.rsplit(":", 1)[1], 16))
-    return ports

@@ -12,12 +12,12 @@ import pytest
 from kio.schema.errors import ErrorCode
 
 from broker.records.record import Record, build_batch
+from contracts.launcher import BrokerProcess
 from tests.interop.checks import assert_same_records
 from tests.interop.clients import FAMILIES, samples_for
 from tests.interop.kcat import kcat_consume
 from tests.interop.messages import BASE_TIMESTAMP_MS
 from tests.interop.wire import WireClient
-from tests.support.broker_process import BrokerProcess
 
 pytestmark = pytest.mark.interop
 

@@ -31,10 +31,10 @@ from confluent_kafka.admin import (
 )
 from kio.schema.errors import ErrorCode
 
+from contracts.launcher import BrokerProcess
 from tests.interop.clients import FAMILIES, kafka_python
 from tests.interop.messages import Message
 from tests.interop.wire import WireClient
-from tests.support.broker_process import BrokerProcess
 
 pytestmark = pytest.mark.interop
 

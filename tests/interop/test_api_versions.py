@@ -25,6 +25,7 @@ from kio.schema.errors import ErrorCode
 
 from broker.protocol.apis import SUPPORTED, ApiKey
 from broker.records.record import Record, build_batch
+from contracts.launcher import BrokerProcess
 from tests.interop.messages import BASE_TIMESTAMP_MS
 from tests.interop.wire import (
     WireClient,
@@ -36,7 +37,6 @@ from tests.interop.wire import (
     nested,
     request_class,
 )
-from tests.support.broker_process import BrokerProcess
 
 pytestmark = pytest.mark.interop
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import pytest
 
+from contracts.launcher import BrokerProcess
 from tests.interop.checks import CODEC_IDS, assert_same_records, stored_batches
 from tests.interop.clients import FAMILIES
 from tests.interop.messages import compressible_messages
-from tests.support.broker_process import BrokerProcess
 
 pytestmark = pytest.mark.interop
 

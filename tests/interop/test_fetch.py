@@ -18,11 +18,11 @@ from confluent_kafka import KafkaError, TopicPartition
 from kio.schema.errors import ErrorCode
 
 from broker.records.record import Record, build_batch
+from contracts.launcher import BrokerProcess
 from tests.interop.checks import fetch_request_count
 from tests.interop.clients import FAMILIES, confluent_consumer, kafka_python
 from tests.interop.messages import BASE_TIMESTAMP_MS, Message
 from tests.interop.wire import WireClient
-from tests.support.broker_process import BrokerProcess
 
 pytestmark = pytest.mark.interop
 

@@ -14,12 +14,12 @@ import pytest
 from kio.schema.errors import ErrorCode
 
 from broker.records.record import Record, build_batch
+from contracts.launcher import BrokerProcess
 from tests.interop.checks import StoredBatch, assert_same_records, request_count, stored_batches
 from tests.interop.clients import FAMILIES, samples_for
 from tests.interop.kcat import kcat_consume
 from tests.interop.messages import BASE_TIMESTAMP_MS, Message
 from tests.interop.wire import WireClient
-from tests.support.broker_process import BrokerProcess
 
 pytestmark = pytest.mark.interop
 

@@ -20,12 +20,12 @@ from kio.schema.errors import ErrorCode
 
 from broker.records.batch import Compression
 from broker.records.record import Record, build_batch
+from contracts.launcher import BrokerProcess
 from tests.interop.checks import stored_batches
 from tests.interop.clients import confluent_consumer, kafka_python
 from tests.interop.kcat import kcat_consume, kcat_query_offset
 from tests.interop.messages import BASE_TIMESTAMP_MS
 from tests.interop.wire import WireClient
-from tests.support.broker_process import BrokerProcess
 
 pytestmark = pytest.mark.interop
 

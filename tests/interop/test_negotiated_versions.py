@@ -25,10 +25,10 @@ from confluent_kafka.admin import (
 )
 
 from broker.protocol.apis import SUPPORTED, ApiKey
+from contracts.launcher import BrokerProcess
 from tests.interop.clients import FAMILIES, confluent_consumer, kafka_python, samples_for
 from tests.interop.kcat import kcat_query_offset
-from tests.interop.proxy import RecordingProxy, listening_ports
-from tests.support.broker_process import BrokerProcess
+from tests.interop.proxy import RecordingProxy
 
 pytestmark = pytest.mark.interop
 
@@ -43,8 +43,7 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Rec
     broker = BrokerProcess(base / "data", "--advertised", proxy.address)
     try:
         broker.start()
-        (kafka_port,) = listening_ports(broker.pid) - {broker.http_port}
-        proxy.forward_to(kafka_port)
+        proxy.forward_to(broker.listen_address.port)
         yield proxy.address, proxy
     finally:
         broker.stop()

@@ -14,11 +14,11 @@ from dataclasses import dataclass, replace
 
 import pytest
 
+from contracts.launcher import BrokerProcess
 from tests.interop.checks import assert_same_records
 from tests.interop.clients import FAMILIES, samples_for
 from tests.interop.kcat import kcat_consume
 from tests.interop.messages import Message
-from tests.support.broker_process import BrokerProcess
 
 pytestmark = pytest.mark.interop
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from contracts.launcher import BrokerProcess
 from loadtest.faults.admin import describe_topic_configs
-from loadtest.faults.broker import ManagedBroker
 from loadtest.faults.faults import (
     BrokerKill,
     BrokerPause,
@@ -59,7 +59,7 @@ def answers(bootstrap: str, timeout: float = 3.0) -> bool:
 
 
 @pytest.fixture
-def behind_proxy(tmp_path: Path) -> Iterator[tuple[ManagedBroker, TcpProxy, Tmpfs | None]]:
+def behind_proxy(tmp_path: Path) -> Iterator[tuple[BrokerProcess, TcpProxy, Tmpfs | None]]:
     tmpfs: Tmpfs | None = None
     data = tmp_path / "data"
     if os.geteuid() == 0 and shutil.which("mount"):
@@ -69,10 +69,10 @@ def behind_proxy(tmp_path: Path) -> Iterator[tuple[ManagedBroker, TcpProxy, Tmpf
         except FaultUnavailable:
             tmpfs = None
     proxy = TcpProxy().start()
-    broker = ManagedBroker(data, advertised=proxy.address, log_path=tmp_path / "broker.log")
+    broker = BrokerProcess(data, advertised=proxy.address, log_path=tmp_path / "broker.log")
     try:
         broker.start()
-        proxy.set_upstream("127.0.0.1", broker.port)
+        proxy.set_upstream("127.0.0.1", broker.listen_address.port)
         yield broker, proxy, tmpfs
     finally:
         broker.stop()
@@ -82,7 +82,7 @@ def behind_proxy(tmp_path: Path) -> Iterator[tuple[ManagedBroker, TcpProxy, Tmpf
 
 
 def test_every_fault_is_undone_when_the_scenario_fails_half_way(
-    behind_proxy: tuple[ManagedBroker, TcpProxy, Tmpfs | None],
+    behind_proxy: tuple[BrokerProcess, TcpProxy, Tmpfs | None],
 ) -> None:
     broker, proxy, tmpfs = behind_proxy
     produce(broker.bootstrap, "audit", 10)
@@ -118,7 +118,7 @@ def test_every_fault_is_undone_when_the_scenario_fails_half_way(
 def test_a_killed_broker_restarts_on_the_same_port_with_every_acknowledged_record(
     tmp_path: Path,
 ) -> None:
-    broker = ManagedBroker(tmp_path / "data", extra_args=("--flush-policy", "durable"))
+    broker = BrokerProcess(tmp_path / "data", "--flush-policy", "durable")
     with broker:
         port = broker.port
         produce(broker.bootstrap, "payments", 200)

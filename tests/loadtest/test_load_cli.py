@@ -10,7 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from tests.support.broker_process import BrokerProcess
+from contracts.launcher import BrokerProcess
 from tidewatch.cli import cli
 
 pytestmark = pytest.mark.interop

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -173,13 +172,6 @@ def run_promtool_test(tmp_path: Path, slos: list[SLO], test_file: dict[str, Any]
         check=False,
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that was free a moment ago (for servers we start by argv)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.asynccontextmanager

@@ -21,9 +21,10 @@ import numpy as np
 import pytest
 from aiohttp import web
 
+from contracts.launcher import free_port
 from slo.engine import Engine
 from slo.notify import AlertmanagerClient, AlertmanagerError, Notifier
-from tests.slo.support import api_slo, free_port, serving
+from tests.slo.support import api_slo, serving
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 pytestmark = pytest.mark.skipif(ALERTMANAGER is None, reason="Alertmanager is not installed")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.support.broker_process import BrokerProcess
+from contracts.launcher import BrokerProcess
 from tidewatch.cli import cli
 
 _URL = re.compile(r"status\s+(http://\S+)/status")

@@ -15,9 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.clock import ManualClock
 from contracts.lag.metrics import LAG_METRICS
+from contracts.launcher import BrokerProcess
 from synthetics.lagmon.config import parse_lag_config
 from synthetics.lagmon.service import LagService
-from tests.support.broker_process import BrokerProcess
 
 TOPIC = "orders"
 

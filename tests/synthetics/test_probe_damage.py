@@ -11,9 +11,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from contracts.launcher import BrokerProcess
 from synthetics.config import SlaConfig, TopicConfig
 from synthetics.record import ProbeRecord, encode_value
-from tests.support.broker_process import BrokerProcess
 from tests.synthetics.support import eventually, new_probe, running, target, value
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from contracts.launcher import BrokerProcess, free_port
 from synthetics.config import SlaConfig, TopicConfig
 from synthetics.proxy import FaultProxy
-from tests.support.broker_process import BrokerProcess
-from tests.synthetics.support import eventually, free_port, new_probe, running, target, value
+from tests.synthetics.support import eventually, new_probe, running, target, value
 
 PRODUCE = 0
 
@@ -23,9 +23,9 @@ async def proxied_broker(tmp_path: Path) -> AsyncIterator[tuple[BrokerProcess, F
     """A broker that advertises a fault proxy in front of it, so clients stay on the proxy."""
     port = free_port()
     proxy = await FaultProxy(("127.0.0.1", port)).start()
-    process = BrokerProcess(tmp_path / "data", "--advertised", proxy.address)
+    process = BrokerProcess(tmp_path / "data", "--advertised", proxy.address, listen_port=port)
     try:
-        process.start(listen_port=port)
+        process.start()
         yield process, proxy
     finally:
         process.stop()

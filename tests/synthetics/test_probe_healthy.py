@@ -3,8 +3,8 @@ with latency histograms per partition and leader, and a clean status."""
 
 from __future__ import annotations
 
+from contracts.launcher import BrokerProcess
 from synthetics.config import SlaConfig
-from tests.support.broker_process import BrokerProcess
 from tests.synthetics.support import eventually, new_probe, running, target, value
 
 

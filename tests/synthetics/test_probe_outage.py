@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+from contracts.launcher import BrokerProcess
 from synthetics.config import SlaConfig
-from tests.support.broker_process import BrokerProcess
 from tests.synthetics.support import eventually, new_probe, running, target, value
 
 
@@ -42,7 +42,7 @@ async def test_outage_drops_produce_availability_then_recovers_without_loss(
         await eventually(lambda: probe.health().state == "down", what="the status to say down")
         ok_down, attempts_down = availability()
 
-        await asyncio.to_thread(broker.start, 30.0, broker.port)
+        await asyncio.to_thread(broker.start)
         await eventually(
             lambda: availability()[0] >= ok_down + 15, timeout=30, what="produce to recover"
         )

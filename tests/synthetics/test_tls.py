@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from contracts.launcher import BrokerProcess, free_port
 from synthetics.config import parse_probe_config
 from synthetics.lagmon.config import parse_lag_config
 from synthetics.lagmon.service import LagService
 from synthetics.proxy import FaultProxy
-from tests.support.broker_process import BrokerProcess
-from tests.synthetics.support import eventually, free_port, new_probe, running
+from tests.synthetics.support import eventually, new_probe, running
 
 
 def _certificate(tmp_path: Path) -> tuple[Path, Path]:
@@ -42,9 +42,9 @@ async def tls_broker(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
     server.load_cert_chain(cert, key)
     port = free_port()
     proxy = await FaultProxy(("127.0.0.1", port), ssl=server).start()
-    process = BrokerProcess(tmp_path / "data", "--advertised", proxy.address)
+    process = BrokerProcess(tmp_path / "data", "--advertised", proxy.address, listen_port=port)
     try:
-        process.start(listen_port=port)
+        process.start()
         yield proxy.address, cert
     finally:
         process.stop()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,10 +17,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer
 
+from contracts.launcher import UpProcess, free_port
+
 ARTIFACTS = Path(os.environ.get("TIDEWATCH_ARTIFACTS", "artifacts"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-_BOOTSTRAP = re.compile(r"Kafka bootstrap (\S+):(\d+)")
-_PAGE = re.compile(r"status page\s+(http://\S+)/")
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
@@ -29,62 +28,19 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-class Up:
-    def __init__(self, data_dir: Path, *args: str) -> None:
-        self.log = data_dir.parent / f"{data_dir.name}-up.log"
-        cmd = [
-            sys.executable,
-            "-m",
-            "tidewatch",
-            "up",
-            "--data-dir",
-            str(data_dir),
-            "--probe-interval",
-            "0.5",
-            "--slo-step",
-            "2",
-            *args,
-        ]
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(
-                cmd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=dict(os.environ, PYTHONUNBUFFERED="1"),
-            )
+FAST = ("--probe-interval", "0.5", "--slo-step", "2")
 
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
 
-    def wait_ready(self, timeout_s: float = 40) -> tuple[str, str]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            text = self.output()
-            bootstrap, page = _BOOTSTRAP.search(text), _PAGE.search(text)
-            if bootstrap and page:
-                return f"{bootstrap.group(1)}:{bootstrap.group(2)}", page.group(1)
-            if self.proc.poll() is not None:
-                raise AssertionError(f"tidewatch up exited with {self.proc.returncode}:\n{text}")
-            time.sleep(0.1)
-        raise AssertionError(f"tidewatch up not ready:\n{self.output()}")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        return self.proc.returncode
+def start_up(data_dir: Path) -> UpProcess:
+    """``tidewatch up`` on port 0 with fast probe rounds and SLO steps, once ready."""
+    return UpProcess(data_dir, *FAST).start()
 
 
 @pytest.fixture
-def running(tmp_path: Path) -> Iterator[tuple[Up, str, str]]:
-    up = Up(tmp_path / "data", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0")
+def running(tmp_path: Path) -> Iterator[UpProcess]:
+    up = start_up(tmp_path / "data")
     try:
-        bootstrap, page = up.wait_ready()
-        yield up, bootstrap, page
+        yield up
     finally:
         up.stop()
 
@@ -136,9 +92,9 @@ def _text(dom: str) -> str:
 
 
 def test_the_status_page_shows_slos_probe_results_and_group_lag(
-    running: tuple[Up, str, str],
+    running: UpProcess,
 ) -> None:
-    up, bootstrap, page = running
+    bootstrap = running.bootstrap
     producer = Producer({"bootstrap.servers": bootstrap})
     for i in range(20):
         producer.produce(
@@ -168,7 +124,7 @@ def test_the_status_page_shows_slos_probe_results_and_group_lag(
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "status-page.png"
-    text = _text(_render(page + "/", shot))
+    text = _text(_render(running.status_page_url, shot))
     assert shot.exists() and shot.stat().st_size > 10_000
 
     assert "Kafka bootstrap " + bootstrap in text
@@ -193,24 +149,24 @@ def test_the_status_page_shows_slos_probe_results_and_group_lag(
 
 
 def test_stopping_leaves_no_process_and_no_listening_port(tmp_path: Path) -> None:
-    up = Up(tmp_path / "data", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0")
-    bootstrap, page = up.wait_ready()
-    http = page.removeprefix("http://")
+    up = start_up(tmp_path / "data")
+    pid, bootstrap, http = up.pid, up.bootstrap, up.ready.broker.http
     assert not _port_free(bootstrap)
     assert up.stop() == 0
     assert "tidewatch stopped." in up.output()
+    assert not up.ready_path.exists()
     assert _port_free(bootstrap)
-    assert _port_free(http)
+    assert _port_free(str(http))
     children = subprocess.run(
-        ["pgrep", "-P", str(up.proc.pid)], capture_output=True, text=True, check=False
+        ["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False
     )
     assert children.stdout.strip() == ""
 
 
 def test_a_second_instance_on_the_same_port_fails_with_a_message_naming_it(
-    running: tuple[Up, str, str], tmp_path: Path
+    running: UpProcess, tmp_path: Path
 ) -> None:
-    _, bootstrap, _ = running
+    bootstrap = running.bootstrap
     second = subprocess.run(
         [
             sys.executable,
@@ -235,12 +191,6 @@ def test_a_second_instance_on_the_same_port_fails_with_a_message_naming_it(
     assert "in use" in message.lower()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus is not installed")
 def test_with_prometheus_runs_prometheus_and_alertmanager_with_the_generated_rules(
     tmp_path: Path,
@@ -248,13 +198,10 @@ def test_with_prometheus_runs_prometheus_and_alertmanager_with_the_generated_rul
     import json
     import urllib.request
 
-    prometheus, alertmanager = _free_port(), _free_port()
-    up = Up(
+    prometheus, alertmanager = free_port(), free_port()
+    up = UpProcess(
         tmp_path / "data",
-        "--listen",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
+        *FAST,
         "--with-prometheus",
         "--prometheus",
         f"127.0.0.1:{prometheus}",
@@ -262,8 +209,9 @@ def test_with_prometheus_runs_prometheus_and_alertmanager_with_the_generated_rul
         f"127.0.0.1:{alertmanager}",
     )
     try:
-        up.wait_ready()
-        assert f"http://127.0.0.1:{prometheus}" in up.output()
+        up.start()
+        assert up.ready.prometheus_url == f"http://127.0.0.1:{prometheus}"
+        assert up.ready.alertmanager_url == f"http://127.0.0.1:{alertmanager}"
 
         def query(path: str) -> dict[str, object]:
             with urllib.request.urlopen(

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from contracts.launcher import BrokerProcess
 from tests.broker.groups_integration.members import GroupMember
-from tests.support.broker_process import BrokerProcess
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from contracts.launcher import BrokerProcess
 from tests.broker.groups_integration.clients import (
     COMMITTERS,
     FETCHERS,
@@ -19,7 +20,6 @@ from tests.broker.groups_integration.clients import (
     kafka_python_committed,
 )
 from tests.broker.groups_integration.support import create_topic, produce
-from tests.support.broker_process import BrokerProcess
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
@@ -43,7 +43,7 @@ def restart(broker: BrokerProcess, how: str) -> None:
         broker.kill()
     else:
         assert broker.stop() == 0, broker.output()
-    broker.start(listen_port=broker.port)
+    broker.start()
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"], ids=["after a clean stop", "after kill -9"])

@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from confluent_kafka import ConsumerGroupState, KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
+from contracts.launcher import BrokerProcess
 from tests.broker.groups_integration.clients import (
     commit_aiokafka,
     commit_kafka_python,
@@ -26,7 +27,6 @@ from tests.broker.groups_integration.support import (
     produce,
     quiet,
 )
-from tests.support.broker_process import BrokerProcess
 
 pytestmark = pytest.mark.interop
 
@@ -195,7 +195,7 @@ def test_a_deleted_group_stays_deleted_after_a_restart_and_starts_afresh(
     admin.delete_consumer_groups([group])[group].result(15)
 
     broker.kill()
-    broker.start(listen_port=broker.port)
+    broker.start()
     assert kafka_python_committed(bootstrap, [group])[group] == {}
     assert group_status(broker.http_url, group) is None
 

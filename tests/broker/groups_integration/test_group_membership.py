@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from contracts.launcher import BrokerProcess
 from tests.broker.groups_integration.group_member import SESSION_TIMEOUT_MS
 from tests.broker.groups_integration.members import FAMILIES, Consumed, GroupMember, wait_until
 from tests.broker.groups_integration.support import create_topic, group_status, producing, quiet
-from tests.support.broker_process import BrokerProcess
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 

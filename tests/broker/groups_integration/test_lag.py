@@ -22,6 +22,7 @@ import yaml
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from contracts.launcher import BrokerProcess
 from tests.broker.groups_integration.members import GroupMember, wait_until
 from tests.broker.groups_integration.support import (
     create_topic,
@@ -31,7 +32,6 @@ from tests.broker.groups_integration.support import (
     produce,
     quiet,
 )
-from tests.support.broker_process import BrokerProcess
 
 pytestmark = pytest.mark.interop
 

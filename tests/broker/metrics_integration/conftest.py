@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from contracts.launcher import BrokerProcess
 from tests.broker.groups_integration.conftest import (  # noqa: F401 - fixtures
     pytest_configure,
     start_member,
 )
 from tests.broker.metrics_integration.prometheus import PROMETHEUS, Prometheus
-from tests.support.broker_process import BrokerProcess
 
 
 @dataclass

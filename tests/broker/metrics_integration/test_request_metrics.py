@@ -10,6 +10,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from contracts.launcher import BrokerProcess
 from tests.broker.groups_integration.members import wait_until
 from tests.broker.groups_integration.support import create_topic, metric_samples, produce, quiet
 from tests.broker.metrics_integration.raw import (
@@ -17,7 +18,6 @@ from tests.broker.metrics_integration.raw import (
     send_metadata_with_trailing_bytes,
     send_produce_to_partition,
 )
-from tests.support.broker_process import BrokerProcess
 
 pytestmark = pytest.mark.interop
 

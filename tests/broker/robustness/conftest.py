@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from contracts.launcher import BrokerProcess
 from tests.broker.robustness.support import write_config
-from tests.support.broker_process import BrokerProcess
 
 StartBroker = Callable[..., BrokerProcess]
 

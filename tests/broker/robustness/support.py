@@ -21,7 +21,7 @@ import crc32c
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.broker_process import BrokerProcess
+from contracts.launcher import BrokerProcess
 
 __all__ = [
     "StoredBatch",

@@ -22,10 +22,10 @@ import pytest
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from contracts.launcher import BrokerProcess
 from tests.broker.robustness.clients import KafkaConsumer, TopicPartition
 from tests.broker.robustness.conftest import StartBroker
 from tests.broker.robustness.support import metric, scrape, wait_until
-from tests.support.broker_process import BrokerProcess
 
 TOPIC = "stream"
 PARTITIONS = 3

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from contracts.launcher import BrokerProcess
 from tests.broker.robustness import wire
 from tests.broker.robustness.clients import KafkaConsumer, KafkaProducer, TopicPartition, kafka
 from tests.broker.robustness.conftest import StartBroker
 from tests.broker.robustness.support import metric, scan_segment, scrape
-from tests.support.broker_process import BrokerProcess
 
 KAFKA_STORAGE_ERROR = 56
 TOPIC = "filling"
@@ -186,7 +186,7 @@ def test_a_full_disk_fails_produce_with_a_storage_error_and_produce_resumes_when
     broker.kill()
     for segment in sorted((broker.data_dir / f"{TOPIC}-0").glob("*.log")):
         scan_segment(segment)  # every batch whole, CRC valid, no stray bytes
-    broker.start(listen_port=broker.port)
+    broker.start()
     assert metric(scrape(broker), "tidewatch_broker_recovery_truncated_bytes") == 0
     assert consume_all(broker, len(stream.acked)) == stream.acked
     assert stream.produce_once() == 0
@@ -222,7 +222,7 @@ def test_a_broker_stopped_while_the_disk_is_full_loses_nothing_acknowledged(
     assert not (broker.data_dir / ".clean_shutdown").exists()
 
     (small_disk / "fill-the-rest").unlink()
-    broker.start(listen_port=broker.port)
+    broker.start()
     assert stream.stored_values() == stream.acked
     with wire.RawConnection(broker.host, broker.port) as conn:
         fetched = wire.fetch(conn, "neighbour", 0, 0)

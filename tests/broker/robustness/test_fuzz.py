@@ -24,11 +24,11 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from broker.protocol.apis import SUPPORTED
+from contracts.launcher import BrokerProcess
 from tests.broker.robustness import fuzz, wire
 from tests.broker.robustness.clients import KafkaConsumer, TopicPartition
 from tests.broker.robustness.conftest import StartBroker
 from tests.broker.robustness.support import log_digests, metric, scan_segment, scrape
-from tests.support.broker_process import BrokerProcess
 
 PROCESSED_TARGET = 100_000
 MAX_REQUEST_BYTES = 1 << 20
@@ -193,7 +193,7 @@ def test_the_broker_survives_100k_mutated_requests_and_stored_data_is_unchanged(
     logs += list((broker.data_dir / ".coordinator").glob("offsets-*"))
     batches = {d.name: assert_partition_directory_is_intact(d) for d in logs}
     assert batches[f"{PRISTINE}-0"] > 0
-    broker.start(listen_port=broker.port)
+    broker.start()
     text = scrape(broker)
     assert metric(text, "tidewatch_broker_recovery_truncated_bytes") == 0
     assert log_digests(pristine_dir) == digests_before

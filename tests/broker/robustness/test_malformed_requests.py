@@ -20,11 +20,11 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from contracts.launcher import BrokerProcess
 from tests.broker.robustness import wire
 from tests.broker.robustness.clients import KafkaConsumer, TopicPartition
 from tests.broker.robustness.conftest import StartBroker
 from tests.broker.robustness.support import metric, scrape, wait_until, write_config
-from tests.support.broker_process import BrokerProcess
 
 MAX_REQUEST_BYTES = 65536
 VICTIM = "victim"

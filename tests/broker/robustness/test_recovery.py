@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from contracts.launcher import BrokerProcess
 from tests.broker.robustness import wire
 from tests.broker.robustness.clients import KafkaConsumer, KafkaProducer, TopicPartition
 from tests.broker.robustness.conftest import StartBroker
 from tests.broker.robustness.support import metric, scan_segment, scrape
-from tests.support.broker_process import BrokerProcess
 
 RECORDS_PER_BATCH = 10
 
@@ -108,7 +108,7 @@ def test_a_tail_torn_in_the_middle_of_a_batch_is_cut_back_to_the_last_whole_batc
     cut = 37  # bytes removed from the end: the last batch is left torn
     os.truncate(segment, segment.stat().st_size - cut)
 
-    broker.start(listen_port=broker.port)
+    broker.start()
     survivors = len(values) - last.records
     reason = assert_reported(broker, "torn", last.size - cut, survivors)
     assert f"position {last.position}" in reason
@@ -134,7 +134,7 @@ def test_a_corrupt_last_batch_and_garbage_after_it_are_dropped_after_a_crash(
         f.write(b"garbage after the last batch" * 4)
     damaged_size = segment.stat().st_size
 
-    broker.start(listen_port=broker.port)
+    broker.start()
     survivors = len(values) - last.records
     reason = assert_reported(broker, "corrupt", damaged_size - last.position, survivors)
     assert "CRC mismatch" in reason
@@ -168,7 +168,7 @@ def test_a_corrupt_index_of_a_middle_segment_is_rebuilt(
     assert len(original) >= 16, "the middle segment's index should hold several entries"
     index.write_bytes(damage(original))  # type: ignore[operator]
 
-    broker.start(listen_port=broker.port)
+    broker.start()
     assert index.read_bytes() == original, "the index was not rebuilt"
     assert consume(broker, "indexed") == list(enumerate(values))
     # A fetch that starts inside the rebuilt segment finds the batch holding the offset.

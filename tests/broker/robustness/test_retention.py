@@ -21,6 +21,7 @@ from confluent_kafka.admin import (
     NewTopic,
 )
 
+from contracts.launcher import BrokerProcess
 from tests.broker.robustness import wire
 from tests.broker.robustness.clients import KafkaConsumer, TopicPartition, kafka
 from tests.broker.robustness.conftest import StartBroker
@@ -31,7 +32,6 @@ from tests.broker.robustness.support import (
     scrape,
     wait_until,
 )
-from tests.support.broker_process import BrokerProcess
 
 OFFSET_OUT_OF_RANGE = 1
 SEGMENT_BYTES = 2000

@@ -19,12 +19,13 @@ import aiohttp
 import numpy as np
 import pytest
 
+from contracts.launcher import free_port
 from slo.backtest import replay
 from slo.engine import Engine
 from slo.sampling import Sampler
 from slo.sources.prometheus import PrometheusError, PrometheusEvaluator, PrometheusSource
 from slo.sources.recorded import RecordedHistory
-from tests.slo.support import PROMTOOL, api_slo, free_port
+from tests.slo.support import PROMTOOL, api_slo
 
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = pytest.mark.skipif(
