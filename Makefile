@@ -20,6 +20,7 @@ check: lint types
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 types:
 	$(BIN)/mypy

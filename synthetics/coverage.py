@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "BrokerCheck",
     "BrokerInfo",
     "ClusterView",
     "Coverage",
@@ -139,3 +140,15 @@ def desired_partitions(brokers: int, configured: int | None) -> int:
 def desired_replication(brokers: int, configured: int | None) -> int:
     """``configured`` replicas, or min(3, brokers) when it is None (auto)."""
     return configured if configured is not None else max(1, min(3, brokers))
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerCheck:
+    """One fresh connection and one Metadata request to one broker."""
+
+    address: str
+    ok: bool
+    connect_seconds: float | None = None
+    metadata_seconds: float | None = None
+    view: ClusterView | None = None
+    error: str | None = None

@@ -8,7 +8,6 @@ internals, so it works against any Kafka-compatible cluster.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.conn import create_conn
@@ -16,9 +15,9 @@ from aiokafka.errors import KafkaError
 from aiokafka.protocol.metadata import MetadataRequest
 
 from contracts.clock import Clock
-from synthetics.coverage import ClusterView, cluster_view
+from synthetics.coverage import BrokerCheck, cluster_view
 
-__all__ = ["BrokerCheck", "check_broker", "describe_error"]
+__all__ = ["check_broker", "describe_error"]
 
 _CONN_KEYS = (
     "client_id",
@@ -29,18 +28,6 @@ _CONN_KEYS = (
     "sasl_plain_username",
     "sasl_plain_password",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerCheck:
-    """One fresh connection and one Metadata request to one broker."""
-
-    address: str
-    ok: bool
-    connect_seconds: float | None = None
-    metadata_seconds: float | None = None
-    view: ClusterView | None = None
-    error: str | None = None
 
 
 def describe_error(exc: BaseException) -> str:

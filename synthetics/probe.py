@@ -43,12 +43,13 @@ from synthetics.classify import LedgerConfig, Outcome, ProbeLedger, Verdict
 from synthetics.config import TargetConfig
 from synthetics.connection import client_options
 from synthetics.coverage import (
+    BrokerCheck,
     ClusterView,
     Coverage,
     coverage,
 )
 from synthetics.health import Health, HealthInputs, RecentEvents, assess
-from synthetics.kafka_client import BrokerCheck, check_broker, describe_error
+from synthetics.kafka_client import check_broker, describe_error
 from synthetics.metrics import BoundMetrics, Instruments
 from synthetics.record import ProbeRecord, encode_value, format_traceparent, parse_traceparent
 from synthetics.status import (

@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synthetics.classify import PartitionSummary
-from synthetics.coverage import ClusterView, Coverage
+from synthetics.coverage import BrokerCheck, ClusterView, Coverage
 from synthetics.health import ANOMALIES
-from synthetics.kafka_client import BrokerCheck
 
 __all__ = [
     "Anomaly",

@@ -28,8 +28,6 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from kio.schema.errors import ErrorCode
-
 from broker.coordinator.group import (
     CommittedOffset,
     ConsumerGroup,
@@ -38,6 +36,7 @@ from broker.coordinator.group import (
     Member,
     SyncResult,
 )
+from broker.error_codes import KafkaError
 
 __all__ = ["CoordinatorConfig", "GroupCoordinator", "JoinRequest", "OffsetCommitPlan"]
 
@@ -86,19 +85,19 @@ class GroupCoordinator:
     def join(self, req: JoinRequest, now_ms: int, respond: Callable[[JoinResult], None]) -> None:
         cfg = self.config
         if not cfg.min_session_timeout_ms <= req.session_timeout_ms <= cfg.max_session_timeout_ms:
-            respond(JoinResult(ErrorCode.invalid_session_timeout, member_id=req.member_id))
+            respond(JoinResult(KafkaError.INVALID_SESSION_TIMEOUT, member_id=req.member_id))
             return
         group = self.groups.get(req.group_id)
         if group is None or group.state is GroupState.DEAD:
             if req.member_id:
-                respond(JoinResult(ErrorCode.unknown_member_id, member_id=req.member_id))
+                respond(JoinResult(KafkaError.UNKNOWN_MEMBER_ID, member_id=req.member_id))
                 return
             group = self.groups[req.group_id] = ConsumerGroup(req.group_id)
         names = tuple(name for name, _ in req.protocols)
         if (group.members and req.protocol_type != group.protocol_type) or not group.supports(
             names, req.member_id
         ):
-            respond(JoinResult(ErrorCode.inconsistent_group_protocol, member_id=req.member_id))
+            respond(JoinResult(KafkaError.INCONSISTENT_GROUP_PROTOCOL, member_id=req.member_id))
             return
         member_id = req.member_id
         if not member_id:
@@ -109,12 +108,12 @@ class GroupCoordinator:
                 self._replace_static(group, req.group_instance_id, member_id)
             elif req.require_known_member_id:
                 group.pending_members[member_id] = now_ms + req.session_timeout_ms
-                respond(JoinResult(ErrorCode.member_id_required, member_id=member_id))
+                respond(JoinResult(KafkaError.MEMBER_ID_REQUIRED, member_id=member_id))
                 return
         elif member_id in group.pending_members:
             del group.pending_members[member_id]
         elif member_id not in group.members:
-            respond(JoinResult(ErrorCode.unknown_member_id, member_id=member_id))
+            respond(JoinResult(KafkaError.UNKNOWN_MEMBER_ID, member_id=member_id))
             return
         existing = group.members.get(member_id)
         if (
@@ -140,7 +139,7 @@ class GroupCoordinator:
             join_waiter=respond,
         )
         if existing is not None and existing.join_waiter is not None:
-            existing.join_waiter(JoinResult(ErrorCode.unknown_member_id, member_id=member_id))
+            existing.join_waiter(JoinResult(KafkaError.UNKNOWN_MEMBER_ID, member_id=member_id))
         group.members[member_id] = member
         if req.group_instance_id is not None:
             group.static_members[req.group_instance_id] = member_id
@@ -188,9 +187,9 @@ class GroupCoordinator:
         old = group.members.pop(old_id, None) if old_id is not None else None
         if old is not None:
             if old.join_waiter is not None:
-                old.join_waiter(JoinResult(ErrorCode.fenced_instance_id, member_id=old.member_id))
+                old.join_waiter(JoinResult(KafkaError.FENCED_INSTANCE_ID, member_id=old.member_id))
             if old.sync_waiter is not None:
-                old.sync_waiter(SyncResult(ErrorCode.fenced_instance_id))
+                old.sync_waiter(SyncResult(KafkaError.FENCED_INSTANCE_ID))
             if group.leader_id == old.member_id:
                 group.leader_id = new_id
 
@@ -202,7 +201,7 @@ class GroupCoordinator:
                 for m in group.members.values()
             )
         return JoinResult(
-            ErrorCode.none,
+            KafkaError.NONE,
             generation=group.generation,
             protocol_type=group.protocol_type,
             protocol_name=group.protocol_name,
@@ -214,7 +213,7 @@ class GroupCoordinator:
     def _prepare_rebalance(self, group: ConsumerGroup, now_ms: int) -> None:
         for member in group.members.values():
             if member.sync_waiter is not None:
-                member.sync_waiter(SyncResult(ErrorCode.rebalance_in_progress))
+                member.sync_waiter(SyncResult(KafkaError.REBALANCE_IN_PROGRESS))
                 member.sync_waiter = None
         timeout = max((m.rebalance_timeout_ms for m in group.members.values()), default=0)
         # A new group waits out a short delay so consumers started together land in one
@@ -262,9 +261,9 @@ class GroupCoordinator:
         if member.group_instance_id is not None:
             group.static_members.pop(member.group_instance_id, None)
         if member.sync_waiter is not None:
-            member.sync_waiter(SyncResult(ErrorCode.unknown_member_id))
+            member.sync_waiter(SyncResult(KafkaError.UNKNOWN_MEMBER_ID))
         if member.join_waiter is not None:
-            member.join_waiter(JoinResult(ErrorCode.unknown_member_id, member_id=member_id))
+            member.join_waiter(JoinResult(KafkaError.UNKNOWN_MEMBER_ID, member_id=member_id))
         if group.leader_id == member_id:
             group.leader_id = next(iter(group.members), None)
 
@@ -282,20 +281,20 @@ class GroupCoordinator:
         group = self.groups.get(group_id)
         member = group.members.get(member_id) if group is not None else None
         if group is None or member is None:
-            respond(SyncResult(ErrorCode.unknown_member_id))
+            respond(SyncResult(KafkaError.UNKNOWN_MEMBER_ID))
             return
         if generation != group.generation:
-            respond(SyncResult(ErrorCode.illegal_generation))
+            respond(SyncResult(KafkaError.ILLEGAL_GENERATION))
             return
         if group.state is GroupState.PREPARING_REBALANCE:
-            respond(SyncResult(ErrorCode.rebalance_in_progress))
+            respond(SyncResult(KafkaError.REBALANCE_IN_PROGRESS))
             return
         member.last_heartbeat_ms = now_ms
         if group.state is GroupState.STABLE:
             respond(self._sync_result(group, member))
             return
         if group.state is not GroupState.COMPLETING_REBALANCE:
-            respond(SyncResult(ErrorCode.unknown_member_id))
+            respond(SyncResult(KafkaError.UNKNOWN_MEMBER_ID))
             return
         member.sync_waiter = respond
         if member_id == group.leader_id:
@@ -310,45 +309,45 @@ class GroupCoordinator:
     @staticmethod
     def _sync_result(group: ConsumerGroup, member: Member) -> SyncResult:
         return SyncResult(
-            ErrorCode.none, member.assignment, group.protocol_type, group.protocol_name
+            KafkaError.NONE, member.assignment, group.protocol_type, group.protocol_name
         )
 
     # -- heartbeat and leave -------------------------------------------------------------
 
-    def heartbeat(self, group_id: str, generation: int, member_id: str, now_ms: int) -> ErrorCode:
+    def heartbeat(self, group_id: str, generation: int, member_id: str, now_ms: int) -> KafkaError:
         group = self.groups.get(group_id)
         member = group.members.get(member_id) if group is not None else None
         if group is None or member is None:
-            return ErrorCode.unknown_member_id
+            return KafkaError.UNKNOWN_MEMBER_ID
         if generation != group.generation:
-            return ErrorCode.illegal_generation
+            return KafkaError.ILLEGAL_GENERATION
         member.last_heartbeat_ms = now_ms
         if group.state is GroupState.PREPARING_REBALANCE:
-            return ErrorCode.rebalance_in_progress
-        return ErrorCode.none
+            return KafkaError.REBALANCE_IN_PROGRESS
+        return KafkaError.NONE
 
     def leave(
         self, group_id: str, members: Iterable[tuple[str, str | None]], now_ms: int
-    ) -> list[ErrorCode]:
+    ) -> list[KafkaError]:
         """Remove members (by member id, or by group instance id when it is empty)."""
         group = self.groups.get(group_id)
         results = []
         left = False
         for member_id, instance_id in members:
             if group is None:
-                results.append(ErrorCode.unknown_member_id)
+                results.append(KafkaError.UNKNOWN_MEMBER_ID)
                 continue
             if not member_id and instance_id is not None:
                 member_id = group.static_members.get(instance_id, "")
             if member_id in group.members:
                 self._drop_member(group, member_id)
-                results.append(ErrorCode.none)
+                results.append(KafkaError.NONE)
                 left = True
             elif member_id in group.pending_members:
                 del group.pending_members[member_id]
-                results.append(ErrorCode.none)
+                results.append(KafkaError.NONE)
             else:
-                results.append(ErrorCode.unknown_member_id)
+                results.append(KafkaError.UNKNOWN_MEMBER_ID)
         if group is not None and left:
             self._after_departure(group, now_ms)
         return results
@@ -393,23 +392,23 @@ class GroupCoordinator:
 
     def validate_commit(
         self, group_id: str, generation: int, member_id: str, now_ms: int
-    ) -> ErrorCode:
+    ) -> KafkaError:
         group = self.groups.get(group_id)
         if group is None or group.state is GroupState.DEAD:
             if generation < 0 and not member_id:
-                return ErrorCode.none
-            return ErrorCode.illegal_generation if member_id else ErrorCode.unknown_member_id
+                return KafkaError.NONE
+            return KafkaError.ILLEGAL_GENERATION if member_id else KafkaError.UNKNOWN_MEMBER_ID
         if generation < 0 and not member_id and not group.members:
-            return ErrorCode.none
+            return KafkaError.NONE
         member = group.members.get(member_id)
         if member is None:
-            return ErrorCode.unknown_member_id
+            return KafkaError.UNKNOWN_MEMBER_ID
         if generation != group.generation:
-            return ErrorCode.illegal_generation
+            return KafkaError.ILLEGAL_GENERATION
         if group.state is GroupState.COMPLETING_REBALANCE:
-            return ErrorCode.rebalance_in_progress
+            return KafkaError.REBALANCE_IN_PROGRESS
         member.last_heartbeat_ms = now_ms
-        return ErrorCode.none
+        return KafkaError.NONE
 
     def apply_offsets(self, plan: OffsetCommitPlan) -> None:
         """Record persisted offsets (also used when replaying the offsets log)."""
@@ -427,13 +426,13 @@ class GroupCoordinator:
 
     # -- admin -----------------------------------------------------------------------------
 
-    def can_delete(self, group_id: str) -> ErrorCode:
+    def can_delete(self, group_id: str) -> KafkaError:
         group = self.groups.get(group_id)
         if group is None or group.state is GroupState.DEAD:
-            return ErrorCode.group_id_not_found
+            return KafkaError.GROUP_ID_NOT_FOUND
         if group.members:
-            return ErrorCode.non_empty_group
-        return ErrorCode.none
+            return KafkaError.NON_EMPTY_GROUP
+        return KafkaError.NONE
 
     def apply_delete(self, group_id: str) -> None:
         """Forget a group and its offsets (also used when replaying the offsets log)."""

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from kio.schema.errors import ErrorCode
+from broker.error_codes import KafkaError
 
 __all__ = [
     "CommittedOffset",
@@ -38,7 +38,7 @@ class GroupState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class JoinResult:
-    error: ErrorCode
+    error: KafkaError
     generation: int = -1
     protocol_type: str | None = None
     protocol_name: str | None = None
@@ -50,7 +50,7 @@ class JoinResult:
 
 @dataclass(frozen=True, slots=True)
 class SyncResult:
-    error: ErrorCode
+    error: KafkaError
     assignment: bytes = b""
     protocol_type: str | None = None
     protocol_name: str | None = None

@@ -12,13 +12,12 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from kio.schema.errors import ErrorCode
-
 from broker.cluster.flusher import Flusher
 from broker.cluster.replica_manager import ReplicaManager
 from broker.coordinator.coordinator import GroupCoordinator, JoinRequest, OffsetCommitPlan
 from broker.coordinator.group import CommittedOffset, JoinResult, SyncResult
 from broker.coordinator.offset_store import OffsetStore
+from broker.error_codes import KafkaError
 from broker.storage.errors import LogStorageError
 from contracts.clock import Clock
 
@@ -80,22 +79,22 @@ class GroupService:
         generation: int,
         member_id: str,
         offsets: Iterable[tuple[str, int, CommittedOffset]],
-    ) -> dict[tuple[str, int], ErrorCode]:
+    ) -> dict[tuple[str, int], KafkaError]:
         """Validate, persist and apply a commit; errors per partition."""
         wanted = list(offsets)
         error = self.coordinator.validate_commit(
             group_id, generation, member_id, self.clock.time_ms()
         )
-        results: dict[tuple[str, int], ErrorCode] = {}
+        results: dict[tuple[str, int], KafkaError] = {}
         accepted = []
         for topic, partition, committed in wanted:
-            if error is not ErrorCode.none:
+            if error is not KafkaError.NONE:
                 results[(topic, partition)] = error
             elif self.replicas.get(topic, partition) is None:
-                results[(topic, partition)] = ErrorCode.unknown_topic_or_partition
+                results[(topic, partition)] = KafkaError.UNKNOWN_TOPIC_OR_PARTITION
             else:
                 accepted.append((topic, partition, committed))
-                results[(topic, partition)] = ErrorCode.none
+                results[(topic, partition)] = KafkaError.NONE
         if not accepted:
             return results
         plan = OffsetCommitPlan(group_id, tuple(accepted))
@@ -106,22 +105,22 @@ class GroupService:
         except LogStorageError as exc:
             log.error("cannot persist offsets of group %s: %s", group_id, exc)
             for topic, partition, _ in accepted:
-                results[(topic, partition)] = ErrorCode.kafka_storage_error
+                results[(topic, partition)] = KafkaError.KAFKA_STORAGE_ERROR
             return results
         self.coordinator.apply_offsets(plan)
         self.store.maybe_compact(self.coordinator)
         return results
 
-    def delete(self, group_id: str) -> ErrorCode:
+    def delete(self, group_id: str) -> KafkaError:
         error = self.coordinator.can_delete(group_id)
-        if error is not ErrorCode.none:
+        if error is not KafkaError.NONE:
             return error
         try:
             self.store.append_delete(group_id)
         except LogStorageError:
-            return ErrorCode.kafka_storage_error
+            return KafkaError.KAFKA_STORAGE_ERROR
         self.coordinator.apply_delete(group_id)
-        return ErrorCode.none
+        return KafkaError.NONE
 
     async def close(self) -> None:
         if self._ticker is not None:

@@ -46,6 +46,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from broker.error_codes import KafkaError
 from broker.metadata.codec import INT64_MAX
 from broker.metadata.controller_config import ControllerConfig
 from broker.metadata.elections import (
@@ -54,7 +55,7 @@ from broker.metadata.elections import (
     rebalance_preferred_leaders,
     remove_broker_from_partitions,
 )
-from broker.metadata.errors import ControllerStateError, KafkaError, MetadataRecordError
+from broker.metadata.errors import ControllerStateError, MetadataRecordError
 from broker.metadata.image import BrokerRegistration, MetadataImage
 from broker.metadata.image_builder import PENDING_OFFSET
 from broker.metadata.isr_control import alter_partition

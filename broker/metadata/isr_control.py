@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from broker.error_codes import KafkaError
 from broker.metadata.elections import RecordBatch
-from broker.metadata.errors import KafkaError
 from broker.metadata.image import PartitionImage
 from broker.metadata.replies import IsrChange, IsrChangeReply
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from broker.metadata.errors import KafkaError
+from broker.error_codes import KafkaError
 from broker.metadata.image import TopicPartitionRef
 from broker.metadata.records import MetadataRecord
 

@@ -36,9 +36,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
+from broker.error_codes import KafkaError
 from broker.metadata.controller_config import ControllerConfig
 from broker.metadata.elections import RecordBatch
-from broker.metadata.errors import KafkaError
 from broker.metadata.image_builder import ImageBuilder
 from broker.metadata.offsets_topic import OFFSETS_TOPIC
 from broker.metadata.placement import assign_replicas

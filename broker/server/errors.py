@@ -5,6 +5,7 @@ from __future__ import annotations
 from kio.schema.errors import ErrorCode
 
 from broker.cluster.replica_manager import UnsupportedMagicError
+from broker.error_codes import KafkaError
 from broker.records.batch import CorruptBatchError
 from broker.storage.errors import (
     FencedLeaderEpochError,
@@ -21,7 +22,7 @@ from broker.storage.errors import (
 )
 from broker.storage.log_config import InvalidConfigError
 
-__all__ = ["error_code_for"]
+__all__ = ["error_code_for", "wire_error"]
 
 _CODES: dict[type[BaseException], ErrorCode] = {
     UnsupportedMagicError: ErrorCode.invalid_record,
@@ -48,3 +49,8 @@ def error_code_for(exc: BaseException) -> ErrorCode:
         if code is not None:
             return code
     return ErrorCode.unknown_server_error
+
+
+def wire_error(code: KafkaError) -> ErrorCode:
+    """The wire codec's error for a domain layer's ``KafkaError`` (same number)."""
+    return ErrorCode(int(code))

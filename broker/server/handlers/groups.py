@@ -14,6 +14,7 @@ from broker.coordinator.group import GroupState
 from broker.protocol.apis import ApiKey, response_class
 from broker.server.authorizer import Operation, ResourceType
 from broker.server.context import BrokerServices, RequestContext, allowed, make, nested
+from broker.server.errors import wire_error
 
 __all__ = [
     "handle_delete_groups",
@@ -96,11 +97,12 @@ async def handle_join(services: BrokerServices, ctx: RequestContext, request: An
         require_known_member_id=ctx.version >= 4,
     )
     result = await services.groups.join(join)
-    ctx.error = result.error.name if result.error is not ErrorCode.none else "none"
+    error = wire_error(result.error)
+    ctx.error = error.name if error is not ErrorCode.none else "none"
     return make(
         cls,
         throttle_time=_ZERO,
-        error_code=result.error,
+        error_code=error,
         generation_id=result.generation,
         protocol_type=result.protocol_type,
         protocol_name=result.protocol_name if ctx.version >= 7 else result.protocol_name or "",
@@ -119,11 +121,12 @@ async def handle_sync(services: BrokerServices, ctx: RequestContext, request: An
     result = await services.groups.sync(
         request.group_id, request.generation_id, request.member_id, assignments
     )
-    ctx.error = result.error.name if result.error is not ErrorCode.none else "none"
+    error = wire_error(result.error)
+    ctx.error = error.name if error is not ErrorCode.none else "none"
     return make(
         cls,
         throttle_time=_ZERO,
-        error_code=result.error,
+        error_code=error,
         protocol_type=result.protocol_type,
         protocol_name=result.protocol_name,
         assignment=result.assignment,
@@ -135,7 +138,7 @@ def handle_heartbeat(services: BrokerServices, ctx: RequestContext, request: Any
     error = services.groups.coordinator.heartbeat(
         request.group_id, request.generation_id, request.member_id, services.clock.time_ms()
     )
-    return make(cls, throttle_time=_ZERO, error_code=error)
+    return make(cls, throttle_time=_ZERO, error_code=wire_error(error))
 
 
 def handle_leave(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
@@ -147,12 +150,12 @@ def handle_leave(services: BrokerServices, ctx: RequestContext, request: Any) ->
         errors = coordinator.leave(request.group_id, identities, now)
         member_cls = nested(cls, "MemberResponse")
         members = tuple(
-            make(member_cls, member_id=m, group_instance_id=i, error_code=e)
+            make(member_cls, member_id=m, group_instance_id=i, error_code=wire_error(e))
             for (m, i), e in zip(identities, errors, strict=True)
         )
         return make(cls, throttle_time=_ZERO, error_code=ErrorCode.none, members=members)
     (error,) = coordinator.leave(request.group_id, [(request.member_id, None)], now)
-    return make(cls, throttle_time=_ZERO, error_code=error)
+    return make(cls, throttle_time=_ZERO, error_code=wire_error(error))
 
 
 def handle_list_groups(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
@@ -233,6 +236,6 @@ def handle_delete_groups(services: BrokerServices, ctx: RequestContext, request:
         if not allowed(services, ctx, Operation.DELETE, ResourceType.GROUP, group_id):
             error = ErrorCode.group_authorization_failed
         else:
-            error = services.groups.delete(group_id)
+            error = wire_error(services.groups.delete(group_id))
         results.append(make(result_cls, group_id=group_id, error_code=error))
     return make(cls, throttle_time=_ZERO, results=tuple(results))

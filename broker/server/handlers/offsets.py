@@ -11,6 +11,7 @@ from broker.coordinator.group import CommittedOffset
 from broker.protocol.apis import ApiKey, response_class
 from broker.server.authorizer import Operation, ResourceType
 from broker.server.context import BrokerServices, RequestContext, allowed, make, nested
+from broker.server.errors import wire_error
 
 __all__ = ["handle_commit", "handle_fetch"]
 
@@ -39,9 +40,10 @@ async def handle_commit(services: BrokerServices, ctx: RequestContext, request: 
     if not allowed(services, ctx, Operation.READ, ResourceType.GROUP, request.group_id):
         results = {(t, p): ErrorCode.group_authorization_failed for t, p, _ in wanted}
     else:
-        results = await services.groups.commit(
+        committed = await services.groups.commit(
             request.group_id, request.generation_id_or_member_epoch, request.member_id, wanted
         )
+        results = {key: wire_error(code) for key, code in committed.items()}
     errors = {e for e in results.values() if e is not ErrorCode.none}
     if errors:
         ctx.error = sorted(e.name for e in errors)[0]

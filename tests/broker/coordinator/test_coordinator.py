@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from kio.schema.errors import ErrorCode
-
 from broker.coordinator.coordinator import (
     CoordinatorConfig,
     GroupCoordinator,
@@ -11,6 +9,7 @@ from broker.coordinator.coordinator import (
     OffsetCommitPlan,
 )
 from broker.coordinator.group import CommittedOffset, GroupState, JoinResult, SyncResult
+from broker.error_codes import KafkaError
 
 SESSION_MS = 10_000
 REBALANCE_MS = 30_000
@@ -52,7 +51,7 @@ def new_member(coordinator: GroupCoordinator, now: int, client: str = "c") -> tu
     """Do the MEMBER_ID_REQUIRED round trip and send the real join; returns the id."""
     first = Recorder()
     coordinator.join(join_request(client=client), now, first.join)
-    assert first.joins[0].error is ErrorCode.member_id_required
+    assert first.joins[0].error is KafkaError.MEMBER_ID_REQUIRED
     member_id = first.joins[0].member_id
     recorder = Recorder()
     coordinator.join(join_request(member_id, client=client), now, recorder.join)
@@ -63,7 +62,7 @@ def test_a_first_join_without_member_id_gets_member_id_required() -> None:
     coordinator = GroupCoordinator()
     recorder = Recorder()
     coordinator.join(join_request(), 0, recorder.join)
-    assert recorder.joins[0].error is ErrorCode.member_id_required
+    assert recorder.joins[0].error is KafkaError.MEMBER_ID_REQUIRED
     assert recorder.joins[0].member_id.startswith("c-")
 
 
@@ -105,12 +104,12 @@ def test_the_leader_sync_distributes_assignments_and_stabilises_the_group() -> N
 def test_heartbeats_report_a_rebalance_and_errors_for_strangers() -> None:
     coordinator = GroupCoordinator()
     a, b = stable_group(coordinator)
-    assert coordinator.heartbeat("g", 1, a, 2_000) is ErrorCode.none
-    assert coordinator.heartbeat("g", 0, a, 2_000) is ErrorCode.illegal_generation
-    assert coordinator.heartbeat("g", 1, "stranger", 2_000) is ErrorCode.unknown_member_id
+    assert coordinator.heartbeat("g", 1, a, 2_000) is KafkaError.NONE
+    assert coordinator.heartbeat("g", 0, a, 2_000) is KafkaError.ILLEGAL_GENERATION
+    assert coordinator.heartbeat("g", 1, "stranger", 2_000) is KafkaError.UNKNOWN_MEMBER_ID
     _, rc = new_member(coordinator, 2_000, "c")
     assert coordinator.groups["g"].state is GroupState.PREPARING_REBALANCE
-    assert coordinator.heartbeat("g", 1, a, 2_100) is ErrorCode.rebalance_in_progress
+    assert coordinator.heartbeat("g", 1, a, 2_100) is KafkaError.REBALANCE_IN_PROGRESS
 
 
 def test_a_rebalance_completes_as_soon_as_every_member_rejoined() -> None:
@@ -132,7 +131,7 @@ def test_a_member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() -> 
     coordinator.join(join_request(a, "a"), 2_000, ra.join)
     # b stays alive (it heartbeats) but never rejoins.
     for now in range(3_000, 2_000 + REBALANCE_MS, 3_000):
-        assert coordinator.heartbeat("g", 1, b, now) is ErrorCode.rebalance_in_progress
+        assert coordinator.heartbeat("g", 1, b, now) is KafkaError.REBALANCE_IN_PROGRESS
         coordinator.tick(now)
     coordinator.tick(2_000 + REBALANCE_MS - 1)
     assert ra.joins == []
@@ -151,18 +150,18 @@ def test_an_expired_session_removes_the_member_and_triggers_a_rebalance() -> Non
     assert group.state is GroupState.PREPARING_REBALANCE
     ra = Recorder()
     coordinator.join(join_request(a, "a"), 12_000, ra.join)
-    assert ra.joins[0].error is ErrorCode.none
+    assert ra.joins[0].error is KafkaError.NONE
     assert ra.joins[0].members[0][0] == a
 
 
 def test_leaving_members_trigger_a_rebalance_and_the_last_one_empties_the_group() -> None:
     coordinator = GroupCoordinator()
     a, b = stable_group(coordinator)
-    assert coordinator.leave("g", [(b, None)], 2_000) == [ErrorCode.none]
+    assert coordinator.leave("g", [(b, None)], 2_000) == [KafkaError.NONE]
     assert coordinator.groups["g"].state is GroupState.PREPARING_REBALANCE
     assert coordinator.leave("g", [(a, None), ("nobody", None)], 2_100) == [
-        ErrorCode.none,
-        ErrorCode.unknown_member_id,
+        KafkaError.NONE,
+        KafkaError.UNKNOWN_MEMBER_ID,
     ]
     assert coordinator.groups["g"].state is GroupState.EMPTY
 
@@ -183,31 +182,31 @@ def test_incompatible_protocols_are_refused() -> None:
     stable_group(coordinator)
     recorder = Recorder()
     coordinator.join(join_request(protocols=("roundrobin",)), 3_000, recorder.join)
-    assert recorder.joins[0].error is ErrorCode.inconsistent_group_protocol
+    assert recorder.joins[0].error is KafkaError.INCONSISTENT_GROUP_PROTOCOL
 
 
 def test_commits_need_the_current_generation_but_empty_groups_accept_simple_commits() -> None:
     coordinator = GroupCoordinator()
-    assert coordinator.validate_commit("fresh", -1, "", 0) is ErrorCode.none
+    assert coordinator.validate_commit("fresh", -1, "", 0) is KafkaError.NONE
     a, _ = stable_group(coordinator)
-    assert coordinator.validate_commit("g", 1, a, 2_000) is ErrorCode.none
-    assert coordinator.validate_commit("g", 0, a, 2_000) is ErrorCode.illegal_generation
-    assert coordinator.validate_commit("g", -1, "", 2_000) is ErrorCode.unknown_member_id
+    assert coordinator.validate_commit("g", 1, a, 2_000) is KafkaError.NONE
+    assert coordinator.validate_commit("g", 0, a, 2_000) is KafkaError.ILLEGAL_GENERATION
+    assert coordinator.validate_commit("g", -1, "", 2_000) is KafkaError.UNKNOWN_MEMBER_ID
     new_member(coordinator, 2_000, "c")
     # Members may still commit for their generation while a rebalance is prepared.
-    assert coordinator.validate_commit("g", 1, a, 2_100) is ErrorCode.none
+    assert coordinator.validate_commit("g", 1, a, 2_100) is KafkaError.NONE
 
 
 def test_applied_offsets_are_visible_and_deleting_an_empty_group_forgets_them() -> None:
     coordinator = GroupCoordinator()
     coordinator.apply_offsets(OffsetCommitPlan("idle", (("t", 0, CommittedOffset(42)),)))
     assert coordinator.committed("idle")[("t", 0)].offset == 42
-    assert coordinator.can_delete("idle") is ErrorCode.none
+    assert coordinator.can_delete("idle") is KafkaError.NONE
     coordinator.apply_delete("idle")
     assert coordinator.committed("idle") == {}
-    assert coordinator.can_delete("idle") is ErrorCode.group_id_not_found
+    assert coordinator.can_delete("idle") is KafkaError.GROUP_ID_NOT_FOUND
     stable_group(coordinator)
-    assert coordinator.can_delete("g") is ErrorCode.non_empty_group
+    assert coordinator.can_delete("g") is KafkaError.NON_EMPTY_GROUP
 
 
 def test_a_static_member_rejoining_under_a_new_id_fences_the_old_one() -> None:
@@ -216,7 +215,7 @@ def test_a_static_member_rejoining_under_a_new_id_fences_the_old_one() -> None:
     coordinator.join(join_request(instance="host-1"), 0, first.join)
     coordinator.tick(1_000)
     old_id = first.joins[0].member_id
-    assert first.joins[0].error is ErrorCode.none
+    assert first.joins[0].error is KafkaError.NONE
     second = Recorder()
     coordinator.join(join_request(instance="host-1"), 2_000, second.join)
     group = coordinator.groups["g"]

@@ -4,10 +4,9 @@ static member restarting in a Stable group takes its old place without a rebalan
 
 from __future__ import annotations
 
-from kio.schema.errors import ErrorCode
-
 from broker.coordinator.coordinator import GroupCoordinator
 from broker.coordinator.group import GroupState
+from broker.error_codes import KafkaError
 from tests.broker.coordinator.test_coordinator import (
     REBALANCE_MS,
     SESSION_MS,
@@ -48,7 +47,7 @@ def test_members_waiting_for_the_join_answer_are_not_expired_and_get_a_fresh_ses
     assert ra.joins == []
     rb = Recorder()
     coordinator.join(join_request(b, "b"), now, rb.join)
-    assert ra.joins[0].error is ErrorCode.none
+    assert ra.joins[0].error is KafkaError.NONE
     coordinator.tick(now + SESSION_MS)
     assert set(coordinator.groups["g"].members) == {a, b}
 
@@ -76,7 +75,7 @@ def test_a_member_that_never_syncs_is_expired_and_the_group_rebalances() -> None
     # The leader a received its join answer and died before sending SyncGroup.
     coordinator.tick(1_000 + SESSION_MS + 1)
     assert set(coordinator.groups["g"].members) == {b}
-    assert follower.syncs[0].error is ErrorCode.rebalance_in_progress
+    assert follower.syncs[0].error is KafkaError.REBALANCE_IN_PROGRESS
     assert coordinator.groups["g"].state is GroupState.PREPARING_REBALANCE
 
 
@@ -106,7 +105,7 @@ def test_a_static_member_restarting_in_a_stable_group_gets_its_assignment_back_w
     restarted = Recorder()
     coordinator.join(join_request(client="host-b", instance="host-b"), 3_000, restarted.join)
     (answer,) = restarted.joins
-    assert answer.error is ErrorCode.none
+    assert answer.error is KafkaError.NONE
     assert answer.generation == 1
     new_b = answer.member_id
     assert new_b != b and set(group.members) == {a, new_b}
@@ -115,8 +114,8 @@ def test_a_static_member_restarting_in_a_stable_group_gets_its_assignment_back_w
     coordinator.sync("g", 1, new_b, {}, 3_100, synced.sync)
     assert synced.syncs[0].assignment == b"to-b"
     # The old incarnation is fenced; the other member never noticed.
-    assert coordinator.heartbeat("g", 1, b, 3_200) is ErrorCode.unknown_member_id
-    assert coordinator.heartbeat("g", 1, a, 3_200) is ErrorCode.none
+    assert coordinator.heartbeat("g", 1, b, 3_200) is KafkaError.UNKNOWN_MEMBER_ID
+    assert coordinator.heartbeat("g", 1, a, 3_200) is KafkaError.NONE
 
 
 def test_a_static_member_restarting_with_other_protocols_triggers_a_rebalance() -> None:

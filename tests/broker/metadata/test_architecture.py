@@ -3,12 +3,13 @@ broker.storage (topic-name and config rules) and itself, nothing else."""
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.imports import imported_modules
 
 PACKAGE = Path("broker/metadata")
 ALLOWED_STDLIB = {
@@ -23,23 +24,13 @@ ALLOWED_STDLIB = {
     "typing",
     "uuid",
 }
-ALLOWED_PREFIXES = ("broker.metadata", "broker.storage")
+ALLOWED_PREFIXES = ("broker.metadata", "broker.storage", "broker.error_codes")
 MODULES = sorted(p.name for p in PACKAGE.glob("*.py"))
-
-
-def _imports(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_a_metadata_module_imports_no_io_clock_or_randomness(module: str) -> None:
-    imported = _imports(PACKAGE / module)
+    imported = imported_modules(PACKAGE / module)
     foreign = sorted(
         name
         for name in imported

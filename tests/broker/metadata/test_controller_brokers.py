@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
+from broker.error_codes import KafkaError
 from broker.metadata.controller_config import ControllerConfig
-from broker.metadata.errors import KafkaError
 from broker.metadata.replies import BrokerHeartbeatReply
 from tests.broker.metadata.harness import (
     CLUSTER_ID,

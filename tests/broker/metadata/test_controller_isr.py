@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from broker.metadata.errors import KafkaError
+from broker.error_codes import KafkaError
 from broker.metadata.replies import IsrChange, IsrChangeReply, NewTopic
 from tests.broker.metadata.harness import ControllerHarness
 

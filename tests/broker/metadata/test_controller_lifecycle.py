@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from broker.error_codes import KafkaError
 from broker.metadata.controller import QuorumController
 from broker.metadata.controller_config import ControllerConfig
-from broker.metadata.errors import ControllerStateError, KafkaError
+from broker.metadata.errors import ControllerStateError
 from broker.metadata.replies import NewTopic
 from tests.broker.metadata.harness import ControllerHarness
 

@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
+from broker.error_codes import KafkaError
 from broker.metadata.controller_config import ControllerConfig
-from broker.metadata.errors import KafkaError
 from broker.metadata.offsets_topic import OFFSETS_TOPIC
 from broker.metadata.records import Partition, Topic
 from broker.metadata.replies import CreateTopicReply, NewPartitions, NewTopic

@@ -7,9 +7,8 @@ import uuid
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kio.schema.errors import ErrorCode
 
-from broker.metadata.errors import KafkaError, MetadataRecordError
+from broker.metadata.errors import MetadataRecordError
 from broker.metadata.records import (
     RECORD_TYPES,
     Listener,
@@ -241,8 +240,3 @@ def test_topic_configs_are_frozen_and_sorted() -> None:
 def test_every_record_type_has_a_unique_name_and_a_version() -> None:
     assert len({cls.TYPE for cls in RECORD_TYPES.values()}) == len(RECORD_TYPES)
     assert all(cls.VERSION >= 1 for cls in RECORD_TYPES.values())
-
-
-@pytest.mark.parametrize("error", list(KafkaError), ids=lambda e: e.name)
-def test_controller_error_codes_match_kafka(error: KafkaError) -> None:
-    assert int(getattr(ErrorCode, error.name.lower())) == int(error)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import broker.quorum
+from tests.imports import imported_modules
 
 PACKAGE = Path(broker.quorum.__file__).parent
 CORE = [
@@ -37,22 +38,12 @@ STDLIB_ALLOWED = {
 EDGE_ALLOWED = {"storage.py": {"fcntl", "os", "pathlib"}}
 
 
-def _imports(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
-
-
 @pytest.mark.parametrize("module", sorted(p.name for p in PACKAGE.glob("*.py")))
 def test_a_quorum_module_imports_only_the_stdlib_and_its_own_package(module: str) -> None:
     allowed = STDLIB_ALLOWED | EDGE_ALLOWED.get(module, set())
     foreign = {
         name
-        for name in _imports(PACKAGE / module)
+        for name in imported_modules(PACKAGE / module)
         if not name.startswith("broker.quorum") and name not in allowed
     }
     assert not foreign, f"{module} imports {sorted(foreign)}"
