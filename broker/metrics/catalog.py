@@ -308,156 +308,158 @@ EXPECTED_ERRORS: Final = tuple(
 
 # -- compatibility names (opt-in: metrics.compat) ----------------------------------------
 # Names and labels of kafka_exporter (danielqsj) and kafka-lag-exporter (seglo), so their
-# community dashboards and alert packs work unchanged. They carry only their own labels.
+# community dashboards and alert packs work unchanged. Like every series of the broker they
+# also carry ``cluster`` and ``broker`` (extra labels do not disturb those dashboards'
+# selectors).
 _KP = ("topic", "partition")
 _KG = ("consumergroup", "topic", "partition")
 _LAG = ("cluster_name", "group", "topic", "partition", "member_host", "consumer_id", "client_id")
 COMPAT_CATALOG: tuple[MetricSpec, ...] = (
-    MetricSpec("kafka_brokers", MetricType.GAUGE, "brokers", "Number of brokers in the cluster."),
-    MetricSpec(
+    _spec("kafka_brokers", MetricType.GAUGE, "brokers", "Number of brokers in the cluster."),
+    _spec(
         "kafka_topic_partitions",
         MetricType.GAUGE,
         "partitions",
         "Partitions of the topic.",
         ("topic",),
     ),
-    MetricSpec(
+    _spec(
         "kafka_topic_partition_current_offset",
         MetricType.GAUGE,
         "offset",
         "High watermark of the partition.",
         _KP,
     ),
-    MetricSpec(
+    _spec(
         "kafka_topic_partition_oldest_offset",
         MetricType.GAUGE,
         "offset",
         "Log start offset of the partition.",
         _KP,
     ),
-    MetricSpec(
+    _spec(
         "kafka_topic_partition_in_sync_replica",
         MetricType.GAUGE,
         "replicas",
         "In-sync replicas of the partition.",
         _KP,
     ),
-    MetricSpec(
+    _spec(
         "kafka_topic_partition_replicas",
         MetricType.GAUGE,
         "replicas",
         "Replicas of the partition.",
         _KP,
     ),
-    MetricSpec(
+    _spec(
         "kafka_topic_partition_leader",
         MetricType.GAUGE,
         "broker",
         "Leader broker id of the partition.",
         _KP,
     ),
-    MetricSpec(
+    _spec(
         "kafka_topic_partition_leader_is_preferred",
         MetricType.GAUGE,
         "bool",
         "1 when the leader is the preferred replica.",
         _KP,
     ),
-    MetricSpec(
+    _spec(
         "kafka_topic_partition_under_replicated_partition",
         MetricType.GAUGE,
         "bool",
         "1 when under-replicated.",
         _KP,
     ),
-    MetricSpec(
+    _spec(
         "kafka_consumergroup_current_offset",
         MetricType.GAUGE,
         "offset",
         "Committed offset of the group.",
         _KG,
     ),
-    MetricSpec(
+    _spec(
         "kafka_consumergroup_current_offset_sum",
         MetricType.GAUGE,
         "offset",
         "Sum of committed offsets per topic.",
         ("consumergroup", "topic"),
     ),
-    MetricSpec(
+    _spec(
         "kafka_consumergroup_lag", MetricType.GAUGE, "records", "Lag of the group in records.", _KG
     ),
-    MetricSpec(
+    _spec(
         "kafka_consumergroup_lag_sum",
         MetricType.GAUGE,
         "records",
         "Lag of the group per topic.",
         ("consumergroup", "topic"),
     ),
-    MetricSpec(
+    _spec(
         "kafka_consumergroup_members",
         MetricType.GAUGE,
         "members",
         "Members of the group.",
         ("consumergroup",),
     ),
-    MetricSpec(
+    _spec(
         "kafka_consumergroup_group_offset",
         MetricType.GAUGE,
         "offset",
         "Committed offset (kafka-lag-exporter).",
         _LAG,
     ),
-    MetricSpec(
+    _spec(
         "kafka_consumergroup_group_lag",
         MetricType.GAUGE,
         "records",
         "Lag in records (kafka-lag-exporter).",
         _LAG,
     ),
-    MetricSpec(
+    _spec(
         "kafka_consumergroup_group_lag_seconds",
         MetricType.GAUGE,
         "seconds",
         "Lag in seconds, exact (kafka-lag-exporter name).",
         _LAG,
     ),
-    MetricSpec(
+    _spec(
         "kafka_consumergroup_group_max_lag",
         MetricType.GAUGE,
         "records",
         "Largest partition lag of the group.",
         ("cluster_name", "group"),
     ),
-    MetricSpec(
+    _spec(
         "kafka_consumergroup_group_max_lag_seconds",
         MetricType.GAUGE,
         "seconds",
         "Largest partition lag in seconds.",
         ("cluster_name", "group"),
     ),
-    MetricSpec(
+    _spec(
         "kafka_consumergroup_group_sum_lag",
         MetricType.GAUGE,
         "records",
         "Total lag of the group.",
         ("cluster_name", "group"),
     ),
-    MetricSpec(
+    _spec(
         "kafka_consumergroup_group_topic_sum_lag",
         MetricType.GAUGE,
         "records",
         "Total lag per topic.",
         ("cluster_name", "group", "topic"),
     ),
-    MetricSpec(
+    _spec(
         "kafka_partition_latest_offset",
         MetricType.GAUGE,
         "offset",
         "High watermark (kafka-lag-exporter).",
         ("cluster_name", "topic", "partition"),
     ),
-    MetricSpec(
+    _spec(
         "kafka_partition_earliest_offset",
         MetricType.GAUGE,
         "offset",

@@ -88,7 +88,7 @@ class CompatCollector(Collector):
         self._node = node_id
         self._partitions = partitions
         self._snapshot = snapshot
-        self._f = FamilyBuilder()
+        self._f = FamilyBuilder((cluster, str(node_id)))
 
     def _fam(self, name: str) -> Metric:
         return self._f.family(c.COMPAT_BY_NAME[name])

@@ -55,9 +55,10 @@ def test_prometheus_answers_for_every_compatibility_name(
     result = scraped.prometheus.wait_for(f'{spec.name}{{job="compat"}}', FIRST_SCRAPE_S)
     assert result, f"no samples of {spec.name} in Prometheus"
     labels = set(result[0]["metric"]) - {"__name__", "job", "instance"}
-    assert labels <= set(spec.labels), "compatibility names carry only their own labels"
+    assert labels <= set(spec.all_labels), "compatibility names carry their own labels"
+    assert {"cluster", "broker"} <= labels, "and, like every series, cluster and broker"
     # Prometheus drops empty labels: the member labels of a group without members.
-    assert set(spec.labels) - labels <= {"member_host", "consumer_id", "client_id"}
+    assert set(spec.all_labels) - labels <= {"member_host", "consumer_id", "client_id"}
 
 
 def test_compatibility_names_are_off_by_default_and_catalog_names_stay_on_with_them(
