@@ -27,7 +27,7 @@ from loadtest.faults.faults import (
     RetentionShrink,
     Tmpfs,
 )
-from loadtest.faults.proxy import TcpProxy
+from loadtest.faults.proxy import ThreadedFaultProxy
 from tests.loadtest.test_faults import FakeGroups
 
 pytestmark = pytest.mark.interop
@@ -59,7 +59,9 @@ def answers(bootstrap: str, timeout: float = 3.0) -> bool:
 
 
 @pytest.fixture
-def behind_proxy(tmp_path: Path) -> Iterator[tuple[ManagedBroker, TcpProxy, Tmpfs | None]]:
+def behind_proxy(
+    tmp_path: Path,
+) -> Iterator[tuple[ManagedBroker, ThreadedFaultProxy, Tmpfs | None]]:
     tmpfs: Tmpfs | None = None
     data = tmp_path / "data"
     if os.geteuid() == 0 and shutil.which("mount"):
@@ -68,7 +70,7 @@ def behind_proxy(tmp_path: Path) -> Iterator[tuple[ManagedBroker, TcpProxy, Tmpf
             tmpfs.mount()
         except FaultUnavailable:
             tmpfs = None
-    proxy = TcpProxy().start()
+    proxy = ThreadedFaultProxy().start()
     broker = ManagedBroker(data, advertised=proxy.address, log_path=tmp_path / "broker.log")
     try:
         broker.start()
@@ -82,7 +84,7 @@ def behind_proxy(tmp_path: Path) -> Iterator[tuple[ManagedBroker, TcpProxy, Tmpf
 
 
 def test_every_fault_is_undone_when_the_scenario_fails_half_way(
-    behind_proxy: tuple[ManagedBroker, TcpProxy, Tmpfs | None],
+    behind_proxy: tuple[ManagedBroker, ThreadedFaultProxy, Tmpfs | None],
 ) -> None:
     broker, proxy, tmpfs = behind_proxy
     produce(broker.bootstrap, "audit", 10)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from loadtest.faults.proxy import FaultProxy
 from synthetics.config import SlaConfig, TopicConfig
-from synthetics.proxy import FaultProxy
 from tests.support.broker_process import BrokerProcess
 from tests.synthetics.support import eventually, free_port, new_probe, running, target, value
 
@@ -21,7 +21,7 @@ PRODUCE = 0
 @pytest.fixture
 async def proxied_broker(tmp_path: Path) -> AsyncIterator[tuple[BrokerProcess, FaultProxy]]:
     """A broker that advertises a fault proxy in front of it, so clients stay on the proxy."""
-    port = free_port()
+    port = free_port()  # the ready banner shows the advertised address, not the bound one
     proxy = await FaultProxy(("127.0.0.1", port)).start()
     process = BrokerProcess(tmp_path / "data", "--advertised", proxy.address)
     try:
