@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -45,12 +44,13 @@ from slo import conventions as c
 from synthetics.catalog import PROBE_CATALOG
 from tests.dashboards.support import MergedEndpoint, ProbeProcess, fetch_text
 from tests.slo.support import free_port
+from tests.support import tools
 from tests.support.broker_process import BrokerProcess
 
-PROMETHEUS = shutil.which("prometheus")
+PROMETHEUS = tools.find_tool(tools.PROMETHEUS)
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed"),
+    tools.requires(tools.PROMETHEUS),
 ]
 
 TOPIC, PARTITIONS, RECORDS = "orders", 3, 300

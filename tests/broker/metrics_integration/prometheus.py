@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -15,10 +14,12 @@ from typing import Any
 
 import yaml
 
+from tests.support import tools
+
 __all__ = ["PROMETHEUS", "PROMTOOL", "Prometheus"]
 
-PROMETHEUS = shutil.which("prometheus")
-PROMTOOL = shutil.which("promtool")
+PROMETHEUS = tools.find_tool(tools.PROMETHEUS)
+PROMTOOL = tools.find_tool(tools.PROMTOOL)
 _LISTENING = re.compile(r'msg="Listening on" address=([\d.]+:\d+)')
 
 
