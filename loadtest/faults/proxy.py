@@ -19,7 +19,9 @@ it too. It forwards Kafka frames both ways and, on demand:
   (clients notice only through their timeouts), in one :data:`Direction` or both;
 - :meth:`FaultProxy.reset_connections`: abort every open connection now (RST), mode kept;
 - **TLS termination** with a server-side ``SSLContext``: a TLS listener in front of a
-  plaintext broker.
+  plaintext broker;
+- **request log**: ``on_request(api_key, api_version)`` is called for every request
+  forwarded (on the proxy's loop), to see which versions clients negotiate.
 
 Framing. The proxy reads Kafka's 4-byte size prefix and the header right after it
 (requests: API key, version, correlation id; responses: correlation id) and never the
@@ -66,6 +68,7 @@ _RESPONSE_HEADER: Final = struct.Struct(">i")  # correlation id
 _CHUNK_BYTES: Final = 65_536
 _LINGER_RESET: Final = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 _T = TypeVar("_T")
+RequestObserver = Callable[[int, int], None]  # (api key, api version)
 
 
 @dataclass(slots=True)
@@ -191,12 +194,14 @@ class FaultProxy:
         port: int = 0,
         ssl: ssl_module.SSLContext | None = None,
         seed: int = 0,
+        on_request: RequestObserver | None = None,
     ) -> None:
         self.upstream = upstream
         self.host = host
         self.port = port
         self.stats = ProxyStats()
         self._ssl = ssl
+        self._on_request = on_request
         self._random = random.Random(seed)
         self._latency_seconds = 0.0
         self._jitter_seconds = 0.0
@@ -382,9 +387,11 @@ class FaultProxy:
             return _Verdict.DROP
         if direction == "requests":
             if len(header) == _REQUEST_HEADER.size:
-                api_key, _version, correlation = _REQUEST_HEADER.unpack(header)
+                api_key, version, correlation = _REQUEST_HEADER.unpack(header)
                 link.inflight[correlation] = api_key
                 self.stats.requests[api_key] = self.stats.requests.get(api_key, 0) + 1
+                if self._on_request is not None:
+                    self._on_request(api_key, version)
             return _Verdict.FORWARD
         if len(header) != _RESPONSE_HEADER.size:
             return _Verdict.FORWARD
@@ -412,9 +419,10 @@ class ThreadedFaultProxy:
         port: int = 0,
         ssl: ssl_module.SSLContext | None = None,
         seed: int = 0,
+        on_request: RequestObserver | None = None,
         timeout_seconds: float = 10.0,
     ) -> None:
-        self._proxy = FaultProxy(upstream, host, port, ssl, seed)
+        self._proxy = FaultProxy(upstream, host, port, ssl, seed, on_request)
         self._timeout_seconds = timeout_seconds
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

@@ -126,6 +126,19 @@ async def test_frames_pass_through_intact_and_in_order_even_when_larger_than_a_c
     writer.close()
 
 
+async def test_the_request_log_sees_each_requests_api_key_and_version(
+    echo: _EchoServer,
+) -> None:
+    seen: list[tuple[int, int]] = []
+    upstream = ("127.0.0.1", echo.server_address[1])
+    async with FaultProxy(upstream, on_request=lambda *key: seen.append(key)) as p:
+        reader, writer = await _connect(p)
+        writer.write(_request(METADATA, 1) + struct.pack(">ihhi", 8, PRODUCE, 9, 2))
+        assert [await _correlation(reader), await _correlation(reader)] == [1, 2]
+        writer.close()
+    assert seen == [(METADATA, 0), (PRODUCE, 9)]
+
+
 async def test_dropped_responses_are_only_those_of_the_chosen_api_then_the_link_closes(
     proxy: FaultProxy,
 ) -> None:
