@@ -130,7 +130,6 @@ class _Link:
 class _Outbox:
     """Delivers one direction of one link in order, each chunk at its due time.
 
-
     The queue is unbounded: it holds the bytes "in flight", at most the read rate times the
     delay. Without a delay and with nothing queued, a chunk is written at once and the
     reader waits for the writer to drain (back-pressure from the receiving side).
