@@ -251,12 +251,21 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
         url = f"http://127.0.0.1:{port}"
 
+        def ready() -> bool:
+            """Prometheus answers queries (before, it refuses them with 503)."""
+            try:
+                with urllib.request.urlopen(f"{url}/-/ready", timeout=10) as response:
+                    return bool(response.status == 200)
+            except OSError:  # not listening yet, or HTTPError 503 while it starts
+                return False
+
         def answers(expr: str) -> bool:
             try:
                 return bool(_query(url, expr)["data"]["result"])
             except OSError:
                 return False
 
+        _poll("Prometheus to be ready", ready, timeout=60)
         _poll("the first scrape", lambda: answers(f"{UP} == 1"))
         _traffic(broker.bootstrap, lambda: answers(m.PARTITION_BYTES_APPENDED.name))
         logs = f"logs: {tmp / 'prometheus.log'}, {tmp / 'probe.log'}"

@@ -49,7 +49,22 @@ class Prometheus:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        self.url = self._wait_for_address(20)
+        self.url = self._wait_for_address(60)
+        self._wait_ready(60)
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        """Queries get 503 until the TSDB is open, a while after the listener is up."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=10) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"prometheus never ready:\n{self.log_path.read_text()[-3000:]}")
 
     def _wait_for_address(self, timeout_s: float) -> str:
         deadline = time.monotonic() + timeout_s
