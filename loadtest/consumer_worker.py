@@ -25,7 +25,7 @@ import numpy as np
 from loadtest import payload
 from loadtest.frames import Command, ConsumerLedger, Ready, WorkerFailed
 from loadtest.schedule import ArrivalSchedule, Phase
-from loadtest.worker_stats import IntervalStats, interval_of, wait_for_start
+from loadtest.worker_stats import IntervalStats, interval_of
 
 __all__ = ["ConsumerTask", "consumer_main"]
 
@@ -73,6 +73,7 @@ class _Consumer:
         self.seen_worker: list[int] = []
         self.seen_seq: list[int] = []
         self.assigned = False
+        self.holding = False  # partitions held paused until the start command
 
     def run(self) -> None:
         from confluent_kafka import Consumer
@@ -94,7 +95,7 @@ class _Consumer:
         while not self.assigned and time.monotonic() < deadline:
             self._consume_batch(consumer, 0, 0)  # joins the group; nothing is counted yet
         self.frames.put(Ready("consumer", task.worker, task.group))
-        command = wait_for_start(self.control)
+        command = self._serve_group_until_start(consumer)
         if command.name == "stop":
             consumer.close()
             return
@@ -103,9 +104,29 @@ class _Consumer:
         self._settle()
         self.frames.put(ConsumerLedger(task.worker, task.group, self.counts))
 
+    def _serve_group_until_start(self, consumer: Any) -> Command:
+        """Wait for the start (or stop) command while polling the consumer: a member that
+        stops polling holds up every rebalance of its group, so a member of the same
+        group whose process started later would never be assigned (librdkafka serves
+        rebalances only in poll). Partitions stay paused meanwhile: nothing is read
+        before the start."""
+        self.holding = True
+        consumer.pause(consumer.assignment())
+        try:
+            while True:
+                while not self.control.poll():
+                    self._consume_batch(consumer, 0, 0)
+                command: Command = self.control.recv()
+                if command.name in ("start", "stop"):
+                    return command
+        finally:
+            self.holding = False
+            if not self.paused:
+                consumer.resume(consumer.assignment())
+
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         self.assigned = True
-        if self.paused and partitions:
+        if (self.paused or self.holding) and partitions:
             consumer.pause(partitions)
 
     def _loop(self, consumer: Any, start_ns: int) -> None:

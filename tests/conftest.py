@@ -8,6 +8,15 @@ from pathlib import Path
 import pytest
 
 from contracts.launcher import BrokerProcess
+from tests.support.tools import require_tool
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``@requires(TOOL)`` marks: skip, or fail under TIDEWATCH_REQUIRE_TOOLS, before any
+    fixture starts a server for nothing."""
+    for mark in item.iter_markers("requires_tools"):
+        for tool in mark.args:
+            require_tool(tool)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from loadtest.faults.proxy import ProxyMode, TcpProxy
+from loadtest.faults.proxy import Direction, ProxyMode
 from loadtest.frames import Command
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "FaultStack",
     "FaultUnavailable",
     "GroupControl",
+    "NetworkControl",
     "ProxyDrop",
     "ProxyLatency",
     "RetentionShrink",
@@ -172,10 +173,19 @@ class ConsumerSlow(Fault):
         self.control.control_group(self.group, Command("slow", processing_ms=0.0))
 
 
+class NetworkControl(Protocol):
+    """What network faults need of a proxy (a
+    :class:`~loadtest.faults.proxy.ThreadedFaultProxy`, or a
+    :class:`~loadtest.faults.proxy.FaultProxy` driven from its own loop's thread)."""
+
+    def set_latency(self, latency_seconds: float, jitter_seconds: float = 0.0) -> None: ...
+    def set_mode(self, mode: ProxyMode, direction: Direction = "both") -> None: ...
+
+
 class ProxyLatency(Fault):
     name = "network-latency"
 
-    def __init__(self, proxy: TcpProxy, latency_ms: float, jitter_ms: float = 0.0) -> None:
+    def __init__(self, proxy: NetworkControl, latency_ms: float, jitter_ms: float = 0.0) -> None:
         super().__init__()
         self.proxy = proxy
         self.latency_ms = latency_ms
@@ -193,20 +203,25 @@ class ProxyLatency(Fault):
 
 class ProxyDrop(Fault):
     """Drop connections: ``reset`` aborts them and refuses new ones; ``blackhole``
-    keeps them open and delivers nothing."""
+    keeps them open and delivers nothing (``direction``: requests, responses or both);
+    ``refuse`` keeps open ones and closes new ones."""
 
     name = "network-drop"
 
-    def __init__(self, proxy: TcpProxy, mode: ProxyMode = "reset") -> None:
+    def __init__(
+        self, proxy: NetworkControl, mode: ProxyMode = "reset", direction: Direction = "both"
+    ) -> None:
         super().__init__()
         self.proxy = proxy
         self.mode: ProxyMode = mode
+        self.direction: Direction = direction
 
     def describe(self) -> str:
-        return f"{self.name} ({self.mode})"
+        way = "" if self.direction == "both" else f" {self.direction}"
+        return f"{self.name} ({self.mode}{way})"
 
     def _inject(self) -> None:
-        self.proxy.set_mode(self.mode)
+        self.proxy.set_mode(self.mode, self.direction)
 
     def _undo(self) -> None:
         self.proxy.set_mode("forward")

@@ -52,7 +52,7 @@ from loadtest.faults.faults import (
     RetentionShrink,
     Tmpfs,
 )
-from loadtest.faults.proxy import TcpProxy
+from loadtest.faults.proxy import ThreadedFaultProxy
 from loadtest.gameday.alerting import AlertSource, Targets
 from loadtest.gameday.expectations import Outcome, judge
 from loadtest.gameday.observations import AlertHistory, GroupLag, LagHistory, SLOHistory
@@ -140,7 +140,7 @@ class GameDay:
         self.source_factory = source_factory or make_source
         self.result = GameDayResult(scenario, scenario.alerts.evaluator, workdir)
         self._broker: BrokerProcess | None = None
-        self._proxy: TcpProxy | None = None
+        self._proxy: ThreadedFaultProxy | None = None
         self._generator: LoadGenerator | None = None
         self._active: dict[str, Fault] = {}
 
@@ -203,7 +203,7 @@ class GameDay:
         s = self.scenario
         advertised = None
         if s.broker.proxy:
-            proxy = TcpProxy().start()
+            proxy = ThreadedFaultProxy().start()
             self._proxy = proxy
             stack.callback(proxy.close)
             advertised = proxy.address
@@ -410,7 +410,7 @@ class GameDay:
         )
 
 
-def _need(proxy: TcpProxy | None) -> TcpProxy:
+def _need(proxy: ThreadedFaultProxy | None) -> ThreadedFaultProxy:
     if proxy is None:
         raise FaultUnavailable("network faults need broker.proxy: true")
     return proxy

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from alerts.rule import AlertRule
 from contracts.promql import selector
+from tests.support import tools
 
-PROMTOOL = shutil.which("promtool")
-AMTOOL = shutil.which("amtool")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
-needs_amtool = pytest.mark.skipif(AMTOOL is None, reason="amtool is not installed")
+PROMTOOL = tools.find_tool(tools.PROMTOOL)
+AMTOOL = tools.find_tool(tools.AMTOOL)
+needs_promtool = tools.requires(tools.PROMTOOL)
+needs_amtool = tools.requires(tools.AMTOOL)
 
 # The labels every broker series carries once scraped with the generated scrape config.
 BROKER = {

@@ -4,7 +4,6 @@ their receivers, and a real Alertmanager inhibits what the configuration says it
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -28,8 +27,8 @@ from contracts.alerts import (
 )
 from contracts.launcher import free_port
 from tests.alerts.support import AMTOOL, needs_amtool
+from tests.support import tools
 
-ALERTMANAGER = shutil.which("prometheus-alertmanager")
 CONFIG = build().files[ALERTMANAGER_FILE]
 
 
@@ -88,14 +87,13 @@ def test_amtool_routes_alerts_by_severity(config_file: Path, case: str) -> None:
 
 @pytest.fixture
 def alertmanager(config_file: Path, tmp_path: Path) -> Iterator[str]:
-    if ALERTMANAGER is None:
-        pytest.skip("prometheus-alertmanager is not installed")
+    alertmanager_path = tools.require_tool(tools.ALERTMANAGER)
     port = free_port()
     storage = tmp_path / "am-data"
     storage.mkdir()
     process = subprocess.Popen(
         [
-            ALERTMANAGER,
+            alertmanager_path,
             f"--config.file={config_file}",
             f"--storage.path={storage}",
             f"--web.listen-address=127.0.0.1:{port}",

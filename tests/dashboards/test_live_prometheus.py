@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -45,11 +44,12 @@ from dashboards.build import label_values_parts, panel_queries, variable_queries
 from slo import conventions as c
 from synthetics.catalog import PROBE_CATALOG, PROBE_METRICS
 from tests.dashboards.support import MergedEndpoint, ProbeProcess, fetch_text
+from tests.support import tools
 
-PROMETHEUS = shutil.which("prometheus")
+PROMETHEUS = tools.find_tool(tools.PROMETHEUS)
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed"),
+    tools.requires(tools.PROMETHEUS),
 ]
 
 TOPIC, PARTITIONS, RECORDS = "orders", 3, 300
@@ -253,6 +253,14 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
         url = f"http://127.0.0.1:{port}"
 
+        def ready() -> bool:
+            """Prometheus answers queries (before, it refuses them with 503)."""
+            try:
+                with urllib.request.urlopen(f"{url}/-/ready", timeout=10) as response:
+                    return bool(response.status == 200)
+            except OSError:  # not listening yet, or HTTPError 503 while it starts
+                return False
+
         def answers(expr: str) -> bool:
             try:
                 return bool(_query(url, expr)["data"]["result"])
@@ -260,6 +268,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 # Not listening yet, or 503 "Service Unavailable" while it starts.
                 return False
 
+        _poll("Prometheus to be ready", ready, timeout=60)
         _poll("the first scrape", lambda: answers(f"{UP} == 1"))
         _traffic(broker.bootstrap, lambda: answers(m.PARTITION_BYTES_APPENDED.name))
         logs = f"logs: {tmp / 'prometheus.log'}, {tmp / 'probe.log'}"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import shutil
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -43,12 +42,6 @@ def _broker_drops_no_client(request: pytest.FixtureRequest) -> Iterator[None]:
         new = output[before:] if len(output) >= before else output  # restarted: all new
         trouble = [line for line in new.splitlines() if TROUBLE.search(line)]
         assert not trouble, "the broker reported trouble:\n" + "\n".join(trouble)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _kcat_installed() -> None:
-    if shutil.which("kcat") is None:
-        pytest.fail("kcat is not installed: run scripts/install-system-deps.sh (Debian kcat)")
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ header values are JSON ``null``.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -25,10 +24,10 @@ from itertools import groupby
 from pathlib import Path
 
 from tests.interop.messages import Consumed, Message
+from tests.support import tools
 
-__all__ = ["KCAT", "KcatError", "kcat", "kcat_consume", "kcat_produce", "kcat_query_offset"]
+__all__ = ["KcatError", "kcat", "kcat_consume", "kcat_produce", "kcat_query_offset"]
 
-KCAT = shutil.which("kcat") or "kcat"
 RECORD_DELIMITER = b"<<TIDEWATCH-RECORD>>"
 KEY_DELIMITER = b"<<TIDEWATCH-KEY>>"
 _CODECS = {"none", "gzip", "snappy", "lz4", "zstd"}
@@ -47,7 +46,11 @@ class KcatResult:
 def kcat(*args: str | bytes, stdin: bytes | None = None, timeout_s: float = 30.0) -> KcatResult:
     """Run kcat with ``args`` and return its output; raises KcatError on failure."""
     proc = subprocess.run(
-        [KCAT, *args], input=stdin, capture_output=True, timeout=timeout_s, check=False
+        [tools.require_tool(tools.KCAT), *args],
+        input=stdin,
+        capture_output=True,
+        timeout=timeout_s,
+        check=False,
     )
     stderr = proc.stderr.decode(errors="replace")
     if proc.returncode != 0:

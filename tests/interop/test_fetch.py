@@ -28,9 +28,24 @@ pytestmark = pytest.mark.interop
 
 MAX_WAIT_MS = 500
 WATCH_S = 3.0
-# A busy loop would fetch hundreds of times in WATCH_S; the long poll allows about
-# WATCH_S / max wait requests, plus the start-up requests (ListOffsets, first fetch).
-MAX_FETCHES = int(WATCH_S * 1000 / MAX_WAIT_MS) + 4
+MIN_POLLS = 10
+# A long poll that does not wait for data or max wait: the client would be answered at
+# once. These tests wait longer than any loaded machine needs and assert "at once" as
+# "well before max wait", never as a tight bound.
+LONG_MAX_WAIT_MS = 60_000
+AT_ONCE_S = 30.0
+
+
+def max_fetches(watched_s: float) -> int:
+    """A busy loop fetches hundreds of times a second; the long poll allows one fetch per
+    max wait, plus the start-up requests (ListOffsets, first fetch). A slower machine
+    only fetches less."""
+    return int(watched_s * 1000 / MAX_WAIT_MS) + 4
+
+
+def _watching(started: float, polls: int) -> bool:
+    """Go on for WATCH_S and for at least MIN_POLLS polls, however slow the machine."""
+    return polls < MIN_POLLS or time.monotonic() - started < WATCH_S
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +82,8 @@ def test_a_raw_fetch_on_an_empty_partition_waits_for_max_wait(
     result = fwire.fetch(topic, 0, 0, max_wait_ms=800, min_bytes=1)
     elapsed = time.monotonic() - started
     assert not result.records
-    assert 0.7 <= elapsed < 3.0, f"answered after {elapsed:.2f}s for a max wait of 0.8s"
+    # A lower bound only: it answered because max wait passed, however slow the machine.
+    assert elapsed >= 0.8, f"answered after {elapsed:.2f}s for a max wait of 0.8s"
 
 
 def _watch_confluent(bootstrap: str, topic: str) -> int:
@@ -77,8 +93,8 @@ def _watch_confluent(bootstrap: str, topic: str) -> int:
     polls = 0
     try:
         consumer.assign([TopicPartition(topic, 0, 0)])
-        deadline = time.monotonic() + WATCH_S
-        while time.monotonic() < deadline:
+        started = time.monotonic()
+        while _watching(started, polls):
             assert consumer.poll(0.1) is None
             polls += 1
     finally:
@@ -96,8 +112,8 @@ def _watch_kafka_python(bootstrap: str, topic: str) -> int:
     try:
         consumer.assign([tp])
         consumer.seek(tp, 0)
-        deadline = time.monotonic() + WATCH_S
-        while time.monotonic() < deadline:
+        started = time.monotonic()
+        while _watching(started, polls):
             assert not consumer.poll(timeout_ms=100)
             polls += 1
     finally:
@@ -119,8 +135,8 @@ def _watch_aiokafka(bootstrap: str, topic: str) -> int:
         try:
             consumer.assign([tp])
             consumer.seek(tp, 0)
-            deadline = time.monotonic() + WATCH_S
-            while time.monotonic() < deadline:
+            started = time.monotonic()
+            while _watching(started, polls):
                 assert not await consumer.getmany(timeout_ms=100)
                 polls += 1
         finally:
@@ -143,11 +159,13 @@ def test_a_consumer_on_an_empty_partition_does_not_busy_loop(
 ) -> None:
     fwire.create_topic(topic)
     before = fetch_request_count(fetch_broker.http_url)
+    started = time.monotonic()
     polls = WATCHERS[name](fetch_broker.bootstrap, topic)
+    watched_s = time.monotonic() - started
     fetches = fetch_request_count(fetch_broker.http_url) - before
-    assert polls >= 10, "the client did not poll in the loop"
-    assert 1 <= fetches <= MAX_FETCHES, (
-        f"{fetches:.0f} fetch requests in {WATCH_S}s with max wait {MAX_WAIT_MS} ms"
+    assert polls >= MIN_POLLS, "the client did not poll in the loop"
+    assert 1 <= fetches <= max_fetches(watched_s), (
+        f"{fetches:.0f} fetch requests in {watched_s:.1f}s with max wait {MAX_WAIT_MS} ms"
     )
 
 
@@ -155,7 +173,9 @@ def test_a_record_produced_during_a_long_poll_is_delivered_at_once(
     fetch_broker: BrokerProcess, fwire: WireClient, topic: str
 ) -> None:
     fwire.create_topic(topic)
-    correlation = fwire.send(fwire.fetch_request(topic, 0, 0, max_wait_ms=10_000, min_bytes=1))
+    fwire.timeout_s = 2 * LONG_MAX_WAIT_MS / 1000
+    request = fwire.fetch_request(topic, 0, 0, max_wait_ms=LONG_MAX_WAIT_MS, min_bytes=1)
+    correlation = fwire.send(request)
     assert not fwire.readable_within(0.3), "the fetch did not wait for data"
     with WireClient(fetch_broker.bootstrap) as producer:
         produced_at = time.monotonic()
@@ -164,28 +184,30 @@ def test_a_record_produced_during_a_long_poll_is_delivered_at_once(
     waited = time.monotonic() - produced_at
     ((result,),) = (t.partitions for t in response.responses)
     assert b"wake up" in bytes(result.records)
-    assert waited < 1.0, f"delivered {waited:.2f}s after the produce (max wait 10s)"
+    # Woken by the data: a fetch left to its max wait would answer after 60 s.
+    assert waited < AT_ONCE_S, f"delivered {waited:.2f}s after the produce (max wait 60 s)"
 
 
 def test_a_confluent_consumer_gets_a_record_produced_while_it_waits(
     fetch_broker: BrokerProcess, fwire: WireClient, topic: str
 ) -> None:
     fwire.create_topic(topic)
-    consumer = confluent_consumer(fetch_broker.bootstrap, {"fetch.wait.max.ms": 5000})
+    consumer = confluent_consumer(
+        fetch_broker.bootstrap,
+        {"fetch.wait.max.ms": LONG_MAX_WAIT_MS, "socket.timeout.ms": 2 * LONG_MAX_WAIT_MS},
+    )
     try:
         consumer.assign([TopicPartition(topic, 0, 0)])
-        # After a second of polling the consumer's fetch is parked in a 5 s long poll.
+        # After a second of polling the consumer's fetch is parked in a 60 s long poll.
         assert consumer.poll(1.0) is None
-        produced_at = time.monotonic()
         assert fwire.produce(topic, 0, _record_batch(b"while waiting")).error_code == ErrorCode.none
-        msg = consumer.poll(10)
-        received_at = time.monotonic()
+        # Well before the long poll's max wait: only a wake-up by the produce gets it here.
+        msg = consumer.poll(AT_ONCE_S)
     finally:
         consumer.close()
-    assert msg is not None
+    assert msg is not None, "the waiting fetch was not woken by the produce"
     assert msg.error() is None
     assert msg.value() == b"while waiting"
-    assert received_at - produced_at < 2.0, "the waiting fetch was not woken by the produce"
 
 
 # -- byte limits -------------------------------------------------------------------------
@@ -246,7 +268,7 @@ def truncated_topic(fwire: WireClient, topic: str) -> tuple[str, int, int]:
     for i in range(12):
         batch = _record_batch(f"record {i} ".encode() * 40, i)
         assert fwire.produce(topic, 0, batch).error_code == ErrorCode.none
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while fwire.list_offset(topic, 0, -2).offset == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     # Stop retention here so the log start cannot move while the test reads.
@@ -296,7 +318,7 @@ def test_confluent_without_a_reset_policy_reports_the_out_of_range_position(
     try:
         consumer.assign([TopicPartition(topic, 0, 0)])
         msg = None
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while msg is None and time.monotonic() < deadline:
             msg = consumer.poll(0.5)
     finally:
@@ -326,7 +348,7 @@ def test_kafka_python_without_a_reset_policy_raises_offset_out_of_range(
         consumer.assign([tp])
         consumer.seek(tp, 0)
         with pytest.raises(kafka.errors.OffsetOutOfRangeError):
-            _poll_for(consumer, seconds=10)
+            _poll_for(consumer, seconds=30)
     finally:
         consumer.close()
 
@@ -349,7 +371,7 @@ def test_aiokafka_without_a_reset_policy_raises_offset_out_of_range(
         try:
             consumer.assign([tp])
             consumer.seek(tp, 0)
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 await consumer.getmany(tp, timeout_ms=500)
         finally:

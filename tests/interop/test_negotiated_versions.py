@@ -1,8 +1,8 @@
 """Which API versions each client family actually uses against this broker, observed
-by a recording proxy in front of it: every request must be in the advertised table,
-and the versions that matter for the features claimed elsewhere must be the modern
-ones (confluent-kafka fetching by topic id, kafka-python initialising an idempotent
-producer, everyone producing record batch v2).
+by the fault proxy in front of it (logging each request): every request must be in the
+advertised table, and the versions that matter for the features claimed elsewhere must
+be the modern ones (confluent-kafka fetching by topic id, kafka-python initialising an
+idempotent producer, everyone producing record batch v2).
 
 Run with ``-s`` to print the table (it is reproduced in the interop README).
 """
@@ -26,9 +26,10 @@ from confluent_kafka.admin import (
 
 from broker.protocol.apis import SUPPORTED, ApiKey
 from contracts.launcher import BrokerProcess
+from loadtest.faults.proxy import ThreadedFaultProxy
 from tests.interop.clients import FAMILIES, confluent_consumer, kafka_python, samples_for
 from tests.interop.kcat import kcat_query_offset
-from tests.interop.proxy import RecordingProxy
+from tests.interop.proxy import RequestLog
 
 pytestmark = pytest.mark.interop
 
@@ -37,14 +38,15 @@ OBSERVED: dict[str, dict[str, list[int]]] = {}
 
 
 @pytest.fixture(scope="module")
-def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, RecordingProxy]]:
-    proxy = RecordingProxy()
+def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, RequestLog]]:
+    log = RequestLog()
+    proxy = ThreadedFaultProxy(on_request=log.record).start()
     base = tmp_path_factory.mktemp("proxied")
     broker = BrokerProcess(base / "data", "--advertised", proxy.address)
     try:
         broker.start()
-        proxy.forward_to(broker.listen_address.port)
-        yield proxy.address, proxy
+        proxy.set_upstream("127.0.0.1", broker.listen_address.port)
+        yield proxy.address, log
     finally:
         broker.stop()
         proxy.close()
@@ -174,10 +176,10 @@ IDEMPOTENCE = {
 
 @pytest.mark.parametrize("name", list(FAMILIES), ids=[f"{n} negotiates" for n in FAMILIES])
 def test_each_client_family_uses_advertised_modern_versions(
-    proxied: tuple[str, RecordingProxy], name: str
+    proxied: tuple[str, RequestLog], name: str
 ) -> None:
-    bootstrap, proxy = proxied
-    proxy.take()
+    bootstrap, log = proxied
+    log.take()
     client = FAMILIES[name]
     topic = f"negotiated-{name}"
     messages = samples_for(client)
@@ -185,7 +187,7 @@ def test_each_client_family_uses_advertised_modern_versions(
     assert len(client.consume(bootstrap, topic, len(messages))) == len(messages)
     _offsets_round(bootstrap, name, topic)
     _admin_round(bootstrap, name)
-    seen = proxy.take()
+    seen = log.take()
     OBSERVED[name] = _summarise(seen)
 
     outside = [

@@ -8,7 +8,6 @@ checks that every declared figure is there with a positive value, not how large 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +16,9 @@ from click.testing import CliRunner
 
 from loadtest.bench import bench
 from loadtest.benchmark.figures import FIGURES
+from tests.support import tools
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("redis-server") is None, reason="needs Debian's redis-server"
-)
+pytestmark = tools.requires(tools.REDIS_SERVER)
 
 TINY = [
     "--messages", "3000",

@@ -23,6 +23,7 @@ from loadtest.faults.faults import (
     Tmpfs,
 )
 from loadtest.frames import Command
+from tests.support import tools
 
 
 class FakeBroker:
@@ -158,17 +159,12 @@ def test_disk_full_refuses_a_real_disk(tmp_path: Path) -> None:
         DiskFill(tmp_path).inject()
 
 
-def _can_mount() -> bool:
-    return os.geteuid() == 0 and shutil.which("mount") is not None
-
-
-@pytest.mark.skipif(not _can_mount(), reason="mounting a tmpfs needs root")
 def test_disk_full_fills_a_tmpfs_and_undo_frees_it(tmp_path: Path) -> None:
     try:
         tmpfs = Tmpfs(tmp_path / "data", 4 << 20)
         tmpfs.mount()
     except FaultUnavailable as exc:
-        pytest.skip(str(exc))
+        tools.missing_component(str(exc), tools.TMPFS_HINT)
     try:
         with DiskFill(tmpfs.path, leave_bytes=0):
             assert shutil.disk_usage(tmpfs.path).free < 64 << 10

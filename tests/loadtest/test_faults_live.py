@@ -4,7 +4,6 @@ the network forwards)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -27,8 +26,9 @@ from loadtest.faults.faults import (
     RetentionShrink,
     Tmpfs,
 )
-from loadtest.faults.proxy import TcpProxy
+from loadtest.faults.proxy import ThreadedFaultProxy
 from tests.loadtest.test_faults import FakeGroups
+from tests.support import tools
 
 pytestmark = pytest.mark.interop
 
@@ -59,16 +59,18 @@ def answers(bootstrap: str, timeout: float = 3.0) -> bool:
 
 
 @pytest.fixture
-def behind_proxy(tmp_path: Path) -> Iterator[tuple[BrokerProcess, TcpProxy, Tmpfs | None]]:
-    tmpfs: Tmpfs | None = None
+def behind_proxy(
+    tmp_path: Path,
+) -> Iterator[tuple[BrokerProcess, ThreadedFaultProxy, Tmpfs | None]]:
     data = tmp_path / "data"
-    if os.geteuid() == 0 and shutil.which("mount"):
-        tmpfs = Tmpfs(data, 64 << 20)
-        try:
-            tmpfs.mount()
-        except FaultUnavailable:
-            tmpfs = None
-    proxy = TcpProxy().start()
+    tmpfs: Tmpfs | None = Tmpfs(data, 64 << 20)
+    try:
+        tmpfs.mount()
+    except FaultUnavailable as exc:
+        tmpfs = None  # the test goes on without the disk fault, unless CI requires it
+        if tools.tools_required():
+            tools.missing_component(str(exc), tools.TMPFS_HINT)
+    proxy = ThreadedFaultProxy().start()
     broker = BrokerProcess(data, advertised=proxy.address, log_path=tmp_path / "broker.log")
     try:
         broker.start()
@@ -82,7 +84,7 @@ def behind_proxy(tmp_path: Path) -> Iterator[tuple[BrokerProcess, TcpProxy, Tmpf
 
 
 def test_every_fault_is_undone_when_the_scenario_fails_half_way(
-    behind_proxy: tuple[BrokerProcess, TcpProxy, Tmpfs | None],
+    behind_proxy: tuple[BrokerProcess, ThreadedFaultProxy, Tmpfs | None],
 ) -> None:
     broker, proxy, tmpfs = behind_proxy
     produce(broker.bootstrap, "audit", 10)

@@ -4,7 +4,6 @@ only, valid after compression, with ages compressed along with the windows."""
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -31,9 +30,10 @@ from loadtest.gameday.rules import (
 from loadtest.metrics import LOAD_CATALOG
 from slo.rules import render
 from slo.spec import load_files
+from tests.support import tools
 
 SLO_FILE = Path("loadtest/scenarios/slo/gameday.yaml")
-PROMTOOL = shutil.which("promtool")
+PROMTOOL = tools.find_tool(tools.PROMTOOL)
 
 
 def rules(time_scale: float = 60, **kwargs: object) -> dict[str, object]:
@@ -125,7 +125,7 @@ def test_prometheus_scrapes_once_per_nominal_minute_within_limits(
     assert scrape_interval(time_scale) == interval
 
 
-@pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
+@tools.requires(tools.PROMTOOL)
 @pytest.mark.parametrize("time_scale", [1, 60, 120, 600])
 def test_the_compressed_rule_file_passes_promtool_check(tmp_path: Path, time_scale: int) -> None:
     assert PROMTOOL is not None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 import subprocess
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -11,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 import yaml
 from aiohttp import web
 
@@ -22,9 +20,10 @@ from slo.model import SLO
 from slo.rules import generate, group_names, render
 from slo.sampling import Sampler
 from slo.spec import load_text
+from tests.support import tools
 
-PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
+PROMTOOL = tools.find_tool(tools.PROMTOOL)
+needs_promtool = tools.requires(tools.PROMTOOL)
 
 API_SPEC = """
 version: tidewatch/v1

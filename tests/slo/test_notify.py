@@ -8,7 +8,6 @@ webhook receives the resolution.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -25,9 +24,10 @@ from contracts.launcher import free_port
 from slo.engine import Engine
 from slo.notify import AlertmanagerClient, AlertmanagerError, Notifier
 from tests.slo.support import api_slo, serving
+from tests.support import tools
 
-ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-pytestmark = pytest.mark.skipif(ALERTMANAGER is None, reason="Alertmanager is not installed")
+ALERTMANAGER = tools.find_tool(tools.ALERTMANAGER)
+pytestmark = tools.requires(tools.ALERTMANAGER)
 
 
 class Webhook:

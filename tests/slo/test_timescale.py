@@ -189,14 +189,14 @@ async def test_the_serve_loop_ticks_one_step_per_compressed_interval() -> None:
     )
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
-    deadline = time.monotonic() + 10
+    # Uncompressed, six steps of 60 s would take six minutes: waiting up to 30 s tells the
+    # two apart without depending on how fast this machine runs the loop.
+    deadline = time.monotonic() + 30
     while service.ticks < 6 and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
-    elapsed = time.time() - origin
     stop.set()
     await task
-    assert service.ticks >= 6
-    assert elapsed < 3, "six steps of 60 s took more than a few real seconds"
+    assert service.ticks >= 6, "six steps of 60 s did not pass in 30 real seconds"
     assert service.engine.now is not None
     assert service.engine.now >= origin + 5 * 60 - 60
 

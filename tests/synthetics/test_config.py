@@ -4,7 +4,6 @@ field and what is allowed, and SASL/TLS options with secrets from env vars or fi
 from __future__ import annotations
 
 import ssl
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from contracts.fields import ConfigError
 from synthetics.config import load_probe_config, parse_probe_config
 from synthetics.connection import Secret, client_options
 from synthetics.lagmon.config import parse_lag_config
+from tests.support.tls import self_signed_certificate
 
 FILE = "probe.yaml"
 
@@ -376,35 +376,10 @@ def test_invalid_security_settings_are_refused_with_the_field(
     assert message in caught.value.reason
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
-
-
 def test_tls_options_build_a_verifying_client_context_with_a_client_certificate(
     tmp_path: Path,
 ) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed_certificate(tmp_path)
     config = parse(
         secured(
             {
@@ -427,7 +402,7 @@ def test_tls_options_build_a_verifying_client_context_with_a_client_certificate(
 def test_tls_hostname_checking_can_be_switched_off_but_certificates_are_still_verified(
     tmp_path: Path,
 ) -> None:
-    cert, _ = _self_signed(tmp_path)
+    cert, _ = self_signed_certificate(tmp_path)
     config = parse(
         secured(
             {

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from contracts.launcher import BrokerProcess, free_port
+from contracts.launcher import BrokerProcess
+from loadtest.faults.proxy import FaultProxy
 from synthetics.config import SlaConfig, TopicConfig
-from synthetics.proxy import FaultProxy
 from tests.synthetics.support import eventually, new_probe, running, target, value
 
 PRODUCE = 0
@@ -21,11 +21,12 @@ PRODUCE = 0
 @pytest.fixture
 async def proxied_broker(tmp_path: Path) -> AsyncIterator[tuple[BrokerProcess, FaultProxy]]:
     """A broker that advertises a fault proxy in front of it, so clients stay on the proxy."""
-    port = free_port()
-    proxy = await FaultProxy(("127.0.0.1", port)).start()
-    process = BrokerProcess(tmp_path / "data", "--advertised", proxy.address, listen_port=port)
+    proxy = await FaultProxy().start()
+    process = BrokerProcess(tmp_path / "data", "--advertised", proxy.address)
     try:
         process.start()
+        # The ready file names the port the broker bound (it advertises the proxy's).
+        proxy.set_upstream(process.listen_address.host, process.listen_address.port)
         yield process, proxy
     finally:
         process.stop()

@@ -4,11 +4,9 @@ other golden file in tests/tidewatch/test_generate.py)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from contracts.metrics import MetricType
@@ -16,9 +14,10 @@ from slo.model import EventRatioSLI, LatencySLI
 from slo.spec import load_files
 from synthetics.catalog import PROBE_CATALOG
 from synthetics.slos import SPECS
+from tests.support import tools
 from tidewatch.cli import cli
 
-PROMTOOL = shutil.which("promtool")
+PROMTOOL = tools.find_tool(tools.PROMTOOL)
 CATALOG = {s.name: s for s in PROBE_CATALOG}
 
 
@@ -51,7 +50,7 @@ def test_tidewatch_slo_validate_accepts_them() -> None:
     assert "OK: 3 SLOs" in result.output
 
 
-@pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
+@tools.requires(tools.PROMTOOL)
 def test_tidewatch_slo_generate_output_passes_promtool_check_rules(tmp_path: Path) -> None:
     out = tmp_path / "rules.yaml"
     result = CliRunner().invoke(cli, ["slo", "generate", *map(str, SPECS), "-o", str(out)])

@@ -5,46 +5,33 @@ client connection (admin, producer, consumer, broker checks) verified against it
 from __future__ import annotations
 
 import ssl
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from contracts.launcher import BrokerProcess, free_port
+from contracts.launcher import BrokerProcess
+from loadtest.faults.proxy import FaultProxy
 from synthetics.config import parse_probe_config
 from synthetics.lagmon.config import parse_lag_config
 from synthetics.lagmon.service import LagService
-from synthetics.proxy import FaultProxy
+from tests.support.tls import self_signed_certificate
 from tests.synthetics.support import eventually, new_probe, running
-
-
-def _certificate(tmp_path: Path) -> tuple[Path, Path]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
-            *("-keyout", str(key), "-out", str(cert)),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
 
 
 @pytest.fixture
 async def tls_broker(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
     """(TLS bootstrap address, CA file) of a broker behind a TLS-terminating proxy."""
-    cert, key = _certificate(tmp_path)
+    cert, key = self_signed_certificate(tmp_path)
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.load_cert_chain(cert, key)
-    port = free_port()
-    proxy = await FaultProxy(("127.0.0.1", port), ssl=server).start()
-    process = BrokerProcess(tmp_path / "data", "--advertised", proxy.address, listen_port=port)
+    proxy = await FaultProxy(ssl=server).start()
+    process = BrokerProcess(tmp_path / "data", "--advertised", proxy.address)
     try:
         process.start()
+        # The ready file names the port the broker bound (it advertises the proxy's).
+        proxy.set_upstream(process.listen_address.host, process.listen_address.port)
         yield proxy.address, cert
     finally:
         process.stop()
@@ -106,7 +93,7 @@ async def test_a_probe_that_does_not_trust_the_certificate_never_starts(
 ) -> None:
     bootstrap, _ = tls_broker
     (tmp_path / "other").mkdir()
-    other_ca, _ = _certificate(tmp_path / "other")
+    other_ca, _ = self_signed_certificate(tmp_path / "other")
     config = parse_probe_config(
         {
             "targets": [

@@ -1,7 +1,8 @@
 """One consumer-group member of a given client family, run as its own process.
 
     python -m tests.broker.groups_integration.group_member --client confluent \\
-        --bootstrap HOST:PORT --group G --topic T --out FILE [--instance-id ID]
+        --bootstrap HOST:PORT --group G --topic T --out FILE [--instance-id ID] \\
+        [--session-timeout-ms MS]
 
 It subscribes, and for every batch it receives it first writes the records to FILE
 (flushed), then commits synchronously: at-least-once, so a member killed between the
@@ -60,7 +61,7 @@ def run_confluent(args: argparse.Namespace, journal: Journal, stop: list[bool]) 
         "bootstrap.servers": args.bootstrap,
         "group.id": args.group,
         "client.id": args.client_id,
-        "session.timeout.ms": SESSION_TIMEOUT_MS,
+        "session.timeout.ms": args.session_timeout_ms,
         "heartbeat.interval.ms": HEARTBEAT_INTERVAL_MS,
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
@@ -104,7 +105,7 @@ def run_kafka_python(args: argparse.Namespace, journal: Journal, stop: list[bool
         group_id=args.group,
         client_id=args.client_id,
         group_instance_id=args.instance_id or None,
-        session_timeout_ms=SESSION_TIMEOUT_MS,
+        session_timeout_ms=args.session_timeout_ms,
         heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -140,7 +141,7 @@ async def run_aiokafka(args: argparse.Namespace, journal: Journal, stop: list[bo
         group_id=args.group,
         client_id=args.client_id,
         group_instance_id=args.instance_id or None,
-        session_timeout_ms=SESSION_TIMEOUT_MS,
+        session_timeout_ms=args.session_timeout_ms,
         heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -170,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--client-id", default="member")
     parser.add_argument("--instance-id", default="")
+    parser.add_argument("--session-timeout-ms", type=int, default=SESSION_TIMEOUT_MS)
     args = parser.parse_args(argv)
     stop = [False]
     with open(args.out, "a", encoding="utf-8") as out:

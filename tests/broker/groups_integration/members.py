@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from tests.broker.groups_integration.group_member import HEARTBEAT_INTERVAL_MS, SESSION_TIMEOUT_MS
+from tests.support import tools
 
 __all__ = ["FAMILIES", "Consumed", "GroupMember", "wait_until"]
 
@@ -55,6 +56,7 @@ class GroupMember:
         workdir: Path,
         name: str,
         instance_id: str = "",
+        session_timeout_ms: int = SESSION_TIMEOUT_MS,
     ) -> None:
         self.family = family
         self.name = name
@@ -63,7 +65,7 @@ class GroupMember:
         if family == "kcat":
             # kcat prints records on stdout (unbuffered, -u) and rebalances on stderr.
             cmd = [
-                "kcat",
+                tools.require_tool(tools.KCAT),
                 "-b",
                 bootstrap,
                 "-G",
@@ -74,7 +76,7 @@ class GroupMember:
                 "-X",
                 f"client.id={name}",
                 "-X",
-                f"session.timeout.ms={SESSION_TIMEOUT_MS}",
+                f"session.timeout.ms={session_timeout_ms}",
                 "-X",
                 f"heartbeat.interval.ms={HEARTBEAT_INTERVAL_MS}",
                 "-X",
@@ -102,6 +104,7 @@ class GroupMember:
                 "--client-id",
                 name,
                 *(["--instance-id", instance_id] if instance_id else []),
+                *("--session-timeout-ms", str(session_timeout_ms)),
             ]
         with open(self.out, "ab") as out, open(self.err, "ab") as err:
             stdout = out if family == "kcat" else subprocess.DEVNULL

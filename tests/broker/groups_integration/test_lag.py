@@ -3,10 +3,11 @@ from the broker's /metrics and /status/groups while real clients consume, stop,
 stall and resume.
 
 The broker runs with ``lag: {min_stop_seconds: 2}`` so a stopped consumer is called
-STOP after two seconds. Records are produced with explicit timestamps, so the lag in
-seconds the broker reports can be checked exactly: it is the age of the first
-unconsumed record at the moment the broker answers, which lies between the moments
-the test sent the request and received the answer.
+STOP two seconds after its last commit. Records are produced with explicit timestamps,
+so the lag in seconds the broker reports can be checked exactly. Tests about the passing
+of time run an in-process broker on a :class:`~broker.clock.ManualClock` and move it by
+hand, so the lag in seconds is exact and no test sleeps; the others use a broker process
+and bound the answer by the moments the test sent the request and received it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ import yaml
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from broker.config import BrokerConfig
+from contracts.clock import ManualClock
 from contracts.launcher import BrokerProcess
+from tests.broker.groups_integration.group_member import SESSION_TIMEOUT_MS
 from tests.broker.groups_integration.members import GroupMember, wait_until
 from tests.broker.groups_integration.support import (
     create_topic,
@@ -32,10 +36,12 @@ from tests.broker.groups_integration.support import (
     produce,
     quiet,
 )
+from tests.support.inprocess_broker import InProcessBroker
 
 pytestmark = pytest.mark.interop
 
 RETENTION_MS = 3_600_000
+MIN_STOP_SECONDS = 2
 SECONDS_TOLERANCE = 0.01  # /status/groups rounds lag seconds to milliseconds
 
 
@@ -43,12 +49,27 @@ SECONDS_TOLERANCE = 0.01  # /status/groups rounds lag seconds to milliseconds
 def lag_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
     directory: Path = tmp_path_factory.mktemp("lag")
     config = directory / "broker.yaml"
-    config.write_text(yaml.safe_dump({"lag": {"min_stop_seconds": 2}}))
+    config.write_text(yaml.safe_dump({"lag": {"min_stop_seconds": MIN_STOP_SECONDS}}))
     process = BrokerProcess(directory / "data", "--config", str(config)).start()
     try:
         yield process
     finally:
         process.stop()
+
+
+@pytest.fixture
+def clocked_broker(tmp_path: Path) -> Iterator[tuple[InProcessBroker, ManualClock]]:
+    """An in-process broker whose clock moves only when the test says so. Joins complete
+    without the initial rebalance delay, which would otherwise wait for the clock."""
+    clock = ManualClock(now_ms())
+    config = BrokerConfig(
+        data_dir=tmp_path / "data",
+        lag_min_stop_seconds=MIN_STOP_SECONDS,
+        group_initial_rebalance_delay_ms=0,
+        retention_check_interval_ms=3_600_000,
+    )
+    with InProcessBroker(config, clock) as broker:
+        yield broker, clock
 
 
 def timed_status(http_url: str, group: str) -> tuple[int, dict[str, Any], int]:
@@ -77,71 +98,77 @@ def lag_metrics_are_sane(http_url: str) -> None:
         assert math.isfinite(value) and value >= 0, value
 
 
-def caught_up(http_url: str, group: str) -> dict[str, Any] | None:
+def caught_up(http_url: str, group: str, partitions: int) -> dict[str, Any] | None:
+    """The group's status once it has committed every one of the topic's ``partitions``
+    up to a non-empty high watermark and is OK; None before."""
     status = group_status(http_url, group)
-    if status is None or status["status"] != "OK" or not status["partitions"]:
+    if status is None or status["status"] != "OK":
         return None
+    if len(status["partitions"]) != partitions:
+        return None  # a partition not committed yet is not listed at all
     if any(p["lag_records"] or p["high_watermark"] == 0 for p in status["partitions"]):
         return None
     return status
 
 
+def status_is(http_url: str, group: str, wanted: str) -> dict[str, Any] | None:
+    status = group_status(http_url, group)
+    return status if status is not None and status["status"] == wanted else None
+
+
 def test_a_stopped_consumers_lag_grows_with_the_clock_turns_stop_and_clears_when_it_resumes(
-    lag_broker: BrokerProcess, start_member: Callable[..., GroupMember]
+    clocked_broker: tuple[InProcessBroker, ManualClock],
+    start_member: Callable[..., GroupMember],
 ) -> None:
+    broker, clock = clocked_broker
     topic = group = "stop-and-resume"
-    bootstrap, http_url = lag_broker.bootstrap, lag_broker.http_url
+    bootstrap, http_url = broker.bootstrap, broker.http_url
     create_topic(bootstrap, topic, 2, **{"retention.ms": str(RETENTION_MS)})
     produce(bootstrap, topic, [f"warm-{i}" for i in range(10)], 2)
     first = start_member("confluent", bootstrap, group, topic)
-    wait_until(lambda: caught_up(http_url, group), 30, "the consumer to catch up")
+    wait_until(lambda: caught_up(http_url, group, 2), 60, "both partitions committed")
     assert metric_samples(http_url, "tidewatch_group_retention_headroom_seconds", group=group) == []
 
     first.kill()
     # The consumer is gone. Records keep coming, the first ones stamped 30 s ago.
-    oldest_ms = now_ms() - 30_000
+    oldest_ms = clock.time_ms() - 30_000
     produce(bootstrap, topic, [f"old-{i}" for i in range(4)], 2, timestamp_ms=oldest_ms)
-    before, status, after = timed_status(http_url, group)
+    status = group_status(http_url, group)
+    assert status is not None
     for p in partitions_of(status).values():
-        assert p["lag_records"] == 2
-        assert_lag_seconds_exact(p["lag_seconds"], oldest_ms, before, after)
+        assert (p["lag_records"], p["lag_seconds"]) == (2, 30.0)
 
-    time.sleep(1.0)  # lag in seconds must grow with the clock, not with new records
+    clock.advance(1.0)  # lag in seconds grows with the clock, not with new records
     produce(bootstrap, topic, [f"new-{i}" for i in range(6)], 2)
-    before2, status2, after2 = timed_status(http_url, group)
+    status2 = group_status(http_url, group)
+    assert status2 is not None
     for p in partitions_of(status2).values():
-        assert p["lag_records"] == 5
-        assert_lag_seconds_exact(p["lag_seconds"], oldest_ms, before2, after2)
-    assert status2["max_lag_seconds"] - status["max_lag_seconds"] >= 1.0
-    assert status2["lag_records"] == 10
+        assert (p["lag_records"], p["lag_seconds"]) == (5, 31.0)
+    assert (status2["lag_records"], status2["max_lag_seconds"]) == (10, 31.0)
     lag_metrics_are_sane(http_url)
 
     # /metrics tells the same, with full precision.
-    before_m = now_ms()
     records = metric_samples(http_url, "tidewatch_group_lag_records", group=group)
     seconds = metric_samples(http_url, "tidewatch_group_lag_seconds", group=group)
-    after_m = now_ms()
     assert sorted(v for _, v in records) == [5.0, 5.0]
-    for _, value in seconds:
-        assert_lag_seconds_exact(value, oldest_ms, before_m, after_m)
+    assert [v for _, v in seconds] == [31.0, 31.0]
 
     # Retention will delete the unconsumed records one retention.ms after the newest
     # record of their segment (one segment here).
     newest = metric_samples(
         http_url, "tidewatch_partition_newest_record_timestamp_seconds", topic=topic
     )
-    before_h = now_ms()
     headroom = metric_samples(http_url, "tidewatch_group_retention_headroom_seconds", group=group)
-    after_h = now_ms()
     assert len(headroom) == 2
     newest_by_partition = {labels["partition"]: value for labels, value in newest}
     for labels, value in headroom:
         deletion_s = newest_by_partition[labels["partition"]] + RETENTION_MS / 1000
-        assert deletion_s - after_h / 1000 - 0.01 <= value <= deletion_s - before_h / 1000 + 0.01
+        assert value == pytest.approx(deletion_s - clock.time_ms() / 1000, abs=0.001)
 
-    stopped = wait_until(
-        lambda: (s := group_status(http_url, group)) and s["status"] == "STOP" and s, 10, "STOP"
-    )
+    assert status_is(http_url, group, "OK"), "one second without a commit is not a STOP"
+    clock.advance(MIN_STOP_SECONDS)
+    stopped = status_is(http_url, group, "STOP")
+    assert stopped is not None, group_status(http_url, group)
     for p in stopped["partitions"]:
         assert p["status"] == "STOP"
         assert p["reason"].startswith("no commit for "), p["reason"]
@@ -155,8 +182,11 @@ def test_a_stopped_consumers_lag_grows_with_the_clock_turns_stop_and_clears_when
     } == {"0": 4.0, "1": 4.0}
     assert metric_samples(http_url, "tidewatch_group_status", group=group, status="STOP")[0][1] == 1
 
+    # The killed member's session runs out on the broker's clock, so a new member joins
+    # alone instead of waiting for it.
+    clock.advance(SESSION_TIMEOUT_MS / 1000 + 1)
     start_member("confluent", bootstrap, group, topic)
-    resumed = wait_until(lambda: caught_up(http_url, group), 30, "the consumer to catch up")
+    resumed = wait_until(lambda: caught_up(http_url, group, 2), 60, "the consumer to catch up")
     for p in resumed["partitions"]:
         assert p["lag_seconds"] == 0
         assert p["retention_headroom_seconds"] is None
@@ -306,12 +336,13 @@ def test_a_recreated_topics_lag_in_seconds_comes_from_its_own_records(
 
 
 def test_a_record_arriving_on_a_quiet_topic_is_not_a_stop_until_it_has_waited(
-    lag_broker: BrokerProcess,
+    clocked_broker: tuple[InProcessBroker, ManualClock],
 ) -> None:
     # Burrow's false STOP: the consumer's last commit is old only because nothing
     # arrived. The broker calls STOP only once the waiting record is old too.
+    broker, clock = clocked_broker
     topic = group = "quiet-topic"
-    bootstrap, http_url = lag_broker.bootstrap, lag_broker.http_url
+    bootstrap, http_url = broker.bootstrap, broker.http_url
     create_topic(bootstrap, topic, 1)
     produce(bootstrap, topic, ["first"], 1)
     consumer = committing_consumer(bootstrap, group, topic)
@@ -319,14 +350,14 @@ def test_a_record_arriving_on_a_quiet_topic_is_not_a_stop_until_it_has_waited(
         commit(consumer, topic, 1)
     finally:
         consumer.close()
-    quiet_since = time.monotonic()
-    time.sleep(2.5)  # the scenario itself: a quiet spell longer than min_stop_seconds
-    produce(bootstrap, topic, ["late arrival"], 1)
+    clock.advance(MIN_STOP_SECONDS + 0.5)  # a quiet spell longer than min_stop_seconds
+    produce(bootstrap, topic, ["late arrival"], 1, timestamp_ms=clock.time_ms())
     arrived = only_partition(http_url, group)
     assert arrived["lag_records"] == 1
     assert arrived["status"] == "OK", arrived["reason"]
-    stopped = wait_until(
-        lambda: (p := only_partition(http_url, group))["status"] == "STOP" and p, 5, "STOP"
-    )
-    assert time.monotonic() - quiet_since > 4.5
+    clock.advance(MIN_STOP_SECONDS)
+    assert only_partition(http_url, group)["status"] == "OK", "waited exactly, not longer"
+    clock.advance(0.001)
+    stopped = only_partition(http_url, group)
+    assert stopped["status"] == "STOP", stopped
     assert "the oldest unconsumed record has waited" in stopped["reason"]

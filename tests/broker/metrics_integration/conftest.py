@@ -16,7 +16,8 @@ from tests.broker.groups_integration.conftest import (  # noqa: F401 - fixtures
     pytest_configure,
     start_member,
 )
-from tests.broker.metrics_integration.prometheus import PROMETHEUS, Prometheus
+from tests.broker.metrics_integration.prometheus import Prometheus
+from tests.support import tools
 
 
 @dataclass
@@ -34,8 +35,7 @@ def start_broker(directory: Path, name: str, config: dict[str, object]) -> Broke
 
 @pytest.fixture(scope="package")
 def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
-    if PROMETHEUS is None:
-        pytest.skip("prometheus is not installed (Debian package prometheus)")
+    tools.require_tool(tools.PROMETHEUS)
     # Imported here, once pytest_configure has silenced kafka-python's deprecations.
     from tests.broker.metrics_integration.traffic import generate_traffic
 

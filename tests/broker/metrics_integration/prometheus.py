@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -15,10 +14,12 @@ from typing import Any
 
 import yaml
 
+from tests.support import tools
+
 __all__ = ["PROMETHEUS", "PROMTOOL", "Prometheus"]
 
-PROMETHEUS = shutil.which("prometheus")
-PROMTOOL = shutil.which("promtool")
+PROMETHEUS = tools.find_tool(tools.PROMETHEUS)
+PROMTOOL = tools.find_tool(tools.PROMTOOL)
 _LISTENING = re.compile(r'msg="Listening on" address=([\d.]+:\d+)')
 
 
@@ -48,7 +49,22 @@ class Prometheus:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        self.url = self._wait_for_address(20)
+        self.url = self._wait_for_address(60)
+        self._wait_ready(60)
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        """Queries get 503 until the TSDB is open, a while after the listener is up."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=10) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"prometheus never ready:\n{self.log_path.read_text()[-3000:]}")
 
     def _wait_for_address(self, timeout_s: float) -> str:
         deadline = time.monotonic() + timeout_s

@@ -12,12 +12,12 @@ import pytest
 from broker.metrics.catalog import BROKER_LABELS, CATALOG, COMPAT_CATALOG
 from contracts.metrics import MetricSpec, MetricType
 from tests.broker.metrics_integration.conftest import Scraped
-from tests.broker.metrics_integration.prometheus import PROMETHEUS
 from tests.broker.metrics_integration.traffic import COMMITTED, LAGGING_GROUP, PER_PARTITION, TOPIC
+from tests.support import tools
 
 pytestmark = [
     pytest.mark.interop,
-    pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed"),
+    tools.requires(tools.PROMETHEUS),
 ]
 
 FIRST_SCRAPE_S = 30  # the first scrape comes 5-6 s after Prometheus starts

@@ -11,10 +11,11 @@ import pytest
 
 from tests.broker.metrics_integration.conftest import Scraped
 from tests.broker.metrics_integration.prometheus import PROMTOOL
+from tests.support import tools
 
 pytestmark = [
     pytest.mark.interop,
-    pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed"),
+    tools.requires(tools.PROMTOOL),
 ]
 
 

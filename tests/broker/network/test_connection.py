@@ -19,6 +19,7 @@ class FakeTransport(asyncio.Transport):
         super().__init__()
         self.written: list[bytes] = []
         self.closing = False
+        self.lost = asyncio.Event()  # set once the protocol was told the connection is gone
         self.protocol: KafkaConnection | None = None
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
@@ -33,8 +34,12 @@ class FakeTransport(asyncio.Transport):
     def close(self) -> None:
         if not self.closing:
             self.closing = True
-            assert self.protocol is not None
-            asyncio.get_running_loop().call_soon(self.protocol.connection_lost, None)
+            asyncio.get_running_loop().call_soon(self._report_lost)  # as a real transport
+
+    def _report_lost(self) -> None:
+        assert self.protocol is not None
+        self.protocol.connection_lost(None)
+        self.lost.set()
 
     def pause_reading(self) -> None:
         pass
@@ -49,6 +54,7 @@ class FakeDispatcher:
 
     def __init__(self) -> None:
         self.pending: list[Any] = []
+        self.waiting = asyncio.Event()  # a b"wait" reply has started waiting
 
     def dispatch(self, frame: bytes, principal: str, client_address: str) -> Dispatched:
         if frame.startswith(b"bad"):
@@ -61,6 +67,7 @@ class FakeDispatcher:
         return Dispatched(ctx, "metadata", RawBody([b"ok"]))
 
     async def _wait_forever(self) -> RawBody:
+        self.waiting.set()
         await asyncio.Event().wait()
         return RawBody([b"never"])
 
@@ -80,6 +87,15 @@ def _feed(connection: KafkaConnection, data: bytes) -> None:
 
 def _frame(payload: bytes) -> bytes:
     return struct.pack(">i", len(payload)) + payload
+
+
+async def _until_closed(coroutine: Any, loop_turns: int = 100) -> None:
+    """Let the loop run (turns, not time) until ``coroutine`` is closed."""
+    for _ in range(loop_turns):
+        if inspect.getcoroutinestate(coroutine) == inspect.CORO_CLOSED:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"still {inspect.getcoroutinestate(coroutine)} after {loop_turns} turns")
 
 
 def _connect(stats: BrokerStats) -> tuple[KafkaConnection, FakeTransport, FakeDispatcher]:
@@ -119,7 +135,7 @@ async def test_a_connection_the_broker_closes_is_counted_once_with_its_reason() 
     stats = BrokerStats()
     connection, transport, _ = _connect(stats)
     _feed(connection, _frame(b"bad") + struct.pack(">i", 100) + b"partial")
-    await asyncio.sleep(0)  # the transport reports the close on the next loop turn
+    await asyncio.wait_for(transport.lost.wait(), 30)  # the bound only stops a hang
     assert transport.closing
     assert stats.malformed == {"header": 1}
 
@@ -130,19 +146,17 @@ async def test_a_waiting_request_is_released_when_the_client_hangs_up_before_it_
     _feed(connection, _frame(b"wait"))
     connection.connection_lost(None)  # in the same loop turn: the handler never ran
     (reply,) = dispatcher.pending
-    await asyncio.sleep(0)
-    assert inspect.getcoroutinestate(reply) == inspect.CORO_CLOSED
+    await _until_closed(reply)
 
 
 async def test_a_waiting_request_is_cancelled_when_the_client_hangs_up() -> None:
     stats = BrokerStats()
     connection, _, dispatcher = _connect(stats)
     _feed(connection, _frame(b"wait"))
-    await asyncio.sleep(0.01)  # the handler is now waiting
+    await asyncio.wait_for(dispatcher.waiting.wait(), 30)
     connection.connection_lost(None)
-    await asyncio.sleep(0.01)
     (reply,) = dispatcher.pending
-    assert inspect.getcoroutinestate(reply) == inspect.CORO_CLOSED
+    await _until_closed(reply)
 
 
 async def test_a_client_hanging_up_in_the_middle_of_a_large_frame_is_counted_as_truncated() -> None:

@@ -23,6 +23,7 @@ from tests.broker.robustness import wire
 from tests.broker.robustness.clients import KafkaConsumer, KafkaProducer, TopicPartition, kafka
 from tests.broker.robustness.conftest import StartBroker
 from tests.broker.robustness.support import metric, scan_segment, scrape
+from tests.support import tools
 
 KAFKA_STORAGE_ERROR = 56
 TOPIC = "filling"
@@ -42,7 +43,8 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         check=False,
     )
     if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs for the full-disk test: {result.stderr.strip()}")
+        reason = f"cannot mount a tmpfs for the full-disk test: {result.stderr.strip()}"
+        tools.missing_component(reason, tools.TMPFS_HINT)
     try:
         yield mount_point
     finally:

@@ -159,7 +159,7 @@ def test_the_broker_survives_100k_mutated_requests_and_stored_data_is_unchanged(
         connections += stats.connections
         assert stats.connect_errors == 0, "the broker stopped accepting connections"
         done = processed(scrape(broker)) - before
-        if done >= PROCESSED_TARGET or time.monotonic() - started > 150:
+        if done >= PROCESSED_TARGET:  # a count, however long it takes: no throughput floor
             break
     elapsed = time.monotonic() - started
     print(

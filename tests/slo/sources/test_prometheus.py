@@ -9,7 +9,6 @@ give the decisions and incidents the recorded-file path gives.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -26,11 +25,10 @@ from slo.sampling import Sampler
 from slo.sources.prometheus import PrometheusError, PrometheusEvaluator, PrometheusSource
 from slo.sources.recorded import RecordedHistory
 from tests.slo.support import PROMTOOL, api_slo
+from tests.support import tools
 
-PROMETHEUS = shutil.which("prometheus")
-pytestmark = pytest.mark.skipif(
-    PROMETHEUS is None or PROMTOOL is None, reason="prometheus and promtool are not installed"
-)
+PROMETHEUS = tools.find_tool(tools.PROMETHEUS)
+pytestmark = tools.requires(tools.PROMETHEUS, tools.PROMTOOL)
 STEP = 60
 MINUTES = 18 * 60
 
