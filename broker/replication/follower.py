@@ -113,7 +113,9 @@ class FetchResponse:
 
 @dataclass(frozen=True, slots=True)
 class TruncateTo:
-    """``Log.truncate_to(offset)``; below the log start, ``truncate_fully_and_start_at``."""
+    """``Log.truncate_to(offset)``; below the log start, ``truncate_fully_and_start_at``.
+    At or above the log end no data goes, but an epoch entry starting at the log end
+    does (one this node assigned as a leader that never appended)."""
 
     offset: int
 
@@ -244,8 +246,7 @@ class FollowerReplicaState:
     def _truncate(self, end: EpochEndOffset, log: ReplicaLogView) -> tuple[FollowerAction, ...]:
         decision = truncation_for(end, log, self.high_watermark(log))
         self.phase = FollowerPhase.FETCHING if decision.completed else FollowerPhase.TRUNCATING
-        if decision.offset >= log.log_end_offset:
-            return _NO_ACTIONS
+        # Even at the log end: the truncation drops an epoch entry starting there.
         return (TruncateTo(decision.offset),)
 
     def on_fetch_response(
