@@ -8,10 +8,19 @@ Phases:
   truncates to the decision of ``broker.replication.truncation`` (several rounds when
   the leader answers with an epoch the follower never had). An empty epoch cache asks
   about epoch -1, which the leader answers as unknown: truncate to the high watermark.
+  With ``truncate_on_fetch`` (Kafka since 2.7) a follower whose log has an epoch skips
+  this phase: the leader checks its last fetched epoch and answers with the diverging
+  epoch, from which it truncates as above.
 - FETCHING: Fetch from the log end offset, with the latest epoch as the last fetched
   epoch and the current leader epoch. A response appends the leader's bytes unchanged,
   follows the leader's log start and takes its high watermark (the follower's HW is
   min(leader HW, own log end)). A diverging epoch in the response truncates as above.
+  Records starting below the fetch offset (the leader's batch holding it starts
+  earlier) mean the batches just below our log end are not the leader's: with an empty
+  log (its start inside that batch, after the leader's DeleteRecords) the log restarts
+  at the batch's base and appends it, as Kafka does; otherwise we truncate to that base
+  and fetch again, without adopting the HW (only a log that is a prefix of the
+  leader's may claim it).
 - RESOLVING_OFFSET: after OFFSET_OUT_OF_RANGE, the follower asks the leader for its log
   start and end (ListOffsets earliest and latest, as a replica), then truncates to the
   leader's end when its own log is longer (only after an unclean election), or empties
@@ -27,10 +36,11 @@ the leader may simply not have applied the metadata that made it leader yet.
 
 Driving it (the I/O edge): ``next_request(log, now_ms)`` gives the request to send (None
 while one is in flight, backing off or stopped); send it and pass the answer to the
-matching ``on_*_response`` (or ``on_request_failed``), which returns actions; execute
-them in order against the log (``broker.replication.log_actions``) before asking for
-the next request. At most one request is in flight; answers to any other request (a
-previous leadership, a timed-out one) are ignored and return no actions.
+matching ``on_*_response`` with that same request object (or ``on_request_failed``),
+which returns actions; execute them in order against the log
+(``broker.replication.log_actions``) before asking for the next request. At most one
+request is in flight; answers to any other request object (a previous leadership, a
+timed-out one) are ignored and return no actions.
 """
 
 from __future__ import annotations
@@ -38,8 +48,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from broker.records.batch import LOG_OVERHEAD, read_prefix
 from broker.replication.errors import ReplicationError
-from broker.replication.log_view import ReplicaLogView
+from broker.replication.log_view import NO_EPOCH, ReplicaLogView
 from broker.replication.truncation import truncation_for
 from broker.storage.epoch_cache import EpochEndOffset
 
@@ -155,14 +166,18 @@ class FollowerReplicaState:
         leader_epoch: int,
         high_watermark: int,
         fetch_backoff_ms: int = 1000,
+        truncate_on_fetch: bool = False,
     ) -> None:
         """``leader_id`` -1: the partition is offline (STOPPED). ``high_watermark``: the
-        checkpointed (or previous) HW, used until the leader tells its own."""
+        checkpointed (or previous) HW, used until the leader tells its own.
+        ``truncate_on_fetch``: skip OffsetsForLeaderEpoch when the log has an epoch and
+        rely on the leader's diverging epoch in fetch responses (Kafka since 2.7)."""
         self.topic = topic
         self.partition = partition
         self.leader_id = leader_id
         self.leader_epoch = leader_epoch
         self.fetch_backoff_ms = fetch_backoff_ms
+        self.truncate_on_fetch = truncate_on_fetch
         self.leader_high_watermark = high_watermark
         self.phase = FollowerPhase.TRUNCATING if leader_id >= 0 else FollowerPhase.STOPPED
         self.stop_reason: str | None = None if leader_id >= 0 else "the partition has no leader"
@@ -183,6 +198,8 @@ class FollowerReplicaState:
             return None
         request_id = self._next_request_id
         request: FollowerRequest
+        if self._skips_truncation(log):
+            self.phase = FollowerPhase.FETCHING
         if self.phase is FollowerPhase.TRUNCATING:
             latest = log.epoch_cache.latest_epoch
             request = EpochRequest(request_id, self.leader_id, self.leader_epoch, latest)
@@ -203,6 +220,13 @@ class FollowerReplicaState:
         self.in_flight = request
         return request
 
+    def _skips_truncation(self, log: ReplicaLogView) -> bool:
+        return (
+            self.truncate_on_fetch
+            and self.phase is FollowerPhase.TRUNCATING
+            and log.epoch_cache.latest_epoch != NO_EPOCH
+        )
+
     def on_request_failed(self, request: FollowerRequest, now_ms: int) -> None:
         """No answer (timeout, connection lost): retry after the backoff."""
         if self._settle(request):
@@ -210,7 +234,7 @@ class FollowerReplicaState:
 
     def _settle(self, request: FollowerRequest) -> bool:
         """True (and nothing in flight any more) when ``request`` is the one in flight."""
-        if self.in_flight is None or self.in_flight != request:
+        if self.in_flight is None or self.in_flight is not request:
             return False
         self.in_flight = None
         return True
@@ -245,7 +269,8 @@ class FollowerReplicaState:
 
     def _truncate(self, end: EpochEndOffset, log: ReplicaLogView) -> tuple[FollowerAction, ...]:
         decision = truncation_for(end, log, self.high_watermark(log))
-        self.phase = FollowerPhase.FETCHING if decision.completed else FollowerPhase.TRUNCATING
+        done = decision.completed or self.truncate_on_fetch  # the next fetch asks again
+        self.phase = FollowerPhase.FETCHING if done else FollowerPhase.TRUNCATING
         # Even at the log end: the truncation drops an epoch entry starting there.
         return (TruncateTo(decision.offset),)
 
@@ -262,8 +287,16 @@ class FollowerReplicaState:
         if response.diverging_epoch is not None:
             return self._truncate(response.diverging_epoch, log)
         actions: list[FollowerAction] = []
-        if len(response.records):
-            actions.append(AppendReplicated(response.records))
+        records = response.records
+        first_base = (
+            read_prefix(records)[0] if len(records) >= LOG_OVERHEAD else request.fetch_offset
+        )
+        if first_base < request.fetch_offset:
+            if log.log_end_offset != log.log_start_offset:
+                return (TruncateTo(first_base),)  # our batches there are not the leader's
+            actions.append(TruncateFullyAndStartAt(first_base))
+        if len(records):
+            actions.append(AppendReplicated(records))
         if response.log_start_offset > log.log_start_offset:
             actions.append(AdvanceLogStart(response.log_start_offset))
         if response.high_watermark >= 0:

@@ -103,9 +103,9 @@ class IsrState:
         self, change: IsrChangeRequest, error: ReplicationError | None, now_ms: int
     ) -> IsrChangeRequest | None:
         """The controller's answer to ``change`` (None: no answer came). Returns the
-        request to send again, or None (see the module docstring). Answers to a change
-        that is no longer in flight are ignored."""
-        if self.pending != change or error is ReplicationError.NONE:
+        request to send again, or None (see the module docstring). Answers about any
+        object but the change in flight are ignored."""
+        if self.pending is not change or error is ReplicationError.NONE:
             return None
         if error in _NOT_APPLIED:
             self.pending = None

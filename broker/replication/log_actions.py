@@ -3,8 +3,8 @@
 the Log); everything it does is spelled out by the action types it takes.
 
 Storage errors propagate (LogStorageError, CorruptBatchError, UnexpectedAppendOffsetError
-...): the caller logs them and, for a follower, calls ``on_request_failed`` so it fetches
-again from its (unchanged or partly advanced) log end after the backoff.
+...): the caller logs them; the follower's answer is already settled, so its next
+request fetches again from the log end as it is (unchanged or partly advanced).
 """
 
 from __future__ import annotations

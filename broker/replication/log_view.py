@@ -36,6 +36,11 @@ class ReplicaLogView(Protocol):
     def log_end_offset(self) -> int: ...
 
     @property
+    def flushed_offset(self) -> int:
+        """Everything below it is on disk (bounds the HW under the durable policy)."""
+        ...
+
+    @property
     def epoch_cache(self) -> LatestEpochView: ...
 
     def end_offset_for_epoch(self, leader_epoch: int) -> EpochEndOffset:

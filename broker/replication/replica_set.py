@@ -60,9 +60,23 @@ class RoleOutcome:
 class LocalReplicas:
     """Partition key -> LeaderReplicaState or FollowerReplicaState on node ``node_id``."""
 
-    def __init__(self, node_id: int, *, fetch_backoff_ms: int = 1000) -> None:
+    def __init__(
+        self,
+        node_id: int,
+        *,
+        fetch_backoff_ms: int = 1000,
+        truncate_on_fetch: bool = False,
+        leader_class: type[LeaderReplicaState] = LeaderReplicaState,
+        follower_class: type[FollowerReplicaState] = FollowerReplicaState,
+    ) -> None:
+        """``fetch_backoff_ms`` and ``truncate_on_fetch``: for new followers (see
+        FollowerReplicaState). ``leader_class`` and ``follower_class``: the state types
+        to create (tests substitute broken variants to prove their checks catch them)."""
         self.node_id = node_id
         self.fetch_backoff_ms = fetch_backoff_ms
+        self.truncate_on_fetch = truncate_on_fetch
+        self.leader_class = leader_class
+        self.follower_class = follower_class
         self.states: dict[PartitionKey, ReplicaState] = {}
 
     def leader(self, key: PartitionKey) -> LeaderReplicaState | None:
@@ -144,7 +158,7 @@ class LocalReplicas:
         waiters: ProduceWaiters | None = None
         if isinstance(previous, LeaderReplicaState):
             waiters = previous.waiters  # re-elected: its producers keep waiting
-        leader = LeaderReplicaState(
+        leader = self.leader_class(
             key[0],
             key[1],
             leader_id=self.node_id,
@@ -156,6 +170,7 @@ class LocalReplicas:
             high_watermark=high_watermark,
             now_ms=now_ms,
             config=config,
+            flushed_offset=log.flushed_offset,
             waiters=waiters,
         )
         self.states[key] = leader
@@ -171,12 +186,13 @@ class LocalReplicas:
         high_watermark = self._start_hw(key, log, checkpoint_hw)
         previous = self.states.pop(key, None)
         completed = previous.resign() if isinstance(previous, LeaderReplicaState) else ()
-        self.states[key] = FollowerReplicaState(
+        self.states[key] = self.follower_class(
             key[0],
             key[1],
             leader_id=transition.leader_id,
             leader_epoch=transition.leader_epoch,
             high_watermark=high_watermark,
             fetch_backoff_ms=self.fetch_backoff_ms,
+            truncate_on_fetch=self.truncate_on_fetch,
         )
         return RoleOutcome(key, (), completed)
