@@ -286,22 +286,12 @@ class FollowerReplicaState:
             return self._on_error(response.error, now_ms)
         if response.diverging_epoch is not None:
             return self._truncate(response.diverging_epoch, log)
-        actions: list[FollowerAction] = []
-        records = response.records
-        first_base = (
-            read_prefix(records)[0] if len(records) >= LOG_OVERHEAD else request.fetch_offset
-        )
-        if first_base < request.fetch_offset:
-            if log.log_end_offset != log.log_start_offset:
-                return (TruncateTo(first_base),)  # our batches there are not the leader's
-            actions.append(TruncateFullyAndStartAt(first_base))
-        if len(records):
-            actions.append(AppendReplicated(records))
-        if response.log_start_offset > log.log_start_offset:
-            actions.append(AdvanceLogStart(response.log_start_offset))
+        actions = _records_actions(request.fetch_offset, response, log)
+        if actions is None:
+            return (TruncateTo(read_prefix(response.records)[0]),)
         if response.high_watermark >= 0:
             self.leader_high_watermark = response.high_watermark
-        return tuple(actions)
+        return actions
 
     def _out_of_range(
         self, leader_log_start: int, log: ReplicaLogView
@@ -332,3 +322,25 @@ class FollowerReplicaState:
         if leader_log_start > log.log_end_offset:
             return (TruncateFullyAndStartAt(leader_log_start),)
         return _NO_ACTIONS
+
+
+def _records_actions(
+    fetch_offset: int, response: FetchResponse, log: ReplicaLogView
+) -> tuple[FollowerAction, ...] | None:
+    """Append the records and follow the log start; None when the leader's first batch
+    starts below the fetch offset in a non-empty log (our batches there are not the
+    leader's: truncate to its base). An empty log restarts at that base first."""
+    records = response.records
+    actions: list[FollowerAction] = []
+    log_start = log.log_start_offset
+    first_base = read_prefix(records)[0] if len(records) >= LOG_OVERHEAD else fetch_offset
+    if first_base < fetch_offset:
+        if log.log_end_offset != log_start:
+            return None
+        actions.append(TruncateFullyAndStartAt(first_base))
+        log_start = first_base
+    if len(records):
+        actions.append(AppendReplicated(records))
+    if response.log_start_offset > log_start:
+        actions.append(AdvanceLogStart(response.log_start_offset))
+    return tuple(actions)
