@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from broker.replication import LeaderConfig, LeaderReplicaState, ReplicationError
+from broker.replication import (
+    FollowerPhase,
+    FollowerReplicaState,
+    LeaderConfig,
+    LeaderReplicaState,
+    ReplicationError,
+)
 from tests.broker.replication.fakes import FakeLog
 
 LAG_MS = 10_000
@@ -53,3 +59,8 @@ def fetch(
     assert decision.error is ReplicationError.NONE, decision.reason
     assert decision.diverging_epoch is None
     return decision.update.high_watermark
+
+
+def phase_of(state: FollowerReplicaState) -> FollowerPhase:
+    """The phase, read through a call (so that type checkers do not pin it)."""
+    return state.phase

@@ -19,6 +19,7 @@ from broker.replication import (
     TruncateTo,
 )
 from broker.storage.epoch_cache import EpochEndOffset
+from tests.broker.replication.builders import phase_of
 from tests.broker.replication.fakes import FakeLog, FakeLogs
 
 NONE = ReplicationError.NONE
@@ -146,7 +147,7 @@ def test_out_of_range_asks_the_leader_for_its_offsets_then_decides(
     state, request = fetching(log)
     response = FetchResponse(ReplicationError.OFFSET_OUT_OF_RANGE)
     assert state.on_fetch_response(request, response, log, 0) == ()
-    assert state.phase is FollowerPhase.RESOLVING_OFFSET
+    assert phase_of(state) is FollowerPhase.RESOLVING_OFFSET
     ask = state.next_request(log, 0)
     assert ask == LeaderOffsetsRequest(1, leader_id=2, current_leader_epoch=6)
     assert isinstance(ask, LeaderOffsetsRequest)

@@ -15,6 +15,7 @@ from broker.replication import (
 )
 from broker.replication.truncation import truncation_for
 from broker.storage.epoch_cache import EpochEndOffset
+from tests.broker.replication.builders import phase_of
 from tests.broker.replication.fakes import FakeLogs
 
 # The follower: epochs 1 at 0, 2 at 30, 4 at 60; its log ends at 80; its HW is 25.
@@ -76,7 +77,7 @@ def test_truncation_in_several_rounds_ends_fetching(make_log: FakeLogs) -> None:
     assert isinstance(first, EpochRequest)
     actions = state.on_epoch_response(first, ReplicationError.NONE, EpochEndOffset(3, 75), log, 0)
     assert actions == (TruncateTo(60),)
-    assert state.phase is FollowerPhase.TRUNCATING
+    assert phase_of(state) is FollowerPhase.TRUNCATING
     log.log_end_offset = 60
     log.epoch_cache.truncate_from_end(60)
     second = state.next_request(log, 0)
