@@ -34,28 +34,21 @@ import tempfile
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from broker.metadata.controller_config import ControllerConfig
-from broker.metadata.image import PartitionImage
-from broker.metadata.replies import IsrChange, NewTopic
+from broker.metadata.replies import NewTopic
 from broker.replication import (
-    EpochRequest,
-    FetchRequest,
     FollowerReplicaState,
-    FollowerRequest,
-    IsrChangeRequest,
     LeaderConfig,
     LeaderReplicaState,
-    ReplicationError,
 )
 from broker.storage.log_config import LogConfig
-from tests.broker.metadata.harness import ControllerHarness, incarnation, listeners_for
+from tests.broker.metadata.harness import ControllerHarness
 from tests.broker.replication.invariants import ReplicationChecker, Violation
-from tests.broker.replication.sim_network import CONTROLLER, Handler, Network
-from tests.broker.replication.sim_node import TOPIC, Acked, NodeSettings, SimNode
+from tests.broker.replication.sim_network import CONTROLLER, Network
+from tests.broker.replication.sim_node import TOPIC, NodeSettings, SimNode
+from tests.broker.replication.sim_wiring import TICK_MS, ClusterWiring
 
-TICK_MS = 10
 # Logs live in memory where the system offers it (tmpfs): the simulated power loss
 # decides what survives, so real fsyncs would only cost time.
 _SHM = Path("/dev/shm")
@@ -63,8 +56,6 @@ _MEMORY_DISK = str(_SHM) if _SHM.is_dir() and os.access(_SHM, os.W_OK) else None
 NODES = (1, 2, 3)
 REPLICA_LAG_TIME_MAX_MS = 200
 SESSION_TIMEOUT_MS = 300
-HEARTBEAT_EVERY_TICKS = 5
-REQUEST_TIMEOUT_MS = 150
 REPLAY = (
     "TIDEWATCH_REPLICATION_SEED={seed} .venv/bin/pytest "
     "tests/broker/replication/test_simulation.py -k replay"
@@ -131,7 +122,7 @@ class SimulationFailure(AssertionError):
         self.prop = prop
 
 
-class Simulation:
+class Simulation(ClusterWiring):
     """One seed's cluster. ``run`` returns a summary that equal seeds reproduce."""
 
     def __init__(
@@ -176,9 +167,10 @@ class Simulation:
         for node in self.nodes:
             node.directory.mkdir(parents=True)
         self.checker = ReplicationChecker(scenario.min_insync_replicas)
-        self.events: deque[str] = deque(maxlen=30)
-        self.answered: set[int] = set()
+        self.events = deque(maxlen=30)
+        self.answered = set()
         self.sends = 0
+        self.max_fetch_bytes = scenario.max_fetch_bytes
         self.produced = 0
         self.acked = 0
 
@@ -233,12 +225,6 @@ class Simulation:
         self.topic_id = self.harness.image.topic_ids[TOPIC]
         self._log("topic created")
 
-    @property
-    def partition(self) -> PartitionImage:
-        found = self.harness.image.partition(TOPIC, 0)
-        assert found is not None
-        return found
-
     def _step(self, *, faults: bool) -> None:
         self.now_ms += TICK_MS
         self.network.now_ms = self.now_ms
@@ -253,56 +239,6 @@ class Simulation:
                 self._inject_fault()
         if self.harness.image.topic_ids:
             self.checker.check(self.nodes, self.partition)
-
-    def _record(self, acked: list[Acked]) -> None:
-        for ack in acked:
-            self.checker.acknowledged(ack)
-            self.acked += 1
-
-    def _log(self, event: str) -> None:
-        self.events.append(f"t={self.now_ms} {event}")
-
-    # -- controller -------------------------------------------------------------------
-
-    def _controller_step(self) -> None:
-        if (self.now_ms // TICK_MS) % HEARTBEAT_EVERY_TICKS:
-            return
-        controller = self.harness.controller
-        for node in self.nodes:
-            if not node.up or node.paused or not self.network.connected(node.node_id, CONTROLLER):
-                continue
-            if node.broker_epoch is None:
-                reply = self.harness.run(
-                    controller.register_broker(
-                        node.node_id,
-                        incarnation(node.node_id, node.generation),
-                        listeners_for(node.node_id),
-                        self.now_ms,
-                        cluster_id=self.harness.image.cluster_id,
-                    )
-                )
-                if reply.broker_epoch > 0:
-                    node.broker_epoch = reply.broker_epoch
-                    self._log(f"node {node.node_id} registered, broker epoch {reply.broker_epoch}")
-                continue
-            assert node.image is not None
-            self.harness.run(
-                controller.broker_heartbeat(
-                    node.node_id,
-                    node.broker_epoch,
-                    self.now_ms,
-                    metadata_offset=node.image.last_offset,
-                )
-            )
-        report = self.harness.run(controller.tick(self.now_ms))
-        if report.fenced or report.leaders_elected:
-            self._log(f"controller: fenced {list(report.fenced)}, partition {self._describe()}")
-
-    def _describe(self) -> str:
-        if not self.harness.image.topic_ids:
-            return "none"
-        p = self.partition
-        return f"leader {p.leader} epoch {p.leader_epoch}/{p.partition_epoch} isr {list(p.isr)}"
 
     # -- brokers ----------------------------------------------------------------------
 
@@ -329,133 +265,6 @@ class Simulation:
             self._record(node.flush(self.now_ms))
         if self.rng.random() < 0.2:
             node.checkpoint_high_watermark()
-
-    @staticmethod
-    def _roles(node: SimNode) -> str:
-        leader, follower = node.leader(), node.follower()
-        if leader is not None:
-            return f"leader e{leader.leader_epoch}"
-        if follower is not None:
-            return f"follower of {follower.leader_id} e{follower.leader_epoch}"
-        return "no role"
-
-    def _deliver(self, src: SimNode | None, dst: SimNode | None, handler: Handler) -> bool:
-        """Send from ``src`` to ``dst`` (None: the controller); the handler runs on
-        arrival unless either process restarted (its connection died) or ``dst`` is
-        down; a paused ``dst`` keeps it until it resumes."""
-        generations = (src and src.generation, dst and dst.generation)
-
-        def arrive() -> None:
-            if (src and src.generation, dst and dst.generation) != generations:
-                return
-            if (src is not None and not src.up) or (dst is not None and not dst.up):
-                return
-            if dst is not None and dst.paused:
-                dst.inbox.append(arrive)
-                return
-            handler()
-
-        a = CONTROLLER if src is None else src.node_id
-        b = CONTROLLER if dst is None else dst.node_id
-        return self.network.send(a, b, arrive)
-
-    def _send_request(
-        self, node: SimNode, follower: FollowerReplicaState, request: FollowerRequest
-    ) -> None:
-        leader = self.nodes[request.leader_id - 1]
-        self._deliver(node, leader, lambda: self._serve(leader, node, request))
-        generation = node.generation
-
-        def time_out() -> None:
-            if node.generation == generation and node.follower() is follower:
-                follower.on_request_failed(request, self.now_ms)
-
-        self.network.at(self.now_ms + REQUEST_TIMEOUT_MS, time_out)
-
-    def _serve(self, leader: SimNode, follower: SimNode, request: FollowerRequest) -> None:
-        answer: Any
-        if isinstance(request, FetchRequest):
-            response, change, acked = leader.serve_fetch(
-                follower.node_id, request, self.now_ms, self.scenario.max_fetch_bytes
-            )
-            self._record(acked)
-            if change is not None:
-                self._log(
-                    f"node {leader.node_id} asks {change.kind.value} to {list(change.new_isr)}"
-                )
-                self._send_isr_change(leader, change)
-            answer = response
-        elif isinstance(request, EpochRequest):
-            answer = leader.serve_epoch(request)
-        else:
-            answer = leader.serve_offsets(request)
-        self._deliver(leader, follower, lambda: self._answer(follower, request, answer))
-
-    def _answer(self, node: SimNode, request: FollowerRequest, answer: Any) -> None:
-        follower = node.follower()
-        if follower is None:
-            return
-        log = node.the_log
-        if isinstance(request, FetchRequest):
-            actions = follower.on_fetch_response(request, answer, log, self.now_ms)
-        elif isinstance(request, EpochRequest):
-            error, end = answer
-            actions = follower.on_epoch_response(request, error, end, log, self.now_ms)
-        else:
-            error, start, log_end = answer
-            actions = follower.on_offsets_response(request, error, start, log_end, log, self.now_ms)
-        before = log.log_end_offset
-        problem = node.execute(actions)
-        if problem is not None:
-            names = [type(action).__name__ for action in actions]
-            self._log(f"node {node.node_id} could not apply {names}: {problem}")
-        if log.log_end_offset < before:
-            self._log(f"node {node.node_id} truncated {before} -> {log.log_end_offset}")
-
-    def _send_isr_change(self, node: SimNode, change: IsrChangeRequest) -> None:
-        self.sends += 1
-        send_id = self.sends
-        self._deliver(node, None, lambda: self._alter_partition(node, change, send_id))
-        generation = node.generation
-
-        def time_out() -> None:
-            leader = node.leader()
-            if node.generation != generation or leader is None or send_id in self.answered:
-                return
-            again = leader.on_isr_change_answer(change, None, self.now_ms)
-            if again is not None:
-                self._send_isr_change(node, again)
-
-        self.network.at(self.now_ms + REQUEST_TIMEOUT_MS, time_out)
-
-    def _alter_partition(self, node: SimNode, change: IsrChangeRequest, send_id: int) -> None:
-        if node.broker_epoch is None:
-            return
-        isr_change = IsrChange(
-            self.topic_id, 0, change.leader_epoch, change.partition_epoch, change.new_isr
-        )
-        reply = self.harness.run(
-            self.harness.controller.alter_partition(node.node_id, node.broker_epoch, [isr_change])
-        )
-        code = int(reply.partitions[0].error if reply.partitions else reply.error)
-        error = ReplicationError(code) if code in ReplicationError._value2member_map_ else None
-        name = error.name if error is not None else f"code {code}"
-        self._log(f"controller answers node {node.node_id} {change.kind.value}: {name}")
-        self._deliver(None, node, lambda: self._isr_answer(node, change, error, send_id))
-
-    def _isr_answer(
-        self,
-        node: SimNode,
-        change: IsrChangeRequest,
-        error: ReplicationError | None,
-        send_id: int,
-    ) -> None:
-        self.answered.add(send_id)
-        leader = node.leader()
-        if leader is not None:
-            again = leader.on_isr_change_answer(change, error, self.now_ms)
-            if again is not None:
-                self._send_isr_change(node, again)
 
     # -- clients and faults -----------------------------------------------------------
 
