@@ -6,7 +6,7 @@ applying half). Sans-I/O: each transition returns the log actions the edge execu
 High watermarks carry over: a new leader starts from its follower HW (or its previous
 leadership's HW, whose waiters it keeps when re-elected with a newer epoch), a new
 follower from its leader HW, a partition without state from ``checkpoint_hw`` (the
-``replication-offset-checkpoint`` value, 0 when absent).
+``replication-offset-checkpoint`` value, 0 when absent); always within the log.
 """
 
 from __future__ import annotations
@@ -141,8 +141,10 @@ class LocalReplicas:
         return RoleOutcome(transition.key, (), update.completed, update)
 
     def _start_hw(self, key: PartitionKey, log: ReplicaLogView, checkpoint_hw: int) -> int:
+        """The HW a new state starts from, within [log start, log end]."""
         hw = self.high_watermark(key, log)
-        return checkpoint_hw if hw is None else hw
+        start = checkpoint_hw if hw is None else hw
+        return max(log.log_start_offset, min(start, log.log_end_offset))
 
     def _become_leader(
         self,

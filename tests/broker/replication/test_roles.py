@@ -171,6 +171,18 @@ def test_a_partition_without_state_starts_from_the_checkpointed_hw(make_log: Fak
     assert follower.high_watermark(log) == 70
 
 
+@pytest.mark.parametrize(
+    ("checkpoint_hw", "hw"), [(90, 80), (3, 10)], ids=["above the log end", "below the log start"]
+)
+def test_a_checkpointed_hw_outside_the_log_is_brought_within_it(
+    make_log: FakeLogs, checkpoint_hw: int, hw: int
+) -> None:
+    log = make_log([(3, 10)], end=80, start=10)
+    replicas = LocalReplicas(2)
+    replicas.apply(BecomeFollower(image_ref(), 1, 3, (1, 2)), log, 0, CONFIG, checkpoint_hw)
+    assert replicas.high_watermark(("t", 0), log) == hw
+
+
 def waiting_leader(replicas: LocalReplicas, log_end: int, make_log: FakeLogs) -> int:
     log = make_log([(3, 0)], end=log_end)
     replicas.apply(become_leader(3), log, 0, CONFIG)
