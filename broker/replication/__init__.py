@@ -45,9 +45,19 @@ Leader (``replicas.leader(key)``):
 - Whenever ``high_watermark_advanced``: wake consumer fetches, checkpoint the HW.
 
 Follower (``replicas.follower(key)``): loop ``next_request(log, now_ms)`` -> send to
-``leader_id`` -> ``on_epoch_response`` / ``on_fetch_response`` / ``on_offsets_response``
-/ ``on_request_failed`` -> ``apply_follower_actions(log, actions)``; checkpoint
-``high_watermark(log)``.
+``leader_id`` (EpochRequest: OffsetsForLeaderEpoch; FetchRequest: Fetch with this
+node's replica id; LeaderOffsetsRequest: ListOffsets earliest and latest as a replica)
+-> pass the answer with the same request object to ``on_epoch_response`` /
+``on_fetch_response`` / ``on_offsets_response``, or ``on_request_failed`` on a timeout
+or a dropped connection -> ``apply_follower_actions(log, actions)`` (a storage error
+there is logged; the next request fetches again from the log end); checkpoint
+``high_watermark(log)``. ``LocalReplicas(truncate_on_fetch=True)`` makes followers skip
+OffsetsForLeaderEpoch and truncate from the leader's diverging epoch (Kafka since 2.7);
+both ways are simulated.
+
+The edge also owes the core two things it cannot check: retention on a led partition
+deletes only segments below the HW (as Kafka does), and a Log is only written through
+these actions while a follower state owns it (the leader appends only while it leads).
 """
 
 from broker.replication.errors import ReplicationError
