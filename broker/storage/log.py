@@ -385,7 +385,10 @@ class Log:
 
         ``offset`` should be a batch boundary. Inside a batch the log is cut at that
         batch's start (batches are never split, as in Kafka), so the new log end may be
-        below ``offset``. At or above the log end nothing happens. Below the log start:
+        below ``offset``. At or above the log end no data goes, but an epoch cache entry
+        starting at the log end does (as in Kafka: a leader that assigned its epoch and
+        lost the leadership before appending must not keep claiming that epoch, or its
+        next leader's divergence check never lets it fetch). Below the log start:
         OffsetOutOfRangeError (use ``truncate_fully_and_start_at``).
 
         Order, for crash safety: later segments are deleted newest first; the segment
@@ -398,6 +401,7 @@ class Log:
         """
         end = self.log_end_offset
         if offset >= end:
+            self.epoch_cache.truncate_from_end(end)
             return TruncationInfo(end, end, 0)
         if offset < self.log_start_offset:
             raise OffsetOutOfRangeError(

@@ -131,6 +131,20 @@ def test_truncation_at_or_beyond_the_log_end_changes_nothing(
     assert log.epoch_cache.entries == expected_epochs(24)
 
 
+def test_truncation_at_the_log_end_drops_an_epoch_that_starts_there(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    log = twelve_batches(tmp_path, clock)
+    log.assign_leader_epoch(7)  # a leader that lost its leadership before appending
+    info = log.truncate_to(24)
+    assert (info.previous_end_offset, info.log_end_offset, info.removed_bytes) == (24, 24, 0)
+    assert log.epoch_cache.entries == expected_epochs(24)
+    log.close()
+    assert open_log(tmp_path, clock, segment_bytes=SEGMENT_BYTES).epoch_cache.entries == (
+        expected_epochs(24)
+    )
+
+
 def test_truncation_below_the_log_start_is_refused(tmp_path: Path, clock: ManualClock) -> None:
     log = twelve_batches(tmp_path, clock)
     start = bases(tmp_path)[1]
