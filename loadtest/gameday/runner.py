@@ -90,6 +90,8 @@ class GameDayResult:
     probe_unavailable: str | None = None
     known_alerts: set[str] | None = None
     observed_seconds: float = 0.0
+    # Steps held back for steady state: step id -> (seconds late, alerts that fired).
+    delays: dict[str, tuple[float, tuple[str, ...]]] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -143,6 +145,9 @@ class GameDay:
         self._proxy: ThreadedFaultProxy | None = None
         self._generator: LoadGenerator | None = None
         self._active: dict[str, Fault] = {}
+        self._timeline_delay = 0.0  # seconds the timeline waited for steady state
+        # The step now waiting for steady state, and the alerts it waits on.
+        self._held: tuple[str, tuple[str, ...]] | None = None
 
     # --- the run -----------------------------------------------------------------------
     def run(self) -> GameDayResult:
@@ -306,26 +311,64 @@ class GameDay:
     def _apply_timeline(
         self, now: float, pending: list[FaultStep], faults: FaultStack
     ) -> list[FaultStep]:
-        for step in [p for p in pending if p.at_seconds <= now]:
-            fault = self._fault(step)
-            self.result.events[step.id] = (now, None)
-            try:
-                faults.inject(fault)
-            except FaultUnavailable as exc:
-                self.result.errors.append(f"{step.id}: {exc}")
-            self._active[step.id] = fault
+        for step in sorted(pending, key=lambda p: p.at_seconds):
+            due = step.at_seconds + self._timeline_delay
+            if due > now:
+                break
+            noisy = self._already_firing(step, now)
+            if noisy and now - step.at_seconds < self.scenario.steady_wait_seconds:
+                # Hold this step and every later one: the timeline clock waits.
+                self._held = (step.id, noisy)
+                break
+            if self._held is not None and self._held[0] == step.id:
+                self._timeline_delay = now - step.at_seconds
+                noisy = tuple(sorted({*noisy, *self._held[1]}))
+                self._held = None
+            self._inject(step, now, noisy, faults)
             pending.remove(step)
         for step_id, fault in list(self._active.items()):
             step = next(x for x in self.scenario.timeline if x.id == step_id)
-            end = step.end_seconds
-            if end is not None and now >= end:
+            began, _ = self.result.events[step_id]
+            if step.for_seconds is not None and now >= began + step.for_seconds:
                 self._undo(step_id, fault, faults, now)
         return pending
 
+    def _inject(
+        self, step: FaultStep, now: float, noisy: tuple[str, ...], faults: FaultStack
+    ) -> None:
+        late = now - step.at_seconds
+        if self._timeline_delay > 0 and late > 0:
+            self.result.delays[step.id] = (late, noisy)
+        fault = self._fault(step)
+        self.result.events[step.id] = (now, None)
+        try:
+            faults.inject(fault)
+        except FaultUnavailable as exc:
+            self.result.errors.append(f"{step.id}: {exc}")
+        self._active[step.id] = fault
+
+    def _already_firing(self, step: FaultStep, now: float) -> tuple[str, ...]:
+        """Alerts this step is expected to set off that fire already (at the last poll)."""
+        history = self.result.alerts
+        return tuple(
+            sorted(
+                {
+                    e.alert
+                    for e in self.scenario.expect_alerts
+                    if e.after == step.id
+                    and e.fires_within is not None
+                    and history.firing_at(e.alert, e.labels, now)
+                }
+            )
+        )
+
     def _undo(self, step_id: str, fault: Fault, faults: FaultStack, now: float) -> None:
+        """Undo, and date the end when the undo is complete (a killed broker is serving
+        again): recovery expectations count from there."""
+        undo_started = time.monotonic()
         faults.undo(fault)
         began, _ = self.result.events[step_id]
-        self.result.events[step_id] = (began, time.time() - self.result.started_at)
+        self.result.events[step_id] = (began, now + time.monotonic() - undo_started)
         del self._active[step_id]
 
     def _end_all(self, now: float, faults: FaultStack) -> None:

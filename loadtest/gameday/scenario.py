@@ -7,7 +7,10 @@ needs, a timeline of faults, and expectations. The format is documented in
     lag.yaml: timeline[0].fault: "broker-crash" is not allowed; allowed: broker-kill, ...
 
 Times in the timeline and in expectations are real (wall-clock) seconds from the start
-of the load. ``time_scale`` compresses only the monitoring: SLO windows, rule ranges and
+of the load. A fault waits for steady state: while an alert that the scenario expects the
+fault to set off is already firing, the fault is held back (and every later step with it)
+for at most ``steady_wait`` seconds; expectations are judged from the moment the fault
+was really injected. ``time_scale`` compresses only the monitoring: SLO windows, rule ranges and
 ``for`` durations (see :mod:`slo.timescale`). Pure: only :func:`load_scenario` reads
 files.
 """
@@ -82,6 +85,7 @@ _TOP: Final = frozenset(
         "timeline",
         "expect",
         "settle",
+        "steady_wait",
     }
 )
 _BROKER: Final = frozenset({"flush_policy", "proxy", "tmpfs", "config"})
@@ -201,6 +205,8 @@ class Scenario:
     # Keep watching after the load while alerts still fire, at most this long (default:
     # as long as recovery.alerts_resolved_within needs, else not at all).
     settle_seconds: float = 0.0
+    # How long a fault may wait for the alerts it should set off to be quiet first.
+    steady_wait_seconds: float = 15.0
     source: str = ""
 
     @property
@@ -247,6 +253,7 @@ def parse_scenario(file: str, data: object, base: Path = Path(".")) -> Scenario:
         probes=top.flag("probes", False),
         timeline=timeline,
         settle_seconds=top.duration("settle", 0.0, allow_zero=True),
+        steady_wait_seconds=top.duration("steady_wait", 15.0, allow_zero=True),
         source=file,
     )
     if expect is None:

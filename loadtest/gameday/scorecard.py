@@ -43,6 +43,7 @@ def scorecard_json(result: GameDayResult, reports: dict[str, str]) -> dict[str, 
             "params": dict(steps[event_id].params) if event_id in steps else {},
             "at": round(start, 3),
             "undone_at": None if end is None else round(end, 3),
+            **_delay(result, event_id),
         }
         for event_id, (start, end) in sorted(result.events.items(), key=lambda kv: kv[1][0])
     ]
@@ -78,6 +79,14 @@ def scorecard_json(result: GameDayResult, reports: dict[str, str]) -> dict[str, 
     }
 
 
+def _delay(result: GameDayResult, event_id: str) -> dict[str, Any]:
+    """``held_back``: how late a fault was injected to wait for steady state, and why."""
+    if event_id not in result.delays:
+        return {}
+    late, firing = result.delays[event_id]
+    return {"held_back": {"seconds": round(late, 3), "firing": list(firing)}}
+
+
 def print_scorecard(card: dict[str, Any], console: Console) -> None:
     title = f"game day {card['scenario']}: " + (
         "SKIPPED" if card["skipped"] else ("PASSED" if card["passed"] else "FAILED")
@@ -100,6 +109,14 @@ def print_scorecard(card: dict[str, Any], console: Console) -> None:
         console.print(f"[yellow]skipped:[/] {rich_escape(card['skipped'])}")
     for error in card["errors"]:
         console.print(f"[red]error:[/] {rich_escape(error)}")
+    for e in card["events"]:
+        if "held_back" in e:
+            held = e["held_back"]
+            why = ", ".join(held["firing"]) or "an earlier step waited"
+            console.print(
+                f"[yellow]held back:[/] {rich_escape(e['id'])} injected "
+                f"{held['seconds']:.1f} s late, waiting for steady state ({rich_escape(why)})"
+            )
     summary = card["summary"]
     console.print(
         f"{summary['met']} met, {summary['missed']} missed, {summary['skipped']} skipped; "

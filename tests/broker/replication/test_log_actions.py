@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from broker.clock import ManualClock
+
 from broker.records.record import Record, build_batch
 from broker.replication import (
     AdvanceLogStart,
