@@ -8,6 +8,30 @@ Example file (every key optional; the values shown are the defaults)::
     http: 127.0.0.1:9464            # /metrics, /healthz, /readyz (off: no HTTP listener)
     node_id: 0
     cluster: local                  # value of the `cluster` label on every metric
+    cluster_id: null                # the cluster's id (any name); required with several
+                                    #   voters, who must all agree; a data directory keeps
+                                    #   it and refuses another
+    controller:
+      voters: []                    # the metadata quorum, KRaft's shape: ["1@host:port",
+                                    #   ...]; empty: this node alone is the cluster
+      listen: null                  # this voter's quorum listener (default: its entry in
+                                    #   voters; port 0 picks one)
+      tick_ms: 100                  # Raft's clock; election timeouts are 10-20 ticks
+      fence_on_disconnect: true     # fence a broker whose controller connection drops
+    brokers:
+      session_timeout_ms: 4000      # fenced after this long without a heartbeat
+      heartbeat_interval_ms: 500
+    replication:
+      default_replication_factor: 1 # for topics created without one (capped by brokers)
+      replica_lag_time_max_ms: 10000  # a follower this far behind leaves the ISR
+      replica_fetch_max_wait_ms: 500  # followers' long poll
+      replica_fetch_backoff_ms: 1000  # after a failed follower fetch
+      auto_leader_rebalance: true   # give partitions back to their preferred leader
+      leader_imbalance_check_interval_ms: 30000
+      controlled_shutdown_timeout_ms: 30000   # SIGTERM waits this long for leaderships
+                                    #   to move away before stopping anyway
+    offsets_topic:
+      replication_factor: 3         # of __consumer_offsets (capped by live brokers)
     flush:
       policy: interval              # interval | durable (see broker.cluster.flusher)
       interval_ms: 1000
@@ -42,6 +66,8 @@ a suggestion.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -49,12 +75,13 @@ from typing import Final
 from broker.cluster.flusher import FlushPolicy
 from broker.storage.log_config import InvalidConfigError, LogConfig
 from broker.tracing import TracingConfig
-from contracts.fields import Fields, HostPort, read_yaml
+from contracts.fields import ConfigError, Fields, HostPort, parse_host_port, read_yaml
 
 __all__ = [
     "DEFAULT_HTTP_PORT",
     "DEFAULT_KAFKA_PORT",
     "BrokerConfig",
+    "ClusterSettings",
     "config_from_mapping",
     "load_config",
 ]
@@ -63,6 +90,26 @@ DEFAULT_KAFKA_PORT: Final = 9092
 DEFAULT_HTTP_PORT: Final = 9464
 _DEFAULT_LISTEN: Final = HostPort("127.0.0.1", DEFAULT_KAFKA_PORT)
 _DEFAULT_HTTP: Final = HostPort("127.0.0.1", DEFAULT_HTTP_PORT)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSettings:
+    """The keys of ``controller``, ``brokers``, ``replication`` and ``offsets_topic``."""
+
+    voters: Mapping[int, HostPort] = field(default_factory=dict)
+    controller_listen: HostPort | None = None
+    tick_ms: int = 100
+    fence_on_disconnect: bool = True
+    session_timeout_ms: int = 4000
+    heartbeat_interval_ms: int = 500
+    default_replication_factor: int = 1
+    replica_lag_time_max_ms: int = 10_000
+    replica_fetch_max_wait_ms: int = 500
+    replica_fetch_backoff_ms: int = 1000
+    auto_leader_rebalance: bool = True
+    leader_imbalance_check_interval_ms: int = 30_000
+    controlled_shutdown_timeout_ms: int = 30_000
+    offsets_topic_replication_factor: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +136,17 @@ class BrokerConfig:
     lag_min_stop_seconds: int = 60
     lag_window_commits: int = 10
     tracing: TracingConfig = field(default_factory=TracingConfig)
+    cluster_id: str | None = None
+    cluster_settings: ClusterSettings = field(default_factory=ClusterSettings)
+
+    @property
+    def voters(self) -> Mapping[int, HostPort]:
+        """The controller voters; empty means this node alone."""
+        return self.cluster_settings.voters
+
+    @property
+    def is_voter(self) -> bool:
+        return not self.voters or self.node_id in self.voters
 
     def advertised_address(self, bound_port: int) -> HostPort:
         """Where clients should connect: the advertised address, else the listener
@@ -120,8 +178,28 @@ _TOP_KEYS: Final = frozenset(
         "groups",
         "lag",
         "tracing",
+        "cluster_id",
+        "controller",
+        "brokers",
+        "replication",
+        "offsets_topic",
     }
 )
+_CONTROLLER_KEYS: Final = frozenset({"voters", "listen", "tick_ms", "fence_on_disconnect"})
+_BROKERS_KEYS: Final = frozenset({"session_timeout_ms", "heartbeat_interval_ms"})
+_REPLICATION_KEYS: Final = frozenset(
+    {
+        "default_replication_factor",
+        "replica_lag_time_max_ms",
+        "replica_fetch_max_wait_ms",
+        "replica_fetch_backoff_ms",
+        "auto_leader_rebalance",
+        "leader_imbalance_check_interval_ms",
+        "controlled_shutdown_timeout_ms",
+    }
+)
+_OFFSETS_TOPIC_KEYS: Final = frozenset({"replication_factor"})
+_VOTER: Final = re.compile(r"^\s*(\d+)@(.+)$")
 _FLUSH_KEYS: Final = frozenset({"policy", "interval_ms"})
 _FLUSH_POLICIES: Final = tuple(p.value for p in FlushPolicy)
 _METRICS_KEYS: Final = frozenset({"compat", "enabled"})
@@ -149,12 +227,20 @@ def config_from_mapping(raw: object, source: str) -> BrokerConfig:
     metrics = top.mapping("metrics", _METRICS_KEYS, required=False)
     groups = top.mapping("groups", _GROUP_KEYS, required=False)
     lag = top.mapping("lag", _LAG_KEYS, required=False)
+    node_id = top.integer("node_id", d.node_id, minimum=0)
+    cluster_id = top.optional_text("cluster_id")
+    settings = _cluster_settings(top, node_id)
+    if len(settings.voters) > 1 and cluster_id is None:
+        raise top.error(
+            "cluster_id",
+            "is required when controller.voters has several voters (all of them must agree)",
+        )
     return BrokerConfig(
         data_dir=Path(top.text("data_dir", str(d.data_dir))),
         listen=top.host_port("listen", d.listen),
         advertised=top.host_port_or_off("advertised", d.advertised),
         http=top.host_port_or_off("http", d.http),
-        node_id=top.integer("node_id", d.node_id, minimum=0),
+        node_id=node_id,
         cluster=top.text("cluster", d.cluster),
         flush_policy=FlushPolicy(flush.choice("policy", _FLUSH_POLICIES, d.flush_policy.value)),
         flush_interval_ms=flush.integer("interval_ms", d.flush_interval_ms, minimum=1),
@@ -182,6 +268,82 @@ def config_from_mapping(raw: object, source: str) -> BrokerConfig:
         lag_min_stop_seconds=lag.integer("min_stop_seconds", d.lag_min_stop_seconds, minimum=1),
         lag_window_commits=lag.integer("window_commits", d.lag_window_commits, minimum=1),
         tracing=_tracing(top.mapping("tracing", _TRACING_KEYS, required=False)),
+        cluster_id=cluster_id,
+        cluster_settings=settings,
+    )
+
+
+def parse_voters(f: Fields, key: str) -> dict[int, HostPort]:
+    """``["1@host:port", ...]`` (a list, or one comma-separated string): node id ->
+    quorum address; duplicate node ids are refused."""
+    voters: dict[int, HostPort] = {}
+    for item in f.strings(key):
+        match = _VOTER.match(item)
+        if match is None:
+            raise f.error(key, f"{item!r} is not ID@HOST:PORT (for example 1@127.0.0.1:19093)")
+        node = int(match.group(1))
+        if node in voters:
+            raise f.error(key, f"node id {node} is listed twice; every voter needs its own id")
+        try:
+            voters[node] = parse_host_port(match.group(2))
+        except ValueError as exc:
+            raise f.error(key, str(exc)) from None
+    return voters
+
+
+def _cluster_settings(top: Fields, node_id: int) -> ClusterSettings:
+    d = ClusterSettings()
+    controller = top.mapping("controller", _CONTROLLER_KEYS, required=False)
+    brokers = top.mapping("brokers", _BROKERS_KEYS, required=False)
+    replication = top.mapping("replication", _REPLICATION_KEYS, required=False)
+    offsets = top.mapping("offsets_topic", _OFFSETS_TOPIC_KEYS, required=False)
+    voters = parse_voters(controller, "voters")
+    listen = controller.host_port_or_off("listen", None)
+    if listen is not None and voters and node_id not in voters:
+        raise controller.error(
+            "listen",
+            f"node {node_id} has a controller listener but is not in controller.voters "
+            f"({', '.join(map(str, sorted(voters)))}); add it there or drop the listener",
+        )
+    heartbeat = brokers.integer("heartbeat_interval_ms", d.heartbeat_interval_ms, minimum=10)
+    session = brokers.integer("session_timeout_ms", d.session_timeout_ms, minimum=100)
+    if session <= heartbeat:
+        raise brokers.error(
+            "session_timeout_ms",
+            f"must be longer than heartbeat_interval_ms ({heartbeat}), or every broker is "
+            f"fenced between two heartbeats",
+        )
+    return ClusterSettings(
+        voters=voters,
+        controller_listen=listen,
+        tick_ms=controller.integer("tick_ms", d.tick_ms, minimum=10, maximum=10_000),
+        fence_on_disconnect=controller.flag("fence_on_disconnect", d.fence_on_disconnect),
+        session_timeout_ms=session,
+        heartbeat_interval_ms=heartbeat,
+        default_replication_factor=replication.integer(
+            "default_replication_factor", d.default_replication_factor, minimum=1, maximum=32
+        ),
+        replica_lag_time_max_ms=replication.integer(
+            "replica_lag_time_max_ms", d.replica_lag_time_max_ms, minimum=100
+        ),
+        replica_fetch_max_wait_ms=replication.integer(
+            "replica_fetch_max_wait_ms", d.replica_fetch_max_wait_ms, minimum=0
+        ),
+        replica_fetch_backoff_ms=replication.integer(
+            "replica_fetch_backoff_ms", d.replica_fetch_backoff_ms, minimum=0
+        ),
+        auto_leader_rebalance=replication.flag("auto_leader_rebalance", d.auto_leader_rebalance),
+        leader_imbalance_check_interval_ms=replication.integer(
+            "leader_imbalance_check_interval_ms",
+            d.leader_imbalance_check_interval_ms,
+            minimum=100,
+        ),
+        controlled_shutdown_timeout_ms=replication.integer(
+            "controlled_shutdown_timeout_ms", d.controlled_shutdown_timeout_ms, minimum=0
+        ),
+        offsets_topic_replication_factor=offsets.integer(
+            "replication_factor", d.offsets_topic_replication_factor, minimum=1, maximum=32
+        ),
     )
 
 

@@ -1,10 +1,14 @@
-"""A partition led by this node: its log, leader epoch and high watermark.
+"""A partition this node holds a replica of: its log, its role and its high watermark.
 
-The high watermark is the offset below which data is visible to consumers. On a single
-node it equals the log end offset, except under the durable flush policy, where it is
-the flushed offset: consumers never see data that a power loss could take back.
-Replication will move it to "replicated to every in-sync replica" without changing the
-readers. Event-loop thread only.
+The high watermark (HW) is the offset below which data is visible to consumers. As
+leader, it is decided by the partition's ``LeaderReplicaState``
+(``broker.replication``): the minimum log end offset over the in-sync replicas, the
+leader counting its own log end, or its flushed offset under the durable flush policy,
+so consumers never see data a power loss or a failover could take back. A single replica
+is its own ISR, so its HW is its log end (flushed offset). As follower, it is the
+leader's HW as far as this replica has the data (``FollowerReplicaState``).
+``high_watermark`` is a plain attribute (read on every fetch), kept in step by the
+methods below. Event-loop thread only.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import uuid
 from collections.abc import Callable
 
 from broker.records.batch import BatchHeader
+from broker.replication import FollowerReplicaState, LeaderReplicaState, LeaderUpdate
 from broker.storage.log import AppendInfo, Log, ReadInfo
 
 __all__ = ["Partition"]
@@ -20,14 +25,17 @@ __all__ = ["Partition"]
 
 class Partition:
     __slots__ = (
+        "_clock_ms",
         "_on_high_watermark",
+        "_on_update",
         "bytes_appended",
         "bytes_fetched",
         "durable",
+        "follower",
         "high_watermark",
         "index",
         "key",
-        "leader_epoch",
+        "leader",
         "log",
         "records_appended",
         "records_fetched",
@@ -45,17 +53,23 @@ class Partition:
         *,
         durable: bool,
         on_high_watermark: Callable[[tuple[str, int]], None],
-        leader_epoch: int = 0,
+        clock_ms: Callable[[], int] | None = None,
+        on_update: Callable[[Partition, LeaderUpdate], None] | None = None,
     ) -> None:
+        """``on_high_watermark(key)``: the HW advanced (wake fetches waiting on it).
+        ``on_update``: every leader event's result (acks=all waiters to answer)."""
         self.topic = topic
         self.topic_id = topic_id
         self.index = index
         self.key = (topic, index)
         self.log = log
         self.durable = durable
-        self.leader_epoch = leader_epoch
         self.high_watermark = log.log_end_offset
+        self.leader: LeaderReplicaState | None = None
+        self.follower: FollowerReplicaState | None = None
+        self._clock_ms = clock_ms or (lambda: 0)
         self._on_high_watermark = on_high_watermark
+        self._on_update = on_update
         # Plain counters read by the metrics collector at scrape time.
         self.records_appended = 0
         self.bytes_appended = 0
@@ -63,16 +77,76 @@ class Partition:
         self.bytes_fetched = 0
         self.retention_deleted_bytes = 0
 
+    # -- role --------------------------------------------------------------------------
+
+    @property
+    def leader_epoch(self) -> int:
+        if self.leader is not None:
+            return self.leader.leader_epoch
+        if self.follower is not None:
+            return self.follower.leader_epoch
+        latest = self.log.epoch_cache.latest_epoch
+        return max(latest, 0)
+
+    @property
+    def is_leader(self) -> bool:
+        return self.leader is not None
+
+    def lead(self, leader: LeaderReplicaState, update: LeaderUpdate | None) -> None:
+        self.leader, self.follower = leader, None
+        self.high_watermark = leader.high_watermark
+        if update is not None:
+            self.apply(update)
+
+    def follow(self, follower: FollowerReplicaState) -> None:
+        self.leader, self.follower = None, follower
+        self.set_follower_high_watermark()
+
+    def stop(self) -> None:
+        self.leader = self.follower = None
+
+    def set_follower_high_watermark(self) -> None:
+        """After a follower fetch: the HW the leader sent, as far as we have the data."""
+        follower = self.follower
+        if follower is not None:
+            hw = follower.high_watermark(self.log)
+            if hw != self.high_watermark:
+                self.high_watermark = hw
+                self._on_high_watermark(self.key)
+
+    def apply(self, update: LeaderUpdate) -> None:
+        """Take a leader event's result: the new HW (waking fetches) and the waiters."""
+        if update.high_watermark != self.high_watermark:
+            self.high_watermark = update.high_watermark
+            self._on_high_watermark(self.key)
+        if self._on_update is not None and update.completed:
+            self._on_update(self, update)
+
+    # -- data --------------------------------------------------------------------------
+
     def append(self, batch: bytes | memoryview, header: BatchHeader) -> AppendInfo:
+        """Append as leader (the caller checked leadership), stamping the leader epoch."""
         info = self.log.append(batch, header, self.leader_epoch)
         if not info.duplicate:
             self.records_appended += info.records
             self.bytes_appended += info.size_bytes
-            if not self.durable:
+            leader = self.leader
+            if leader is not None:
+                self.apply(leader.on_leader_append(self.log.log_end_offset, self._clock_ms()))
+            elif not self.durable:
                 self.advance_high_watermark(info.last_offset + 1)
         return info
 
+    def on_flushed(self, offset: int) -> None:
+        """The log is durable up to ``offset`` (the durable flush policy's round)."""
+        leader = self.leader
+        if leader is not None:
+            self.apply(leader.on_leader_flushed(offset, self._clock_ms()))
+        elif self.follower is None:
+            self.advance_high_watermark(offset)
+
     def advance_high_watermark(self, offset: int) -> None:
+        """For a log with no replication role (a private internal log)."""
         offset = min(offset, self.log.log_end_offset)
         if offset > self.high_watermark:
             self.high_watermark = offset

@@ -6,6 +6,7 @@ from __future__ import annotations
 __all__ = [
     "CorruptCheckpointError",
     "DataDirLockedError",
+    "DataDirMismatchError",
     "FencedLeaderEpochError",
     "InvalidPartitionsError",
     "InvalidProducerEpochError",
@@ -84,3 +85,7 @@ class InvalidPartitionsError(StorageError):
 
 class DataDirLockedError(StorageError):
     """Another process holds the data directory."""
+
+
+class DataDirMismatchError(StorageError):
+    """The data directory belongs to another cluster or node id."""

@@ -469,14 +469,20 @@ class Log:
 
     # -- retention -------------------------------------------------------------------
 
-    def delete_expired(self, now_ms: int) -> list[DeletedSegment]:
+    def delete_expired(self, now_ms: int, limit: int | None = None) -> list[DeletedSegment]:
         """Delete whole segments beyond retention.ms or retention.bytes, oldest first.
 
         A fully expired active segment is rolled first so its data can go too (the log
-        start then equals the log end). Never deletes data above the deleted segments.
+        start then equals the log end). Never deletes data above the deleted segments,
+        nor, with ``limit`` (a leader's high watermark), any segment holding an offset
+        at or above ``limit``: records its followers or consumers may not have read.
         """
         deleted: list[DeletedSegment] = []
         segments = self._segments
+
+        def may_delete_first() -> bool:
+            return len(segments) > 1 and (limit is None or segments.first.next_offset <= limit)
+
         retention_ms = self.config.retention_ms
         if retention_ms >= 0:
             horizon = now_ms - retention_ms
@@ -484,15 +490,17 @@ class Log:
             if (
                 active.size
                 and active.max_timestamp < horizon
+                and (limit is None or active.next_offset <= limit)
                 and all(s.max_timestamp < horizon for s in segments)
             ):
                 self.roll("retention")
-            while len(segments) > 1 and segments.first.max_timestamp < horizon:
+            while may_delete_first() and segments.first.max_timestamp < horizon:
                 deleted.append(self._delete_oldest(f"older than retention.ms={retention_ms}"))
         retention_bytes = self.config.retention_bytes
         if retention_bytes >= 0:
             while (
-                len(segments) > 1 and segments.size_bytes - segments.first.size >= retention_bytes
+                may_delete_first()
+                and segments.size_bytes - segments.first.size >= retention_bytes
             ):
                 deleted.append(self._delete_oldest(f"beyond retention.bytes={retention_bytes}"))
         return deleted

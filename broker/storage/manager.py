@@ -1,19 +1,25 @@
-"""LogManager: the data directory, its topics and the logs of every partition.
+"""LogManager: the data directory and the logs of the partitions this node replicates.
 
 Data directory layout::
 
     .lock                     flock held while a broker uses the directory
     .clean_shutdown           present only between a clean close and the next open
-    meta.json                 cluster id, node id, next producer id block
+    meta.json                 format version, cluster id and node id (checked at every
+                              start: a directory belongs to one node of one cluster)
     replication-offset-checkpoint   high watermark per partition (Kafka's format, see
                               broker.storage.checkpoint), written by the replication layer
-    .topics/<topic>.json      topic id (stable UUID), partition count, config overrides
-    <topic>-<partition>/      one Log per partition (see broker.storage.log)
+    __cluster_metadata/       the metadata quorum's log (owned by broker.node)
+    <topic>-<partition>/      one Log per partition (see broker.storage.log), with
+                              ``partition.metadata`` naming the topic id it belongs to
+    .topics/<topic>.json      only in directories written before the metadata log:
+                              read once by the migration, then renamed ``.topics.migrated``
 
-Metadata files are replaced atomically (write, fsync, rename). A topic exists exactly
-when its ``.topics`` file exists: deletion removes that file first, so a crash half-way
-leaves only orphan partition directories, which the next open removes. Owned by the
-event-loop thread; only ``Log.flush`` runs elsewhere.
+Which partitions exist is the metadata log's decision, not this class's: the replica
+manager opens a partition's log with ``ensure_log`` (creating it when new) and removes
+it with ``delete_log``; a directory whose ``partition.metadata`` names another topic id
+(the topic was deleted and re-created while this node was away) is replaced. Metadata
+files are replaced atomically (write, fsync, rename). Owned by the event-loop thread;
+only ``Log.flush`` runs elsewhere.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from broker.storage.checkpoint import (
@@ -38,44 +44,38 @@ from broker.storage.checkpoint import (
 from broker.storage.errors import (
     CorruptCheckpointError,
     DataDirLockedError,
-    InvalidPartitionsError,
+    DataDirMismatchError,
     InvalidTopicError,
     LogStorageError,
-    TopicExistsError,
-    UnknownTopicError,
 )
 from broker.storage.log import DeletedSegment, Log, LogRecovery
 from broker.storage.log_config import LogConfig
-from broker.storage.topic_names import MAX_PARTITIONS, validate_topic_name
 
-__all__ = ["LogManager", "TopicInfo"]
+__all__ = ["PARTITION_METADATA", "LegacyTopic", "LogManager"]
 
 log = logging.getLogger(__name__)
 
-_PRODUCER_ID_BLOCK = 1000
+META_VERSION = 2
+PARTITION_METADATA = "partition.metadata"
+METADATA_LOG_DIR = "__cluster_metadata"
+_LEGACY_TOPICS = ".topics"
 
 
 @dataclass(frozen=True, slots=True)
-class TopicInfo:
-    """A topic's identity and settings as persisted. Immutable; changes replace it."""
+class LegacyTopic:
+    """A topic as a directory written before the metadata log recorded it
+    (``.topics/<name>.json``): what the migration turns into metadata records."""
 
     name: str
     topic_id: uuid.UUID
     partitions: int
     configs: Mapping[str, str] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "topic_id": str(self.topic_id),
-            "partitions": self.partitions,
-            "configs": dict(sorted(self.configs.items())),
-        }
-
     @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> TopicInfo:
+    def from_json(cls, data: Mapping[str, object]) -> LegacyTopic:
         configs = data.get("configs") or {}
-        assert isinstance(configs, dict)
+        if not isinstance(configs, dict):
+            raise ValueError("configs is not a mapping")
         return cls(
             name=str(data["name"]),
             topic_id=uuid.UUID(str(data["topic_id"])),
@@ -89,8 +89,35 @@ def _write_json_atomically(path: Path, data: object) -> None:
     write_atomically(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 
+def _partition_dir_name(topic: str, partition: int) -> str:
+    return f"{topic}-{partition}"
+
+
+def _parse_partition_dir(name: str) -> tuple[str, int] | None:
+    topic, sep, partition = name.rpartition("-")
+    if not sep or not topic or not partition.isdigit():
+        return None
+    return topic, int(partition)
+
+
+def read_partition_metadata(directory: Path) -> uuid.UUID | None:
+    """The topic id a partition directory belongs to, or None (absent or unreadable)."""
+    try:
+        text = (directory / PARTITION_METADATA).read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "topic_id":
+            try:
+                return uuid.UUID(value.strip())
+            except ValueError:
+                return None
+    return None
+
+
 class LogManager:
-    """Owns every topic's logs in one data directory. See the module docstring."""
+    """Owns the partition logs of one data directory. See the module docstring."""
 
     def __init__(
         self,
@@ -98,31 +125,39 @@ class LogManager:
         defaults: LogConfig,
         clock_ms: Callable[[], int],
         node_id: int = 0,
+        cluster_id: str | None = None,
     ) -> None:
+        """``cluster_id``: the configured one (several voters must agree on it), or None
+        to keep the directory's own (a new directory then gets a fresh one)."""
         self.data_dir = data_dir
         self.defaults = defaults
         self._clock_ms = clock_ms
         self.node_id = node_id
-        self.topics: dict[str, TopicInfo] = {}
-        self._topics_by_id: dict[uuid.UUID, str] = {}
-        self.logs: dict[tuple[str, int], Log] = {}
-        self._configs: dict[str, LogConfig] = {}
+        self._configured_cluster_id = cluster_id
         self.cluster_id = ""
-        self._next_producer_id = 0
-        self._producer_id_limit = 0
+        self.logs: dict[tuple[str, int], Log] = {}
+        self.topic_ids: dict[tuple[str, int], uuid.UUID] = {}
         self._lock_fd: int | None = None
         self.recoveries: dict[tuple[str, int], LogRecovery] = {}
         self.clean_shutdown = False
+        # Partition directories found at open whose log is not open yet: the metadata
+        # log decides whether each is kept (ensure_log) or removed (delete_stray_logs).
+        self.found: dict[tuple[str, int], uuid.UUID | None] = {}
+        self.legacy_next_producer_id = 0
         self._high_watermarks: dict[tuple[str, int], int] = {}
         # Why the high watermark checkpoint could not be read at open, if it could not.
         self.high_watermark_checkpoint_error: str | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
+    @property
+    def metadata_log_dir(self) -> Path:
+        return self.data_dir / METADATA_LOG_DIR
+
     def open(self) -> None:
-        """Lock the directory, load metadata and open (recovering) every log."""
+        """Lock the directory, check it belongs to this node and cluster, and list the
+        partition directories in it (their logs open on ``ensure_log``)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        (self.data_dir / ".topics").mkdir(exist_ok=True)
         self._lock()
         marker = self.data_dir / ".clean_shutdown"
         self.clean_shutdown = marker.exists()
@@ -131,21 +166,15 @@ class LogManager:
             stray.unlink()
         self._load_meta()
         self._load_high_watermarks()
-        for path in sorted((self.data_dir / ".topics").glob("*.json")):
-            try:
-                info = TopicInfo.from_json(json.loads(path.read_text()))
-            except (ValueError, KeyError, AssertionError) as exc:
-                raise InvalidTopicError(
-                    f"{path}: unreadable topic metadata ({exc}); restore it from a backup or "
-                    f"delete it to drop the topic"
-                ) from exc
-            self._register(info)
-        for path in sorted((self.data_dir / ".topics").glob("*.tmp")):
-            path.unlink()
-        self._remove_orphans()
-        for info in self.topics.values():
-            for partition in range(info.partitions):
-                self._open_log(info.name, partition)
+        self._remove_interrupted_deletions()
+        legacy_ids = {t.name: t.topic_id for t in self.legacy_topics()}
+        for path in sorted(self.data_dir.iterdir()):
+            if not path.is_dir() or path.name.startswith((".", "__")):
+                continue
+            key = _parse_partition_dir(path.name)
+            if key is None:
+                continue
+            self.found[key] = read_partition_metadata(path) or legacy_ids.get(key[0])
 
     def _lock(self) -> None:
         fd = os.open(self.data_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -161,15 +190,38 @@ class LogManager:
 
     def _load_meta(self) -> None:
         path = self.data_dir / "meta.json"
+        configured = self._configured_cluster_id
         if path.exists():
-            meta = json.loads(path.read_text())
-            self.cluster_id = str(meta["cluster_id"])
-            self._next_producer_id = int(meta["next_producer_id_block"])
+            try:
+                meta = json.loads(path.read_text())
+                stored_cluster, stored_node = str(meta["cluster_id"]), meta.get("node_id")
+            except (ValueError, KeyError, TypeError) as exc:
+                raise DataDirMismatchError(
+                    f"{path}: unreadable ({exc}); restore it from a backup"
+                ) from None
+            if configured is not None and configured != stored_cluster:
+                raise DataDirMismatchError(
+                    f"data directory {self.data_dir} belongs to cluster {stored_cluster!r}, "
+                    f"not {configured!r}; use another --data-dir or the right cluster_id"
+                )
+            if stored_node is not None and int(stored_node) != self.node_id:
+                raise DataDirMismatchError(
+                    f"data directory {self.data_dir} belongs to node {stored_node}, not "
+                    f"{self.node_id}; use another --data-dir or node_id {stored_node}"
+                )
+            self.cluster_id = stored_cluster
+            self.legacy_next_producer_id = int(meta.get("next_producer_id_block", 0))
         else:
-            self.cluster_id = uuid.uuid4().hex[:22]
-            self._next_producer_id = 0
-        self._producer_id_limit = self._next_producer_id
-        self._save_meta()
+            self.cluster_id = configured or uuid.uuid4().hex[:22]
+        _write_json_atomically(
+            path,
+            {
+                "version": META_VERSION,
+                "cluster_id": self.cluster_id,
+                "node_id": self.node_id,
+                "next_producer_id_block": self.legacy_next_producer_id,
+            },
+        )
 
     def _load_high_watermarks(self) -> None:
         path = self.data_dir / HIGH_WATERMARK_CHECKPOINT
@@ -184,41 +236,10 @@ class LogManager:
             self._high_watermarks = {}
             log.warning("ignoring the high watermark checkpoint: %s", exc)
 
-    def _save_meta(self) -> None:
-        _write_json_atomically(
-            self.data_dir / "meta.json",
-            {
-                "version": 1,
-                "cluster_id": self.cluster_id,
-                "node_id": self.node_id,
-                "next_producer_id_block": self._producer_id_limit,
-            },
-        )
-
-    def _remove_orphans(self) -> None:
+    def _remove_interrupted_deletions(self) -> None:
         for path in self.data_dir.iterdir():
             if path.is_dir() and path.name.endswith("-delete"):
                 shutil.rmtree(path, ignore_errors=True)  # a deletion a crash interrupted
-                continue
-            if not path.is_dir() or path.name.startswith("."):
-                continue
-            topic, _, partition = path.name.rpartition("-")
-            info = self.topics.get(topic)
-            if info is None or not partition.isdigit() or int(partition) >= info.partitions:
-                log.warning("removing orphan partition directory %s", path)
-                shutil.rmtree(path)
-
-    def _open_log(self, topic: str, partition: int) -> Log:
-        directory = self.data_dir / f"{topic}-{partition}"
-        opened, recovery = Log.open(
-            directory,
-            self.config_for(topic),
-            self._clock_ms,
-            clean_shutdown=self.clean_shutdown,
-        )
-        self.logs[(topic, partition)] = opened
-        self.recoveries[(topic, partition)] = recovery
-        return opened
 
     def close(self) -> None:
         """Close every log, then mark the shutdown clean. A log the disk will not let
@@ -248,115 +269,93 @@ class LogManager:
                 f"{', ...' if len(failed) > 5 else ''}); the next start recovers by a full scan"
             )
 
-    # -- topics ----------------------------------------------------------------------
+    # -- legacy topics (before the metadata log) -------------------------------------
 
-    def _register(self, info: TopicInfo) -> None:
-        self.topics[info.name] = info
-        self._topics_by_id[info.topic_id] = info.name
-        self._configs[info.name] = self.defaults.with_overrides(info.configs)
+    def legacy_topics(self) -> list[LegacyTopic]:
+        """Topics recorded in ``.topics`` by a broker from before the metadata log."""
+        directory = self.data_dir / _LEGACY_TOPICS
+        topics = []
+        for path in sorted(directory.glob("*.json")) if directory.is_dir() else ():
+            try:
+                topics.append(LegacyTopic.from_json(json.loads(path.read_text())))
+            except (ValueError, KeyError) as exc:
+                raise InvalidTopicError(
+                    f"{path}: unreadable topic metadata ({exc}); restore it from a backup or "
+                    f"delete it to drop the topic"
+                ) from exc
+        return topics
 
-    def config_for(self, topic: str) -> LogConfig:
-        return self._configs[topic]
-
-    def topic_by_id(self, topic_id: uuid.UUID) -> TopicInfo | None:
-        name = self._topics_by_id.get(topic_id)
-        return self.topics.get(name) if name is not None else None
-
-    def validate_new_topic(
-        self, name: str, partitions: int, configs: Mapping[str, str | None]
-    ) -> LogConfig:
-        """Check a CreateTopics request without changing anything."""
-        validate_topic_name(name)
-        if name in self.topics:
-            raise TopicExistsError(f"topic {name!r} already exists")
-        if not 1 <= partitions <= MAX_PARTITIONS:
-            raise InvalidPartitionsError(
-                f"partition count {partitions} is not allowed; use 1-{MAX_PARTITIONS}"
-            )
-        return self.defaults.with_overrides(configs)
-
-    def create_topic(
-        self, name: str, partitions: int, configs: Mapping[str, str | None] | None = None
-    ) -> TopicInfo:
-        overrides = {k: v for k, v in (configs or {}).items() if v is not None}
-        self.validate_new_topic(name, partitions, overrides)
-        info = TopicInfo(name, uuid.uuid4(), partitions, overrides)
-        _write_json_atomically(self.data_dir / ".topics" / f"{name}.json", info.to_json())
-        self._register(info)
-        for partition in range(partitions):
-            self._open_log(name, partition)
-        log.info("created topic %s with %d partitions", name, partitions)
-        return info
-
-    def delete_topic(self, name: str) -> TopicInfo:
-        info = self.topics.get(name)
-        if info is None:
-            raise UnknownTopicError(f"topic {name!r} does not exist")
-        (self.data_dir / ".topics" / f"{name}.json").unlink()
-        del self.topics[name]
-        del self._topics_by_id[info.topic_id]
-        del self._configs[name]
-        doomed = []
-        for partition in range(info.partitions):
-            opened = self.logs.pop((name, partition), None)
-            self.recoveries.pop((name, partition), None)
-            if opened is not None:
-                opened.close()
-                # Rename now (cheap, atomic), delete the files off the caller's thread:
-                # a large topic's rmtree must not stall the event loop.
-                target = opened.directory.with_name(
-                    f".{opened.directory.name}.{uuid.uuid4().hex}-delete"
-                )
-                opened.directory.rename(target)
-                doomed.append(target)
-        if doomed:
-            threading.Thread(
-                target=_remove_trees, args=(doomed,), name=f"delete-{name}", daemon=True
-            ).start()
-        log.info("deleted topic %s", name)
-        return info
-
-    def add_partitions(self, name: str, total: int) -> TopicInfo:
-        info = self.validate_partition_increase(name, total)
-        updated = replace(info, partitions=total)
-        _write_json_atomically(self.data_dir / ".topics" / f"{name}.json", updated.to_json())
-        self._register(updated)
-        for partition in range(info.partitions, total):
-            self._open_log(name, partition)
-        return updated
-
-    def validate_partition_increase(self, name: str, total: int) -> TopicInfo:
-        info = self.topics.get(name)
-        if info is None:
-            raise UnknownTopicError(f"topic {name!r} does not exist")
-        if total <= info.partitions:
-            raise InvalidPartitionsError(
-                f"topic {name!r} has {info.partitions} partitions; the new count {total} "
-                f"must be larger"
-            )
-        if total > MAX_PARTITIONS:
-            raise InvalidPartitionsError(f"partition count {total} exceeds {MAX_PARTITIONS}")
-        return info
-
-    def validate_configs(self, name: str, configs: Mapping[str, str | None]) -> LogConfig:
-        if name not in self.topics:
-            raise UnknownTopicError(f"topic {name!r} does not exist")
-        return self.defaults.with_overrides(configs)
-
-    def set_configs(self, name: str, configs: Mapping[str, str | None]) -> TopicInfo:
-        """Replace the topic's overrides (a value of None removes a key)."""
-        self.validate_configs(name, configs)
-        info = self.topics[name]
-        overrides = {k: v for k, v in configs.items() if v is not None}
-        updated = replace(info, configs=overrides)
-        _write_json_atomically(self.data_dir / ".topics" / f"{name}.json", updated.to_json())
-        self._register(updated)
-        for (topic, _), opened in self.logs.items():
-            if topic == name:
-                opened.config = self._configs[name]
-        return updated
+    def retire_legacy_topics(self) -> None:
+        """Once the metadata log holds them: rename ``.topics`` aside (kept, not read)."""
+        directory = self.data_dir / _LEGACY_TOPICS
+        if directory.is_dir():
+            directory.rename(self.data_dir / f"{_LEGACY_TOPICS}.migrated")
 
     # -- logs --------------------------------------------------------------------------
+
+    def ensure_log(
+        self, topic: str, partition: int, topic_id: uuid.UUID, config: LogConfig
+    ) -> Log:
+        """The partition's log, opened (and recovered) or created. A directory left by
+        another topic of the same name (another topic id) is removed first."""
+        key = (topic, partition)
+        opened = self.logs.get(key)
+        if opened is not None and self.topic_ids.get(key) == topic_id:
+            opened.config = config
+            return opened
+        if opened is not None:
+            self.delete_log(topic, partition)
+        directory = self.data_dir / _partition_dir_name(topic, partition)
+        found = self.found.pop(key, None)
+        if directory.exists() and found not in (None, topic_id):
+            log.warning(
+                "partition directory %s belongs to topic id %s, not %s: removing it",
+                directory.name,
+                found,
+                topic_id,
+            )
+            self._remove_directory(directory)
+        opened, recovery = Log.open(
+            directory, config, self._clock_ms, clean_shutdown=self.clean_shutdown
+        )
+        metadata = directory / PARTITION_METADATA
+        if read_partition_metadata(directory) != topic_id:
+            write_atomically(metadata, f"version: 0\ntopic_id: {topic_id}\n".encode())
+        self.logs[key] = opened
+        self.topic_ids[key] = topic_id
+        self.recoveries[key] = recovery
+        return opened
+
+    def delete_log(self, topic: str, partition: int) -> None:
+        """Close and delete the partition's log (the files go off the caller's thread)."""
+        key = (topic, partition)
+        opened = self.logs.pop(key, None)
+        self.topic_ids.pop(key, None)
+        self.recoveries.pop(key, None)
+        self.found.pop(key, None)
+        directory = self.data_dir / _partition_dir_name(topic, partition)
+        if opened is not None:
+            opened.close()
+        if directory.exists():
+            self._remove_directory(directory)
+
+    def delete_stray_logs(self, keep: set[tuple[str, int]]) -> list[tuple[str, int]]:
+        """Remove partition directories found at open that the metadata log does not
+        assign to this node (``keep``): their topic was deleted or the replica moved."""
+        stray = sorted(key for key in self.found if key not in keep)
+        for topic, partition in stray:
+            log.warning("removing partition %s-%d: not assigned to this node", topic, partition)
+            self.delete_log(topic, partition)
+        return stray
+
+    def _remove_directory(self, directory: Path) -> None:
+        # Rename now (cheap, atomic), delete the files off the caller's thread: a large
+        # partition's rmtree must not stall the event loop.
+        target = directory.with_name(f".{directory.name}.{uuid.uuid4().hex}-delete")
+        directory.rename(target)
+        threading.Thread(
+            target=shutil.rmtree, args=(target,), kwargs={"ignore_errors": True}, daemon=True
+        ).start()
 
     def get_log(self, topic: str, partition: int) -> Log | None:
         return self.logs.get((topic, partition))
@@ -364,10 +363,16 @@ class LogManager:
     def iter_logs(self) -> Iterator[tuple[tuple[str, int], Log]]:
         return iter(list(self.logs.items()))
 
-    def enforce_retention(self, now_ms: int) -> list[tuple[str, int, DeletedSegment]]:
+    def enforce_retention(
+        self, now_ms: int, limits: Mapping[tuple[str, int], int] | None = None
+    ) -> list[tuple[str, int, DeletedSegment]]:
+        """Delete expired segments of every log; ``limits`` caps, per partition, the
+        offset below which deletion may happen (a leader keeps what its followers and
+        consumers may not have seen: its high watermark)."""
         deleted = []
         for (topic, partition), opened in self.iter_logs():
-            for segment in opened.delete_expired(now_ms):
+            limit = None if limits is None else limits.get((topic, partition))
+            for segment in opened.delete_expired(now_ms, limit):
                 log.info(
                     "deleted segment %s-%d@%d (%d bytes): %s",
                     topic,
@@ -393,19 +398,3 @@ class LogManager:
         previous checkpoint then stays."""
         write_offset_checkpoint(self.data_dir / HIGH_WATERMARK_CHECKPOINT, high_watermarks)
         self._high_watermarks = dict(high_watermarks)
-
-    # -- producer ids --------------------------------------------------------------------
-
-    def allocate_producer_id(self) -> int:
-        """A producer id never handed out before by this data directory."""
-        if self._next_producer_id >= self._producer_id_limit:
-            self._producer_id_limit = self._next_producer_id + _PRODUCER_ID_BLOCK
-            self._save_meta()
-        pid = self._next_producer_id
-        self._next_producer_id += 1
-        return pid
-
-
-def _remove_trees(paths: list[Path]) -> None:
-    for path in paths:
-        shutil.rmtree(path, ignore_errors=True)
