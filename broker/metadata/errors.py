@@ -19,7 +19,7 @@ class RpcError(MetadataRecordError):
     """A broker-to-controller RPC (``broker.metadata.rpc``) is malformed: not canonical
     JSON, an unknown kind or version, a missing, unexpected or mistyped field, a value
     out of range. The message is one line naming the kind and the field, for example
-    ``broker_heartbeat: broker_heartbeat.node_id: -1 is outside 0..2147483647``."""
+    ``broker_heartbeat: node_id: -1 is outside 0..2147483647``."""
 
 
 class ControllerStateError(RuntimeError):
