@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from broker.network.quorum_frames import DEFAULT_MAX_FRAME_BYTES, MAX_HELLO_BYTES, MAX_VOTERS
-from broker.quorum.messages import MAX_NODE_ID, check_cluster_id
+from broker.quorum.messages import MAX_NODE_ID, Message, check_cluster_id
 from contracts.fields import HostPort
 
 __all__ = ["QuorumTransportConfig", "QuorumTransportStats"]
@@ -61,6 +62,32 @@ class QuorumTransportConfig:
         if not self.is_voter:
             return None
         return self.listen or self.voters[self.node_id]
+
+    def reconnect_delay_s(self, failures: int, rng: random.Random) -> float:
+        """How long to wait before dialling again after ``failures`` (>= 1) failed
+        attempts in a row (a lost connection counts as one): the ceiling doubles from
+        ``reconnect_backoff_min_s`` up to ``reconnect_backoff_max_s``, and the delay is
+        drawn uniformly from its upper half, so restarted nodes do not dial in step."""
+        ceiling = min(
+            self.reconnect_backoff_max_s,
+            self.reconnect_backoff_min_s * 2 ** min(max(failures, 1) - 1, 30),
+        )
+        return rng.uniform(ceiling / 2, ceiling)
+
+    def raft_refusal(self, message: Message, peer_node_id: int) -> tuple[str, str] | None:
+        """(reason, one-line message) when this node refuses a Raft message that came
+        from ``peer_node_id`` (named by the connection's Hello); None when it takes it."""
+        sender = message.sender
+        if message.cluster_id != self.cluster_id:
+            return "cluster_id", f"a Raft message for cluster {message.cluster_id!r}"
+        if sender != peer_node_id:
+            return "sender_mismatch", f"a Raft message from node {sender} on this connection"
+        if message.receiver != self.node_id:
+            return "wrong_receiver", f"a Raft message for node {message.receiver}"
+        observers = self.raft_observers
+        if sender not in self.voters and observers is not None and sender not in observers:
+            return "unknown_raft_member", f"node {sender} is neither a voter nor an observer"
+        return None
 
 
 @dataclass(slots=True)

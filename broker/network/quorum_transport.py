@@ -7,7 +7,9 @@ share two connections, one each way; a broker that is not a voter has one connec
 to each voter and no listener. A frame for a node goes on our own outbound connection
 to it when that is up, else on the newest connection it opened to us (how a voter
 reaches a broker: Raft traffic to observers). An RPC response goes back on the
-connection its request came on. Frames: ``broker.network.quorum_frames``.
+connection its request came on. Frames and the Hello: ``quorum_frames``; settings and
+counters: ``quorum_config``; the RPC ends: ``quorum_rpc`` (``PeerUnavailable`` lives
+there); one connection and the table of them: ``quorum_connection``.
 
 Refusals. A connection is refused (closed, one log line with the reason and the peer
 address, ``stats.refused_connections[reason]`` counted) when its first frame is not a
@@ -50,29 +52,21 @@ and an exception in one is logged without harming the transport.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import random
 import socket
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, cast
 
-from broker.error_codes import KafkaError
-from broker.metadata.errors import RpcError
 from broker.metadata.rpc import (
-    ROUTES,
     ErrorResponse,
     RpcRequest,
     RpcResponse,
-    decode_request,
-    decode_response,
-    encode_rpc,
 )
 from broker.network.quorum_config import QuorumTransportConfig, QuorumTransportStats
 from broker.network.quorum_connection import PeerLinks, QuorumConnection, RateLimitedLog
 from broker.network.quorum_frames import (
     MAX_HELLO_BYTES,
-    REQUEST_ID,
     FrameError,
     FrameKind,
     Hello,
@@ -80,33 +74,22 @@ from broker.network.quorum_frames import (
     decode_hello,
     encode_hello,
     frame_header,
-    split_rpc_body,
 )
+from broker.network.quorum_rpc import QuorumRpc, RpcHandler, fail_calls
 from broker.quorum.codec import decode_message, encode_message
 from broker.quorum.errors import QuorumMessageError
 from broker.quorum.messages import Message
 from contracts.clock import Clock, SystemClock
 from contracts.fields import HostPort
 
-__all__ = [
-    "PeerUnavailable",
-    "QuorumTransport",
-    "RaftHandler",
-    "RpcHandler",
-]
+__all__ = ["PeerHandler", "QuorumTransport", "RaftHandler"]
 
 log = logging.getLogger(__name__)
 
 R = TypeVar("R", bound=RpcResponse)
 RaftHandler = Callable[[Message], None]
-RpcHandler = Callable[[int, RpcRequest[Any]], Awaitable[RpcResponse]]
 PeerHandler = Callable[[int], None]
-_MAX_ERROR_CHARS = 4096
 _KINDS = frozenset(FrameKind)
-
-
-class PeerUnavailable(ConnectionError):
-    """No connection to the node, or it was lost before the RPC was answered."""
 
 
 class QuorumTransport:
@@ -126,7 +109,6 @@ class QuorumTransport:
         self._config = config
         self._rng = rng
         self.on_raft_message = on_raft_message
-        self.on_rpc_request = on_rpc_request
         self.on_peer_connected = on_peer_connected
         self.on_peer_disconnected = on_peer_disconnected
         self.stats = QuorumTransportStats()
@@ -137,16 +119,25 @@ class QuorumTransport:
         self._links = PeerLinks()
         self._connections: set[QuorumConnection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._request_ids = itertools.count(1)
         self._server: asyncio.Server | None = None
         self._listen_address: HostPort | None = None
         self._started = False
         self._stopping = False
+        self._rpc = QuorumRpc(
+            config.node_id,
+            self.stats,
+            route=self._links.route,
+            send=self._send,
+            spawn=self._spawn,
+            refuse=self._refuse_message,
+            max_frame_bytes=config.max_frame_bytes,
+        )
+        self._rpc.handler = on_rpc_request
         self._handlers = {
             FrameKind.HELLO: self._on_hello,
             FrameKind.RAFT: self._on_raft,
-            FrameKind.RPC_REQUEST: self._on_rpc_request,
-            FrameKind.RPC_RESPONSE: self._on_rpc_response,
+            FrameKind.RPC_REQUEST: self._rpc.on_request,
+            FrameKind.RPC_RESPONSE: self._rpc.on_response,
         }
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -154,6 +145,15 @@ class QuorumTransport:
     @property
     def node_id(self) -> int:
         return self._config.node_id
+
+    @property
+    def on_rpc_request(self) -> RpcHandler | None:
+        """Serves the RPC requests of other nodes (None: answer NOT_CONTROLLER)."""
+        return self._rpc.handler
+
+    @on_rpc_request.setter
+    def on_rpc_request(self, handler: RpcHandler | None) -> None:
+        self._rpc.handler = handler
 
     @property
     def listen_address(self) -> HostPort | None:
@@ -244,38 +244,8 @@ class QuorumTransport:
     async def call(
         self, node_id: int, request: RpcRequest[R], timeout_s: float
     ) -> R | ErrorResponse:
-        """Send ``request`` to ``node_id`` and return its response (see the module
-        docstring); raises PeerUnavailable, TimeoutError, or RpcError when the answer
-        is malformed or answers another request type."""
-        body = encode_rpc(request)
-        if len(body) + REQUEST_ID.size + 1 > self._config.max_frame_bytes:
-            raise ValueError(f"a {request.KIND} of {len(body)} bytes exceeds the frame limit")
-        async with asyncio.timeout(timeout_s):
-            connection = self._connection_for_call(node_id)
-            try:
-                await connection.writable()
-            except ConnectionError:
-                raise PeerUnavailable(f"the connection to node {node_id} was lost") from None
-            if connection.closed:
-                raise PeerUnavailable(f"the connection to node {node_id} was lost")
-            request_id = next(self._request_ids)
-            future = asyncio.get_running_loop().create_future()
-            connection.calls[request_id] = future
-            try:
-                self._send(connection, FrameKind.RPC_REQUEST, REQUEST_ID.pack(request_id), body)
-                response = await future
-            finally:
-                connection.calls.pop(request_id, None)
-        expected = ROUTES[type(request)].response
-        if not isinstance(response, (expected, ErrorResponse)):
-            raise RpcError(f"node {node_id} answered {request.KIND} with {response.KIND}")
-        return cast("R | ErrorResponse", response)
-
-    def _connection_for_call(self, node_id: int) -> QuorumConnection:
-        connection = self._links.route(node_id)
-        if connection is None:
-            raise PeerUnavailable(f"node {self.node_id} has no connection to node {node_id}")
-        return connection
+        """Send ``request`` to ``node_id`` and return its response: see ``QuorumRpc.call``."""
+        return await self._rpc.call(node_id, request, timeout_s)
 
     def _send(self, connection: QuorumConnection, kind: FrameKind, *parts: bytes) -> None:
         size = sum(len(part) for part in parts)
@@ -330,11 +300,7 @@ class QuorumTransport:
                     await self._serve(connection)
                 finally:
                     await self._forget(connection)
-            ceiling = min(
-                self._config.reconnect_backoff_max_s,
-                self._config.reconnect_backoff_min_s * 2 ** min(failures - 1, 30),
-            )
-            await asyncio.sleep(self._rng.uniform(ceiling / 2, ceiling))
+            await asyncio.sleep(self._config.reconnect_delay_s(failures, self._rng))
 
     async def _open(self, node_id: int) -> QuorumConnection | None:
         address = self._config.voters[node_id]
@@ -446,9 +412,7 @@ class QuorumTransport:
 
     def _unlink(self, connection: QuorumConnection, node_id: int) -> None:
         connection.close()
-        for future in connection.calls.values():
-            if not future.done():
-                future.set_exception(PeerUnavailable(f"the connection to node {node_id} was lost"))
+        fail_calls(connection, node_id)
         if self._links.remove(node_id, connection) and not self._stopping:
             log.info("node %d lost its last connection to node %d", self.node_id, node_id)
             self._notify(self.on_peer_disconnected, node_id)
@@ -486,7 +450,7 @@ class QuorumTransport:
         except QuorumMessageError as exc:
             self._refuse_message(connection, "malformed_raft", str(exc))
             return
-        refusal = self._raft_refusal(connection, message)
+        refusal = self._config.raft_refusal(message, cast(int, connection.node_id))
         if refusal is not None:
             self._refuse_message(connection, *refusal)
             return
@@ -495,86 +459,3 @@ class QuorumTransport:
                 self.on_raft_message(message)
             except Exception:
                 log.exception("the Raft message handler failed on %s", type(message).__name__)
-
-    def _raft_refusal(
-        self, connection: QuorumConnection, message: Message
-    ) -> tuple[str, str] | None:
-        config, sender = self._config, message.sender
-        if message.cluster_id != config.cluster_id:
-            return "cluster_id", f"a Raft message for cluster {message.cluster_id!r}"
-        if sender != connection.node_id:
-            return "sender_mismatch", f"a Raft message from node {sender} on this connection"
-        if message.receiver != config.node_id:
-            return "wrong_receiver", f"a Raft message for node {message.receiver}"
-        observers = config.raft_observers
-        if sender not in config.voters and observers is not None and sender not in observers:
-            return "unknown_raft_member", f"node {sender} is neither a voter nor an observer"
-        return None
-
-    async def _on_rpc_request(self, connection: QuorumConnection, body: memoryview) -> None:
-        try:
-            request_id, payload = split_rpc_body(body)
-        except FrameError as exc:
-            self._refuse_message(connection, exc.reason, str(exc))
-            return
-        try:
-            request = decode_request(payload)
-        except RpcError as exc:
-            self._refuse_message(connection, "malformed_rpc", str(exc))
-            error = ErrorResponse(KafkaError.INVALID_REQUEST, str(exc)[:_MAX_ERROR_CHARS])
-            self._send(
-                connection, FrameKind.RPC_RESPONSE, REQUEST_ID.pack(request_id), encode_rpc(error)
-            )
-            return
-        await connection.rpc_slots.acquire()
-        self._spawn(self._answer(connection, request_id, request))
-
-    async def _answer(
-        self, connection: QuorumConnection, request_id: int, request: RpcRequest[Any]
-    ) -> None:
-        """Serve one request and send its response; the request's in-flight slot is held
-        until the response is queued, so a peer that does not read its responses stops
-        being read once it has ``max_inflight_requests`` of them pending."""
-        try:
-            payload = await self._respond(cast(int, connection.node_id), request)
-            try:
-                await connection.writable()
-            except ConnectionError:
-                pass
-            if connection.closed:
-                self.stats.dropped_messages["no_connection"] += 1
-                return
-            self._send(connection, FrameKind.RPC_RESPONSE, REQUEST_ID.pack(request_id), payload)
-        finally:
-            connection.rpc_slots.release()
-
-    async def _respond(self, node_id: int, request: RpcRequest[Any]) -> bytes:
-        handler = self.on_rpc_request
-        if handler is None:
-            message = f"node {self.node_id} serves no controller requests"
-            return encode_rpc(ErrorResponse(KafkaError.NOT_CONTROLLER, message))
-        try:
-            return encode_rpc(await handler(node_id, request))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("serving %s from node %d failed", request.KIND, node_id)
-            message = f"{request.KIND} failed on node {self.node_id}: {type(exc).__name__}"
-            return encode_rpc(ErrorResponse(KafkaError.UNKNOWN_SERVER_ERROR, message))
-
-    async def _on_rpc_response(self, connection: QuorumConnection, body: memoryview) -> None:
-        try:
-            request_id, payload = split_rpc_body(body)
-        except FrameError as exc:
-            self._refuse_message(connection, exc.reason, str(exc))
-            return
-        future = connection.calls.pop(request_id, None)
-        if future is None or future.done():
-            reason = f"a response to request {request_id}, which nobody awaits (timed out?)"
-            self._refuse_message(connection, "unknown_request_id", reason)
-            return
-        try:
-            future.set_result(decode_response(payload))
-        except RpcError as exc:
-            self._refuse_message(connection, "malformed_rpc", str(exc))
-            future.set_exception(exc)

@@ -7,7 +7,7 @@ import asyncio
 import random
 import socket
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any
 
@@ -20,7 +20,8 @@ from broker.network.quorum_frames import (
     encode_hello,
     frame_header,
 )
-from broker.network.quorum_transport import QuorumTransport, RpcHandler
+from broker.network.quorum_rpc import RpcHandler
+from broker.network.quorum_transport import QuorumTransport
 from broker.quorum.messages import AppendEntries, Entry, Message
 from contracts.fields import HostPort
 
@@ -59,7 +60,7 @@ class Node:
     def __init__(
         self,
         node_id: int,
-        voters: dict[int, HostPort],
+        voters: Mapping[int, HostPort],
         *,
         rpc: RpcHandler | None = None,
         cluster: str = CLUSTER,

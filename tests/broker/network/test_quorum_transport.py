@@ -27,7 +27,7 @@ from broker.metadata.rpc import (
 )
 from broker.network.quorum_config import QuorumTransportConfig
 from broker.network.quorum_frames import REQUEST_ID, FrameKind
-from broker.network.quorum_transport import PeerUnavailable
+from broker.network.quorum_rpc import PeerUnavailable
 from broker.quorum.codec import encode_message
 from contracts.fields import HostPort
 from tests.broker.network.quorum_peers import (
