@@ -16,15 +16,25 @@ and any input that is not byte-for-byte the canonical encoding of what it decode
 
 Field types understood (``typing.get_type_hints(..., include_extras=True)``):
 ``Annotated[int, IntRange]``, ``bool``, ``Annotated[str, Text]``, ``uuid.UUID``
-(canonical lowercase hyphenated text), ``X | None`` (``null``), ``tuple[X, ...]``
-(array), ``Mapping[str, X]`` (object) and nested ``StrictData`` dataclasses (object).
-Bounds and text rules are checked by ``StrictData.__post_init__`` whether a value was
-decoded or built in code, so no invalid value exists in memory either.
+(canonical lowercase hyphenated text), ``enum.IntEnum`` subclasses (their integer value;
+only declared members decode), ``X | None`` (``null``), ``tuple[X, ...]`` (array),
+``Mapping[K, X]`` with string or integer keys (object; an integer key is written as its
+canonical decimal text, so ``"07"`` or ``"+7"`` is refused) and nested dataclasses
+(object). Bounds and text rules, map keys included, are checked by
+``StrictData.__post_init__`` whether a value was decoded or built in code, so no invalid
+value exists in memory either.
+
+Nested dataclasses need not derive from ``StrictData``: plain frozen dataclasses (the
+controller's request and reply values) are encoded the same way, and their fields,
+``Annotated`` bounds included, are checked by the ``StrictData`` value that contains
+them, when it is built. A plain dataclass is never checked on its own: only encode it
+inside a ``StrictData`` envelope.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import types
 import typing
@@ -103,10 +113,11 @@ class StrictData:
 class _Shape:
     """A field type taken apart once (typing introspection is slow; records are many)."""
 
-    kind: str  # optional, tuple, mapping, int, str, exact
+    kind: str  # optional, tuple, mapping, int, str, exact, enum, record
     base: Any
     extras: tuple[Any, ...] = ()
     inner: _Shape | None = None
+    key: _Shape | None = None  # of a mapping
 
     def check(self, value: Any, path: str) -> None:
         """Raise MetadataRecordError unless ``value`` is exactly of this type."""
@@ -115,9 +126,14 @@ class _Shape:
             _check_int(value, self.extras, path)
         elif kind == "str":
             _check_str(value, self.extras, path)
-        elif kind == "exact":
+        elif kind in ("exact", "enum"):
             if type(value) is not self.base:
                 raise MetadataRecordError(f"{path}: expected {self.base.__name__}, got {value!r}")
+        elif kind == "record":
+            if type(value) is not self.base:
+                raise MetadataRecordError(f"{path}: expected {self.base.__name__}, got {value!r}")
+            for name, shape in field_shapes(self.base):
+                shape.check(getattr(value, name), f"{path}.{name}")
         elif kind == "optional":
             if value is not None:
                 self._inner.check(value, path)
@@ -129,8 +145,9 @@ class _Shape:
         else:
             if not isinstance(value, Mapping):
                 raise MetadataRecordError(f"{path}: expected a mapping, got {type(value).__name__}")
+            assert self.key is not None
             for key, item in value.items():
-                _check_str(key, (), f"{path} key")
+                self.key.check(key, f"{path} key")
                 self._inner.check(item, f"{path}[{key!r}]")
 
     @property
@@ -175,13 +192,20 @@ def _take_apart(hint: Any) -> _Shape:
     if origin is tuple:
         return _Shape("tuple", hint, inner=_shape(typing.get_args(hint)[0]))
     if origin is Mapping:
-        return _Shape("mapping", hint, inner=_shape(typing.get_args(hint)[1]))
+        key, value = (_shape(arg) for arg in typing.get_args(hint))
+        if key.kind not in ("int", "str"):  # pragma: no cover - a schema error
+            raise TypeError(f"unsupported mapping key in {hint!r}")
+        return _Shape("mapping", hint, inner=value, key=key)
     if hint is int:
         return _Shape("int", hint, extras)
     if hint is str:
         return _Shape("str", hint, extras)
     if hint in (bool, uuid.UUID) or (isinstance(hint, type) and issubclass(hint, StrictData)):
         return _Shape("exact", hint)
+    if isinstance(hint, type) and issubclass(hint, enum.IntEnum):
+        return _Shape("enum", hint)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _Shape("record", hint)
     raise TypeError(f"unsupported field type {hint!r}")  # pragma: no cover - a schema error
 
 
@@ -207,14 +231,18 @@ def _check_str(value: Any, extras: tuple[Any, ...], path: str) -> None:
 
 def to_plain(value: Any) -> Any:
     """The JSON-ready form of a checked value (dataclasses become sorted objects)."""
-    if isinstance(value, StrictData):
+    if isinstance(value, StrictData) or (
+        dataclasses.is_dataclass(value) and not isinstance(value, type)
+    ):
         return {name: to_plain(getattr(value, name)) for name, _ in field_shapes(type(value))}
     if isinstance(value, tuple):
         return [to_plain(item) for item in value]
     if isinstance(value, Mapping):
-        return {key: to_plain(item) for key, item in value.items()}
+        return {str(key): to_plain(item) for key, item in value.items()}
     if isinstance(value, uuid.UUID):
         return str(value)
+    if isinstance(value, enum.IntEnum):
+        return int(value)
     return value
 
 
@@ -234,12 +262,37 @@ def _from_plain(raw: Any, shape: _Shape, path: str) -> Any:
     if kind == "mapping":
         if not isinstance(raw, dict):
             raise MetadataRecordError(f"{path}: expected an object, got {_kind(raw)}")
-        return {k: _from_plain(v, shape._inner, f"{path}[{k!r}]") for k, v in raw.items()}
+        as_int = shape.key is not None and shape.key.kind == "int"
+        return {
+            (_int_key(k, path) if as_int else k): _from_plain(v, shape._inner, f"{path}[{k!r}]")
+            for k, v in raw.items()
+        }
     if shape.base is uuid.UUID:
         return _uuid(raw, path)
-    if kind == "exact" and issubclass(shape.base, StrictData):
+    if kind == "enum":
+        return _enum(raw, shape.base, path)
+    if kind == "record" or (kind == "exact" and issubclass(shape.base, StrictData)):
         return _dataclass(raw, shape.base, path)
     return raw  # int, str, bool: exact types are checked by the constructor
+
+
+def _int_key(raw: str, path: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or str(value) != raw:
+        raise MetadataRecordError(f"{path}: key {raw!r} is not a canonical decimal integer")
+    return value
+
+
+def _enum(raw: Any, cls: type[enum.IntEnum], path: str) -> enum.IntEnum:
+    if type(raw) is not int:
+        raise MetadataRecordError(f"{path}: expected an integer, got {_kind(raw)}")
+    try:
+        return cls(raw)
+    except ValueError:
+        raise MetadataRecordError(f"{path}: {raw} is not a known {cls.__name__}") from None
 
 
 def _uuid(raw: Any, path: str) -> uuid.UUID:
@@ -254,7 +307,7 @@ def _uuid(raw: Any, path: str) -> uuid.UUID:
     return value
 
 
-def _dataclass(raw: Any, cls: type[StrictData], path: str) -> StrictData:
+def _dataclass(raw: Any, cls: type[Any], path: str) -> Any:
     if not isinstance(raw, dict):
         raise MetadataRecordError(f"{path}: expected an object, got {_kind(raw)}")
     shapes = field_shapes(cls)

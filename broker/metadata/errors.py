@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ControllerStateError", "MetadataRecordError"]
+__all__ = ["ControllerStateError", "MetadataRecordError", "RpcError"]
 
 
 class MetadataRecordError(ValueError):
@@ -13,6 +13,13 @@ class MetadataRecordError(ValueError):
     partition epoch 3, current 5``. Refusal is deterministic: every node refuses the same
     record in the same state, and a refused record changes nothing.
     """
+
+
+class RpcError(MetadataRecordError):
+    """A broker-to-controller RPC (``broker.metadata.rpc``) is malformed: not canonical
+    JSON, an unknown kind or version, a missing, unexpected or mistyped field, a value
+    out of range. The message is one line naming the kind and the field, for example
+    ``broker_heartbeat: node_id: -1 is outside 0..2147483647``."""
 
 
 class ControllerStateError(RuntimeError):

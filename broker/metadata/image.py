@@ -146,7 +146,7 @@ class TopicPartitionRef:
 
     topic: str
     topic_id: uuid.UUID
-    partition_index: int
+    partition_index: PartitionIndex
 
 
 @dataclass(frozen=True, slots=True)

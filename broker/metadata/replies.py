@@ -4,6 +4,10 @@ The transport decodes a Kafka (or quorum) request into these, calls the controll
 encodes the reply once the result's records are committed. Errors are ``KafkaError``
 values with a one-line ``message`` (None on success); the server maps them to wire codes
 by value.
+
+The ``Annotated`` bounds on integer fields are not checked when these values are built
+in process; ``broker.metadata.rpc`` checks them when it encodes or decodes one (ids,
+indexes and epochs are never negative; -1 means "none" where a field allows it).
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 from broker.error_codes import KafkaError
+from broker.metadata.codec import INT32_MAX, INT64_MAX, IntRange
 from broker.metadata.image import TopicPartitionRef
-from broker.metadata.records import MetadataRecord
+from broker.metadata.records import Epoch, MetadataRecord, NodeId, PartitionIndex
 
 __all__ = [
     "AlterConfigsReply",
@@ -37,6 +42,15 @@ __all__ = [
 
 R = TypeVar("R")
 
+INT16_MAX = 2**15 - 1
+# -1 stands for "none" (an error reply) or "the controller's default" (a request).
+EpochOrNone = Annotated[int, IntRange(-1, INT32_MAX)]
+BrokerEpochOrNone = Annotated[int, IntRange(-1, INT64_MAX)]
+ProducerIdOrNone = Annotated[int, IntRange(-1, INT64_MAX)]
+LeaderOrNone = Annotated[int, IntRange(-1, INT32_MAX)]
+PartitionCount = Annotated[int, IntRange(-1, INT32_MAX)]
+ReplicationFactor = Annotated[int, IntRange(-1, INT16_MAX)]
+
 
 @dataclass(frozen=True, slots=True)
 class ControllerResult(Generic[R]):
@@ -51,7 +65,7 @@ class ControllerResult(Generic[R]):
 class BrokerRegistrationReply:
     error: KafkaError
     message: str | None
-    broker_epoch: int  # -1 on error
+    broker_epoch: BrokerEpochOrNone  # -1 on error
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +94,10 @@ class IsrChange:
     the ISR it asks for."""
 
     topic_id: uuid.UUID
-    partition_index: int
-    leader_epoch: int
-    partition_epoch: int
-    new_isr: tuple[int, ...]
+    partition_index: PartitionIndex
+    leader_epoch: Epoch
+    partition_epoch: Epoch
+    new_isr: tuple[NodeId, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +105,13 @@ class IsrChangeReply:
     """The partition's state after the request (current state when refused)."""
 
     topic_id: uuid.UUID
-    partition_index: int
+    partition_index: PartitionIndex
     error: KafkaError
     message: str | None
-    leader: int = -1
-    leader_epoch: int = -1
-    partition_epoch: int = -1
-    isr: tuple[int, ...] = ()
+    leader: LeaderOrNone = -1
+    leader_epoch: EpochOrNone = -1
+    partition_epoch: EpochOrNone = -1
+    isr: tuple[NodeId, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +127,9 @@ class NewTopic:
     ``assignments``: replica lists by partition index (0..n-1), instead of both counts."""
 
     name: str
-    num_partitions: int = -1
-    replication_factor: int = -1
-    assignments: Mapping[int, tuple[int, ...]] | None = None
+    num_partitions: PartitionCount = -1
+    replication_factor: ReplicationFactor = -1
+    assignments: Mapping[PartitionIndex, tuple[NodeId, ...]] | None = None
     configs: Mapping[str, str | None] = field(default_factory=dict)
 
 
@@ -128,8 +142,8 @@ class CreateTopicReply:
     error: KafkaError
     message: str | None
     topic_id: uuid.UUID | None = None
-    num_partitions: int = -1
-    replication_factor: int = -1
+    num_partitions: PartitionCount = -1
+    replication_factor: ReplicationFactor = -1
     configs: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
@@ -147,8 +161,8 @@ class NewPartitions:
     """Grow ``topic`` to ``count`` partitions; ``assignments`` for the new ones only."""
 
     topic: str
-    count: int
-    assignments: tuple[tuple[int, ...], ...] | None = None
+    count: Annotated[int, IntRange(0, INT32_MAX)]
+    assignments: tuple[tuple[NodeId, ...], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +183,8 @@ class AlterConfigsReply:
 class ProducerIdsReply:
     error: KafkaError
     message: str | None
-    first_producer_id: int = -1
-    count: int = 0
+    first_producer_id: ProducerIdOrNone = -1
+    count: Annotated[int, IntRange(0, INT32_MAX)] = 0
 
 
 @dataclass(frozen=True, slots=True)
