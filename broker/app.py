@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
 from broker.cluster.flusher import Flusher
-from broker.cluster.replica_manager import ReplicaManager
+from broker.cluster.replica_manager import ReplicaManager, ReplicationSettings
 from broker.config import BrokerConfig
 from broker.coordinator.coordinator import CoordinatorConfig, GroupCoordinator
 from broker.coordinator.lag import GroupLag, LagTracker
@@ -32,9 +32,12 @@ from broker.metrics.group_collector import CompatCollector, GroupCollector
 from broker.metrics.http import build_http_app
 from broker.metrics.stats import BrokerStats
 from broker.network.server import KafkaServer
+from broker.node.broker_lifecycle import FatalRegistrationError
+from broker.node.cluster_node import ClusterNode
 from broker.server.authorizer import AllowAll, Authorizer
 from broker.server.context import BrokerServices
 from broker.server.dispatch import Dispatcher
+from broker.server.producer_ids import ProducerIdBlocks
 from broker.storage.manager import LogManager
 from broker.tracing import build_tracer
 from contracts import ready_file
@@ -42,11 +45,16 @@ from contracts.clock import Clock, SystemClock
 from contracts.fields import HostPort
 from contracts.lag.status import StatusConfig
 
-__all__ = ["BrokerApp"]
+__all__ = ["BrokerApp", "ClusterMembershipError"]
 
 log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
+
+
+class ClusterMembershipError(RuntimeError):
+    """The cluster refused this broker (a live broker has its node id, or another
+    cluster id); the message says which and what to change."""
 
 
 @dataclass
@@ -69,6 +77,7 @@ class BrokerApp:
             self.config.topic_defaults,
             self.clock.time_ms,
             node_id=self.config.node_id,
+            cluster_id=self.config.cluster_id,
         )
         self.flusher = Flusher(
             self.config.flush_policy,
@@ -80,8 +89,12 @@ class BrokerApp:
             self.flusher,
             self.clock,
             node_id=self.config.node_id,
-            default_partitions=self.config.default_partitions,
+            settings=ReplicationSettings(
+                replica_lag_time_max_ms=self.config.cluster_settings.replica_lag_time_max_ms,
+                replica_fetch_backoff_ms=self.config.cluster_settings.replica_fetch_backoff_ms,
+            ),
         )
+        self.cluster = ClusterNode(self.config, self.log_manager, self.replicas, self.clock)
         self.groups = GroupService(
             GroupCoordinator(
                 CoordinatorConfig(
@@ -117,18 +130,7 @@ class BrokerApp:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.log_manager.open)
         self._storage_open = True
-        for (topic, index), recovery in sorted(self.log_manager.recoveries.items()):
-            if recovery.truncated_bytes:
-                log.warning(
-                    "partition %s-%d: dropped %d bytes of torn or corrupt tail (%s); "
-                    "log now ends at offset %d",
-                    topic,
-                    index,
-                    recovery.truncated_bytes,
-                    recovery.reason,
-                    recovery.log_end_offset,
-                )
-        self.replicas.open()
+        await loop.run_in_executor(None, self.cluster.open)
         replayed = await loop.run_in_executor(None, self.groups.open)
         log.info("replayed %d committed-offset records", replayed)
         self.replicas.start(self.config.retention_check_interval_ms)
@@ -143,6 +145,8 @@ class BrokerApp:
             advertised=self.config.advertised_address(self.config.listen.port),
             groups=self.groups,
             tracer=self.tracer,
+            cluster=self.cluster,
+            producer_ids=ProducerIdBlocks(self.cluster, self.config.node_id),
         )
         self.kafka = KafkaServer(
             Dispatcher(services),
@@ -162,6 +166,14 @@ class BrokerApp:
         services.advertised = self.config.advertised_address(port)
         self.bootstrap = services.advertised
         self.listen_address = HostPort(self.config.listen.host, port)
+        await self.cluster.start(services.advertised)
+        try:
+            await self.cluster.wait_until_serving()
+        except FatalRegistrationError as exc:
+            await self.stop()
+            raise ClusterMembershipError(
+                f"the cluster refused node {self.config.node_id}: {exc}"
+            ) from None
         self._register_metrics()
         if self.config.http is not None:
             await self._start_http(self.config.http)
@@ -282,6 +294,14 @@ class BrokerApp:
         return None
 
     async def stop(self) -> None:
+        """Stop cleanly: first hand this broker's leaderships to other replicas (a
+        controlled shutdown, so clients see only retriable errors), then stop serving."""
+        if self.kafka is not None and self._storage_open:
+            try:
+                if not await self.cluster.controlled_shutdown():
+                    log.warning("controlled shutdown incomplete: some leaderships stayed here")
+            except Exception:
+                log.exception("controlled shutdown failed; stopping anyway")
         if self._http_runner is not None:
             await self._http_runner.cleanup()
             self._http_runner = None
@@ -293,6 +313,7 @@ class BrokerApp:
     async def _close_storage(self) -> None:
         if self._storage_open:
             self._storage_open = False
+            await self.cluster.stop()
             await self.groups.close()
             await self.replicas.close()
             if self.tracer is not None:

@@ -75,7 +75,7 @@ from typing import Final
 from broker.cluster.flusher import FlushPolicy
 from broker.storage.log_config import InvalidConfigError, LogConfig
 from broker.tracing import TracingConfig
-from contracts.fields import ConfigError, Fields, HostPort, parse_host_port, read_yaml
+from contracts.fields import Fields, HostPort, parse_host_port, read_yaml
 
 __all__ = [
     "DEFAULT_HTTP_PORT",

@@ -117,7 +117,7 @@ class Flusher:
                 log.error("fsync of %s-%d failed: %s", partition.topic, partition.index, result)
                 failures[partition] = result
             elif self.durable:
-                partition.advance_high_watermark(result)
+                partition.on_flushed(result)
         return failures
 
     async def _interval_loop(self) -> None:

@@ -140,7 +140,9 @@ class ReplicaManager:
                 self._transition(transition, now)
         if not self._strays_removed:
             self._strays_removed = True
-            mine = {(r.topic, r.partition_index) for r in image.partitions_replicated_on(self.node_id)}
+            mine = {
+                (r.topic, r.partition_index) for r in image.partitions_replicated_on(self.node_id)
+            }
             self.log_manager.delete_stray_logs(mine)
         return changes
 
@@ -190,7 +192,9 @@ class ReplicaManager:
         topic = self.image.topic_by_id(ref.topic_id)
         assert topic is not None, f"{ref} is in the image"
         key = (ref.topic, ref.partition_index)
-        log_ = self.log_manager.ensure_log(ref.topic, ref.partition_index, ref.topic_id, self._config_for(topic))
+        log_ = self.log_manager.ensure_log(
+            ref.topic, ref.partition_index, ref.topic_id, self._config_for(topic)
+        )
         partition = self.partitions.get(key)
         if partition is None or partition.log is not log_:
             partition = Partition(

@@ -90,7 +90,7 @@ class GroupService:
         for topic, partition, committed in wanted:
             if error is not KafkaError.NONE:
                 results[(topic, partition)] = error
-            elif self.replicas.get(topic, partition) is None:
+            elif self.replicas.image.partition(topic, partition) is None:
                 results[(topic, partition)] = KafkaError.UNKNOWN_TOPIC_OR_PARTITION
             else:
                 accepted.append((topic, partition, committed))

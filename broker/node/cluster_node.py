@@ -25,12 +25,16 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
+from broker.cluster.replica_manager import ReplicaManager
 from broker.config import BrokerConfig
+from broker.error_codes import KafkaError
 from broker.metadata.controller_config import ControllerConfig
 from broker.metadata.delta import MetadataDelta
 from broker.metadata.image import MetadataImage
 from broker.metadata.records import Listener, MetadataRecord, Partition, ProducerIds, Topic
+from broker.metadata.rpc import ErrorResponse, RpcRequest, RpcResponse
 from broker.network.quorum_config import QuorumTransportConfig
 from broker.network.quorum_transport import QuorumTransport
 from broker.node.broker_lifecycle import BrokerLifecycle, FatalRegistrationError
@@ -38,7 +42,6 @@ from broker.node.controller_channel import ControllerChannel
 from broker.node.controller_service import ControllerService
 from broker.node.metadata_log import MetadataLog, NotController
 from broker.quorum import Message, RaftConfig
-from broker.cluster.replica_manager import ReplicaManager
 from broker.storage.manager import LogManager
 from contracts.clock import Clock
 from contracts.fields import HostPort
@@ -48,6 +51,7 @@ __all__ = ["ClusterNode", "NodeListeners"]
 log = logging.getLogger(__name__)
 
 ImageListener = Callable[[MetadataImage, MetadataDelta], None]
+R = TypeVar("R", bound=RpcResponse)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +155,9 @@ class ClusterNode:
         await transport.start()
         self.transport = transport
 
-    async def _serve_rpc(self, request: object) -> object:
+    async def _serve_rpc(self, request: RpcRequest[Any]) -> RpcResponse:
         assert self.controller is not None
-        return await self.controller.handle(request)  # type: ignore[arg-type]
+        return await self.controller.handle(request)
 
     async def wait_until_serving(self) -> None:
         """Until the controller unfenced this broker (raises FatalRegistrationError when
@@ -290,3 +294,20 @@ class ClusterNode:
 
     def fatal_error(self) -> FatalRegistrationError | None:
         return None if self.lifecycle is None else self.lifecycle.fatal
+
+    # -- what handlers see (broker.server.context.ClusterAccess) ----------------------
+
+    async def call_controller(
+        self, request: RpcRequest[R], timeout_s: float = 30.0
+    ) -> R | ErrorResponse:
+        if self.channel is None:
+            return ErrorResponse(KafkaError.NOT_CONTROLLER, "the node has not joined yet")
+        return await self.channel.call(request, timeout_s)
+
+    @property
+    def controller_id(self) -> int | None:
+        return None if self.metadata_log is None else self.metadata_log.leader_id
+
+    @property
+    def broker_epoch(self) -> int:
+        return -1 if self.lifecycle is None else self.lifecycle.broker_epoch

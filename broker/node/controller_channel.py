@@ -48,9 +48,7 @@ class ControllerChannel:
         self.service = service
         self.transport = transport
 
-    async def call(
-        self, request: RpcRequest[R], timeout_s: float = 30.0
-    ) -> R | ErrorResponse:
+    async def call(self, request: RpcRequest[R], timeout_s: float = 30.0) -> R | ErrorResponse:
         """The response of the active controller, retrying until ``timeout_s`` passed."""
         deadline = time.monotonic() + timeout_s
         last: ErrorResponse | None = None
@@ -61,7 +59,7 @@ class ControllerChannel:
                     KafkaError.REQUEST_TIMED_OUT,
                     f"no active controller answered within {timeout_s:g} s",
                 )
-            response = await self._once(request, remaining)
+            response: R | ErrorResponse = await self._once(request, remaining)
             if not isinstance(response, ErrorResponse) or response.error not in (
                 KafkaError.NOT_CONTROLLER,
                 KafkaError.REQUEST_TIMED_OUT,

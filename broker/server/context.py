@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from dataclasses import dataclass, fields
 from types import ModuleType
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 from kio.static.protocol import Entity
 
 from broker.cluster.replica_manager import ReplicaManager
 from broker.config import BrokerConfig
 from broker.coordinator.service import GroupService
+from broker.metadata.rpc import ErrorResponse, RpcRequest, RpcResponse
 from broker.metrics.stats import BrokerStats
 from broker.protocol.header import RequestHeader
 from broker.server.authorizer import AllowAll, Authorizer, Operation, ResourceType
@@ -22,12 +23,35 @@ from contracts.fields import HostPort
 __all__ = [
     "NO_RESPONSE",
     "BrokerServices",
+    "ClusterAccess",
     "RawBody",
     "Reply",
     "RequestContext",
     "make",
     "nested",
 ]
+
+
+R = TypeVar("R", bound=RpcResponse)
+
+
+class ClusterAccess(Protocol):
+    """What handlers need of the cluster (``broker.node.cluster_node.ClusterNode``):
+    the active controller, for every metadata change, and who it is."""
+
+    async def call_controller(
+        self, request: RpcRequest[R], timeout_s: float = 30.0
+    ) -> R | ErrorResponse: ...
+
+    @property
+    def controller_id(self) -> int | None: ...
+
+    @property
+    def broker_epoch(self) -> int: ...
+
+
+class ProducerIdAllocator(Protocol):
+    async def allocate(self) -> int: ...
 
 
 @dataclass(slots=True)
@@ -40,6 +64,8 @@ class BrokerServices:
     cluster_id: str
     advertised: HostPort
     groups: GroupService
+    cluster: ClusterAccess
+    producer_ids: ProducerIdAllocator
     tracer: BrokerTracer | None = None
 
     @property

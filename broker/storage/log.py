@@ -499,8 +499,7 @@ class Log:
         retention_bytes = self.config.retention_bytes
         if retention_bytes >= 0:
             while (
-                may_delete_first()
-                and segments.size_bytes - segments.first.size >= retention_bytes
+                may_delete_first() and segments.size_bytes - segments.first.size >= retention_bytes
             ):
                 deleted.append(self._delete_oldest(f"beyond retention.bytes={retention_bytes}"))
         return deleted

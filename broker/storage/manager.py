@@ -293,9 +293,7 @@ class LogManager:
 
     # -- logs --------------------------------------------------------------------------
 
-    def ensure_log(
-        self, topic: str, partition: int, topic_id: uuid.UUID, config: LogConfig
-    ) -> Log:
+    def ensure_log(self, topic: str, partition: int, topic_id: uuid.UUID, config: LogConfig) -> Log:
         """The partition's log, opened (and recovered) or created. A directory left by
         another topic of the same name (another topic id) is removed first."""
         key = (topic, partition)

@@ -1,7 +1,9 @@
 """Topic and broker configs: DescribeConfigs (v1-4), AlterConfigs (v0-2, replaces a
-topic's overrides) and IncrementalAlterConfigs (v0-1, SET/DELETE per key).
+topic's overrides) and IncrementalAlterConfigs (v0-1, SET/DELETE/APPEND/SUBTRACT).
 
-Supported topic configs and their validation live in broker.storage.log_config. Broker
+Topic configs are read from the metadata image (the overrides the controller recorded,
+over this broker's defaults) and changed by the active controller, which validates
+them (``broker.metadata.topic_configs``) and records them for every broker. Broker
 configs are described read-only: they come from the config file and flags.
 """
 
@@ -14,12 +16,15 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
+from broker.error_codes import KafkaError
+from broker.metadata.replies import AlterConfigsReply
+from broker.metadata.rpc import AlterConfigsRequest, ErrorResponse, IncrementalAlterConfigsRequest
+from broker.metadata.topic_configs import REPLICATION_TOPIC_CONFIGS, ConfigOp, ConfigOpType
 from broker.protocol.apis import ApiKey, response_class
 from broker.server.authorizer import Operation, ResourceType
 from broker.server.context import BrokerServices, RequestContext, allowed, make, nested
-from broker.server.errors import error_code_for
-from broker.storage.errors import StorageError
-from broker.storage.log_config import TOPIC_CONFIGS, InvalidConfigError
+from broker.server.errors import wire_error
+from broker.storage.log_config import TOPIC_CONFIGS
 
 __all__ = [
     "ConfigEntry",
@@ -56,11 +61,13 @@ class ConfigEntry:
 def describe_topic_entries(
     services: BrokerServices, topic: str, overrides: Mapping[str, str | None] | None = None
 ) -> list[ConfigEntry]:
-    manager = services.replicas.log_manager
-    info = manager.topics.get(topic)
+    """Every topic config with its value and source; ``overrides`` default to those the
+    metadata image holds for ``topic``."""
     if overrides is None:
-        overrides = info.configs if info is not None else {}
-    resolved = manager.defaults.with_overrides(overrides)
+        image = services.replicas.topic(topic)
+        overrides = dict(image.configs) if image is not None else {}
+    log_overrides = {k: v for k, v in overrides.items() if k in TOPIC_CONFIGS}
+    resolved = services.replicas.log_manager.defaults.with_overrides(log_overrides)
     entries = []
     for name, key in sorted(TOPIC_CONFIGS.items()):
         source = SOURCE_TOPIC if overrides.get(name) is not None else SOURCE_DEFAULT
@@ -70,7 +77,13 @@ def describe_topic_entries(
         entries.append(
             ConfigEntry(name, resolved.value_of(name), source, config_type, False, key.doc)
         )
-    return entries
+    for name, default in sorted(REPLICATION_TOPIC_CONFIGS.items()):
+        if name in TOPIC_CONFIGS:
+            continue
+        value = overrides.get(name)
+        source = SOURCE_TOPIC if value is not None else SOURCE_DEFAULT
+        entries.append(ConfigEntry(name, value or default, source, TYPE_BOOLEAN))
+    return sorted(entries, key=lambda e: e.name)
 
 
 def _broker_entries(services: BrokerServices) -> list[ConfigEntry]:
@@ -111,7 +124,7 @@ def handle_describe(services: BrokerServices, ctx: RequestContext, request: Any)
                 resource.resource_name,
             ):
                 error, message = ErrorCode.topic_authorization_failed, "not authorised"
-            elif resource.resource_name not in services.replicas.topics:
+            elif services.replicas.topic(resource.resource_name) is None:
                 error = ErrorCode.unknown_topic_or_partition
                 message = f"topic {resource.resource_name!r} does not exist"
             else:
@@ -159,73 +172,75 @@ def handle_describe(services: BrokerServices, ctx: RequestContext, request: Any)
     return make(cls, throttle_time=_ZERO, results=tuple(results))
 
 
-def _apply(
-    services: BrokerServices,
-    ctx: RequestContext,
-    resource: Any,
-    validate_only: bool,
-    overrides_for: Any,
-) -> tuple[ErrorCode, str | None]:
+Overrides = dict[str, str | None]
+
+
+def _check_resource(
+    services: BrokerServices, ctx: RequestContext, resource: Any
+) -> AlterConfigsReply | None:
+    """A refusal that needs no controller (wrong resource type, not authorised)."""
     name = resource.resource_name
     if resource.resource_type == BROKER:
-        return (
-            ErrorCode.invalid_request,
+        return AlterConfigsReply(
+            name,
+            KafkaError.INVALID_REQUEST,
             "broker configs are static: edit the broker's config file and restart",
         )
     if resource.resource_type != TOPIC:
-        return ErrorCode.invalid_request, f"resource type {resource.resource_type} is not supported"
+        return AlterConfigsReply(
+            name,
+            KafkaError.INVALID_REQUEST,
+            f"resource type {resource.resource_type} is not supported",
+        )
     if not allowed(services, ctx, Operation.ALTER_CONFIGS, ResourceType.TOPIC, name):
-        return ErrorCode.topic_authorization_failed, "not authorised"
-    manager = services.replicas.log_manager
-    info = manager.topics.get(name)
-    if info is None:
-        return ErrorCode.unknown_topic_or_partition, f"topic {name!r} does not exist"
-    try:
-        overrides = overrides_for(dict(info.configs), resource.configs)
-        if validate_only:
-            manager.validate_configs(name, overrides)
-        else:
-            manager.set_configs(name, overrides)
-    except (StorageError, InvalidConfigError) as exc:
-        return error_code_for(exc), str(exc)
-    return ErrorCode.none, None
+        return AlterConfigsReply(name, KafkaError.TOPIC_AUTHORIZATION_FAILED, "not authorised")
+    return None
 
 
-def _replace(_current: dict[str, str], configs: Any) -> dict[str, str | None]:
-    return {c.name: c.value for c in configs}
+def _replacements(resource: Any) -> Overrides:
+    return {c.name: c.value for c in resource.configs}
 
 
-def _incremental(current: dict[str, str], configs: Any) -> dict[str, str | None]:
-    updated: dict[str, str | None] = dict(current)
-    for c in configs:
-        if c.config_operation == OP_SET:
-            updated[c.name] = c.value
-        elif c.config_operation == OP_DELETE:
-            if c.name not in TOPIC_CONFIGS:
-                raise InvalidConfigError(f"unknown topic config {c.name!r}")
-            updated.pop(c.name, None)
-        elif c.config_operation in (OP_APPEND, OP_SUBTRACT):
-            raise InvalidConfigError(
-                f"{c.name} is not a list config: APPEND and SUBTRACT do not apply"
-            )
-        else:
-            raise InvalidConfigError(f"unknown config operation {c.config_operation}")
-    return updated
+def _operations(resource: Any) -> tuple[ConfigOp, ...]:
+    ops = []
+    for c in resource.configs:
+        try:
+            op = ConfigOpType(c.config_operation)
+        except ValueError:
+            raise _BadOperation(f"unknown config operation {c.config_operation}") from None
+        ops.append(ConfigOp(c.name, op, c.value))
+    return tuple(ops)
 
 
-def _alter_response(
-    services: BrokerServices, ctx: RequestContext, request: Any, api: ApiKey, how: Any
+class _BadOperation(ValueError):
+    pass
+
+
+async def _alter_response(
+    services: BrokerServices, ctx: RequestContext, request: Any, api: ApiKey
 ) -> Any:
     cls = response_class(api, ctx.version)
     result_cls = nested(cls, "AlterConfigsResourceResponse")
+    replies: dict[int, AlterConfigsReply] = {}
+    wanted: dict[int, Any] = {}
+    for position, resource in enumerate(request.resources):
+        refusal = _check_resource(services, ctx, resource)
+        if refusal is not None:
+            replies[position] = refusal
+        else:
+            wanted[position] = resource
+    if wanted:
+        replies.update(await _ask_controller(services, request, api, wanted))
     responses = []
-    for resource in request.resources:
-        error, message = _apply(services, ctx, resource, request.validate_only, how)
+    for position, resource in enumerate(request.resources):
+        reply = replies[position]
+        if reply.error is not KafkaError.NONE:
+            ctx.error = wire_error(reply.error).name
         responses.append(
             make(
                 result_cls,
-                error_code=error,
-                error_message=message,
+                error_code=wire_error(reply.error),
+                error_message=reply.message,
                 resource_type=resource.resource_type,
                 resource_name=resource.resource_name,
             )
@@ -233,9 +248,52 @@ def _alter_response(
     return make(cls, throttle_time=_ZERO, responses=tuple(responses))
 
 
-def handle_alter(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
-    return _alter_response(services, ctx, request, ApiKey.ALTER_CONFIGS, _replace)
+async def _ask_controller(
+    services: BrokerServices, request: Any, api: ApiKey, wanted: dict[int, Any]
+) -> dict[int, AlterConfigsReply]:
+    validate = bool(request.validate_only)
+    names = {position: resource.resource_name for position, resource in wanted.items()}
+    out: dict[int, AlterConfigsReply] = {}
+    if api is ApiKey.ALTER_CONFIGS:
+        response: Any = await services.cluster.call_controller(
+            AlterConfigsRequest(
+                {r.resource_name: _replacements(r) for r in wanted.values()}, validate
+            )
+        )
+    else:
+        ops: dict[str, tuple[ConfigOp, ...]] = {}
+        for position, resource in wanted.items():
+            try:
+                ops[resource.resource_name] = _operations(resource)
+            except _BadOperation as exc:
+                out[position] = AlterConfigsReply(
+                    names[position], KafkaError.INVALID_REQUEST, str(exc)
+                )
+        if not ops:
+            return out
+        response = await services.cluster.call_controller(
+            IncrementalAlterConfigsRequest(ops, validate)
+        )
+    by_topic: dict[str, AlterConfigsReply] = {}
+    if not isinstance(response, ErrorResponse):
+        by_topic = {reply.topic: reply for reply in response.reply}
+    for position, name in names.items():
+        if position in out:
+            continue
+        if isinstance(response, ErrorResponse):
+            out[position] = AlterConfigsReply(name, response.error, response.message)
+        else:
+            out[position] = by_topic.get(
+                name, AlterConfigsReply(name, KafkaError.UNKNOWN_SERVER_ERROR, "no answer")
+            )
+    return out
 
 
-def handle_incremental_alter(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
-    return _alter_response(services, ctx, request, ApiKey.INCREMENTAL_ALTER_CONFIGS, _incremental)
+async def handle_alter(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
+    return await _alter_response(services, ctx, request, ApiKey.ALTER_CONFIGS)
+
+
+async def handle_incremental_alter(
+    services: BrokerServices, ctx: RequestContext, request: Any
+) -> Any:
+    return await _alter_response(services, ctx, request, ApiKey.INCREMENTAL_ALTER_CONFIGS)

@@ -30,6 +30,7 @@ from broker.protocol.fetch_codec import (
 )
 from broker.server.authorizer import Operation, ResourceType
 from broker.server.context import BrokerServices, RawBody, RequestContext, allowed
+from broker.server.errors import wire_error
 from broker.storage.errors import OffsetOutOfRangeError
 from broker.tracing import trace_id_of
 
@@ -94,12 +95,10 @@ def _read(
                 parts.append(FetchPartitionData(want.index, topic.error.value))
                 error = topic.error
                 continue
-            partition = replicas.get(topic.name or "", want.index)
+            partition, missing = replicas.leader_of(topic.name or "", want.index)
             if partition is None:
-                parts.append(
-                    FetchPartitionData(want.index, ErrorCode.unknown_topic_or_partition.value)
-                )
-                error = ErrorCode.unknown_topic_or_partition
+                error = wire_error(missing)
+                parts.append(FetchPartitionData(want.index, error.value))
                 continue
             hw = partition.high_watermark
             try:

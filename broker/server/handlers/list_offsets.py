@@ -12,6 +12,7 @@ from kio.schema.errors import ErrorCode
 from broker.protocol.apis import ApiKey, response_class
 from broker.server.authorizer import Operation, ResourceType
 from broker.server.context import BrokerServices, RequestContext, allowed, make, nested
+from broker.server.errors import wire_error
 
 __all__ = ["handle"]
 
@@ -25,9 +26,9 @@ def _lookup(
     services: BrokerServices, topic: str, index: int, timestamp: int
 ) -> tuple[ErrorCode, int, int, int]:
     """(error, timestamp, offset, leader epoch) for one partition."""
-    partition = services.replicas.get(topic, index)
+    partition, missing = services.replicas.leader_of(topic, index)
     if partition is None:
-        return ErrorCode.unknown_topic_or_partition, -1, -1, -1
+        return wire_error(missing), -1, -1, -1
     epoch = partition.leader_epoch
     hw = partition.high_watermark
     if timestamp == LATEST:

@@ -1,8 +1,14 @@
-"""Produce: validate and append one batch per partition, then acknowledge.
+"""Produce: validate and append one batch per partition led here, then acknowledge.
 
 acks=0 gets no response at all (answering would desynchronise the client's
 correlation ids). Under the durable flush policy, acks 1/all wait for the fsync round
-covering the appended partitions. Versions 0-2 are advertised only because older
+covering the appended partitions. acks=all is refused with NOT_ENOUGH_REPLICAS before
+the append while the partition's ISR is smaller than min.insync.replicas, and after the
+append waits for the high watermark to pass the batch (every in-sync replica has it):
+NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrinks below the minimum meanwhile,
+NOT_LEADER_OR_FOLLOWER when leadership moves, REQUEST_TIMED_OUT at the request's
+timeout. A partition led by another broker answers NOT_LEADER_OR_FOLLOWER (clients
+refresh their metadata and retry there). Versions 0-2 are advertised only because older
 librdkafka compresses only when v0 is listed; they are answered UNSUPPORTED_VERSION.
 Errors are per partition: one bad batch does not fail its neighbours. Every rejected
 batch is logged with the client address and the reason; an acks value other than
@@ -11,7 +17,9 @@ batch is logged with the client address and the reason; an acks value other than
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import NamedTuple
 
 from kio.schema.errors import ErrorCode
 
@@ -33,7 +41,7 @@ from broker.server.context import (
     RequestContext,
     allowed,
 )
-from broker.server.errors import error_code_for
+from broker.server.errors import error_code_for, wire_error
 from broker.storage.errors import InvalidRecordError, LogStorageError, StorageError
 from broker.storage.log import AppendInfo
 from broker.tracing import BrokerTracer, trace_id_of
@@ -72,7 +80,7 @@ def handle(
         )
     replicas = services.replicas
     results: Results = []
-    appended: list[tuple[Partition, list[PartitionResult], int]] = []
+    appended: list[Appended] = []
     for topic, partitions in request.topics:
         out: list[PartitionResult] = []
         results.append((topic, out))
@@ -84,11 +92,24 @@ def handle(
             )
             continue
         for index, records in partitions:
-            partition = replicas.get(topic, index)
+            partition, missing = replicas.leader_of(topic, index)
             if partition is None:
-                ctx.error = ErrorCode.unknown_topic_or_partition.name
-                out.append(PartitionResult(index, ErrorCode.unknown_topic_or_partition.value))
+                ctx.error = wire_error(missing).name
+                out.append(PartitionResult(index, int(missing)))
                 continue
+            if request.acks == -1:
+                refusal = replicas.check_acks_all(partition)
+                if refusal:
+                    ctx.error = refusal.name.lower()
+                    out.append(
+                        PartitionResult(
+                            index,
+                            int(refusal),
+                            error_message=f"{topic}-{index} has fewer in-sync replicas than "
+                            f"min.insync.replicas",
+                        )
+                    )
+                    continue
             try:
                 if records is None:
                     raise InvalidRecordError("records are null")
@@ -114,28 +135,58 @@ def handle(
             out.append(
                 PartitionResult(index, _NONE, info.base_offset, -1, partition.log_start_offset)
             )
-            appended.append((partition, out, len(out) - 1))
+            appended.append(Appended(partition, out, len(out) - 1, info.last_offset))
     if request.acks == 0:
         return NO_RESPONSE
-    if appended and replicas.flusher.durable:
-        return _after_flush(services, version, results, appended)
+    if appended and (replicas.flusher.durable or (request.acks == -1 and _waits(appended))):
+        return _acknowledge(services, ctx, version, request, results, appended)
     return RawBody([encode_produce_response(version, results)])
 
 
-async def _after_flush(
+class Appended(NamedTuple):
+    partition: Partition
+    out: list[PartitionResult]
+    slot: int
+    last_offset: int
+
+
+def _waits(appended: list[Appended]) -> bool:
+    """Whether an acks=all answer must wait (some batch is not replicated yet)."""
+    return any(a.partition.high_watermark <= a.last_offset for a in appended)
+
+
+async def _acknowledge(
     services: BrokerServices,
+    ctx: RequestContext,
     version: int,
+    request: ProduceRequestData,
     results: Results,
-    appended: list[tuple[Partition, list[PartitionResult], int]],
+    appended: list[Appended],
 ) -> Reply:
-    failures = await services.replicas.wait_durable(p for p, _, _ in appended)
-    for partition, out, slot in appended:
-        error = failures.get(partition)
-        if error is not None:
-            services.stats.storage_errors += 1
-            out[slot] = PartitionResult(
-                out[slot].partition, ErrorCode.kafka_storage_error.value, error_message=str(error)
+    replicas = services.replicas
+    if replicas.flusher.durable:
+        failures = await replicas.wait_durable(a.partition for a in appended)
+        for a in appended:
+            error = failures.get(a.partition)
+            if error is not None:
+                services.stats.storage_errors += 1
+                a.out[a.slot] = PartitionResult(
+                    a.out[a.slot].partition,
+                    ErrorCode.kafka_storage_error.value,
+                    error_message=str(error),
+                )
+    if request.acks == -1:
+        waiting = [a for a in appended if a.out[a.slot].error_code == _NONE]
+        outcomes = await asyncio.gather(
+            *(
+                replicas.wait_replicated(a.partition, a.last_offset, max(request.timeout_ms, 1))
+                for a in waiting
             )
+        )
+        for a, outcome in zip(waiting, outcomes, strict=True):
+            if outcome:
+                ctx.error = outcome.name.lower()
+                a.out[a.slot] = PartitionResult(a.out[a.slot].partition, int(outcome))
     return RawBody([encode_produce_response(version, results)])
 
 

@@ -1,6 +1,7 @@
 """InitProducerId (v0-4) for idempotent producers (transactions are not supported).
 
-A new producer gets a fresh id (never reused by this data directory) at epoch 0. A
+A new producer gets a fresh id (unique in the cluster: blocks from the controller,
+``broker.server.producer_ids``) at epoch 0. A
 producer that passes its current id and epoch (v3+, after a fatal sequence error) gets
 the same id with the epoch bumped, which resets its sequences on every partition.
 """
@@ -14,6 +15,8 @@ from kio.schema.errors import ErrorCode
 
 from broker.protocol.apis import ApiKey, response_class
 from broker.server.context import BrokerServices, RequestContext, make
+from broker.server.errors import wire_error
+from broker.server.producer_ids import ProducerIdUnavailable
 
 __all__ = ["handle"]
 
@@ -21,7 +24,7 @@ _ZERO = datetime.timedelta(0)
 _MAX_EPOCH = 32767
 
 
-def handle(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
+async def handle(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
     cls = response_class(ApiKey.INIT_PRODUCER_ID, ctx.version)
     if request.transactional_id is not None:
         return make(
@@ -36,7 +39,17 @@ def handle(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
     if producer_id >= 0 and 0 <= epoch < _MAX_EPOCH - 1:
         new_id, new_epoch = producer_id, epoch + 1
     else:
-        new_id, new_epoch = services.replicas.log_manager.allocate_producer_id(), 0
+        try:
+            new_id, new_epoch = await services.producer_ids.allocate(), 0
+        except ProducerIdUnavailable as exc:
+            ctx.error = ErrorCode.coordinator_not_available.name
+            return make(
+                cls,
+                throttle_time=_ZERO,
+                error_code=wire_error(exc.error),
+                producer_id=-1,
+                producer_epoch=-1,
+            )
     return make(
         cls,
         throttle_time=_ZERO,

@@ -1,14 +1,36 @@
 """Topic administration: CreateTopics (v2-7), DeleteTopics (v1-6), CreatePartitions
-(v0-3). Single node: a replication factor other than 1 (or -1 for the default) and
-replica assignments naming another broker are refused with a message saying so."""
+(v0-3), on any broker.
+
+Each request is checked for authorisation here and then decided by the active
+controller (``broker.metadata.controller``), which validates names, counts, replication
+factors, replica assignments and configs, places replicas over the live brokers and
+writes the metadata records; the answer comes back once they are committed. A
+controller that cannot be reached in time answers REQUEST_TIMED_OUT (NOT_CONTROLLER for
+CreateTopics v<6 clients would not retry it; both are retriable for the others).
+"""
 
 from __future__ import annotations
 
 import datetime
+import logging
+from collections.abc import Sequence
 from typing import Any
 
-from kio.schema.errors import ErrorCode
-
+from broker.error_codes import KafkaError
+from broker.metadata.replies import (
+    CreatePartitionsReply,
+    CreateTopicReply,
+    DeleteTopicReply,
+    NewPartitions,
+    NewTopic,
+)
+from broker.metadata.rpc import (
+    CreatePartitionsRequest,
+    CreateTopicsRequest,
+    DeleteTopicsRequest,
+    DeleteTopicTarget,
+    ErrorResponse,
+)
 from broker.protocol.apis import ApiKey, response_class
 from broker.server.authorizer import Operation, ResourceType
 from broker.server.context import (
@@ -19,72 +41,62 @@ from broker.server.context import (
     nested,
     nested_if_any,
 )
-from broker.server.errors import error_code_for
+from broker.server.errors import wire_error
 from broker.server.handlers.configs import describe_topic_entries
-from broker.storage.errors import StorageError
-from broker.storage.log_config import InvalidConfigError
 
 __all__ = ["handle_create", "handle_create_partitions", "handle_delete"]
+
+log = logging.getLogger(__name__)
 
 _ZERO = datetime.timedelta(0)
 
 
-class _Refused(Exception):
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+def _new_topic(topic: Any) -> NewTopic:
+    assignments = None
+    if topic.assignments:
+        assignments = {a.partition_index: tuple(a.broker_ids) for a in topic.assignments}
+    return NewTopic(
+        name=topic.name,
+        num_partitions=topic.num_partitions,
+        replication_factor=topic.replication_factor,
+        assignments=assignments,
+        configs={c.name: c.value for c in topic.configs},
+    )
 
 
-def _check_placement(services: BrokerServices, replication_factor: int, assignments: Any) -> None:
-    node = services.node_id
-    if replication_factor not in (-1, 1):
-        raise _Refused(
-            ErrorCode.invalid_replication_factor,
-            f"replication factor {replication_factor} is not possible on a single-node "
-            f"broker; use 1 or -1",
-        )
-    for assignment in assignments or ():
-        brokers = set(assignment.broker_ids)
-        if brokers - {node}:
-            raise _Refused(
-                ErrorCode.invalid_replica_assignment,
-                f"assignment names brokers {sorted(brokers)}, but only broker {node} exists",
-            )
+def _failed(name: str, error: KafkaError, message: str) -> CreateTopicReply:
+    return CreateTopicReply(name, error, message)
 
 
-def handle_create(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
+async def handle_create(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
     cls = response_class(ApiKey.CREATE_TOPICS, ctx.version)
     result_cls = nested(cls, "CreatableTopicResult")
     config_cls = nested_if_any(cls, "CreatableTopicConfigs")
-    replicas = services.replicas
+    replies: dict[int, CreateTopicReply] = {}
+    wanted: list[tuple[int, NewTopic]] = []
+    for position, topic in enumerate(request.topics):
+        if not allowed(services, ctx, Operation.CREATE, ResourceType.TOPIC, topic.name):
+            replies[position] = _failed(
+                topic.name, KafkaError.TOPIC_AUTHORIZATION_FAILED, "not authorised to create topics"
+            )
+        else:
+            wanted.append((position, _new_topic(topic)))
+    if wanted:
+        response = await services.cluster.call_controller(
+            CreateTopicsRequest(tuple(t for _, t in wanted), bool(request.validate_only))
+        )
+        for (position, topic), reply in zip(wanted, _create_replies(response, wanted), strict=True):
+            replies[position] = reply
+            for warning in reply.warnings:
+                log.warning("topic %s: %s", topic.name, warning)
     results = []
-    for topic in request.topics:
-        error, message, info = ErrorCode.none, None, None
-        partitions = topic.num_partitions
-        if partitions == -1:
-            partitions = services.config.default_partitions
-        if topic.assignments:
-            partitions = len(topic.assignments)
-        configs = {c.name: c.value for c in topic.configs}
-        try:
-            if not allowed(services, ctx, Operation.CREATE, ResourceType.TOPIC, topic.name):
-                raise _Refused(
-                    ErrorCode.topic_authorization_failed, "not authorised to create topics"
-                )
-            _check_placement(services, topic.replication_factor, topic.assignments)
-            nulls = sorted(name for name, value in configs.items() if value is None)
-            if nulls:  # as Kafka: a create cannot "remove" an override
-                raise InvalidConfigError(f"null values are not allowed for topic configs: {nulls}")
-            if request.validate_only:
-                replicas.log_manager.validate_new_topic(topic.name, partitions, configs)
-            else:
-                info = replicas.create_topic(topic.name, partitions, configs)
-        except _Refused as exc:
-            error, message = exc.code, str(exc)
-        except (StorageError, InvalidConfigError) as exc:
-            error, message = error_code_for(exc), str(exc)
+    for position, topic in enumerate(request.topics):
+        reply = replies[position]
+        ok = reply.error is KafkaError.NONE
+        if not ok:
+            ctx.error = wire_error(reply.error).name
         described = None
-        if error is ErrorCode.none and config_cls is not None:
+        if ok and config_cls is not None:
             described = tuple(
                 make(
                     config_cls,
@@ -94,73 +106,131 @@ def handle_create(services: BrokerServices, ctx: RequestContext, request: Any) -
                     config_source=e.source,
                     is_sensitive=False,
                 )
-                for e in describe_topic_entries(services, topic.name, configs)
+                for e in describe_topic_entries(services, topic.name, reply.configs)
             )
         results.append(
             make(
                 result_cls,
                 name=topic.name,
-                topic_id=info.topic_id if info is not None else None,
-                error_code=error,
-                error_message=message,
-                num_partitions=partitions if error is ErrorCode.none else -1,
-                replication_factor=1 if error is ErrorCode.none else -1,
+                topic_id=reply.topic_id,
+                error_code=wire_error(reply.error),
+                error_message=reply.message,
+                num_partitions=reply.num_partitions if ok else -1,
+                replication_factor=reply.replication_factor if ok else -1,
                 configs=described,
             )
         )
     return make(cls, throttle_time=_ZERO, topics=tuple(results))
 
 
-def handle_delete(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
+def _create_replies(
+    response: object, wanted: Sequence[tuple[int, NewTopic]]
+) -> Sequence[CreateTopicReply]:
+    if isinstance(response, ErrorResponse):
+        return [_failed(t.name, response.error, response.message) for _, t in wanted]
+    replies: Sequence[CreateTopicReply] = response.reply  # type: ignore[attr-defined]
+    return replies
+
+
+async def handle_delete(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
     cls = response_class(ApiKey.DELETE_TOPICS, ctx.version)
     result_cls = nested(cls, "DeletableTopicResult")
-    replicas = services.replicas
     if hasattr(request, "topic_names"):
         wanted = [(name, None) for name in request.topic_names]
     else:
         wanted = [(t.name, t.topic_id) for t in request.topics]
+    replies: dict[int, DeleteTopicReply] = {}
+    targets: list[tuple[int, DeleteTopicTarget]] = []
+    for position, (name, topic_id) in enumerate(wanted):
+        topic = services.replicas.topic(name) if name is not None else None
+        if topic is None and topic_id is not None:
+            topic = services.replicas.topic_by_id(topic_id)
+        if topic is not None and not allowed(
+            services, ctx, Operation.DELETE, ResourceType.TOPIC, topic.name
+        ):
+            replies[position] = DeleteTopicReply(
+                topic.name, topic.topic_id, KafkaError.TOPIC_AUTHORIZATION_FAILED, "not authorised"
+            )
+            continue
+        target = (
+            DeleteTopicTarget(name, None) if name is not None else DeleteTopicTarget(None, topic_id)
+        )
+        targets.append((position, target))
+    if targets:
+        response = await services.cluster.call_controller(
+            DeleteTopicsRequest(tuple(t for _, t in targets))
+        )
+        for (position, _), reply in zip(targets, _delete_replies(response, targets), strict=True):
+            replies[position] = reply
     results = []
-    for name, topic_id in wanted:
-        error, message = ErrorCode.none, None
-        if name is None and topic_id is not None:
-            info = replicas.topic_by_id(topic_id)
-            name = info.name if info is not None else None
-            if name is None:
-                error, message = ErrorCode.unknown_topic_id, f"no topic has id {topic_id}"
-        if error is ErrorCode.none and name is not None:
-            info = replicas.topic(name)
-            topic_id = info.topic_id if info is not None else topic_id
-            if not allowed(services, ctx, Operation.DELETE, ResourceType.TOPIC, name):
-                error, message = ErrorCode.topic_authorization_failed, "not authorised"
-            else:
-                try:
-                    replicas.delete_topic(name)
-                except StorageError as exc:
-                    error, message = error_code_for(exc), str(exc)
+    for position, (name, topic_id) in enumerate(wanted):
+        reply = replies[position]
+        if reply.error is not KafkaError.NONE:
+            ctx.error = wire_error(reply.error).name
         results.append(
-            make(result_cls, name=name, topic_id=topic_id, error_code=error, error_message=message)
+            make(
+                result_cls,
+                name=reply.name if reply.name is not None else name,
+                topic_id=reply.topic_id if reply.topic_id is not None else topic_id,
+                error_code=wire_error(reply.error),
+                error_message=reply.message,
+            )
         )
     return make(cls, throttle_time=_ZERO, responses=tuple(results))
 
 
-def handle_create_partitions(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
+def _delete_replies(
+    response: object, targets: Sequence[tuple[int, DeleteTopicTarget]]
+) -> Sequence[DeleteTopicReply]:
+    if isinstance(response, ErrorResponse):
+        return [
+            DeleteTopicReply(t.name, t.topic_id, response.error, response.message)
+            for _, t in targets
+        ]
+    replies: Sequence[DeleteTopicReply] = response.reply  # type: ignore[attr-defined]
+    return replies
+
+
+async def handle_create_partitions(
+    services: BrokerServices, ctx: RequestContext, request: Any
+) -> Any:
     cls = response_class(ApiKey.CREATE_PARTITIONS, ctx.version)
     result_cls = nested(cls, "CreatePartitionsTopicResult")
-    replicas = services.replicas
+    replies: dict[int, CreatePartitionsReply] = {}
+    wanted: list[tuple[int, NewPartitions]] = []
+    for position, topic in enumerate(request.topics):
+        if not allowed(services, ctx, Operation.ALTER, ResourceType.TOPIC, topic.name):
+            replies[position] = CreatePartitionsReply(
+                topic.name, KafkaError.TOPIC_AUTHORIZATION_FAILED, "not authorised"
+            )
+            continue
+        assignments = None
+        if topic.assignments:
+            assignments = tuple(tuple(a.broker_ids) for a in topic.assignments)
+        wanted.append((position, NewPartitions(topic.name, topic.count, assignments)))
+    if wanted:
+        response = await services.cluster.call_controller(
+            CreatePartitionsRequest(tuple(p for _, p in wanted), bool(request.validate_only))
+        )
+        if isinstance(response, ErrorResponse):
+            answers = [
+                CreatePartitionsReply(p.topic, response.error, response.message) for _, p in wanted
+            ]
+        else:
+            answers = list(response.reply)
+        for (position, _), reply in zip(wanted, answers, strict=True):
+            replies[position] = reply
     results = []
-    for topic in request.topics:
-        error, message = ErrorCode.none, None
-        try:
-            if not allowed(services, ctx, Operation.ALTER, ResourceType.TOPIC, topic.name):
-                raise _Refused(ErrorCode.topic_authorization_failed, "not authorised")
-            _check_placement(services, 1, topic.assignments)
-            if request.validate_only:
-                replicas.log_manager.validate_partition_increase(topic.name, topic.count)
-            else:
-                replicas.add_partitions(topic.name, topic.count)
-        except _Refused as exc:
-            error, message = exc.code, str(exc)
-        except StorageError as exc:
-            error, message = error_code_for(exc), str(exc)
-        results.append(make(result_cls, name=topic.name, error_code=error, error_message=message))
+    for position, topic in enumerate(request.topics):
+        reply = replies[position]
+        if reply.error is not KafkaError.NONE:
+            ctx.error = wire_error(reply.error).name
+        results.append(
+            make(
+                result_cls,
+                name=topic.name,
+                error_code=wire_error(reply.error),
+                error_message=reply.message,
+            )
+        )
     return make(cls, throttle_time=_ZERO, results=tuple(results))
