@@ -33,6 +33,7 @@ from broker.records.batch import Compression
 from broker.records.record import Record, build_batch
 from broker.server.authorizer import AllowAll
 from broker.server.context import BrokerServices, RequestContext
+from broker.server.producer_ids import ProducerIdBlocks
 from broker.tracing import (
     BrokerTracer,
     JsonLinesExporter,
@@ -434,6 +435,8 @@ def traced_services(tmp_path: Path, tracer: BrokerTracer) -> Iterator[BrokerServ
                 clock,
             ),
             tracer=tracer,
+            cluster=replicas.metadata,
+            producer_ids=ProducerIdBlocks(replicas.metadata, 0),
         )
 
 

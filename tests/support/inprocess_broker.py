@@ -15,7 +15,8 @@ from dataclasses import replace
 from typing import Any
 
 from broker.app import BrokerApp
-from broker.config import BrokerConfig, HostPort
+from broker.config import BrokerConfig
+from contracts.fields import HostPort
 from contracts.clock import Clock
 
 __all__ = ["InProcessBroker"]

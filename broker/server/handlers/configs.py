@@ -17,6 +17,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from broker.error_codes import KafkaError
+from broker.metadata.errors import MetadataRecordError
 from broker.metadata.replies import AlterConfigsReply
 from broker.metadata.rpc import AlterConfigsRequest, ErrorResponse, IncrementalAlterConfigsRequest
 from broker.metadata.topic_configs import REPLICATION_TOPIC_CONFIGS, ConfigOp, ConfigOpType
@@ -251,28 +252,31 @@ async def _alter_response(
 async def _ask_controller(
     services: BrokerServices, request: Any, api: ApiKey, wanted: dict[int, Any]
 ) -> dict[int, AlterConfigsReply]:
+    """The controller's answer per resource; values its types refuse (a key or value
+    no request may carry) are answered INVALID_REQUEST here, the others still go."""
     validate = bool(request.validate_only)
     names = {position: resource.resource_name for position, resource in wanted.items()}
     out: dict[int, AlterConfigsReply] = {}
+    asked: dict[str, Any] = {}
+    for position, resource in wanted.items():
+        try:
+            if api is ApiKey.ALTER_CONFIGS:
+                change: Any = _replacements(resource)
+                AlterConfigsRequest({resource.resource_name: change}, True)
+            else:
+                change = _operations(resource)
+                IncrementalAlterConfigsRequest({resource.resource_name: change}, True)
+        except (_BadOperation, MetadataRecordError) as exc:
+            out[position] = AlterConfigsReply(names[position], KafkaError.INVALID_REQUEST, str(exc))
+            continue
+        asked[resource.resource_name] = change
+    if not asked:
+        return out
     if api is ApiKey.ALTER_CONFIGS:
-        response: Any = await services.cluster.call_controller(
-            AlterConfigsRequest(
-                {r.resource_name: _replacements(r) for r in wanted.values()}, validate
-            )
-        )
+        response: Any = await services.cluster.call_controller(AlterConfigsRequest(asked, validate))
     else:
-        ops: dict[str, tuple[ConfigOp, ...]] = {}
-        for position, resource in wanted.items():
-            try:
-                ops[resource.resource_name] = _operations(resource)
-            except _BadOperation as exc:
-                out[position] = AlterConfigsReply(
-                    names[position], KafkaError.INVALID_REQUEST, str(exc)
-                )
-        if not ops:
-            return out
         response = await services.cluster.call_controller(
-            IncrementalAlterConfigsRequest(ops, validate)
+            IncrementalAlterConfigsRequest(asked, validate)
         )
     by_topic: dict[str, AlterConfigsReply] = {}
     if not isinstance(response, ErrorResponse):

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from broker.error_codes import KafkaError
+from broker.metadata.errors import MetadataRecordError
 from broker.metadata.replies import (
     CreatePartitionsReply,
     CreateTopicReply,
@@ -68,6 +69,25 @@ def _failed(name: str, error: KafkaError, message: str) -> CreateTopicReply:
     return CreateTopicReply(name, error, message)
 
 
+_FIELD_ERRORS = (
+    ("replication_factor", KafkaError.INVALID_REPLICATION_FACTOR),
+    ("num_partitions", KafkaError.INVALID_PARTITIONS),
+    ("count", KafkaError.INVALID_PARTITIONS),
+    ("assignments", KafkaError.INVALID_REPLICA_ASSIGNMENT),
+    ("configs", KafkaError.INVALID_CONFIG),
+)
+
+
+def client_error(exc: MetadataRecordError) -> KafkaError:
+    """The Kafka error for a request value the controller's types refuse (the message
+    names the field: ``topics[0].replication_factor: -2 is outside -1..32767``)."""
+    message = str(exc)
+    for field, error in _FIELD_ERRORS:
+        if f".{field}" in message.split(":")[0] or message.startswith(field):
+            return error
+    return KafkaError.INVALID_REQUEST
+
+
 async def handle_create(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
     cls = response_class(ApiKey.CREATE_TOPICS, ctx.version)
     result_cls = nested(cls, "CreatableTopicResult")
@@ -80,7 +100,12 @@ async def handle_create(services: BrokerServices, ctx: RequestContext, request: 
                 topic.name, KafkaError.TOPIC_AUTHORIZATION_FAILED, "not authorised to create topics"
             )
         else:
-            wanted.append((position, _new_topic(topic)))
+            try:
+                new_topic = _new_topic(topic)
+                CreateTopicsRequest((new_topic,), True)  # checks the values, one topic
+                wanted.append((position, new_topic))
+            except MetadataRecordError as exc:
+                replies[position] = _failed(topic.name, client_error(exc), str(exc))
     if wanted:
         response = await services.cluster.call_controller(
             CreateTopicsRequest(tuple(t for _, t in wanted), bool(request.validate_only))
@@ -152,9 +177,14 @@ async def handle_delete(services: BrokerServices, ctx: RequestContext, request: 
                 topic.name, topic.topic_id, KafkaError.TOPIC_AUTHORIZATION_FAILED, "not authorised"
             )
             continue
-        target = (
-            DeleteTopicTarget(name, None) if name is not None else DeleteTopicTarget(None, topic_id)
-        )
+        by_name = name is not None
+        try:
+            target = DeleteTopicTarget(name if by_name else None, None if by_name else topic_id)
+        except MetadataRecordError as exc:
+            replies[position] = DeleteTopicReply(
+                name, topic_id, KafkaError.INVALID_REQUEST, f"{exc}; give a name or an id"
+            )
+            continue
         targets.append((position, target))
     if targets:
         response = await services.cluster.call_controller(
@@ -207,7 +237,12 @@ async def handle_create_partitions(
         assignments = None
         if topic.assignments:
             assignments = tuple(tuple(a.broker_ids) for a in topic.assignments)
-        wanted.append((position, NewPartitions(topic.name, topic.count, assignments)))
+        try:
+            new_partitions = NewPartitions(topic.name, topic.count, assignments)
+            CreatePartitionsRequest((new_partitions,), True)  # checks the values
+            wanted.append((position, new_partitions))
+        except MetadataRecordError as exc:
+            replies[position] = CreatePartitionsReply(topic.name, client_error(exc), str(exc))
     if wanted:
         response = await services.cluster.call_controller(
             CreatePartitionsRequest(tuple(p for _, p in wanted), bool(request.validate_only))

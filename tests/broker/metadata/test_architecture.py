@@ -20,6 +20,7 @@ ALLOWED_STDLIB = {
     "enum",
     "functools",
     "json",
+    "struct",
     "types",
     "typing",
     "uuid",

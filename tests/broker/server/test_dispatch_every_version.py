@@ -24,22 +24,13 @@ from kio.schema.types import TopicName
 from kio.serial import entity_reader, entity_writer
 from kio.static import primitive
 
-from broker.cluster.flusher import Flusher, FlushPolicy
-from broker.cluster.replica_manager import ReplicaManager
 from broker.config import BrokerConfig
-from broker.coordinator.coordinator import GroupCoordinator
-from broker.coordinator.offset_store import OffsetStore
-from broker.coordinator.service import GroupService
-from broker.metrics.stats import BrokerStats
 from broker.protocol.apis import SUPPORTED, ApiKey, request_is_flexible, response_header_flexible
 from broker.records.record import Record, build_batch
-from broker.server.authorizer import AllowAll
-from broker.server.context import NO_RESPONSE, BrokerServices
+from broker.server.context import NO_RESPONSE
 from broker.server.dispatch import Dispatcher
-from broker.storage.log_config import LogConfig
-from broker.storage.manager import LogManager
 from contracts.clock import ManualClock
-from contracts.fields import HostPort
+from tests.support.local_broker import local_broker
 
 for _name in dir(primitive):
     _obj = getattr(primitive, _name)
@@ -105,33 +96,11 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 def dispatcher(
     tmp_path_factory: pytest.TempPathFactory, loop: asyncio.AbstractEventLoop
 ) -> Iterator[Dispatcher]:
-    clock = ManualClock()
-    manager = LogManager(tmp_path_factory.mktemp("data"), LogConfig(), clock.time_ms)
-    manager.open()
-    replicas = ReplicaManager(manager, Flusher(FlushPolicy.INTERVAL, 1000), clock)
-    replicas.open()
-    replicas.create_topic("existing", 2)
-    data_dir = manager.data_dir
-    groups = GroupService(
-        GroupCoordinator(),
-        OffsetStore(data_dir, clock.time_ms, durable=False),
-        replicas.flusher,
-        replicas,
-        clock,
-    )
-    groups.open()
-    services = BrokerServices(
-        config=BrokerConfig(auto_create_topics=False),
-        replicas=replicas,
-        clock=clock,
-        stats=BrokerStats(),
-        authorizer=AllowAll(),
-        cluster_id="test-cluster",
-        advertised=HostPort("127.0.0.1", 9092),
-        groups=groups,
-    )
-    yield Dispatcher(services)
-    loop.run_until_complete(replicas.close())
+    config = BrokerConfig(data_dir=tmp_path_factory.mktemp("data"), auto_create_topics=False)
+    broker = local_broker(config, ManualClock())
+    broker.metadata.create_topic("existing", 2)
+    yield Dispatcher(broker.services)
+    loop.run_until_complete(broker.app.replicas.close())
 
 
 @pytest.mark.parametrize(

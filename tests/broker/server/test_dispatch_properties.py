@@ -24,15 +24,12 @@ from hypothesis import strategies as st
 from kio.serial import entity_writer
 from kio.static.primitive import Records
 
-from broker.app import BrokerApp
 from broker.config import BrokerConfig
 from broker.protocol.apis import SUPPORTED, ApiKey, request_class
-from broker.server.authorizer import AllowAll
-from broker.server.context import BrokerServices
 from broker.server.dispatch import Dispatcher, ProtocolViolation, is_pending
 from contracts.clock import ManualClock
-from contracts.fields import HostPort
 from tests.broker.robustness import fuzz, wire
+from tests.support.local_broker import local_broker
 
 st.register_type_strategy(Records, st.binary(max_size=64).map(Records))
 
@@ -109,26 +106,15 @@ async def _briefly(reply: Any) -> Any:
 def harness(tmp_path: Path) -> Iterator[Harness]:
     data_dir = tmp_path / "data"
     config = BrokerConfig(data_dir=data_dir, auto_create_topics=False)
-    app = BrokerApp(config, clock=ManualClock())  # built, not started: no sockets
-    app.log_manager.open()
-    app.replicas.open()
-    app.groups.open()
-    info = app.replicas.create_topic(TOPIC, 2)
+    broker = local_broker(config, ManualClock())  # no sockets, no Raft
+    app = broker.app
+    info = broker.metadata.create_topic(TOPIC, 2)
     for index in range(2):
         partition = app.replicas.get(TOPIC, index)
         assert partition is not None
         for i in range(5):
             app.replicas.append(partition, wire.make_batch([f"v{i}".encode()] * 3))
-    services = BrokerServices(
-        config=config,
-        replicas=app.replicas,
-        clock=app.clock,
-        stats=app.stats,
-        authorizer=AllowAll(),
-        cluster_id=app.log_manager.cluster_id,
-        advertised=HostPort("127.0.0.1", 9092),
-        groups=app.groups,
-    )
+    services = broker.services
     seeds = fuzz.seed_payloads(TOPIC, info.topic_id, absent_topic="gone")
     loop = asyncio.new_event_loop()
     try:

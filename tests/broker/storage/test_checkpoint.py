@@ -95,7 +95,6 @@ def test_high_watermarks_written_by_the_manager_are_read_back_after_a_restart(
     tmp_path: Path,
 ) -> None:
     manager = open_manager(tmp_path)
-    manager.create_topic("orders", 2)
     assert manager.high_watermark_checkpoint("orders", 0) is None
     manager.write_high_watermarks({("orders", 0): 10, ("orders", 1): 3})
     assert manager.high_watermark_checkpoint("orders", 1) == 3

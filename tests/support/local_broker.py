@@ -1,0 +1,49 @@
+"""A broker's services without sockets or Raft, for unit tests that drive handlers or
+the dispatcher directly: the real ``BrokerApp`` parts, with the metadata decided by a
+real controller in the same thread (``LocalMetadata``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from broker.app import BrokerApp
+from broker.config import BrokerConfig
+from broker.server.authorizer import AllowAll
+from broker.server.context import BrokerServices
+from broker.server.producer_ids import ProducerIdBlocks
+from contracts.clock import Clock, ManualClock
+from contracts.fields import HostPort
+from tests.support.local_metadata import LocalMetadata
+
+__all__ = ["LocalBroker", "local_broker"]
+
+
+@dataclass
+class LocalBroker:
+    app: BrokerApp
+    metadata: LocalMetadata
+    services: BrokerServices
+
+    def close(self) -> None:
+        self.app.log_manager.close()
+
+
+def local_broker(config: BrokerConfig, clock: Clock | None = None) -> LocalBroker:
+    """Storage opened, node 0 registered, no topics yet; close with ``close``."""
+    app = BrokerApp(replace(config, http=None), clock=clock or ManualClock())
+    app.log_manager.open()
+    metadata = LocalMetadata(app.replicas)
+    app.groups.open()
+    services = BrokerServices(
+        config=app.config,
+        replicas=app.replicas,
+        clock=app.clock,
+        stats=app.stats,
+        authorizer=AllowAll(),
+        cluster_id=app.log_manager.cluster_id,
+        advertised=HostPort("127.0.0.1", 9092),
+        groups=app.groups,
+        cluster=metadata,
+        producer_ids=ProducerIdBlocks(metadata, config.node_id),
+    )
+    return LocalBroker(app, metadata, services)
