@@ -16,8 +16,8 @@ from typing import Any
 
 from broker.app import BrokerApp
 from broker.config import BrokerConfig
-from contracts.fields import HostPort
 from contracts.clock import Clock
+from contracts.fields import HostPort
 
 __all__ = ["InProcessBroker"]
 
