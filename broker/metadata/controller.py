@@ -127,6 +127,7 @@ class QuorumController:
         self._view: MetadataImage | None = None
         self._pending: list[_Proposal] = []
         self._session_deadline_ms: dict[int, int] = {}
+        self._proven_sessions: set[int] = set()
         self._next_rebalance_ms = 0
         self.stats = ControllerStats()
 
@@ -159,12 +160,16 @@ class QuorumController:
         self._pending = []
         grace_end = now_ms + self._config.grace_ms
         self._session_deadline_ms = dict.fromkeys(committed_image.brokers, grace_end)
+        # The activation grace only delays fencing: it is no proof that the registered
+        # process is alive, so it does not block a restarted broker's new registration.
+        self._proven_sessions = set()
         self._next_rebalance_ms = now_ms + self._config.leader_imbalance_check_interval_ms
 
     def deactivate(self) -> None:
         self._committed = self._view = None
         self._pending = []
         self._session_deadline_ms = {}
+        self._proven_sessions = set()
 
     def on_proposed(self, last_offset: int) -> None:
         for proposal in self._pending:
@@ -233,6 +238,7 @@ class QuorumController:
                 remove_broker_from_partitions(batch, node_id)
             batch.add(record)
             self._session_deadline_ms[node_id] = now_ms + self._config.broker_session_timeout_ms
+            self._proven_sessions.add(node_id)
             return BrokerRegistrationReply(KafkaError.NONE, None, epoch)
 
         return self._run(register)
@@ -251,6 +257,8 @@ class QuorumController:
         deadline = self._session_deadline_ms.get(node_id)
         if existing is None or existing.incarnation_id == incarnation_id or deadline is None:
             return None
+        if node_id not in self._proven_sessions:
+            return None  # only the activation grace: nothing has shown it is alive
         if deadline <= now_ms:
             return None
         return (
@@ -291,6 +299,7 @@ class QuorumController:
         if broker is None:
             return ControllerResult((), BrokerHeartbeatReply(error, message, False, True, False))
         self._session_deadline_ms[node_id] = now_ms + self._config.broker_session_timeout_ms
+        self._proven_sessions.add(node_id)
         caught_up = metadata_offset >= broker.registration_offset
 
         def heartbeat(batch: RecordBatch) -> BrokerHeartbeatReply:
@@ -330,6 +339,7 @@ class QuorumController:
         if broker is None or broker_epoch not in (None, broker.broker_epoch):
             return ControllerResult((), False)
         self._session_deadline_ms.pop(node_id, None)
+        self._proven_sessions.discard(node_id)
         if broker.fenced:
             return ControllerResult((), False)
         self.stats.fenced_by_disconnect += 1

@@ -1,9 +1,11 @@
 """BrokerLifecycle: this broker's membership of the cluster, as KRaft brokers do it.
 
 1. Register with the active controller (a fresh incarnation id per process start); a
-   refusal that retrying cannot fix ends the broker with the controller's reason:
-   another live broker holds this node id (DUPLICATE_BROKER_REGISTRATION) or the cluster
-   id differs (INCONSISTENT_CLUSTER_ID).
+   refusal that retrying cannot fix ends the broker with the controller's reason: the
+   cluster id differs (INCONSISTENT_CLUSTER_ID), or another live broker holds this node
+   id (DUPLICATE_BROKER_REGISTRATION still refused after ``duplicate_patience_ms``: a
+   process of this node that was just killed keeps its session until the controller
+   notices, at most a session timeout; a live duplicate keeps it for ever).
 2. Heartbeat every ``heartbeat_interval_ms``, reporting the metadata offset applied
    here; the controller unfences the broker once that offset reaches its registration,
    and fences it when its session expires (or its connection drops). A heartbeat refused
@@ -36,7 +38,7 @@ __all__ = ["BrokerLifecycle", "FatalRegistrationError"]
 
 log = logging.getLogger(__name__)
 
-_FATAL = (KafkaError.DUPLICATE_BROKER_REGISTRATION, KafkaError.INCONSISTENT_CLUSTER_ID)
+_FATAL = (KafkaError.INCONSISTENT_CLUSTER_ID,)
 _REREGISTER = (KafkaError.STALE_BROKER_EPOCH, KafkaError.BROKER_ID_NOT_REGISTERED)
 
 
@@ -54,6 +56,7 @@ class BrokerLifecycle:
         metadata_offset: Callable[[], int],
         *,
         heartbeat_interval_ms: int = 500,
+        duplicate_patience_ms: int = 6000,
         rack: str | None = None,
     ) -> None:
         self.node_id = node_id
@@ -62,6 +65,8 @@ class BrokerLifecycle:
         self.channel = channel
         self.metadata_offset = metadata_offset
         self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.duplicate_patience_ms = duplicate_patience_ms
+        self._first_duplicate: float | None = None
         self.rack = rack
         self.incarnation_id = uuid.uuid4()
         self.broker_epoch = -1
@@ -107,6 +112,12 @@ class BrokerLifecycle:
         reply = response.reply
         if reply.error in _FATAL:
             raise FatalRegistrationError(reply.message or reply.error.name)
+        if reply.error is KafkaError.DUPLICATE_BROKER_REGISTRATION:
+            now = asyncio.get_running_loop().time()
+            if self._first_duplicate is None:
+                self._first_duplicate = now
+            if (now - self._first_duplicate) * 1000 >= self.duplicate_patience_ms:
+                raise FatalRegistrationError(reply.message or reply.error.name)
         if reply.error is not KafkaError.NONE:
             log.warning("registration refused: %s; retrying", reply.message or reply.error.name)
             await asyncio.sleep(self.heartbeat_interval_ms / 1000)

@@ -134,6 +134,8 @@ class ClusterNode:
             self.channel,
             lambda: metadata_log.image.last_offset,
             heartbeat_interval_ms=self.settings.heartbeat_interval_ms,
+            duplicate_patience_ms=self.settings.session_timeout_ms
+            + 2 * self.settings.heartbeat_interval_ms,
         )
         self.lifecycle.start()
 

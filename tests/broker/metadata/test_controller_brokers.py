@@ -74,6 +74,29 @@ def test_a_new_incarnation_is_accepted_at_once_after_the_old_connection_closed()
     assert h.register(1, generation=1) > 0
 
 
+def test_a_restarted_broker_registers_at_once_with_a_newly_active_controller() -> None:
+    # After a failover (or a restart of the only controller) the old registration only
+    # has the activation grace, which proves nothing about the old process: the new
+    # incarnation is accepted instead of being taken for a live duplicate.
+    h = ControllerHarness()
+    h.start_brokers(1)
+    h.controller.deactivate()
+    h.controller.activate(h.image, h.now_ms)
+    assert h.register(1, generation=1) > 0
+
+
+def test_a_broker_heartbeating_to_a_new_controller_still_blocks_a_duplicate() -> None:
+    h = ControllerHarness()
+    h.start_brokers(1)
+    h.controller.deactivate()
+    h.controller.activate(h.image, h.now_ms)
+    h.heartbeat(1)
+    result = h.controller.register_broker(
+        1, incarnation(1, 1), listeners_for(1), h.now_ms, cluster_id=CLUSTER_ID
+    )
+    assert result.reply.error is KafkaError.DUPLICATE_BROKER_REGISTRATION
+
+
 def test_the_same_incarnation_may_register_again_and_gives_up_its_leaderships() -> None:
     h = ControllerHarness()
     h.start_brokers(1, 2)
