@@ -31,7 +31,6 @@ from broker.replication import (
     LeaderConfig,
     LeaderUpdate,
     LocalReplicas,
-    ReplicationError,
     StopReplica,
     WaiterOutcome,
     plan_role_changes,
@@ -118,7 +117,7 @@ class ReplicaManager:
         )
         self.image = MetadataImage.empty("")
         self.isr_sender: IsrSender | None = None
-        self._acks: dict[tuple[PartitionKey, int], asyncio.Future[ReplicationError]] = {}
+        self._acks: dict[tuple[PartitionKey, int], asyncio.Future[KafkaError]] = {}
         self._configs: dict[str, LogConfig] = {}
         self._retention_task: asyncio.Task[None] | None = None
         self._strays_removed = False
@@ -270,27 +269,27 @@ class ReplicaManager:
         )
         return {p: r for p, r in zip(waits, results, strict=True) if isinstance(r, Exception)}
 
-    def check_acks_all(self, partition: Partition) -> ReplicationError:
+    def check_acks_all(self, partition: Partition) -> KafkaError:
         """Before an acks=all append: NOT_ENOUGH_REPLICAS while the ISR is too small."""
         leader = partition.leader
         if leader is None:
-            return ReplicationError.NOT_LEADER_OR_FOLLOWER
+            return KafkaError.NOT_LEADER_OR_FOLLOWER
         return leader.can_accept_acks_all()
 
     async def wait_replicated(
         self, partition: Partition, last_offset: int, timeout_ms: int
-    ) -> ReplicationError:
+    ) -> KafkaError:
         """After an acks=all append: wait until the high watermark passes
         ``last_offset``; NOT_ENOUGH_REPLICAS_AFTER_APPEND, NOT_LEADER_OR_FOLLOWER or
         REQUEST_TIMED_OUT otherwise (``broker.replication.waiters``)."""
         leader = partition.leader
         if leader is None:
-            return ReplicationError.NOT_LEADER_OR_FOLLOWER
+            return KafkaError.NOT_LEADER_OR_FOLLOWER
         if partition.high_watermark > last_offset and not leader.under_min_isr:
-            return ReplicationError.NONE
+            return KafkaError.NONE
         now = self.clock.time_ms()
         waiter_id, completed = leader.register_acks_all(last_offset + 1, now + timeout_ms, now)
-        future: asyncio.Future[ReplicationError] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[KafkaError] = asyncio.get_running_loop().create_future()
         self._acks[(partition.key, waiter_id)] = future
         self._answer(partition.key, completed)
         return await future
@@ -378,7 +377,7 @@ class ReplicaManager:
         for key in list(self._acks):
             future = self._acks.pop(key)
             if not future.done():
-                future.set_result(ReplicationError.NOT_LEADER_OR_FOLLOWER)
+                future.set_result(KafkaError.NOT_LEADER_OR_FOLLOWER)
         try:
             self.checkpoint_high_watermarks()
         except Exception:

@@ -5,7 +5,6 @@ implies, and acks=all bookkeeping.
 Modules, each importing only those above it (plus ``broker.storage`` types, and
 ``broker.metadata`` for the role planner):
 
-- ``errors``: ``ReplicationError`` (Kafka's error names and codes).
 - ``log_view``: ``ReplicaLogView`` (what the core reads from a ``Log``) and
   ``check_leader_epoch`` (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH).
 - ``waiters``: ``ProduceWaiters`` (acks=all requests waiting for the high watermark).
@@ -60,7 +59,6 @@ deletes only segments below the HW (as Kafka does), and a Log is only written th
 these actions while a follower state owns it (the leader appends only while it leads).
 """
 
-from broker.replication.errors import ReplicationError
 from broker.replication.follower import (
     AdvanceLogStart,
     AppendReplicated,
@@ -120,7 +118,6 @@ __all__ = [
     "LocalReplicas",
     "ProduceWaiters",
     "ReplicaLogView",
-    "ReplicationError",
     "RoleLogAction",
     "RoleOutcome",
     "RoleTransition",

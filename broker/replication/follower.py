@@ -48,8 +48,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from broker.error_codes import KafkaError
 from broker.records.batch import LOG_OVERHEAD, read_prefix
-from broker.replication.errors import ReplicationError
 from broker.replication.log_view import NO_EPOCH, ReplicaLogView
 from broker.replication.truncation import truncation_for
 from broker.storage.epoch_cache import EpochEndOffset
@@ -115,7 +115,7 @@ FollowerRequest = EpochRequest | FetchRequest | LeaderOffsetsRequest
 class FetchResponse:
     """The leader's answer for this partition. -1 marks a field the leader left out."""
 
-    error: ReplicationError
+    error: KafkaError
     high_watermark: int = -1
     log_start_offset: int = -1
     records: bytes | memoryview = b""
@@ -242,8 +242,8 @@ class FollowerReplicaState:
     def _back_off(self, now_ms: int) -> None:
         self._retry_at_ms = now_ms + self.fetch_backoff_ms
 
-    def _on_error(self, error: ReplicationError, now_ms: int) -> tuple[FollowerAction, ...]:
-        if error is ReplicationError.FENCED_LEADER_EPOCH:
+    def _on_error(self, error: KafkaError, now_ms: int) -> tuple[FollowerAction, ...]:
+        if error is KafkaError.FENCED_LEADER_EPOCH:
             self.phase = FollowerPhase.STOPPED
             self.stop_reason = f"leader {self.leader_id} fenced leader epoch {self.leader_epoch}"
         else:
@@ -255,7 +255,7 @@ class FollowerReplicaState:
     def on_epoch_response(
         self,
         request: EpochRequest,
-        error: ReplicationError,
+        error: KafkaError,
         end: EpochEndOffset,
         log: ReplicaLogView,
         now_ms: int,
@@ -263,7 +263,7 @@ class FollowerReplicaState:
         """The OffsetsForLeaderEpoch answer: truncate, then fetch (or ask again)."""
         if not self._settle(request):
             return _NO_ACTIONS
-        if error is not ReplicationError.NONE:
+        if error is not KafkaError.NONE:
             return self._on_error(error, now_ms)
         return self._truncate(end, log)
 
@@ -280,9 +280,9 @@ class FollowerReplicaState:
         """A Fetch answer for this partition (see the module docstring)."""
         if not self._settle(request):
             return _NO_ACTIONS
-        if response.error is ReplicationError.OFFSET_OUT_OF_RANGE:
+        if response.error is KafkaError.OFFSET_OUT_OF_RANGE:
             return self._out_of_range(response.log_start_offset, log)
-        if response.error is not ReplicationError.NONE:
+        if response.error is not KafkaError.NONE:
             return self._on_error(response.error, now_ms)
         if response.diverging_epoch is not None:
             return self._truncate(response.diverging_epoch, log)
@@ -304,7 +304,7 @@ class FollowerReplicaState:
     def on_offsets_response(
         self,
         request: LeaderOffsetsRequest,
-        error: ReplicationError,
+        error: KafkaError,
         leader_log_start: int,
         leader_log_end: int,
         log: ReplicaLogView,
@@ -314,7 +314,7 @@ class FollowerReplicaState:
         when ours is longer, restart at its start when ours ends below it, then fetch."""
         if not self._settle(request):
             return _NO_ACTIONS
-        if error is not ReplicationError.NONE:
+        if error is not KafkaError.NONE:
             return self._on_error(error, now_ms)
         self.phase = FollowerPhase.FETCHING
         if leader_log_end < log.log_end_offset:

@@ -28,20 +28,18 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from broker.replication.errors import ReplicationError
+from broker.error_codes import KafkaError
 
 __all__ = ["IsrChangeKind", "IsrChangeRequest", "IsrState"]
 
-_NOT_APPLIED = frozenset(
-    {ReplicationError.OPERATION_NOT_ATTEMPTED, ReplicationError.INELIGIBLE_REPLICA}
-)
+_NOT_APPLIED = frozenset({KafkaError.OPERATION_NOT_ATTEMPTED, KafkaError.INELIGIBLE_REPLICA})
 _AWAIT_METADATA = frozenset(
     {
-        ReplicationError.INVALID_UPDATE_VERSION,
-        ReplicationError.FENCED_LEADER_EPOCH,
-        ReplicationError.UNKNOWN_TOPIC_OR_PARTITION,
-        ReplicationError.UNKNOWN_TOPIC_ID,
-        ReplicationError.INVALID_REQUEST,
+        KafkaError.INVALID_UPDATE_VERSION,
+        KafkaError.FENCED_LEADER_EPOCH,
+        KafkaError.UNKNOWN_TOPIC_OR_PARTITION,
+        KafkaError.UNKNOWN_TOPIC_ID,
+        KafkaError.INVALID_REQUEST,
     }
 )
 
@@ -100,12 +98,12 @@ class IsrState:
         return change
 
     def answer(
-        self, change: IsrChangeRequest, error: ReplicationError | None, now_ms: int
+        self, change: IsrChangeRequest, error: KafkaError | None, now_ms: int
     ) -> IsrChangeRequest | None:
         """The controller's answer to ``change`` (None: no answer came). Returns the
         request to send again, or None (see the module docstring). Answers about any
         object but the change in flight are ignored."""
-        if self.pending is not change or error is ReplicationError.NONE:
+        if self.pending is not change or error is KafkaError.NONE:
             return None
         if error in _NOT_APPLIED:
             self.pending = None

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from broker.replication.errors import ReplicationError
+from broker.error_codes import KafkaError
 from broker.replication.isr import IsrChangeKind, IsrChangeRequest, IsrState
 from broker.replication.log_view import NO_EPOCH, ReplicaLogView, check_leader_epoch
 from broker.replication.progress import FollowerProgress
@@ -74,7 +74,7 @@ class FetchDecision:
     otherwise answer ``error`` (``reason`` says why, for the log). ``isr_change``: send it
     to the controller. ``update``: as for every leader event."""
 
-    error: ReplicationError
+    error: KafkaError
     update: LeaderUpdate
     reason: str | None = None
     diverging_epoch: EpochEndOffset | None = None
@@ -148,42 +148,42 @@ class LeaderReplicaState:
 
     # -- client checks ----------------------------------------------------------------
 
-    def check_client_epoch(self, current_leader_epoch: int) -> ReplicationError:
+    def check_client_epoch(self, current_leader_epoch: int) -> KafkaError:
         """The check for any request naming this partition (see ``check_leader_epoch``)."""
         return check_leader_epoch(current_leader_epoch, self.leader_epoch)
 
-    def can_accept_acks_all(self) -> ReplicationError:
+    def can_accept_acks_all(self) -> KafkaError:
         """Before an acks=all append: NOT_ENOUGH_REPLICAS while the committed ISR is
         smaller than min.insync.replicas (nothing may be appended then)."""
-        return ReplicationError.NOT_ENOUGH_REPLICAS if self.under_min_isr else ReplicationError.NONE
+        return KafkaError.NOT_ENOUGH_REPLICAS if self.under_min_isr else KafkaError.NONE
 
     def list_offsets_error(
         self, timestamp: int, found_offset: int | None = None, *, from_replica: bool = False
-    ) -> ReplicationError:
+    ) -> KafkaError:
         """OFFSET_NOT_AVAILABLE, as Kafka's ``fetchOffsetForTimestamp``, for a client
         while this new leader's HW is below its epoch start offset: for the latest
         offset, and for a timestamp whose offset (``found_offset``, None when there is
         none) is not below the HW. Earliest lookups and replicas are never refused."""
         lagging = self.high_watermark < self.epoch_start_offset
         if from_replica or not lagging:
-            return ReplicationError.NONE
+            return KafkaError.NONE
         if timestamp in (EARLIEST_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP):
-            return ReplicationError.NONE
+            return KafkaError.NONE
         if timestamp == LATEST_TIMESTAMP or found_offset is None:
-            return ReplicationError.OFFSET_NOT_AVAILABLE
+            return KafkaError.OFFSET_NOT_AVAILABLE
         if found_offset >= self.high_watermark:
-            return ReplicationError.OFFSET_NOT_AVAILABLE
-        return ReplicationError.NONE
+            return KafkaError.OFFSET_NOT_AVAILABLE
+        return KafkaError.NONE
 
     def offsets_for_leader_epoch(
         self, current_leader_epoch: int, leader_epoch: int, log: ReplicaLogView
-    ) -> tuple[ReplicationError, EpochEndOffset]:
+    ) -> tuple[KafkaError, EpochEndOffset]:
         """The OffsetsForLeaderEpoch answer: the epoch check, then where ``leader_epoch``
         ends in this log (UNDEFINED (-1, -1) when the log knows no epoch <= it)."""
         error = self.check_client_epoch(current_leader_epoch)
-        if error is not ReplicationError.NONE:
+        if error is not KafkaError.NONE:
             return error, EpochEndOffset(UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET)
-        return ReplicationError.NONE, log.end_offset_for_epoch(leader_epoch)
+        return KafkaError.NONE, log.end_offset_for_epoch(leader_epoch)
 
     # -- follower fetches -------------------------------------------------------------
 
@@ -215,13 +215,13 @@ class LeaderReplicaState:
         isr_change = self._maybe_expand_isr(replica_id, fetch_offset, now_ms)
         advanced = self._maybe_advance_high_watermark()
         update = self._update(advanced, self._poll(now_ms) if advanced else ())
-        return FetchDecision(ReplicationError.NONE, update, isr_change=isr_change)
+        return FetchDecision(KafkaError.NONE, update, isr_change=isr_change)
 
     def _fetch_refusal(
         self, replica_id: int, current_leader_epoch: int
-    ) -> tuple[ReplicationError, str] | None:
+    ) -> tuple[KafkaError, str] | None:
         error = self.check_client_epoch(current_leader_epoch)
-        if error is not ReplicationError.NONE:
+        if error is not KafkaError.NONE:
             return error, (
                 f"{self.label}: fetch with leader epoch {current_leader_epoch}, "
                 f"this leader's is {self.leader_epoch}"
@@ -231,9 +231,9 @@ class LeaderReplicaState:
         # Kafka: UNKNOWN_LEADER_EPOCH when the request names our epoch (the sender may
         # be a replica we do not know of yet), NOT_LEADER_OR_FOLLOWER otherwise.
         error = (
-            ReplicationError.NOT_LEADER_OR_FOLLOWER
+            KafkaError.NOT_LEADER_OR_FOLLOWER
             if current_leader_epoch == NO_EPOCH
-            else ReplicationError.UNKNOWN_LEADER_EPOCH
+            else KafkaError.UNKNOWN_LEADER_EPOCH
         )
         return error, (
             f"{self.label}: replica fetch from broker {replica_id}, which is not a follower "
@@ -255,14 +255,12 @@ class LeaderReplicaState:
                 f"fetch offset {fetch_offset} is below the log start {log.log_start_offset}"
             )
         if end.leader_epoch < last_fetched_epoch or end.end_offset < fetch_offset:
-            return FetchDecision(
-                ReplicationError.NONE, self._update(False, ()), diverging_epoch=end
-            )
+            return FetchDecision(KafkaError.NONE, self._update(False, ()), diverging_epoch=end)
         return None
 
     def _out_of_range(self, why: str) -> FetchDecision:
         return FetchDecision(
-            ReplicationError.OFFSET_OUT_OF_RANGE,
+            KafkaError.OFFSET_OUT_OF_RANGE,
             self._update(False, ()),
             reason=f"{self.label}: {why}",
         )
@@ -326,7 +324,7 @@ class LeaderReplicaState:
         )
 
     def on_isr_change_answer(
-        self, change: IsrChangeRequest, error: ReplicationError | None, now_ms: int
+        self, change: IsrChangeRequest, error: KafkaError | None, now_ms: int
     ) -> IsrChangeRequest | None:
         """The controller answered ``change`` with ``error`` (None: no answer). Returns the
         request to send again, if any (rules in ``broker.replication.isr``)."""
@@ -394,4 +392,4 @@ class LeaderReplicaState:
     def resign(self) -> tuple[WaiterOutcome, ...]:
         """Leadership lost (or the partition stopped): every waiter gets
         NOT_LEADER_OR_FOLLOWER. The state must not be used afterwards."""
-        return self.waiters.fail_all(ReplicationError.NOT_LEADER_OR_FOLLOWER)
+        return self.waiters.fail_all(KafkaError.NOT_LEADER_OR_FOLLOWER)

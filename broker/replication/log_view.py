@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from broker.replication.errors import ReplicationError
+from broker.error_codes import KafkaError
 from broker.storage.epoch_cache import EpochEndOffset
 
 __all__ = ["NO_EPOCH", "LatestEpochView", "ReplicaLogView", "check_leader_epoch"]
@@ -48,12 +48,12 @@ class ReplicaLogView(Protocol):
         ...
 
 
-def check_leader_epoch(requested_epoch: int, local_epoch: int) -> ReplicationError:
+def check_leader_epoch(requested_epoch: int, local_epoch: int) -> KafkaError:
     """Kafka's current-leader-epoch check for any request naming a partition:
     ``NO_EPOCH`` (not given) passes; an older epoch than ours is FENCED_LEADER_EPOCH
     (the sender's metadata is stale); a newer one is UNKNOWN_LEADER_EPOCH (ours is)."""
     if requested_epoch in (NO_EPOCH, local_epoch):
-        return ReplicationError.NONE
+        return KafkaError.NONE
     if requested_epoch < local_epoch:
-        return ReplicationError.FENCED_LEADER_EPOCH
-    return ReplicationError.UNKNOWN_LEADER_EPOCH
+        return KafkaError.FENCED_LEADER_EPOCH
+    return KafkaError.UNKNOWN_LEADER_EPOCH

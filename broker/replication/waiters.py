@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from broker.replication.errors import ReplicationError
+from broker.error_codes import KafkaError
 
 __all__ = ["ProduceWaiters", "WaiterOutcome"]
 
@@ -33,7 +33,7 @@ class WaiterOutcome:
     """A finished waiter: answer its produce request with ``error``."""
 
     waiter_id: int
-    error: ReplicationError
+    error: KafkaError
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,15 +73,11 @@ class ProduceWaiters:
         done: list[WaiterOutcome] = []
         for waiter_id, waiter in self._waiting.items():
             if high_watermark >= waiter.required_offset:
-                error = (
-                    ReplicationError.NONE
-                    if enough
-                    else ReplicationError.NOT_ENOUGH_REPLICAS_AFTER_APPEND
-                )
+                error = KafkaError.NONE if enough else KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND
             elif not enough:
-                error = ReplicationError.NOT_ENOUGH_REPLICAS_AFTER_APPEND
+                error = KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND
             elif now_ms >= waiter.deadline_ms:
-                error = ReplicationError.REQUEST_TIMED_OUT
+                error = KafkaError.REQUEST_TIMED_OUT
             else:
                 continue
             done.append(WaiterOutcome(waiter_id, error))
@@ -89,7 +85,7 @@ class ProduceWaiters:
             del self._waiting[outcome.waiter_id]
         return tuple(done)
 
-    def fail_all(self, error: ReplicationError) -> tuple[WaiterOutcome, ...]:
+    def fail_all(self, error: KafkaError) -> tuple[WaiterOutcome, ...]:
         """End every waiter with ``error`` (leadership lost, partition deleted)."""
         done = tuple(WaiterOutcome(waiter_id, error) for waiter_id in self._waiting)
         self._waiting.clear()

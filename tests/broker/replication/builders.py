@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from broker.error_codes import KafkaError
 from broker.replication import (
     FollowerPhase,
     FollowerReplicaState,
     LeaderConfig,
     LeaderReplicaState,
-    ReplicationError,
 )
 from tests.broker.replication.fakes import FakeLog
 
@@ -56,7 +56,7 @@ def fetch(
 ) -> int:
     """A plain follower fetch that must succeed; returns the HW after it."""
     decision = leader.on_follower_fetch(replica, offset, now_ms, log)
-    assert decision.error is ReplicationError.NONE, decision.reason
+    assert decision.error is KafkaError.NONE, decision.reason
     assert decision.diverging_epoch is None
     return decision.update.high_watermark
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from broker.error_codes import KafkaError
 from broker.metadata.delta import delta
 from broker.metadata.image import MetadataImage
 from broker.records.batch import CorruptBatchError, check_batch
@@ -26,7 +27,6 @@ from broker.replication import (
     LeaderOffsetsRequest,
     LeaderReplicaState,
     LocalReplicas,
-    ReplicationError,
     WaiterOutcome,
     plan_role_changes,
 )
@@ -149,14 +149,14 @@ class SimNode:
 
     # -- leader side ------------------------------------------------------------------
 
-    def produce(self, values: list[bytes], now_ms: int) -> tuple[ReplicationError, list[Acked]]:
+    def produce(self, values: list[bytes], now_ms: int) -> tuple[KafkaError, list[Acked]]:
         """An acks=all produce of one batch; its own answer may come later (see
         ``settle``). Returns the refusal, if any, and the producers answered now."""
         leader = self.leader()
         if leader is None:
-            return ReplicationError.NOT_LEADER_OR_FOLLOWER, []
+            return KafkaError.NOT_LEADER_OR_FOLLOWER, []
         refusal = leader.can_accept_acks_all()
-        if refusal is not ReplicationError.NONE:
+        if refusal is not KafkaError.NONE:
             return refusal, []
         raw = build_batch([Record(v, key=b"k", timestamp_ms=now_ms) for v in values])
         log = self.the_log
@@ -166,7 +166,7 @@ class SimNode:
             info.last_offset + 1, now_ms + self.settings.produce_timeout_ms, now_ms
         )
         self.waiting[waiter_id] = (info.base_offset, leader.leader_epoch)
-        return ReplicationError.NONE, self.settle(update.completed + completed)
+        return KafkaError.NONE, self.settle(update.completed + completed)
 
     def settle(self, outcomes: tuple[WaiterOutcome, ...]) -> list[Acked]:
         """Answer finished produce requests; the successful ones, for the checker."""
@@ -174,7 +174,7 @@ class SimNode:
         leader = self.leader()
         for outcome in outcomes:
             base_offset, epoch = self.waiting.pop(outcome.waiter_id)
-            if outcome.error is not ReplicationError.NONE:
+            if outcome.error is not KafkaError.NONE:
                 continue
             assert leader is not None
             self.mirror.sync(self.the_log)
@@ -198,28 +198,26 @@ class SimNode:
             last_fetched_epoch=request.last_fetched_epoch,
         )
         acked = self.settle(decision.update.completed)
-        if decision.error is not ReplicationError.NONE:
+        if decision.error is not KafkaError.NONE:
             return FetchResponse(decision.error), decision.isr_change, acked
         hw, start = decision.update.high_watermark, log.log_start_offset
         if decision.diverging_epoch is not None:
-            response = FetchResponse(
-                ReplicationError.NONE, hw, start, b"", decision.diverging_epoch
-            )
+            response = FetchResponse(KafkaError.NONE, hw, start, b"", decision.diverging_epoch)
             return response, decision.isr_change, acked
         records = b""
         if request.fetch_offset < log.log_end_offset:
             records = bytes(log.read_replica(request.fetch_offset, max_bytes).data)
-        return FetchResponse(ReplicationError.NONE, hw, start, records), decision.isr_change, acked
+        return FetchResponse(KafkaError.NONE, hw, start, records), decision.isr_change, acked
 
-    def _not_leader(self, requested_epoch: int) -> ReplicationError:
+    def _not_leader(self, requested_epoch: int) -> KafkaError:
         follower = self.follower()
         if follower is not None:
             error = check_leader_epoch(requested_epoch, follower.leader_epoch)
-            if error is not ReplicationError.NONE:
+            if error is not KafkaError.NONE:
                 return error
-        return ReplicationError.NOT_LEADER_OR_FOLLOWER
+        return KafkaError.NOT_LEADER_OR_FOLLOWER
 
-    def serve_epoch(self, request: EpochRequest) -> tuple[ReplicationError, EpochEndOffset]:
+    def serve_epoch(self, request: EpochRequest) -> tuple[KafkaError, EpochEndOffset]:
         leader = self.leader()
         if leader is None:
             return self._not_leader(request.current_leader_epoch), UNDEFINED_EPOCH_END_OFFSET
@@ -227,7 +225,7 @@ class SimNode:
             request.current_leader_epoch, request.leader_epoch, self.the_log
         )
 
-    def serve_offsets(self, request: LeaderOffsetsRequest) -> tuple[ReplicationError, int, int]:
+    def serve_offsets(self, request: LeaderOffsetsRequest) -> tuple[KafkaError, int, int]:
         leader = self.leader()
         if leader is None:
             return self._not_leader(request.current_leader_epoch), -1, -1

@@ -11,6 +11,7 @@ import uuid
 from collections import deque
 from typing import Any
 
+from broker.error_codes import KafkaError
 from broker.metadata.image import PartitionImage
 from broker.metadata.replies import IsrChange
 from broker.replication import (
@@ -19,7 +20,6 @@ from broker.replication import (
     FollowerReplicaState,
     FollowerRequest,
     IsrChangeRequest,
-    ReplicationError,
 )
 from tests.broker.metadata.harness import ControllerHarness, incarnation, listeners_for
 from tests.broker.replication.invariants import ReplicationChecker
@@ -168,7 +168,7 @@ class ClusterWiring:
             self.harness.controller.alter_partition(node.node_id, node.broker_epoch, [isr_change])
         )
         code = int(reply.partitions[0].error if reply.partitions else reply.error)
-        error = ReplicationError(code) if code in ReplicationError._value2member_map_ else None
+        error = KafkaError(code) if code in KafkaError._value2member_map_ else None
         name = error.name if error is not None else f"code {code}"
         self._log(f"controller answers node {node.node_id} {change.kind.value}: {name}")
         self._deliver(None, node, lambda: self._isr_answer(node, change, error, send_id))
@@ -177,7 +177,7 @@ class ClusterWiring:
         self,
         node: SimNode,
         change: IsrChangeRequest,
-        error: ReplicationError | None,
+        error: KafkaError | None,
         send_id: int,
     ) -> None:
         self.answered.add(send_id)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from broker.replication import ProduceWaiters, ReplicationError, WaiterOutcome
+from broker.error_codes import KafkaError
+from broker.replication import ProduceWaiters, WaiterOutcome
 from tests.broker.replication.builders import fetch, leader_of
 from tests.broker.replication.fakes import FakeLogs
 
-NONE = ReplicationError.NONE
-AFTER_APPEND = ReplicationError.NOT_ENOUGH_REPLICAS_AFTER_APPEND
-TIMED_OUT = ReplicationError.REQUEST_TIMED_OUT
+NONE = KafkaError.NONE
+AFTER_APPEND = KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND
+TIMED_OUT = KafkaError.REQUEST_TIMED_OUT
 
 
 @pytest.mark.parametrize(
@@ -36,7 +37,7 @@ TIMED_OUT = ReplicationError.REQUEST_TIMED_OUT
     ],
 )
 def test_a_waiter_ends_by_these_rules(
-    high_watermark: int, isr_size: int, now_ms: int, error: ReplicationError | None
+    high_watermark: int, isr_size: int, now_ms: int, error: KafkaError | None
 ) -> None:
     waiters = ProduceWaiters()
     waiter = waiters.register(required_offset=101, deadline_ms=500)
@@ -62,18 +63,18 @@ def test_waiters_end_in_registration_order_and_only_those_that_are_due() -> None
 def test_leadership_lost_fails_every_waiter_with_not_leader() -> None:
     leader = leader_of(isr=(1, 2))
     ids = [leader.register_acks_all(101 + i, 1_000, 0)[0] for i in range(3)]
-    error = ReplicationError.NOT_LEADER_OR_FOLLOWER
+    error = KafkaError.NOT_LEADER_OR_FOLLOWER
     assert leader.resign() == tuple(WaiterOutcome(i, error) for i in ids)
     assert leader.resign() == ()
 
 
 @pytest.mark.parametrize(
     ("isr", "error"),
-    [((1, 2), NONE), ((1,), ReplicationError.NOT_ENOUGH_REPLICAS)],
+    [((1, 2), NONE), ((1,), KafkaError.NOT_ENOUGH_REPLICAS)],
     ids=["enough in-sync replicas", "fewer than min.insync.replicas"],
 )
 def test_an_acks_all_produce_is_refused_before_the_append_without_enough_replicas(
-    isr: tuple[int, ...], error: ReplicationError
+    isr: tuple[int, ...], error: KafkaError
 ) -> None:
     assert leader_of(isr=isr, min_insync=2).can_accept_acks_all() is error
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from broker.replication import NO_EPOCH, ReplicationError, check_leader_epoch
+from broker.error_codes import KafkaError
+from broker.replication import NO_EPOCH, check_leader_epoch
 from tests.broker.replication.builders import leader_of
 
-NONE = ReplicationError.NONE
-NOT_AVAILABLE = ReplicationError.OFFSET_NOT_AVAILABLE
+NONE = KafkaError.NONE
+NOT_AVAILABLE = KafkaError.OFFSET_NOT_AVAILABLE
 EARLIEST, LATEST, MAX_TIMESTAMP = -2, -1, -3
 
 
@@ -17,9 +18,9 @@ EARLIEST, LATEST, MAX_TIMESTAMP = -2, -1, -3
     [
         (NO_EPOCH, NONE),
         (5, NONE),
-        (4, ReplicationError.FENCED_LEADER_EPOCH),
-        (0, ReplicationError.FENCED_LEADER_EPOCH),
-        (6, ReplicationError.UNKNOWN_LEADER_EPOCH),
+        (4, KafkaError.FENCED_LEADER_EPOCH),
+        (0, KafkaError.FENCED_LEADER_EPOCH),
+        (6, KafkaError.UNKNOWN_LEADER_EPOCH),
     ],
     ids=[
         "not given: passes",
@@ -29,9 +30,7 @@ EARLIEST, LATEST, MAX_TIMESTAMP = -2, -1, -3
         "newer: unknown (our metadata is behind)",
     ],
 )
-def test_a_clients_leader_epoch_is_checked_against_ours(
-    requested: int, error: ReplicationError
-) -> None:
+def test_a_clients_leader_epoch_is_checked_against_ours(requested: int, error: KafkaError) -> None:
     assert check_leader_epoch(requested, 5) is error
     assert leader_of(leader_epoch=5).check_client_epoch(requested) is error
 
@@ -64,7 +63,7 @@ def test_a_new_leader_answers_offset_not_available_until_its_hw_reaches_its_epoc
     timestamp: int,
     found_offset: int | None,
     from_replica: bool,
-    error: ReplicationError,
+    error: KafkaError,
 ) -> None:
     leader = leader_of(log_end=100, high_watermark=high_watermark, epoch_start=90)
     assert leader.list_offsets_error(timestamp, found_offset, from_replica=from_replica) is error

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from broker.error_codes import KafkaError
 from broker.records.record import Record, build_batch
 from broker.replication import (
     AdvanceLogStart,
@@ -14,7 +15,6 @@ from broker.replication import (
     FollowerPhase,
     FollowerReplicaState,
     LeaderOffsetsRequest,
-    ReplicationError,
     TruncateFullyAndStartAt,
     TruncateTo,
 )
@@ -22,7 +22,7 @@ from broker.storage.epoch_cache import EpochEndOffset
 from tests.broker.replication.builders import phase_of
 from tests.broker.replication.fakes import FakeLog, FakeLogs
 
-NONE = ReplicationError.NONE
+NONE = KafkaError.NONE
 
 
 def batch(base_offset: int, count: int = 3, epoch: int = 6) -> bytes:
@@ -123,7 +123,7 @@ def test_batches_that_do_not_line_up_with_the_leaders_are_truncated(log: FakeLog
 
 def test_below_a_known_leader_log_start_the_log_restarts_there(log: FakeLog) -> None:
     state, request = fetching(log)
-    response = FetchResponse(ReplicationError.OFFSET_OUT_OF_RANGE, -1, 90)
+    response = FetchResponse(KafkaError.OFFSET_OUT_OF_RANGE, -1, 90)
     assert state.on_fetch_response(request, response, log, 0) == (TruncateFullyAndStartAt(90),)
     assert state.phase is FollowerPhase.FETCHING
 
@@ -145,7 +145,7 @@ def test_out_of_range_asks_the_leader_for_its_offsets_then_decides(
     log: FakeLog, leader_start: int, leader_end: int, actions: tuple[object, ...]
 ) -> None:
     state, request = fetching(log)
-    response = FetchResponse(ReplicationError.OFFSET_OUT_OF_RANGE)
+    response = FetchResponse(KafkaError.OFFSET_OUT_OF_RANGE)
     assert state.on_fetch_response(request, response, log, 0) == ()
     assert phase_of(state) is FollowerPhase.RESOLVING_OFFSET
     ask = state.next_request(log, 0)
@@ -161,10 +161,10 @@ def test_out_of_range_asks_the_leader_for_its_offsets_then_decides(
 @pytest.mark.parametrize(
     ("error", "phase", "backs_off"),
     [
-        (ReplicationError.FENCED_LEADER_EPOCH, FollowerPhase.STOPPED, False),
-        (ReplicationError.NOT_LEADER_OR_FOLLOWER, FollowerPhase.FETCHING, True),
-        (ReplicationError.UNKNOWN_LEADER_EPOCH, FollowerPhase.FETCHING, True),
-        (ReplicationError.KAFKA_STORAGE_ERROR, FollowerPhase.FETCHING, True),
+        (KafkaError.FENCED_LEADER_EPOCH, FollowerPhase.STOPPED, False),
+        (KafkaError.NOT_LEADER_OR_FOLLOWER, FollowerPhase.FETCHING, True),
+        (KafkaError.UNKNOWN_LEADER_EPOCH, FollowerPhase.FETCHING, True),
+        (KafkaError.KAFKA_STORAGE_ERROR, FollowerPhase.FETCHING, True),
     ],
     ids=[
         "fenced: stops until new metadata",
@@ -174,7 +174,7 @@ def test_out_of_range_asks_the_leader_for_its_offsets_then_decides(
     ],
 )
 def test_a_fetch_error(
-    log: FakeLog, error: ReplicationError, phase: FollowerPhase, backs_off: bool
+    log: FakeLog, error: KafkaError, phase: FollowerPhase, backs_off: bool
 ) -> None:
     state, request = fetching(log)
     assert state.on_fetch_response(request, FetchResponse(error), log, now_ms=100) == ()

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from broker.error_codes import KafkaError
 from broker.replication import (
     EpochRequest,
     FetchRequest,
     FollowerPhase,
     FollowerReplicaState,
-    ReplicationError,
     TruncateTo,
 )
 from broker.replication.truncation import truncation_for
@@ -75,14 +75,14 @@ def test_truncation_in_several_rounds_ends_fetching(make_log: FakeLogs) -> None:
     state = follower()
     first = state.next_request(log, 0)
     assert isinstance(first, EpochRequest)
-    actions = state.on_epoch_response(first, ReplicationError.NONE, EpochEndOffset(3, 75), log, 0)
+    actions = state.on_epoch_response(first, KafkaError.NONE, EpochEndOffset(3, 75), log, 0)
     assert actions == (TruncateTo(60),)
     assert phase_of(state) is FollowerPhase.TRUNCATING
     log.log_end_offset = 60
     log.epoch_cache.truncate_from_end(60)
     second = state.next_request(log, 0)
     assert isinstance(second, EpochRequest) and second.leader_epoch == 2
-    actions = state.on_epoch_response(second, ReplicationError.NONE, EpochEndOffset(2, 55), log, 0)
+    actions = state.on_epoch_response(second, KafkaError.NONE, EpochEndOffset(2, 55), log, 0)
     assert actions == (TruncateTo(55),)
     assert state.phase is FollowerPhase.FETCHING
 
@@ -94,7 +94,7 @@ def test_a_truncation_at_the_log_end_is_still_sent_to_drop_a_dangling_epoch(
     state = follower()
     request = state.next_request(log, 0)
     assert isinstance(request, EpochRequest) and request.leader_epoch == 5
-    actions = state.on_epoch_response(request, ReplicationError.NONE, EpochEndOffset(4, 80), log, 0)
+    actions = state.on_epoch_response(request, KafkaError.NONE, EpochEndOffset(4, 80), log, 0)
     assert actions == (TruncateTo(80),)
 
 
@@ -110,9 +110,9 @@ def test_an_empty_log_asks_about_no_epoch_and_keeps_its_high_watermark(
 @pytest.mark.parametrize(
     ("error", "phase", "retries_after_ms"),
     [
-        (ReplicationError.FENCED_LEADER_EPOCH, FollowerPhase.STOPPED, None),
-        (ReplicationError.UNKNOWN_LEADER_EPOCH, FollowerPhase.TRUNCATING, 1_000),
-        (ReplicationError.NOT_LEADER_OR_FOLLOWER, FollowerPhase.TRUNCATING, 1_000),
+        (KafkaError.FENCED_LEADER_EPOCH, FollowerPhase.STOPPED, None),
+        (KafkaError.UNKNOWN_LEADER_EPOCH, FollowerPhase.TRUNCATING, 1_000),
+        (KafkaError.NOT_LEADER_OR_FOLLOWER, FollowerPhase.TRUNCATING, 1_000),
     ],
     ids=[
         "fenced: our metadata is stale, wait for it",
@@ -121,7 +121,7 @@ def test_an_empty_log_asks_about_no_epoch_and_keeps_its_high_watermark(
     ],
 )
 def test_an_epoch_answer_with_an_error(
-    make_log: FakeLogs, error: ReplicationError, phase: FollowerPhase, retries_after_ms: int | None
+    make_log: FakeLogs, error: KafkaError, phase: FollowerPhase, retries_after_ms: int | None
 ) -> None:
     log = make_log(FOLLOWER_EPOCHS, end=80)
     state = follower()

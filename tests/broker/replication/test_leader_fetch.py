@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from broker.replication import NO_EPOCH, ReplicationError
+from broker.error_codes import KafkaError
+from broker.replication import NO_EPOCH
 from broker.storage.epoch_cache import EpochEndOffset
 from tests.broker.replication.builders import fetch, leader_of
 from tests.broker.replication.fakes import FakeLogs
@@ -17,15 +18,15 @@ LEADER_EPOCHS = [(1, 0), (3, 40), (5, 90)]
 @pytest.mark.parametrize(
     ("current_epoch", "error"),
     [
-        (4, ReplicationError.FENCED_LEADER_EPOCH),
-        (6, ReplicationError.UNKNOWN_LEADER_EPOCH),
-        (5, ReplicationError.NONE),
-        (NO_EPOCH, ReplicationError.NONE),
+        (4, KafkaError.FENCED_LEADER_EPOCH),
+        (6, KafkaError.UNKNOWN_LEADER_EPOCH),
+        (5, KafkaError.NONE),
+        (NO_EPOCH, KafkaError.NONE),
     ],
     ids=["an older epoch is fenced", "a newer one is unknown", "ours", "not given"],
 )
 def test_a_fetch_is_checked_against_the_leader_epoch(
-    make_log: FakeLogs, current_epoch: int, error: ReplicationError
+    make_log: FakeLogs, current_epoch: int, error: KafkaError
 ) -> None:
     log = make_log(LEADER_EPOCHS, end=100)
     decision = leader_of().on_follower_fetch(2, 100, 0, log, current_leader_epoch=current_epoch)
@@ -35,13 +36,13 @@ def test_a_fetch_is_checked_against_the_leader_epoch(
 @pytest.mark.parametrize(
     ("current_epoch", "error"),
     [
-        (5, ReplicationError.UNKNOWN_LEADER_EPOCH),
-        (NO_EPOCH, ReplicationError.NOT_LEADER_OR_FOLLOWER),
+        (5, KafkaError.UNKNOWN_LEADER_EPOCH),
+        (NO_EPOCH, KafkaError.NOT_LEADER_OR_FOLLOWER),
     ],
     ids=["with our epoch: unknown epoch", "without an epoch: not leader"],
 )
 def test_a_fetch_from_a_broker_outside_the_replicas_is_refused_with_a_reason(
-    make_log: FakeLogs, current_epoch: int, error: ReplicationError
+    make_log: FakeLogs, current_epoch: int, error: KafkaError
 ) -> None:
     log = make_log(LEADER_EPOCHS, end=100)
     leader = leader_of()
@@ -55,7 +56,7 @@ def test_a_fetch_from_a_broker_outside_the_replicas_is_refused_with_a_reason(
 
 def test_the_leader_cannot_fetch_from_itself(make_log: FakeLogs) -> None:
     log = make_log(LEADER_EPOCHS, end=100)
-    assert leader_of().on_follower_fetch(1, 100, 0, log).error is not ReplicationError.NONE
+    assert leader_of().on_follower_fetch(1, 100, 0, log).error is not KafkaError.NONE
 
 
 @pytest.mark.parametrize(
@@ -81,7 +82,7 @@ def test_a_follower_whose_last_epoch_ends_earlier_here_gets_the_diverging_epoch(
     decision = leader.on_follower_fetch(
         2, fetch_offset, 0, log, last_fetched_epoch=last_fetched_epoch
     )
-    assert (decision.error, decision.diverging_epoch) == (ReplicationError.NONE, diverging)
+    assert (decision.error, decision.diverging_epoch) == (KafkaError.NONE, diverging)
     assert leader.followers[2].log_end_offset == -1  # its position is not recorded
 
 
@@ -98,7 +99,7 @@ def test_a_follower_on_the_leaders_history_is_served(
     decision = leader.on_follower_fetch(
         2, fetch_offset, 0, log, last_fetched_epoch=last_fetched_epoch
     )
-    assert (decision.error, decision.diverging_epoch) == (ReplicationError.NONE, None)
+    assert (decision.error, decision.diverging_epoch) == (KafkaError.NONE, None)
     assert leader.followers[2].log_end_offset == fetch_offset
 
 
@@ -130,7 +131,7 @@ def test_fetch_offsets_the_leader_cannot_serve_are_out_of_range(
     decision = leader.on_follower_fetch(
         2, fetch_offset, 0, log, last_fetched_epoch=last_fetched_epoch
     )
-    assert decision.error is ReplicationError.OFFSET_OUT_OF_RANGE
+    assert decision.error is KafkaError.OFFSET_OUT_OF_RANGE
     assert decision.reason is not None
     assert leader.followers[2].log_end_offset == -1
 
@@ -138,12 +139,12 @@ def test_fetch_offsets_the_leader_cannot_serve_are_out_of_range(
 @pytest.mark.parametrize(
     ("current_epoch", "asked", "answer"),
     [
-        (5, 3, (ReplicationError.NONE, EpochEndOffset(3, 90))),
-        (5, 5, (ReplicationError.NONE, EpochEndOffset(5, 100))),
-        (5, 2, (ReplicationError.NONE, EpochEndOffset(1, 40))),
-        (5, 7, (ReplicationError.NONE, EpochEndOffset(-1, -1))),
-        (4, 3, (ReplicationError.FENCED_LEADER_EPOCH, EpochEndOffset(-1, -1))),
-        (6, 3, (ReplicationError.UNKNOWN_LEADER_EPOCH, EpochEndOffset(-1, -1))),
+        (5, 3, (KafkaError.NONE, EpochEndOffset(3, 90))),
+        (5, 5, (KafkaError.NONE, EpochEndOffset(5, 100))),
+        (5, 2, (KafkaError.NONE, EpochEndOffset(1, 40))),
+        (5, 7, (KafkaError.NONE, EpochEndOffset(-1, -1))),
+        (4, 3, (KafkaError.FENCED_LEADER_EPOCH, EpochEndOffset(-1, -1))),
+        (6, 3, (KafkaError.UNKNOWN_LEADER_EPOCH, EpochEndOffset(-1, -1))),
     ],
     ids=[
         "an older epoch ends where the next starts",
@@ -158,7 +159,7 @@ def test_offsets_for_leader_epoch_answers_as_kafka(
     make_log: FakeLogs,
     current_epoch: int,
     asked: int,
-    answer: tuple[ReplicationError, EpochEndOffset],
+    answer: tuple[KafkaError, EpochEndOffset],
 ) -> None:
     log = make_log(LEADER_EPOCHS, end=100)
     assert leader_of().offsets_for_leader_epoch(current_epoch, asked, log) == answer

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from broker.replication import IsrChangeKind, IsrChangeRequest, LeaderReplicaState, ReplicationError
+from broker.error_codes import KafkaError
+from broker.replication import IsrChangeKind, IsrChangeRequest, LeaderReplicaState
 from tests.broker.replication.builders import LAG_MS, fetch, leader_of
 from tests.broker.replication.fakes import FakeLog, FakeLogs
 
@@ -136,12 +137,12 @@ def expanding(log: FakeLog) -> tuple[LeaderReplicaState, IsrChangeRequest]:
 @pytest.mark.parametrize(
     ("error", "still_pending", "resend"),
     [
-        (ReplicationError.NONE, True, False),
-        (ReplicationError.INVALID_UPDATE_VERSION, True, False),
-        (ReplicationError.FENCED_LEADER_EPOCH, True, False),
-        (ReplicationError.INELIGIBLE_REPLICA, False, False),
-        (ReplicationError.OPERATION_NOT_ATTEMPTED, False, False),
-        (ReplicationError.NOT_CONTROLLER, True, True),
+        (KafkaError.NONE, True, False),
+        (KafkaError.INVALID_UPDATE_VERSION, True, False),
+        (KafkaError.FENCED_LEADER_EPOCH, True, False),
+        (KafkaError.INELIGIBLE_REPLICA, False, False),
+        (KafkaError.OPERATION_NOT_ATTEMPTED, False, False),
+        (KafkaError.NOT_CONTROLLER, True, True),
         (None, True, True),
     ],
     ids=[
@@ -156,7 +157,7 @@ def expanding(log: FakeLog) -> tuple[LeaderReplicaState, IsrChangeRequest]:
 )
 def test_the_controllers_answer_settles_the_change_as_kafka_does(
     expanding: tuple[LeaderReplicaState, IsrChangeRequest],
-    error: ReplicationError | None,
+    error: KafkaError | None,
     still_pending: bool,
     resend: bool,
 ) -> None:
@@ -171,7 +172,7 @@ def test_a_dropped_change_is_asked_again_only_after_the_backoff(
     expanding: tuple[LeaderReplicaState, IsrChangeRequest], log: FakeLog
 ) -> None:
     leader, change = expanding
-    leader.on_isr_change_answer(change, ReplicationError.INELIGIBLE_REPLICA, now_ms=1_000)
+    leader.on_isr_change_answer(change, KafkaError.INELIGIBLE_REPLICA, now_ms=1_000)
     assert leader.on_follower_fetch(3, 100, 1_099, log).isr_change is None
     assert leader.on_follower_fetch(3, 100, 1_100, log).isr_change is not None
 
@@ -182,7 +183,7 @@ def test_an_answer_about_another_change_is_ignored(
     leader, change = expanding
     twin = IsrChangeRequest(**{f: getattr(change, f) for f in change.__dataclass_fields__})
     assert leader.on_isr_change_answer(twin, None, now_ms=0) is None
-    assert leader.on_isr_change_answer(twin, ReplicationError.INELIGIBLE_REPLICA, 0) is None
+    assert leader.on_isr_change_answer(twin, KafkaError.INELIGIBLE_REPLICA, 0) is None
     assert leader.isr_state.pending is change
 
 

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from broker.error_codes import KafkaError
 from broker.metadata.delta import delta
 from broker.metadata.image import MetadataImage, TopicPartitionRef
 from broker.metadata.replies import IsrChange, NewTopic
@@ -20,7 +21,6 @@ from broker.replication import (
     LeaderConfig,
     LeaderReplicaState,
     LocalReplicas,
-    ReplicationError,
     StopReplica,
     UpdateLeaderIsr,
     WaiterOutcome,
@@ -199,7 +199,7 @@ def test_losing_the_leadership_fails_waiting_producers(make_log: FakeLogs) -> No
     outcome = replicas.apply(
         BecomeFollower(image_ref(), 2, 4, (1, 2)), make_log([(3, 0)], end=50), 0, CONFIG
     )
-    assert outcome.completed == (WaiterOutcome(waiter, ReplicationError.NOT_LEADER_OR_FOLLOWER),)
+    assert outcome.completed == (WaiterOutcome(waiter, KafkaError.NOT_LEADER_OR_FOLLOWER),)
     assert replicas.leader(("t", 0)) is None
 
 
@@ -217,7 +217,7 @@ def test_stopping_a_replica_deletes_its_log_and_fails_its_waiters(make_log: Fake
     waiter = waiting_leader(replicas, 50, make_log)
     outcome = replicas.apply(StopReplica(image_ref(), delete=True), None, 0, CONFIG)
     assert outcome.log_actions == (DeleteLog(),)
-    assert outcome.completed == (WaiterOutcome(waiter, ReplicationError.NOT_LEADER_OR_FOLLOWER),)
+    assert outcome.completed == (WaiterOutcome(waiter, KafkaError.NOT_LEADER_OR_FOLLOWER),)
     assert replicas.states == {}
 
 
