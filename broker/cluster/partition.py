@@ -8,7 +8,9 @@ so consumers never see data a power loss or a failover could take back. A single
 is its own ISR, so its HW is its log end (flushed offset). As follower, it is the
 leader's HW as far as this replica has the data (``FollowerReplicaState``).
 ``high_watermark`` is a plain attribute (read on every fetch), kept in step by the
-methods below. Event-loop thread only.
+methods below. Two wake-ups leave it: ``on_high_watermark`` when the HW moves (consumer
+fetches wait for that) and ``on_log_end`` after every leader append (follower fetches
+wait for that: they copy data before it is committed). Event-loop thread only.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Partition:
     __slots__ = (
         "_clock_ms",
         "_on_high_watermark",
+        "_on_log_end",
         "_on_update",
         "bytes_appended",
         "bytes_fetched",
@@ -55,9 +58,11 @@ class Partition:
         on_high_watermark: Callable[[tuple[str, int]], None],
         clock_ms: Callable[[], int] | None = None,
         on_update: Callable[[Partition, LeaderUpdate], None] | None = None,
+        on_log_end: Callable[[tuple[str, int]], None] | None = None,
     ) -> None:
         """``on_high_watermark(key)``: the HW advanced (wake fetches waiting on it).
-        ``on_update``: every leader event's result (acks=all waiters to answer)."""
+        ``on_update``: every leader event's result (acks=all waiters to answer).
+        ``on_log_end(key)``: the leader appended (wake follower fetches)."""
         self.topic = topic
         self.topic_id = topic_id
         self.index = index
@@ -70,6 +75,7 @@ class Partition:
         self._clock_ms = clock_ms or (lambda: 0)
         self._on_high_watermark = on_high_watermark
         self._on_update = on_update
+        self._on_log_end = on_log_end
         # Plain counters read by the metrics collector at scrape time.
         self.records_appended = 0
         self.bytes_appended = 0
@@ -133,6 +139,8 @@ class Partition:
             leader = self.leader
             if leader is not None:
                 self.apply(leader.on_leader_append(self.log.log_end_offset, self._clock_ms()))
+                if self._on_log_end is not None:
+                    self._on_log_end(self.key)
             elif not self.durable:
                 self.advance_high_watermark(info.last_offset + 1)
         return info

@@ -1,8 +1,10 @@
-"""Where fetches wait for data (Kafka's delayed-fetch purgatory, single node).
+"""Where fetches wait for data (Kafka's delayed-fetch purgatory).
 
 A fetch that has not gathered ``min_bytes`` registers one future under every partition
-it reads; the first advance of any of those partitions' high watermarks completes it,
-and the fetch re-reads. Event-loop thread only.
+it reads; the first ``notify`` of any of those partitions completes it, and the fetch
+re-reads. What a notify means is the owner's choice: the replica manager keeps one
+purgatory notified when high watermarks advance (consumers) and one when leaders
+append (followers). Event-loop thread only.
 """
 
 from __future__ import annotations
@@ -39,6 +41,18 @@ class FetchPurgatory:
             for future in waiters:
                 if not future.done():
                     future.set_result(None)
+
+    async def wait(self, keys: list[PartitionKey], timeout_s: float) -> None:
+        """Until any of ``keys`` is notified or ``timeout_s`` passes."""
+        if timeout_s <= 0:
+            return
+        future = self.watch(keys)
+        try:
+            await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            pass
+        finally:
+            self.unwatch(keys, future)
 
     @property
     def waiting(self) -> int:

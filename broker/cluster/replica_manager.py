@@ -7,7 +7,18 @@ moves its replicas through the role changes the replication core plans
 leader epoch) or follower, deleting the logs of removed topics. Appends go to led
 partitions only; they validate the batch, write it, advance high watermarks and wake
 fetches. acks=all producers wait here for the high watermark. Handlers call it and map
-the storage and replication errors to Kafka error codes. Event-loop thread only.
+the storage and replication errors to Kafka error codes.
+
+Replication's edges meet here: follower fetches served by the fetch handler go through
+``on_follower_fetch`` (the leader's decision, its ISR change sent on with
+``isr_sender``); the replica fetcher (``broker.network.replica_fetcher``) drives each
+``FollowerReplicaState`` of ``followed_from(leader)`` and hands the actions of every
+answer to ``apply_follower_actions``. Timers (``start``): ``tick`` for acks=all
+timeouts and ISR shrinks, and the high watermark checkpoint every few seconds.
+
+Two purgatories: consumer fetches wait for a high watermark to move (``purgatory``),
+follower fetches for a leader's log end to move (``replica_purgatory``). Event-loop
+thread only.
 """
 
 from __future__ import annotations
@@ -20,13 +31,17 @@ from dataclasses import dataclass
 
 from broker.cluster.flusher import Flusher
 from broker.cluster.partition import Partition
+from broker.cluster.produce_validation import validate_produce_records
 from broker.cluster.purgatory import FetchPurgatory, PartitionKey
 from broker.error_codes import KafkaError
 from broker.metadata.delta import MetadataDelta, delta
 from broker.metadata.image import MetadataImage, TopicImage
 from broker.metadata.topic_configs import min_insync_replicas
-from broker.records.batch import BatchHeader, CorruptBatchError, check_batch, check_record_framing
+from broker.records.batch import CorruptBatchError
 from broker.replication import (
+    FetchDecision,
+    FollowerAction,
+    FollowerReplicaState,
     IsrChangeRequest,
     LeaderConfig,
     LeaderUpdate,
@@ -35,50 +50,19 @@ from broker.replication import (
     WaiterOutcome,
     plan_role_changes,
 )
-from broker.replication.log_actions import apply_role_actions
+from broker.replication.log_actions import apply_follower_actions, apply_role_actions
 from broker.replication.replica_set import DeleteLog
-from broker.storage.errors import InvalidRecordError
+from broker.storage.errors import StorageError
 from broker.storage.log import AppendInfo, DeletedSegment
 from broker.storage.log_config import TOPIC_CONFIGS, InvalidConfigError, LogConfig
 from broker.storage.manager import LogManager
 from contracts.clock import Clock
 
-__all__ = ["ReplicaManager", "ReplicationSettings", "validate_produce_records"]
+__all__ = ["ReplicaManager", "ReplicationSettings", "RetentionResult"]
 
 log = logging.getLogger(__name__)
 
 IsrSender = Callable[[Partition, IsrChangeRequest], None]
-
-
-class UnsupportedMagicError(InvalidRecordError):
-    """Records in a pre-v2 message format."""
-
-
-def validate_produce_records(records: memoryview | bytes) -> BatchHeader:
-    """Check that ``records`` is exactly one well-formed v2 batch and return its header.
-
-    Raises CorruptBatchError (bad CRC, truncated) or InvalidRecordError (wrong magic,
-    several batches, empty or inconsistent record count).
-    """
-    if len(records) > 16 and records[16] != 2:
-        raise UnsupportedMagicError(
-            f"record format magic {records[16]} is not supported: only record batch v2 "
-            f"(Kafka 0.11+ clients) is accepted"
-        )
-    header = check_batch(records)
-    if header.size != len(records):
-        raise InvalidRecordError(
-            "a produce request must carry exactly one record batch per partition, "
-            f"found {len(records) - header.size} bytes after the first batch"
-        )
-    if header.records_count <= 0 or header.records_count != header.last_offset_delta + 1:
-        raise InvalidRecordError(
-            f"record count {header.records_count} does not match the last offset delta "
-            f"{header.last_offset_delta}"
-        )
-    if header.attributes & 0x07 == 0:
-        check_record_framing(records, header)
-    return header
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +78,8 @@ class ReplicationSettings:
 
     replica_lag_time_max_ms: int = 10_000
     replica_fetch_backoff_ms: int = 1_000
+    high_watermark_checkpoint_interval_ms: int = 5_000
+    tick_interval_ms: int = 100  # acks=all timeouts; ISR shrinks every lag / 2
 
 
 class ReplicaManager:
@@ -111,6 +97,7 @@ class ReplicaManager:
         self.node_id = node_id
         self.settings = settings or ReplicationSettings()
         self.purgatory = FetchPurgatory()
+        self.replica_purgatory = FetchPurgatory()
         self.partitions: dict[PartitionKey, Partition] = {}
         self.states = LocalReplicas(
             node_id, fetch_backoff_ms=self.settings.replica_fetch_backoff_ms
@@ -119,8 +106,14 @@ class ReplicaManager:
         self.isr_sender: IsrSender | None = None
         self._acks: dict[tuple[PartitionKey, int], asyncio.Future[KafkaError]] = {}
         self._configs: dict[str, LogConfig] = {}
-        self._retention_task: asyncio.Task[None] | None = None
+        self._timer_tasks: list[asyncio.Task[None]] = []
         self._strays_removed = False
+        self._next_shrink_ms = 0
+        self._checkpointed: dict[PartitionKey, int] = {}
+        # Replica fetches refused, by error name (logged once per replica, partition
+        # and error; counted every time).
+        self.replica_fetch_refusals: dict[str, int] = {}
+        self._refusals_logged: set[tuple[int, PartitionKey, str]] = set()
 
     # -- metadata ----------------------------------------------------------------------
 
@@ -181,7 +174,7 @@ class ReplicaManager:
         partition = self.partitions.pop(key, None)
         if partition is not None:
             partition.stop()
-            self.purgatory.notify(key)  # fetches waiting on it answer at once
+            self._wake_fetches(key)  # fetches waiting on it answer at once
         if any(isinstance(a, DeleteLog) for a in outcome.log_actions):
             self.log_manager.delete_log(*key)
             self._configs.pop(key[0], None)
@@ -205,6 +198,7 @@ class ReplicaManager:
                 on_high_watermark=self.purgatory.notify,
                 clock_ms=self.clock.time_ms,
                 on_update=self._on_update,
+                on_log_end=self.replica_purgatory.notify,
             )
             self.partitions[key] = partition
         checkpoint = self.log_manager.high_watermark_checkpoint(*key) or 0
@@ -224,6 +218,11 @@ class ReplicaManager:
             if follower is not None:
                 partition.follow(follower)
         self._answer(key, outcome.completed)
+        self._wake_fetches(key)  # a fetch waiting on the old role answers now
+
+    def _wake_fetches(self, key: PartitionKey) -> None:
+        self.purgatory.notify(key)
+        self.replica_purgatory.notify(key)
 
     # -- lookups -----------------------------------------------------------------------
 
@@ -306,30 +305,117 @@ class ReplicaManager:
     # -- fetch -------------------------------------------------------------------------
 
     async def wait_for_data(self, keys: list[PartitionKey], timeout_s: float) -> None:
-        """Wait until any of ``keys`` gets new data or the timeout passes."""
-        if timeout_s <= 0:
+        """Wait until any of ``keys`` gets a higher high watermark (or stops here), or
+        the timeout passes (consumer fetches)."""
+        await self.purgatory.wait(keys, timeout_s)
+
+    async def wait_for_log_end(self, keys: list[PartitionKey], timeout_s: float) -> None:
+        """Wait until the leader appends to any of ``keys`` (or stops leading it), or
+        the timeout passes (follower fetches)."""
+        await self.replica_purgatory.wait(keys, timeout_s)
+
+    # -- leader side of replication ----------------------------------------------------
+
+    def on_follower_fetch(
+        self,
+        partition: Partition,
+        replica_id: int,
+        fetch_offset: int,
+        current_leader_epoch: int,
+        last_fetched_epoch: int,
+    ) -> FetchDecision | None:
+        """A fetch from follower ``replica_id`` of a partition led here (None: not led
+        here). The decision's HW and waiters are applied and its ISR change sent; a
+        refusal is counted and logged with its reason."""
+        leader = partition.leader
+        if leader is None:
+            return None
+        decision = leader.on_follower_fetch(
+            replica_id,
+            fetch_offset,
+            self.clock.time_ms(),
+            partition.log,
+            current_leader_epoch=current_leader_epoch,
+            last_fetched_epoch=last_fetched_epoch,
+        )
+        partition.apply(decision.update)
+        if decision.isr_change is not None:
+            self.send_isr_change(partition, decision.isr_change)
+        if decision.error is not KafkaError.NONE:
+            self._count_refusal(replica_id, partition.key, decision)
+        return decision
+
+    def _count_refusal(self, replica_id: int, key: PartitionKey, decision: FetchDecision) -> None:
+        name = decision.error.name
+        self.replica_fetch_refusals[name] = self.replica_fetch_refusals.get(name, 0) + 1
+        if (replica_id, key, name) in self._refusals_logged:
             return
-        future = self.purgatory.watch(keys)
-        try:
-            await asyncio.wait_for(future, timeout_s)
-        except TimeoutError:
-            pass
-        finally:
-            self.purgatory.unwatch(keys, future)
+        self._refusals_logged.add((replica_id, key, name))
+        log.warning(
+            "refused a replica fetch from broker %d: %s: %s", replica_id, name, decision.reason
+        )
+
+    def send_isr_change(self, partition: Partition, change: IsrChangeRequest) -> None:
+        if self.isr_sender is None:
+            log.debug("%s-%d: no ISR sender; change %s dropped", *partition.key, change)
+            return
+        self.isr_sender(partition, change)
+
+    # -- follower side of replication --------------------------------------------------
+
+    def followed_from(self, leader_id: int) -> list[Partition]:
+        """The partitions this node follows from broker ``leader_id``."""
+        return [
+            p
+            for p in self.partitions.values()
+            if p.follower is not None and p.follower.leader_id == leader_id
+        ]
+
+    def followed_leaders(self) -> set[int]:
+        """The brokers this node follows some partition from (a live leader)."""
+        return {
+            p.follower.leader_id
+            for p in self.partitions.values()
+            if p.follower is not None and p.follower.leader_id >= 0
+        }
+
+    def apply_follower_actions(
+        self,
+        partition: Partition,
+        state: FollowerReplicaState,
+        actions: tuple[FollowerAction, ...],
+    ) -> bool:
+        """Execute a follower's actions on its log when ``state`` still owns the
+        partition here (False otherwise: a role change replaced it, and nothing is
+        done). A storage error is logged; the next fetch starts from the log end."""
+        if partition.follower is not state or self.partitions.get(partition.key) is not partition:
+            return False
+        if actions:
+            try:
+                apply_follower_actions(partition.log, actions)
+            except (StorageError, CorruptBatchError) as exc:
+                log.error("%s-%d: cannot apply replicated data: %s", *partition.key, exc)
+            self.flusher.mark_dirty(partition)
+        partition.set_follower_high_watermark()
+        return True
 
     # -- timers ------------------------------------------------------------------------
 
     def tick(self) -> None:
-        """Time-driven leader duties: acks=all timeouts, ISR shrinks."""
+        """Time-driven leader duties: acks=all timeouts, ISR shrinks (every
+        replica_lag_time_max_ms / 2, as Kafka)."""
         now = self.clock.time_ms()
+        shrink = now >= self._next_shrink_ms
+        if shrink:
+            self._next_shrink_ms = now + self.settings.replica_lag_time_max_ms // 2
         for partition in list(self.partitions.values()):
             leader = partition.leader
             if leader is None:
                 continue
             self._answer(partition.key, leader.poll_waiters(now))
-            change = leader.maybe_shrink_isr(now)
-            if change is not None and self.isr_sender is not None:
-                self.isr_sender(partition, change)
+            change = leader.maybe_shrink_isr(now) if shrink else None
+            if change is not None:
+                self.send_isr_change(partition, change)
 
     # -- retention ---------------------------------------------------------------------
 
@@ -348,31 +434,43 @@ class ReplicaManager:
 
     def start(self, retention_check_interval_ms: int) -> None:
         self.flusher.start()
-        self._retention_task = asyncio.get_running_loop().create_task(
-            self._retention_loop(retention_check_interval_ms)
-        )
+        loop = asyncio.get_running_loop()
+        settings = self.settings
+        self._timer_tasks = [
+            loop.create_task(_every(retention_check_interval_ms, self.enforce_retention)),
+            loop.create_task(_every(settings.tick_interval_ms, self.tick)),
+            loop.create_task(
+                _every(
+                    settings.high_watermark_checkpoint_interval_ms,
+                    self._checkpoint_if_changed,
+                )
+            ),
+        ]
 
-    async def _retention_loop(self, interval_ms: int) -> None:
-        while True:
-            await asyncio.sleep(interval_ms / 1000)
-            try:
-                self.enforce_retention()
-            except Exception:
-                log.exception("retention check failed; will retry")
+    async def _checkpoint_if_changed(self) -> None:
+        high_watermarks = {key: p.high_watermark for key, p in self.partitions.items()}
+        if high_watermarks != self._checkpointed:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(
+                None, self.log_manager.write_high_watermarks, high_watermarks
+            )
+            self._checkpointed = high_watermarks
 
     def checkpoint_high_watermarks(self) -> None:
         """Write every partition's HW to the data directory's checkpoint."""
-        self.log_manager.write_high_watermarks(
-            {key: p.high_watermark for key, p in self.partitions.items()}
-        )
+        high_watermarks = {key: p.high_watermark for key, p in self.partitions.items()}
+        self.log_manager.write_high_watermarks(high_watermarks)
+        self._checkpointed = high_watermarks
 
     async def close(self) -> None:
-        if self._retention_task is not None:
-            self._retention_task.cancel()
+        for task in self._timer_tasks:
+            task.cancel()
+        for task in self._timer_tasks:
             try:
-                await self._retention_task
+                await task
             except asyncio.CancelledError:
                 pass
+        self._timer_tasks = []
         await self.flusher.close()
         for key in list(self._acks):
             future = self._acks.pop(key)
@@ -385,4 +483,14 @@ class ReplicaManager:
         self.log_manager.close()
 
 
-__all__ += ["CorruptBatchError", "RetentionResult", "UnsupportedMagicError"]
+async def _every(interval_ms: int, duty: Callable[[], object]) -> None:
+    """Run ``duty`` (a function, or a coroutine function) every ``interval_ms``; a
+    failure is logged and the next round runs anyway."""
+    while True:
+        await asyncio.sleep(interval_ms / 1000)
+        try:
+            result = duty()
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:
+            log.exception("%s failed; will retry", getattr(duty, "__name__", duty))

@@ -17,7 +17,8 @@ to the socket without being copied into one large bytes object::
         aborted_transactions    array (empty)
         preferred_read_replica  int32 (-1)      (v11+)
         records                 nullable bytes
-        [tags]                                  (v12+)
+        [tags]                                  (v12+) tag 0: diverging_epoch
+                                                  {epoch int32, end_offset int64, [tags]}
       [tags]                                    (v12+)
     [tags]                                      (v12+)
 """
@@ -41,6 +42,7 @@ _TOP_V7 = struct.Struct(">ihi")
 _PART_V4 = struct.Struct(">ihqq")
 _PART_V5 = struct.Struct(">ihqqq")
 _NO_REPLICA = _I32.pack(-1)
+_DIVERGING_EPOCH = struct.Struct(">BBBiqB")  # 1 tag, tag 0, size 13, epoch, end, no tags
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,8 @@ class FetchPartitionData:
     last_stable_offset: int = -1
     log_start_offset: int = -1
     records: bytes | memoryview = b""
+    # (epoch, end offset) for a follower whose log diverged (v12+, replica fetches).
+    diverging_epoch: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +106,10 @@ def encode_fetch_response(
                 parts.append(p.records)
                 out = bytearray()
             if flexible:
-                out += EMPTY_TAGS
+                if p.diverging_epoch is None:
+                    out += EMPTY_TAGS
+                else:
+                    out += _DIVERGING_EPOCH.pack(1, 0, 13, *p.diverging_epoch, 0)
         if flexible:
             out += EMPTY_TAGS
     if flexible:

@@ -189,6 +189,14 @@ class FollowerReplicaState:
         """min(leader's HW, own log end), not below the log start."""
         return max(log.log_start_offset, min(self.leader_high_watermark, log.log_end_offset))
 
+    @property
+    def ready_at_ms(self) -> int | None:
+        """From when ``next_request`` gives a request (past times: now); None while one
+        is in flight or the state is stopped (only an answer or new metadata moves it)."""
+        if self.in_flight is not None or self.phase is FollowerPhase.STOPPED:
+            return None
+        return self._retry_at_ms
+
     # -- requests ---------------------------------------------------------------------
 
     def next_request(self, log: ReplicaLogView, now_ms: int) -> FollowerRequest | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kio.schema.errors import ErrorCode
 
-from broker.cluster.replica_manager import UnsupportedMagicError
+from broker.cluster.produce_validation import UnsupportedMagicError
 from broker.error_codes import KafkaError
 from broker.records.batch import CorruptBatchError
 from broker.storage.errors import (

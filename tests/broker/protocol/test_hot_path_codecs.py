@@ -149,3 +149,34 @@ def test_produce_request_decoding_matches_kio(version: int) -> None:
         (name, [(i, None if r is None else bytes(r)) for i, r in parts])
         for name, parts in ours.topics
     ] == [("orders", [(0, batch), (4, None)])]
+
+
+@pytest.mark.parametrize("version", range(12, 17), ids=lambda v: f"fetch response v{v}")
+def test_a_diverging_epoch_is_encoded_as_kios_tagged_field(version: int) -> None:
+    mod = _module("fetch", version, "response")
+    fields: dict[str, object] = {
+        "partition_index": 0,
+        "error_code": ErrorCode.none,
+        "high_watermark": 9,
+        "last_stable_offset": 9,
+        "log_start_offset": 0,
+        "aborted_transactions": (),
+        "preferred_read_replica": -1,
+        "records": b"",
+        "diverging_epoch": mod.EpochEndOffset(epoch=3, end_offset=7),  # type: ignore[attr-defined]
+    }
+    topic_key = {"topic_id": TOPIC_ID} if version >= 13 else {"topic": "orders"}
+    expected = mod.FetchResponse(  # type: ignore[attr-defined]
+        throttle_time=datetime.timedelta(0),
+        error_code=ErrorCode.none,
+        session_id=0,
+        responses=(
+            mod.FetchableTopicResponse(  # type: ignore[attr-defined]
+                **topic_key,
+                partitions=(mod.PartitionData(**fields),),  # type: ignore[attr-defined]
+            ),
+        ),
+    )
+    data = FetchPartitionData(0, 0, 9, 9, 0, b"", diverging_epoch=(3, 7))
+    parts = encode_fetch_response(version, [FetchTopicData("orders", TOPIC_ID, [data])])
+    assert b"".join(bytes(p) for p in parts) == encode_entity(expected)

@@ -199,3 +199,18 @@ def test_a_request_without_an_answer_is_retried_after_the_backoff(log: FakeLog) 
     state.on_request_failed(request, now_ms=1_000)
     assert state.next_request(log, 1_499) is None
     assert state.next_request(log, 1_500) is not None
+
+
+def test_the_follower_says_when_its_next_request_is_due(log: FakeLog) -> None:
+    state, request = fetching(log)
+    assert state.ready_at_ms is None  # an answer is awaited
+    state.on_request_failed(request, now_ms=1_000)
+    assert state.ready_at_ms == 1_500
+    state.next_request(log, 1_500)
+    state.on_fetch_response(
+        state.in_flight,  # type: ignore[arg-type]
+        FetchResponse(KafkaError.FENCED_LEADER_EPOCH),
+        log,
+        now_ms=1_600,
+    )
+    assert state.phase is FollowerPhase.STOPPED and state.ready_at_ms is None
