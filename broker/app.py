@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
 from broker.cluster.flusher import Flusher
+from broker.cluster.partition import Partition
 from broker.cluster.replica_manager import ReplicaManager, ReplicationSettings
 from broker.config import BrokerConfig
 from broker.coordinator.coordinator import CoordinatorConfig, GroupCoordinator
@@ -219,6 +220,7 @@ class BrokerApp:
             self.not_ready_reason,
             self.group_status,
             self.http_routes,
+            self.partition_status,
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -283,6 +285,34 @@ class BrokerApp:
             "groups": self.group_status(),
         }
 
+    def partition_status(self) -> dict[str, Any]:
+        """Every partition in this broker's metadata image, and its own replica of it."""
+        image = self.replicas.image
+        partitions: list[dict[str, Any]] = []
+        for name in image.topic_names():
+            topic = image.topic(name)
+            assert topic is not None
+            for state in topic.partitions:
+                local = self.replicas.get(name, state.partition_index)
+                partitions.append(
+                    {
+                        "topic": name,
+                        "partition": state.partition_index,
+                        "leader": state.leader,
+                        "leader_epoch": state.leader_epoch,
+                        "partition_epoch": state.partition_epoch,
+                        "replicas": list(state.replicas),
+                        "isr": list(state.isr),
+                        "local": None if local is None else _local_replica_json(local),
+                    }
+                )
+        return {
+            "node_id": self.config.node_id,
+            "controller_id": self.cluster.controller_id,
+            "metadata_offset": image.last_offset,
+            "partitions": partitions,
+        }
+
     def group_status(self) -> list[dict[str, object]]:
         return [_group_json(g) for g in self.lag.snapshot()]
 
@@ -318,6 +348,22 @@ class BrokerApp:
             await self.replicas.close()
             if self.tracer is not None:
                 self.tracer.shutdown()
+
+
+def _local_replica_json(partition: Partition) -> dict[str, object]:
+    role = (
+        "leader"
+        if partition.leader is not None
+        else "follower"
+        if partition.follower is not None
+        else "none"
+    )
+    return {
+        "role": role,
+        "log_start_offset": partition.log_start_offset,
+        "log_end_offset": partition.log_end_offset,
+        "high_watermark": partition.high_watermark,
+    }
 
 
 def _group_json(group: GroupLag) -> dict[str, object]:

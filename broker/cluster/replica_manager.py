@@ -346,13 +346,22 @@ class ReplicaManager:
         return decision
 
     def _count_refusal(self, replica_id: int, key: PartitionKey, decision: FetchDecision) -> None:
+        """Count a refused fetch and log it (once per replica, partition and error).
+        OFFSET_OUT_OF_RANGE is no refusal: the follower learns where to restart."""
         name = decision.error.name
-        self.replica_fetch_refusals[name] = self.replica_fetch_refusals.get(name, 0) + 1
+        out_of_range = decision.error is KafkaError.OFFSET_OUT_OF_RANGE
+        if not out_of_range:
+            self.replica_fetch_refusals[name] = self.replica_fetch_refusals.get(name, 0) + 1
         if (replica_id, key, name) in self._refusals_logged:
             return
         self._refusals_logged.add((replica_id, key, name))
-        log.warning(
-            "refused a replica fetch from broker %d: %s: %s", replica_id, name, decision.reason
+        log.log(
+            logging.INFO if out_of_range else logging.WARNING,
+            "%s a replica fetch from broker %d: %s: %s",
+            "answered" if out_of_range else "refused",
+            replica_id,
+            name,
+            decision.reason,
         )
 
     def send_isr_change(self, partition: Partition, change: IsrChangeRequest) -> None:

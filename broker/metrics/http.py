@@ -1,5 +1,8 @@
-"""The HTTP side of the broker (aiohttp): /metrics, /healthz, /readyz and
-/status/groups (consumer groups with lag, status and the reason for it, as JSON).
+"""The HTTP side of the broker (aiohttp): /metrics, /healthz, /readyz,
+/status/groups (consumer groups with lag, status and the reason for it, as JSON) and
+/status/partitions (every partition as this broker's metadata shows it: leader, leader
+epoch, replicas, ISR, and this broker's own replica: role, log start and end, high
+watermark; what test clusters and game days wait on).
 
 Bound to 127.0.0.1 by default. /healthz answers 200 while the process serves HTTP;
 /readyz answers 200 only when the Kafka listener accepts connections and storage is
@@ -23,6 +26,7 @@ def build_http_app(
     ready: Callable[[], str | None],
     groups: Callable[[], list[dict[str, Any]]] | None = None,
     extra_routes: Callable[[web.Application], None] | None = None,
+    partitions: Callable[[], dict[str, Any]] | None = None,
 ) -> web.Application:
     """``ready`` returns None when ready, else the reason it is not; ``groups`` gives
     the consumer-group status served at /status/groups. A None registry disables
@@ -52,8 +56,12 @@ def build_http_app(
     async def group_status(_: web.Request) -> web.Response:
         return web.json_response({"groups": groups() if groups is not None else []})
 
+    async def partition_status(_: web.Request) -> web.Response:
+        return web.json_response(partitions() if partitions is not None else {"partitions": []})
+
     app = web.Application()
     app.router.add_get("/status/groups", group_status)
+    app.router.add_get("/status/partitions", partition_status)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -10,7 +10,10 @@ Wiring (all on the event loop):
   ``image_listeners`` (the group coordinator: offsets partitions gained and lost);
 - ``ControllerService`` runs the controller while this node leads the quorum, and
   serves the transport's RPCs; ``ControllerChannel`` reaches whichever node leads;
-- ``BrokerLifecycle`` registers and heartbeats; the broker is ready once unfenced.
+- ``BrokerLifecycle`` registers and heartbeats; the broker is ready once unfenced;
+- data replication: ``ReplicaFetcherManager`` runs a fetcher per leader this node
+  follows from (told of every image after the replica manager), and
+  ``IsrChangeSender`` carries the leaders' ISR changes to the controller.
 
 Migration: a data directory written before the metadata log (topics in ``.topics``)
 has its topics written into the metadata log once, with their ids, as one entry, when
@@ -37,10 +40,13 @@ from broker.metadata.records import Listener, MetadataRecord, Partition, Produce
 from broker.metadata.rpc import ErrorResponse, RpcRequest, RpcResponse
 from broker.network.quorum_config import QuorumTransportConfig
 from broker.network.quorum_transport import QuorumTransport
+from broker.network.replica_fetcher import FetcherSettings, ReplicaFetcherManager
 from broker.node.broker_lifecycle import BrokerLifecycle, FatalRegistrationError
 from broker.node.controller_channel import ControllerChannel
 from broker.node.controller_service import ControllerService
+from broker.node.isr_sender import IsrChangeSender
 from broker.node.metadata_log import MetadataLog, NotController
+from broker.protocol.replica_requests import ReplicaFetchLimits
 from broker.quorum import Message, RaftConfig
 from broker.storage.manager import LogManager
 from contracts.clock import Clock
@@ -81,6 +87,8 @@ class ClusterNode:
         self.controller: ControllerService | None = None
         self.channel: ControllerChannel | None = None
         self.lifecycle: BrokerLifecycle | None = None
+        self.fetchers: ReplicaFetcherManager | None = None
+        self.isr_changes: IsrChangeSender | None = None
         self._migrated = False
 
     @property
@@ -126,6 +134,7 @@ class ClusterNode:
         )
         if self.controller is not None:
             self.controller.start()
+        self._start_replication()
         metadata_log.start()
         self.lifecycle = BrokerLifecycle(
             self.node_id,
@@ -138,6 +147,23 @@ class ClusterNode:
             + 2 * self.settings.heartbeat_interval_ms,
         )
         self.lifecycle.start()
+
+    def _start_replication(self) -> None:
+        self.isr_changes = IsrChangeSender(
+            self.node_id, self.call_controller, lambda: self.broker_epoch, self.clock
+        )
+        self.replicas.isr_sender = self.isr_changes.send
+        s = self.settings
+        self.fetchers = ReplicaFetcherManager(
+            self.replicas,
+            FetcherSettings(
+                node_id=self.node_id,
+                limits=ReplicaFetchLimits(max_wait_ms=s.replica_fetch_max_wait_ms),
+                backoff_ms=s.replica_fetch_backoff_ms,
+            ),
+            self.clock,
+        )
+        self.fetchers.on_image(self._require_log().image)
 
     async def _start_transport(self) -> None:
         transport = QuorumTransport(
@@ -195,6 +221,11 @@ class ClusterNode:
         return done
 
     async def stop(self) -> None:
+        if self.fetchers is not None:
+            await self.fetchers.close()
+        if self.isr_changes is not None:
+            self.replicas.isr_sender = None
+            await self.isr_changes.close()
         if self.lifecycle is not None:
             await self.lifecycle.stop()
         if self.controller is not None:
@@ -221,6 +252,8 @@ class ClusterNode:
 
     def _on_image(self, image: MetadataImage) -> None:
         changes = self.replicas.apply_image(image)
+        if self.fetchers is not None:
+            self.fetchers.on_image(image, changes)
         for listener in self.image_listeners:
             try:
                 listener(image, changes)

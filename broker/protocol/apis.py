@@ -38,6 +38,7 @@ class ApiKey(IntEnum):
     CREATE_TOPICS = 19
     DELETE_TOPICS = 20
     INIT_PRODUCER_ID = 22
+    OFFSET_FOR_LEADER_EPOCH = 23
     DESCRIBE_CONFIGS = 32
     ALTER_CONFIGS = 33
     SASL_AUTHENTICATE = 36
@@ -66,6 +67,7 @@ SUPPORTED: dict[int, ApiRange] = {
         ApiRange(ApiKey.PRODUCE, 0, 9, min_decodable=3),
         ApiRange(ApiKey.FETCH, 4, 16),
         ApiRange(ApiKey.LIST_OFFSETS, 1, 7),
+        ApiRange(ApiKey.OFFSET_FOR_LEADER_EPOCH, 2, 4),
         ApiRange(ApiKey.METADATA, 1, 12),
         ApiRange(ApiKey.API_VERSIONS, 0, 4),
         ApiRange(ApiKey.CREATE_TOPICS, 2, 7),

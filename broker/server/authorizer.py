@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Protocol
 
-__all__ = ["ANONYMOUS", "AllowAll", "Authorizer", "Operation", "ResourceType"]
+__all__ = ["ANONYMOUS", "CLUSTER_NAME", "AllowAll", "Authorizer", "Operation", "ResourceType"]
 
 ANONYMOUS = "User:ANONYMOUS"
 
@@ -26,6 +26,11 @@ class Operation(StrEnum):
     DESCRIBE_CONFIGS = "DescribeConfigs"
     ALTER_CONFIGS = "AlterConfigs"
     IDEMPOTENT_WRITE = "IdempotentWrite"
+    CLUSTER_ACTION = "ClusterAction"  # broker-to-broker requests (replica fetches)
+
+
+CLUSTER_NAME = "kafka-cluster"
+"""The one cluster resource's name, as Kafka's."""
 
 
 class ResourceType(StrEnum):
