@@ -83,7 +83,12 @@ class BrokerConnection:
             response = await asyncio.wait_for(self._receive(), timeout_s)
         except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:
             self.close()
-            what = "no response" if isinstance(exc, TimeoutError) else str(exc)
+            if isinstance(exc, TimeoutError):
+                what = f"no response within {timeout_s:g} s"
+            elif isinstance(exc, asyncio.IncompleteReadError):
+                what = "the connection was closed"
+            else:
+                what = str(exc)
             raise BrokerConnectionError(f"{self.address}: {what}") from exc
         try:
             answered, body = decode_response(request.__api_key__, request.__version__, response)

@@ -149,8 +149,8 @@ class ReplicaFetcher:
         try:
             while not self._stopping:
                 try:
-                    await self._round()
-                    if self._failing:
+                    exchanged = await self._round()
+                    if exchanged and self._failing:
                         log.info("%s: replicating again", self.label)
                         self._failing = False
                 except BrokerConnectionError as exc:
@@ -184,13 +184,14 @@ class ReplicaFetcher:
             sent.state.on_request_failed(sent.request, now)
         self._in_flight = []
 
-    async def _round(self) -> None:
+    async def _round(self) -> bool:
+        """One round of requests; False when there was nothing to send (it slept)."""
         now = self.clock.time_ms()
         self._wake.clear()
         batch = self._collect(now)
         if not batch:
             await self._sleep(self._idle_ms(now))
-            return
+            return False
         self._in_flight = batch
         connection = await self._open()
         await self._send_epochs(connection, _of_kind(batch, EpochRequest))
@@ -198,6 +199,7 @@ class ReplicaFetcher:
         await self._send_fetch(connection, _of_kind(batch, FetchRequest))
         self._in_flight = []
         self.rounds += 1
+        return True
 
     def _collect(self, now: int) -> list[_Sent]:
         batch = []

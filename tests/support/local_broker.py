@@ -28,11 +28,14 @@ class LocalBroker:
         self.app.log_manager.close()
 
 
-def local_broker(config: BrokerConfig, clock: Clock | None = None) -> LocalBroker:
-    """Storage opened, node 0 registered, no topics yet; close with ``close``."""
+def local_broker(
+    config: BrokerConfig, clock: Clock | None = None, peers: tuple[int, ...] = ()
+) -> LocalBroker:
+    """Storage opened, node 0 registered (and ``peers``: brokers that never fetch), no
+    topics yet; close with ``close``."""
     app = BrokerApp(replace(config, http=None), clock=clock or ManualClock())
     app.log_manager.open()
-    metadata = LocalMetadata(app.replicas)
+    metadata = LocalMetadata(app.replicas, peers=peers)
     app.groups.open()
     services = BrokerServices(
         config=app.config,

@@ -4,6 +4,9 @@
 
     metadata = LocalMetadata(replicas)          # registers and unfences node 0
     topic = metadata.create_topic("orders", 2)  # partitions led here, logs created
+
+``peers`` registers more brokers (that never fetch) for replicated topics led here
+(``create_topic(..., assignments={0: (0, 1, 2)})``).
 """
 
 from __future__ import annotations
@@ -24,24 +27,31 @@ R = TypeVar("R", bound=RpcResponse)
 
 
 class LocalMetadata:
-    def __init__(self, replicas: ReplicaManager, node_id: int | None = None) -> None:
+    def __init__(
+        self, replicas: ReplicaManager, node_id: int | None = None, peers: tuple[int, ...] = ()
+    ) -> None:
         self.replicas = replicas
         self.node_id = replicas.node_id if node_id is None else node_id
         self.harness = ControllerHarness(ControllerConfig(default_partitions=1))
-        self.harness.start_brokers(self.node_id)
+        self.harness.start_brokers(self.node_id, *peers)
         self._publish()
 
     def _publish(self) -> None:
         self.replicas.apply_image(self.harness.image)
 
     def create_topic(
-        self, name: str, partitions: int = 1, configs: Mapping[str, str] | None = None
+        self,
+        name: str,
+        partitions: int = 1,
+        configs: Mapping[str, str] | None = None,
+        assignments: Mapping[int, tuple[int, ...]] | None = None,
     ) -> TopicImage:
-        (reply,) = self.harness.run(
-            self.harness.controller.create_topics(
-                [NewTopic(name, partitions, 1, configs=dict(configs or {}))]
-            )
+        new = (
+            NewTopic(name, partitions, 1, configs=dict(configs or {}))
+            if assignments is None
+            else NewTopic(name, assignments=dict(assignments), configs=dict(configs or {}))
         )
+        (reply,) = self.harness.run(self.harness.controller.create_topics([new]))
         assert reply.topic_id is not None, reply
         self._publish()
         topic = self.harness.image.topic(name)

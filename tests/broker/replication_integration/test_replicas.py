@@ -5,6 +5,7 @@ is too small."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,3 +109,22 @@ def test_a_paused_follower_leaves_the_isr_and_two_make_acks_all_fail_until_they_
     cluster.wait_for_isr(topic, 0, {1, 2, 3})
     assert _produce_acks_all(cluster, topic, b"back to three") is ErrorCode.none
     assert _assert_identical_replicas(cluster, topic, {1, 2, 3}) == 3
+
+
+def test_a_replica_fetch_from_an_unknown_broker_is_refused_and_changes_nothing(
+    cluster: BrokerCluster,
+) -> None:
+    topic = "strangers"
+    create_topic(cluster.bootstrap, topic, configs=MIN_INSYNC_2)
+    cluster.wait_for_isr(topic, 0, {1, 2, 3})
+    assert _produce_acks_all(cluster, topic, b"committed") is ErrorCode.none
+    leader = cluster.brokers[cluster.leader_of(topic, 0)]
+    before = cluster.partition(topic, 0, leader.node_id)
+    with WireClient(leader.bootstrap) as wire:
+        request = wire.fetch_request(topic, 0, 1)
+        response = wire.request(dataclasses.replace(request, replica_id=42))
+    ((answer,),) = (t.partitions for t in response.responses)
+    assert answer.error_code == ErrorCode.not_leader_or_follower
+    assert not answer.records
+    assert "refused a replica fetch from broker 42" in leader.output()
+    assert cluster.partition(topic, 0, leader.node_id) == before
