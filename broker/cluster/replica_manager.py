@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from broker.cluster.flusher import Flusher
 from broker.cluster.partition import Partition
+from broker.cluster.periodic import run_every
 from broker.cluster.produce_validation import validate_produce_records
 from broker.cluster.purgatory import FetchPurgatory, PartitionKey
 from broker.error_codes import KafkaError
@@ -400,11 +401,21 @@ class ReplicaManager:
         if partition.follower is not state or self.partitions.get(partition.key) is not partition:
             return False
         if actions:
+            log_end = partition.log_end_offset
             try:
                 apply_follower_actions(partition.log, actions)
             except (StorageError, CorruptBatchError) as exc:
                 log.error("%s-%d: cannot apply replicated data: %s", *partition.key, exc)
             self.flusher.mark_dirty(partition)
+            if partition.log_end_offset < log_end:
+                log.info(
+                    "%s-%d: truncated from %d to %d to match leader %d (epoch %d)",
+                    *partition.key,
+                    log_end,
+                    partition.log_end_offset,
+                    state.leader_id,
+                    state.leader_epoch,
+                )
         partition.set_follower_high_watermark()
         return True
 
@@ -444,32 +455,26 @@ class ReplicaManager:
     def start(self, retention_check_interval_ms: int) -> None:
         self.flusher.start()
         loop = asyncio.get_running_loop()
-        settings = self.settings
-        self._timer_tasks = [
-            loop.create_task(_every(retention_check_interval_ms, self.enforce_retention)),
-            loop.create_task(_every(settings.tick_interval_ms, self.tick)),
-            loop.create_task(
-                _every(
-                    settings.high_watermark_checkpoint_interval_ms,
-                    self._checkpoint_if_changed,
-                )
-            ),
-        ]
+        duties = (
+            (retention_check_interval_ms, self.enforce_retention),
+            (self.settings.tick_interval_ms, self.tick),
+            (self.settings.high_watermark_checkpoint_interval_ms, self._checkpoint_if_changed),
+        )
+        self._timer_tasks = [loop.create_task(run_every(ms, duty)) for ms, duty in duties]
 
     async def _checkpoint_if_changed(self) -> None:
+        """The periodic HW checkpoint, written off the event loop, skipped when no HW
+        moved since the last one."""
         high_watermarks = {key: p.high_watermark for key, p in self.partitions.items()}
         if high_watermarks != self._checkpointed:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(
-                None, self.log_manager.write_high_watermarks, high_watermarks
-            )
+            write = self.log_manager.write_high_watermarks
+            await asyncio.get_running_loop().run_in_executor(None, write, high_watermarks)
             self._checkpointed = high_watermarks
 
     def checkpoint_high_watermarks(self) -> None:
-        """Write every partition's HW to the data directory's checkpoint."""
-        high_watermarks = {key: p.high_watermark for key, p in self.partitions.items()}
-        self.log_manager.write_high_watermarks(high_watermarks)
-        self._checkpointed = high_watermarks
+        """Write every partition's HW to the data directory's checkpoint (at close)."""
+        self._checkpointed = {key: p.high_watermark for key, p in self.partitions.items()}
+        self.log_manager.write_high_watermarks(self._checkpointed)
 
     async def close(self) -> None:
         for task in self._timer_tasks:
@@ -490,16 +495,3 @@ class ReplicaManager:
         except Exception:
             log.exception("cannot checkpoint high watermarks at close")
         self.log_manager.close()
-
-
-async def _every(interval_ms: int, duty: Callable[[], object]) -> None:
-    """Run ``duty`` (a function, or a coroutine function) every ``interval_ms``; a
-    failure is logged and the next round runs anyway."""
-    while True:
-        await asyncio.sleep(interval_ms / 1000)
-        try:
-            result = duty()
-            if asyncio.iscoroutine(result):
-                await result
-        except Exception:
-            log.exception("%s failed; will retry", getattr(duty, "__name__", duty))

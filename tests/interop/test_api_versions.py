@@ -129,6 +129,23 @@ def list_offsets_check(response: Any, s: Scenario) -> None:
     assert result.offset == s.wire.log_end_offset(DATA_TOPIC) >= 1
 
 
+def offset_for_leader_epoch_request(cls: type[Any], s: Scenario) -> Any:
+    part = build(
+        nested(cls, "OffsetForLeaderPartition"),
+        partition=0,
+        current_leader_epoch=-1,
+        leader_epoch=0,
+    )
+    topic = build(nested(cls, "OffsetForLeaderTopic"), topic=DATA_TOPIC, partitions=(part,))
+    return build(cls, replica_id=-1, topics=(topic,))
+
+
+def offset_for_leader_epoch_check(response: Any, s: Scenario) -> None:
+    # A single node leads in epoch 0 from offset 0: epoch 0 ends at the log end.
+    ((result,),) = (t.partitions for t in response.topics)
+    assert (result.leader_epoch, result.end_offset) == (0, s.wire.log_end_offset(DATA_TOPIC))
+
+
 def metadata_request(cls: type[Any], s: Scenario) -> Any:
     topic = build(nested(cls, "MetadataRequestTopic"), name=DATA_TOPIC, topic_id=None)
     return build(
@@ -460,6 +477,10 @@ APIS: dict[ApiKey, tuple[Build, Check]] = {
     ApiKey.PRODUCE: (produce_request, produce_check),
     ApiKey.FETCH: (fetch_request, fetch_check),
     ApiKey.LIST_OFFSETS: (list_offsets_request, list_offsets_check),
+    ApiKey.OFFSET_FOR_LEADER_EPOCH: (
+        offset_for_leader_epoch_request,
+        offset_for_leader_epoch_check,
+    ),
     ApiKey.METADATA: (metadata_request, metadata_check),
     ApiKey.API_VERSIONS: (api_versions_request, api_versions_check),
     ApiKey.CREATE_TOPICS: (create_topics_request, create_topics_check),

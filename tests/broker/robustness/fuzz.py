@@ -73,6 +73,41 @@ def seed_payloads(topic: str, topic_id: uuid.UUID, absent_topic: str) -> list[by
             forgotten_topics_data=(),
         )
     )
+    seeds.append(  # as a follower: the leader's side of replication
+        f12(
+            replica_id=1,
+            max_wait=_TD0,
+            min_bytes=0,
+            topics=(
+                f12t(
+                    topic=topic,
+                    partitions=(
+                        f12p(
+                            partition=0,
+                            current_leader_epoch=0,
+                            fetch_offset=0,
+                            last_fetched_epoch=0,
+                            partition_max_bytes=4096,
+                        ),
+                    ),
+                ),
+            ),
+            forgotten_topics_data=(),
+        )
+    )
+    for version, replica_id in ((3, 1), (4, -1)):
+        ep, ept, epp = _kio(
+            f"offset_for_leader_epoch.v{version}.request",
+            "OffsetForLeaderEpochRequest",
+            "OffsetForLeaderTopic",
+            "OffsetForLeaderPartition",
+        )
+        seeds.append(
+            ep(
+                replica_id=replica_id,
+                topics=(ept(topic=topic, partitions=(epp(partition=0, leader_epoch=0),)),),
+            )
+        )
     f16, f16t, f16p = _kio("fetch.v16.request", "FetchRequest", "FetchTopic", "FetchPartition")
     seeds.append(
         f16(
