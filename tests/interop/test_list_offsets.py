@@ -142,7 +142,9 @@ async def _aiokafka_offsets_for_times(
         found: dict[int, tuple[int, int] | None] = {}
         for query in QUERIES:
             result = (await consumer.offsets_for_times({tp: query.timestamp_ms}))[tp]
-            found[query.timestamp_ms] = None if result is None else (result.offset, result.timestamp)
+            found[query.timestamp_ms] = (
+                None if result is None else (result.offset, result.timestamp)
+            )
         earliest = (await consumer.beginning_offsets([tp]))[tp]
         latest = (await consumer.end_offsets([tp]))[tp]
         return found, earliest, latest
