@@ -35,7 +35,7 @@ class LocalMetadata:
         self.replicas.apply_image(self.harness.image)
 
     def create_topic(
-        self, name: str, partitions: int = 1, configs: Mapping[str, str] | None = None
+        self, name: str, partitions: int = 1, configs: Mapping[str, str | None] | None = None
     ) -> TopicImage:
         (reply,) = self.harness.run(
             self.harness.controller.create_topics(
