@@ -122,6 +122,7 @@ class ReplicaManager:
         self._configs: dict[str, LogConfig] = {}
         self._retention_task: asyncio.Task[None] | None = None
         self._strays_removed = False
+        self._reported: set[PartitionKey] = set()
 
     # -- metadata ----------------------------------------------------------------------
 
@@ -195,6 +196,7 @@ class ReplicaManager:
         log_ = self.log_manager.ensure_log(
             ref.topic, ref.partition_index, ref.topic_id, self._config_for(topic)
         )
+        self._report_recovery(key)
         partition = self.partitions.get(key)
         if partition is None or partition.log is not log_:
             partition = Partition(
@@ -225,6 +227,22 @@ class ReplicaManager:
             if follower is not None:
                 partition.follow(follower)
         self._answer(key, outcome.completed)
+
+    def _report_recovery(self, key: PartitionKey) -> None:
+        """Once per opened log: say what its recovery cut off, if anything."""
+        recovery = self.log_manager.recoveries.get(key)
+        if recovery is None or key in self._reported or not recovery.truncated_bytes:
+            return
+        self._reported.add(key)
+        log.warning(
+            "partition %s-%d: dropped %d bytes of torn or corrupt tail (%s); "
+            "log now ends at offset %d",
+            key[0],
+            key[1],
+            recovery.truncated_bytes,
+            recovery.reason,
+            recovery.log_end_offset,
+        )
 
     # -- lookups -----------------------------------------------------------------------
 
