@@ -35,9 +35,8 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
-from broker.cluster.replica_manager import ReplicaManager
 from broker.coordinator.coordinator import GroupCoordinator, JoinRequest, OffsetCommitPlan
 from broker.coordinator.group import CommittedOffset, ConsumerGroup, JoinResult, SyncResult
 from broker.coordinator.offsets_log import (
@@ -54,7 +53,7 @@ from broker.error_codes import KafkaError
 from broker.storage.errors import LogStorageError, RecordTooLargeError
 from contracts.clock import Clock
 
-__all__ = ["GroupService", "PartitionPhase"]
+__all__ = ["GroupService", "PartitionPhase", "TopicPartitions"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +67,13 @@ _WRITE_ERRORS: dict[type[Exception], KafkaError] = {
     RecordTooLargeError: KafkaError.INVALID_COMMIT_OFFSET_SIZE,
 }
 _APPEND_FAILURES = tuple(_WRITE_ERRORS)
+
+
+class TopicPartitions(Protocol):
+    """Which topic partitions exist (the ReplicaManager): commits for others are refused
+    with UNKNOWN_TOPIC_OR_PARTITION."""
+
+    def get(self, topic: str, index: int) -> object | None: ...
 
 
 class PartitionPhase(StrEnum):
@@ -94,7 +100,7 @@ class GroupService:
     def __init__(
         self,
         coordinator: GroupCoordinator,
-        replicas: ReplicaManager,
+        replicas: TopicPartitions,
         clock: Clock,
         *,
         partition_count: int,
