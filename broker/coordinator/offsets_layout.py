@@ -7,7 +7,7 @@ Layout of ``<data_dir>/.coordinator/``::
     offsets-0/ ... offsets-<N-1>/     one broker.storage Log per offsets partition
     offsets-<p>.migrating-from-<M>/   partition p of the previous layout (M partitions),
                                       set aside while its records are re-homed
-    offsets-<p>.migrated-<ms>/        partition p of a replaced layout, kept aside (safe
+    offsets-<p>.migrated-<ms>[-<n>]/  partition p of a replaced layout, kept aside (safe
                                       to delete once the new layout is trusted)
 
 Without a layout file the directory holds the first, single-log layout (every group in
@@ -155,10 +155,19 @@ def _retire_committed(directory: Path, in_force: int, clock_ms: Callable[[], int
     for partition, old in _set_aside(directory):
         if old != in_force:
             source = directory / f"offsets-{partition}.migrating-from-{old}"
-            target = directory / f"offsets-{partition}.migrated-{clock_ms()}"
+            target = _unused(directory / f"offsets-{partition}.migrated-{clock_ms()}")
             os.replace(source, target)
             log.info("kept the replaced offsets log %s aside as %s", source.name, target.name)
     fsync_directory(directory)
+
+
+def _unused(path: Path) -> Path:
+    """``path``, or ``path-1``, ``path-2``... the first that does not exist."""
+    candidate, n = path, 0
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
 
 
 def _rehome(
