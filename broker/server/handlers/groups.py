@@ -148,9 +148,9 @@ def handle_leave(services: BrokerServices, ctx: RequestContext, request: Any) ->
         identities = [(m.member_id, m.group_instance_id) for m in request.members]
         error, errors = services.groups.leave(request.group_id, identities)
         member_cls = nested(cls, "MemberResponse")
-        members = tuple(
+        members = tuple(  # none when the whole request failed (NOT_COORDINATOR...)
             make(member_cls, member_id=m, group_instance_id=i, error_code=wire_error(e))
-            for (m, i), e in zip(identities, errors, strict=True)
+            for (m, i), e in zip(identities, errors, strict=False)
         )
         return make(cls, throttle_time=_ZERO, error_code=wire_error(error), members=members)
     error, errors = services.groups.leave(request.group_id, [(request.member_id, None)])
