@@ -301,6 +301,7 @@ class BrokerApp:
         if self._storage_open:
             self._storage_open = False
             await self.groups.close()
+            await self.flusher.close()  # no fsync round runs while the offsets logs close
             self.offsets_logs.close()
             await self.replicas.close()
             if self.tracer is not None:

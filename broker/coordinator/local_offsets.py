@@ -32,6 +32,7 @@ from broker.coordinator.offsets_log import AppendedOffsets
 from broker.coordinator.service import GroupService
 from broker.metadata.offsets_topic import OFFSETS_TOPIC
 from broker.records.batch import check_batch
+from broker.storage.errors import LogStorageError
 from broker.storage.log import Log
 from broker.storage.log_config import LogConfig
 
@@ -125,6 +126,11 @@ class LocalOffsetsLogs:
         return await groups.wait_loaded()
 
     def close(self) -> None:
-        for offsets_log in self.logs.values():
-            offsets_log.log.close()
+        """Close every log; one the disk will not close cleanly is logged (the next
+        start recovers it by a scan, as it always scans these logs)."""
+        for index, offsets_log in self.logs.items():
+            try:
+                offsets_log.log.close()
+            except LogStorageError as exc:
+                log.error("offsets partition %d: %s", index, exc)
         self.logs.clear()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from broker.coordinator.coordinator import OffsetCommitPlan
 from broker.coordinator.group import CommittedOffset
-from broker.records.batch import read_prefix
+from broker.records.batch import check_batch, read_prefix
 from broker.records.record import Record, build_batch, decode_batch
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "decode_record",
     "deletion_record",
     "encode_batches",
+    "end_offset",
     "records_from",
 ]
 
@@ -100,6 +101,16 @@ def records_from(data: bytes | memoryview, start_offset: int) -> Iterator[Record
             if record.offset >= start_offset:
                 yield record
         pos += read_prefix(data, pos)[1]
+
+
+def end_offset(data: bytes | memoryview) -> int:
+    """The offset after the last batch in ``data`` (0 when empty), whatever its records."""
+    pos, end = 0, 0
+    while pos < len(data):
+        header = check_batch(data, pos, verify_crc=False)
+        end = header.next_offset
+        pos += header.size
+    return end
 
 
 def decode_record(record: Record) -> OffsetsRecord | None:

@@ -40,6 +40,7 @@ from broker.coordinator.offset_records import (
     decode_record,
     deletion_record,
     encode_batches,
+    end_offset,
     records_from,
 )
 from broker.coordinator.offsets_log import OffsetsLog
@@ -109,7 +110,9 @@ class OffsetsPartition:
             else:
                 coordinator.apply_offsets(decoded)
             replayed += 1
-        if not data:  # nothing readable below the log end: do not spin
+        # Past batches without records for us too; nothing readable: do not spin.
+        self.replay_offset = max(self.replay_offset, end_offset(data))
+        if not data:
             self.replay_offset = self.log.log_end_offset
         self.replayed_records += replayed
         return replayed
