@@ -195,7 +195,7 @@ class GroupService:
             log.exception("loading offsets partition %d failed", offsets.index)
             return offsets.replayed_records
         led.phase = PartitionPhase.LOADED
-        log.info(
+        log.debug(
             "loaded offsets partition %d: %d records replayed, %d skipped",
             offsets.index,
             offsets.replayed_records,
