@@ -15,8 +15,9 @@ from dataclasses import replace
 from typing import Any
 
 from broker.app import BrokerApp
-from broker.config import BrokerConfig, HostPort
+from broker.config import BrokerConfig
 from contracts.clock import Clock
+from contracts.fields import HostPort
 
 __all__ = ["InProcessBroker"]
 

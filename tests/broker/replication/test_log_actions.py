@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from broker.clock import ManualClock
 
 from broker.records.record import Record, build_batch
 from broker.replication import (
@@ -19,6 +18,7 @@ from broker.replication import (
 from broker.replication.log_actions import apply_follower_actions, apply_role_actions
 from broker.storage.epoch_cache import EpochEntry
 from broker.storage.log import Log
+from contracts.clock import ManualClock
 from tests.broker.storage.helpers import log_bytes, open_log
 
 
