@@ -34,6 +34,10 @@ Example file (every key optional; the values shown are the defaults)::
       initial_rebalance_delay_ms: 500   # a new group waits this long for more members
       min_session_timeout_ms: 6000
       max_session_timeout_ms: 1800000
+    offsets_topic:                  # the internal topic of committed offsets
+      partitions: 10                # 1..1000; a group's coordinator leads partition
+                                    # hash(group) mod partitions. Changing it re-homes
+                                    # the stored offsets at the next start.
 
 The file is read by the shared reader (:class:`contracts.fields.Fields`): every error is
 a ``ConfigError`` naming the file, the field and what is allowed, and a misspelt key gets
@@ -88,6 +92,7 @@ class BrokerConfig:
     group_max_session_timeout_ms: int = 1_800_000
     lag_min_stop_seconds: int = 60
     lag_window_commits: int = 10
+    offsets_topic_partitions: int = 10
     tracing: TracingConfig = field(default_factory=TracingConfig)
 
     def advertised_address(self, bound_port: int) -> HostPort:
@@ -119,6 +124,7 @@ _TOP_KEYS: Final = frozenset(
         "metrics",
         "groups",
         "lag",
+        "offsets_topic",
         "tracing",
     }
 )
@@ -129,6 +135,8 @@ _GROUP_KEYS: Final = frozenset(
     {"initial_rebalance_delay_ms", "min_session_timeout_ms", "max_session_timeout_ms"}
 )
 _LAG_KEYS: Final = frozenset({"min_stop_seconds", "window_commits"})
+_OFFSETS_TOPIC_KEYS: Final = frozenset({"partitions"})
+_MAX_OFFSETS_TOPIC_PARTITIONS: Final = 1000
 _TRACING_KEYS: Final = frozenset({"enabled", "exporter", "path", "endpoint", "service_name"})
 _EXPORTERS: Final = ("jsonl", "otlp", "console")
 
@@ -149,6 +157,7 @@ def config_from_mapping(raw: object, source: str) -> BrokerConfig:
     metrics = top.mapping("metrics", _METRICS_KEYS, required=False)
     groups = top.mapping("groups", _GROUP_KEYS, required=False)
     lag = top.mapping("lag", _LAG_KEYS, required=False)
+    offsets_topic = top.mapping("offsets_topic", _OFFSETS_TOPIC_KEYS, required=False)
     return BrokerConfig(
         data_dir=Path(top.text("data_dir", str(d.data_dir))),
         listen=top.host_port("listen", d.listen),
@@ -181,6 +190,12 @@ def config_from_mapping(raw: object, source: str) -> BrokerConfig:
         ),
         lag_min_stop_seconds=lag.integer("min_stop_seconds", d.lag_min_stop_seconds, minimum=1),
         lag_window_commits=lag.integer("window_commits", d.lag_window_commits, minimum=1),
+        offsets_topic_partitions=offsets_topic.integer(
+            "partitions",
+            d.offsets_topic_partitions,
+            minimum=1,
+            maximum=_MAX_OFFSETS_TOPIC_PARTITIONS,
+        ),
         tracing=_tracing(top.mapping("tracing", _TRACING_KEYS, required=False)),
     )
 

@@ -28,7 +28,7 @@ from broker.cluster.flusher import Flusher, FlushPolicy
 from broker.cluster.replica_manager import ReplicaManager
 from broker.config import BrokerConfig
 from broker.coordinator.coordinator import GroupCoordinator
-from broker.coordinator.offset_store import OffsetStore
+from broker.coordinator.local_offsets import LocalOffsetsLogs
 from broker.coordinator.service import GroupService
 from broker.metrics.stats import BrokerStats
 from broker.protocol.apis import SUPPORTED, ApiKey, request_is_flexible, response_header_flexible
@@ -112,14 +112,9 @@ def dispatcher(
     replicas.open()
     replicas.create_topic("existing", 2)
     data_dir = manager.data_dir
-    groups = GroupService(
-        GroupCoordinator(),
-        OffsetStore(data_dir, clock.time_ms, durable=False),
-        replicas.flusher,
-        replicas,
-        clock,
-    )
-    groups.open()
+    groups = GroupService(GroupCoordinator(), replicas, clock, partition_count=3)
+    offsets_logs = LocalOffsetsLogs(data_dir, 3, replicas.flusher, clock.time_ms)
+    loop.run_until_complete(offsets_logs.lead_all(groups))
     services = BrokerServices(
         config=BrokerConfig(auto_create_topics=False),
         replicas=replicas,
@@ -131,6 +126,8 @@ def dispatcher(
         groups=groups,
     )
     yield Dispatcher(services)
+    loop.run_until_complete(groups.close())
+    offsets_logs.close()
     loop.run_until_complete(replicas.close())
 
 

@@ -113,7 +113,8 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
     app = BrokerApp(config, clock=ManualClock())  # built, not started: no sockets
     app.log_manager.open()
     app.replicas.open()
-    app.groups.open()
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(app.offsets_logs.lead_all(app.groups))
     info = app.replicas.create_topic(TOPIC, 2)
     for index in range(2):
         partition = app.replicas.get(TOPIC, index)
@@ -131,10 +132,10 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
         groups=app.groups,
     )
     seeds = fuzz.seed_payloads(TOPIC, info.topic_id, absent_topic="gone")
-    loop = asyncio.new_event_loop()
     try:
         yield Harness(Dispatcher(services), data_dir, seeds, loop)
         loop.run_until_complete(app.groups.close())
+        app.offsets_logs.close()
         loop.run_until_complete(app.replicas.close())
     finally:
         loop.close()
