@@ -260,6 +260,10 @@ class ReplicaManager:
             return None, KafkaError.NOT_LEADER_OR_FOLLOWER
         return None, KafkaError.UNKNOWN_TOPIC_OR_PARTITION
 
+    def exists(self, topic: str, index: int) -> bool:
+        """Whether the partition exists in the cluster (led here or not)."""
+        return self.image.partition(topic, index) is not None
+
     def topic(self, name: str) -> TopicImage | None:
         return self.image.topic(name)
 

@@ -97,10 +97,10 @@ def dispatcher(
     tmp_path_factory: pytest.TempPathFactory, loop: asyncio.AbstractEventLoop
 ) -> Iterator[Dispatcher]:
     config = BrokerConfig(data_dir=tmp_path_factory.mktemp("data"), auto_create_topics=False)
-    broker = local_broker(config, ManualClock())
+    broker = local_broker(config, ManualClock(), loop)
     broker.metadata.create_topic("existing", 2)
     yield Dispatcher(broker.services)
-    loop.run_until_complete(broker.app.replicas.close())
+    broker.close(loop)
 
 
 @pytest.mark.parametrize(

@@ -107,7 +107,8 @@ async def _briefly(reply: Any) -> Any:
 def harness(tmp_path: Path) -> Iterator[Harness]:
     data_dir = tmp_path / "data"
     config = BrokerConfig(data_dir=data_dir, auto_create_topics=False)
-    broker = local_broker(config, ManualClock())  # no sockets, no Raft
+    loop = asyncio.new_event_loop()
+    broker = local_broker(config, ManualClock(), loop)  # no sockets, no Raft
     app = broker.app
     info = broker.metadata.create_topic(TOPIC, 2)
     for index in range(2):
@@ -117,11 +118,9 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
             app.replicas.append(partition, wire.make_batch([f"v{i}".encode()] * 3))
     services = broker.services
     seeds = fuzz.seed_payloads(TOPIC, info.topic_id, absent_topic="gone")
-    loop = asyncio.new_event_loop()
     try:
         yield Harness(Dispatcher(services), data_dir, seeds, loop)
-        loop.run_until_complete(app.groups.close())
-        loop.run_until_complete(app.replicas.close())
+        broker.close(loop)
     finally:
         loop.close()
 
