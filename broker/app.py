@@ -26,7 +26,7 @@ from broker.cluster.replica_manager import ReplicaManager, ReplicationSettings
 from broker.config import BrokerConfig
 from broker.coordinator.coordinator import CoordinatorConfig, GroupCoordinator
 from broker.coordinator.lag import GroupLag, LagTracker
-from broker.coordinator.offset_store import OffsetStore
+from broker.coordinator.local_offsets import LocalOffsetsLogs
 from broker.coordinator.service import GroupService
 from broker.metrics.collector import BrokerCollector, disk_space
 from broker.metrics.group_collector import CompatCollector, GroupCollector
@@ -96,6 +96,14 @@ class BrokerApp:
             ),
         )
         self.cluster = ClusterNode(self.config, self.log_manager, self.replicas, self.clock)
+        # Single node: every offsets partition is a local log led here (until the
+        # metadata quorum creates them and says who leads which).
+        self.offsets_logs = LocalOffsetsLogs(
+            self.config.data_dir,
+            self.config.offsets_topic_partitions,
+            self.flusher,
+            self.clock.time_ms,
+        )
         self.groups = GroupService(
             GroupCoordinator(
                 CoordinatorConfig(
@@ -104,10 +112,9 @@ class BrokerApp:
                     initial_rebalance_delay_ms=self.config.group_initial_rebalance_delay_ms,
                 )
             ),
-            OffsetStore(self.config.data_dir, self.clock.time_ms, durable=self.flusher.durable),
-            self.flusher,
             self.replicas,
             self.clock,
+            partition_count=self.config.offsets_topic_partitions,
         )
         self.lag = LagTracker(
             self.groups.coordinator,
@@ -132,7 +139,7 @@ class BrokerApp:
         await loop.run_in_executor(None, self.log_manager.open)
         self._storage_open = True
         await loop.run_in_executor(None, self.cluster.open)
-        replayed = await loop.run_in_executor(None, self.groups.open)
+        replayed = await self.offsets_logs.lead_all(self.groups)
         log.info("replayed %d committed-offset records", replayed)
         self.replicas.start(self.config.retention_check_interval_ms)
         self.groups.start()
@@ -345,6 +352,8 @@ class BrokerApp:
             self._storage_open = False
             await self.cluster.stop()
             await self.groups.close()
+            await self.flusher.close()  # no fsync round runs while the offsets logs close
+            self.offsets_logs.close()
             await self.replicas.close()
             if self.tracer is not None:
                 self.tracer.shutdown()

@@ -30,8 +30,6 @@ Example file (every key optional; the values shown are the defaults)::
       leader_imbalance_check_interval_ms: 30000
       controlled_shutdown_timeout_ms: 30000   # SIGTERM waits this long for leaderships
                                     #   to move away before stopping anyway
-    offsets_topic:
-      replication_factor: 3         # of __consumer_offsets (capped by live brokers)
     flush:
       policy: interval              # interval | durable (see broker.cluster.flusher)
       interval_ms: 1000
@@ -58,6 +56,11 @@ Example file (every key optional; the values shown are the defaults)::
       initial_rebalance_delay_ms: 500   # a new group waits this long for more members
       min_session_timeout_ms: 6000
       max_session_timeout_ms: 1800000
+    offsets_topic:                  # the internal topic of committed offsets
+      partitions: 10                # 1..1000; a group's coordinator leads partition
+                                    # hash(group) mod partitions. Changing it re-homes
+                                    # the stored offsets at the next start.
+      replication_factor: 3         # of __consumer_offsets (capped by live brokers)
 
 The file is read by the shared reader (:class:`contracts.fields.Fields`): every error is
 a ``ConfigError`` naming the file, the field and what is allowed, and a misspelt key gets
@@ -135,6 +138,7 @@ class BrokerConfig:
     group_max_session_timeout_ms: int = 1_800_000
     lag_min_stop_seconds: int = 60
     lag_window_commits: int = 10
+    offsets_topic_partitions: int = 10
     tracing: TracingConfig = field(default_factory=TracingConfig)
     cluster_id: str | None = None
     cluster_settings: ClusterSettings = field(default_factory=ClusterSettings)
@@ -177,12 +181,12 @@ _TOP_KEYS: Final = frozenset(
         "metrics",
         "groups",
         "lag",
+        "offsets_topic",
         "tracing",
         "cluster_id",
         "controller",
         "brokers",
         "replication",
-        "offsets_topic",
     }
 )
 _CONTROLLER_KEYS: Final = frozenset({"voters", "listen", "tick_ms", "fence_on_disconnect"})
@@ -198,7 +202,6 @@ _REPLICATION_KEYS: Final = frozenset(
         "controlled_shutdown_timeout_ms",
     }
 )
-_OFFSETS_TOPIC_KEYS: Final = frozenset({"replication_factor"})
 _VOTER: Final = re.compile(r"^\s*(\d+)@(.+)$")
 _FLUSH_KEYS: Final = frozenset({"policy", "interval_ms"})
 _FLUSH_POLICIES: Final = tuple(p.value for p in FlushPolicy)
@@ -207,6 +210,8 @@ _GROUP_KEYS: Final = frozenset(
     {"initial_rebalance_delay_ms", "min_session_timeout_ms", "max_session_timeout_ms"}
 )
 _LAG_KEYS: Final = frozenset({"min_stop_seconds", "window_commits"})
+_OFFSETS_TOPIC_KEYS: Final = frozenset({"partitions", "replication_factor"})
+_MAX_OFFSETS_TOPIC_PARTITIONS: Final = 1000
 _TRACING_KEYS: Final = frozenset({"enabled", "exporter", "path", "endpoint", "service_name"})
 _EXPORTERS: Final = ("jsonl", "otlp", "console")
 
@@ -235,6 +240,7 @@ def config_from_mapping(raw: object, source: str) -> BrokerConfig:
             "cluster_id",
             "is required when controller.voters has several voters (all of them must agree)",
         )
+    offsets_topic = top.mapping("offsets_topic", _OFFSETS_TOPIC_KEYS, required=False)
     return BrokerConfig(
         data_dir=Path(top.text("data_dir", str(d.data_dir))),
         listen=top.host_port("listen", d.listen),
@@ -267,6 +273,12 @@ def config_from_mapping(raw: object, source: str) -> BrokerConfig:
         ),
         lag_min_stop_seconds=lag.integer("min_stop_seconds", d.lag_min_stop_seconds, minimum=1),
         lag_window_commits=lag.integer("window_commits", d.lag_window_commits, minimum=1),
+        offsets_topic_partitions=offsets_topic.integer(
+            "partitions",
+            d.offsets_topic_partitions,
+            minimum=1,
+            maximum=_MAX_OFFSETS_TOPIC_PARTITIONS,
+        ),
         tracing=_tracing(top.mapping("tracing", _TRACING_KEYS, required=False)),
         cluster_id=cluster_id,
         cluster_settings=settings,

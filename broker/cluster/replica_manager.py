@@ -115,6 +115,7 @@ class ReplicaManager:
         # and error; counted every time).
         self.replica_fetch_refusals: dict[str, int] = {}
         self._refusals_logged: set[tuple[int, PartitionKey, str]] = set()
+        self._reported: set[PartitionKey] = set()
 
     # -- metadata ----------------------------------------------------------------------
 
@@ -188,6 +189,7 @@ class ReplicaManager:
         log_ = self.log_manager.ensure_log(
             ref.topic, ref.partition_index, ref.topic_id, self._config_for(topic)
         )
+        self._report_recovery(key)
         partition = self.partitions.get(key)
         if partition is None or partition.log is not log_:
             partition = Partition(
@@ -225,6 +227,22 @@ class ReplicaManager:
         self.purgatory.notify(key)
         self.replica_purgatory.notify(key)
 
+    def _report_recovery(self, key: PartitionKey) -> None:
+        """Once per opened log: say what its recovery cut off, if anything."""
+        recovery = self.log_manager.recoveries.get(key)
+        if recovery is None or key in self._reported or not recovery.truncated_bytes:
+            return
+        self._reported.add(key)
+        log.warning(
+            "partition %s-%d: dropped %d bytes of torn or corrupt tail (%s); "
+            "log now ends at offset %d",
+            key[0],
+            key[1],
+            recovery.truncated_bytes,
+            recovery.reason,
+            recovery.log_end_offset,
+        )
+
     # -- lookups -----------------------------------------------------------------------
 
     def get(self, topic: str, index: int) -> Partition | None:
@@ -240,6 +258,10 @@ class ReplicaManager:
         if self.image.partition(topic, index) is not None:
             return None, KafkaError.NOT_LEADER_OR_FOLLOWER
         return None, KafkaError.UNKNOWN_TOPIC_OR_PARTITION
+
+    def exists(self, topic: str, index: int) -> bool:
+        """Whether the partition exists in the cluster (led here or not)."""
+        return self.image.partition(topic, index) is not None
 
     def topic(self, name: str) -> TopicImage | None:
         return self.image.topic(name)

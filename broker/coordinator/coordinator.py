@@ -3,9 +3,11 @@
 Sans-I/O: every method takes the current time, and JoinGroup/SyncGroup answers go
 through a ``respond`` callback, called at once or later when the rebalance moves on
 (``tick`` drives timeouts). Nothing here knows sockets, asyncio or files: committed
-offsets are validated here (``validate_commit``), persisted by the OffsetStore, and
-applied with ``apply_offsets`` - the same call that replays them at start, so recovery
-is the normal code path.
+offsets are validated here (``validate_commit``), persisted by an OffsetsPartition, and
+applied with ``apply_offsets`` - the same call that replays them when this node becomes
+the leader of their offsets partition, so recovery is the normal code path. It holds the
+groups of every offsets partition led here; GroupService decides which groups those
+are and ``unload``s the groups of a partition it resigns.
 
 Rules, as Kafka: JoinGroup v4+ without a member id gets MEMBER_ID_REQUIRED and a fresh
 id; a rebalance completes when every member has rejoined or the rebalance timeout
@@ -79,6 +81,9 @@ class GroupCoordinator:
         # tracking); both also fire while the offsets log is replayed at start.
         self.on_commit: list[Callable[[str, str, int, CommittedOffset], None]] = []
         self.on_delete: list[Callable[[str], None]] = []
+        # Observers told when a group is unloaded (its offsets partition is no longer
+        # led here): its records stay, another node coordinates it now.
+        self.on_unload: list[Callable[[str], None]] = []
 
     # -- join ------------------------------------------------------------------------
 
@@ -440,6 +445,24 @@ class GroupCoordinator:
         if group is not None:
             group.state = GroupState.DEAD
         for observer in self.on_delete:
+            observer(group_id)
+
+    def unload(self, group_id: str) -> None:
+        """Forget a group that another node coordinates from now on (not a deletion:
+        its records stay in the offsets log). Members waiting for a JoinGroup or
+        SyncGroup answer get NOT_COORDINATOR, so their clients look for the new
+        coordinator."""
+        group = self.groups.pop(group_id, None)
+        if group is None:
+            return
+        for member in group.members.values():
+            join_waiter, member.join_waiter = member.join_waiter, None
+            sync_waiter, member.sync_waiter = member.sync_waiter, None
+            if join_waiter is not None:
+                join_waiter(JoinResult(KafkaError.NOT_COORDINATOR, member_id=member.member_id))
+            if sync_waiter is not None:
+                sync_waiter(SyncResult(KafkaError.NOT_COORDINATOR))
+        for observer in self.on_unload:
             observer(group_id)
 
     def listed(self) -> list[ConsumerGroup]:

@@ -47,6 +47,7 @@ class LagTracker:
         self._timestamps: dict[tuple[uuid.UUID, int, int], int | None] = {}
         coordinator.on_commit.append(self.observe)
         coordinator.on_delete.append(self.forget)
+        coordinator.on_unload.append(self.forget)
 
     def observe(self, group: str, topic: str, partition: int, committed: CommittedOffset) -> None:
         p = self.replicas.get(topic, partition)
@@ -142,7 +143,8 @@ class LagTracker:
         return out
 
     def forget(self, group_id: str) -> None:
-        """Drop a deleted group's commit history: a new group of the same name starts
-        afresh instead of being judged (REWIND, STALL) on the old one's commits."""
+        """Drop a deleted or unloaded group's commit history: a new group of the same
+        name starts afresh instead of being judged (REWIND, STALL) on the old one's
+        commits, and a group coordinated elsewhere is reported by its new coordinator."""
         for key in [k for k in self._samples if k[0] == group_id]:
             del self._samples[key]

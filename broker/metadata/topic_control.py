@@ -180,7 +180,8 @@ class TopicControl:
                 error, message = KafkaError.INVALID_REQUEST, "topic named twice in a request"
             elif name is None or topic_id is None:
                 error = _UNKNOWN_ID if by_id else KafkaError.UNKNOWN_TOPIC_OR_PARTITION
-                message = f"no topic {'has id' if by_id else 'is named'} {target}"
+                what = f"no topic has id {target}" if by_id else f"topic {target!r} does not exist"
+                message = what
             else:
                 batch.add(RemoveTopic(topic_id=topic_id))
                 error, message = KafkaError.NONE, None
@@ -289,7 +290,7 @@ def _ops_result(ops: Sequence[ConfigOp], current: Mapping[str, str]) -> dict[str
 def _known_topic(work: ImageBuilder, name: str) -> uuid.UUID:
     topic_id = work.topic_id(name)
     if topic_id is None:
-        raise _Refusal(KafkaError.UNKNOWN_TOPIC_OR_PARTITION, f"no topic is named {name!r}")
+        raise _Refusal(KafkaError.UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} does not exist")
     return topic_id
 
 

@@ -49,7 +49,7 @@ from broker.node.metadata_log import MetadataLog, NotController
 from broker.protocol.replica_requests import ReplicaFetchLimits
 from broker.quorum import Message, RaftConfig
 from broker.storage.manager import LogManager
-from contracts.clock import Clock
+from contracts.clock import Clock, SystemClock
 from contracts.fields import HostPort
 
 __all__ = ["ClusterNode", "NodeListeners"]
@@ -74,12 +74,18 @@ class ClusterNode:
         log_manager: LogManager,
         replicas: ReplicaManager,
         clock: Clock,
+        liveness_clock: Clock | None = None,
     ) -> None:
+        """``clock`` is the data clock the broker was given (tests may drive it by
+        hand); membership (sessions, heartbeats, elections) always runs on real elapsed
+        time, ``liveness_clock`` (a system clock unless a test injects one): jumping a
+        test's data clock forward must not expire every broker's session."""
         self.config = config
         self.settings = config.cluster_settings
         self.log_manager = log_manager
         self.replicas = replicas
         self.clock = clock
+        self.liveness_clock = liveness_clock or SystemClock()
         self.node_id = config.node_id
         self.image_listeners: list[ImageListener] = []
         self.transport: QuorumTransport | None = None
@@ -124,7 +130,7 @@ class ClusterNode:
         metadata_log = self._require_log()
         if self.node_id in self.voters:
             self.controller = ControllerService(
-                metadata_log, self._controller_config(), self.clock, self.node_id
+                metadata_log, self._controller_config(), self.liveness_clock, self.node_id
             )
             metadata_log.image_listeners.append(self._maybe_migrate)
         if self.config.voters and set(self.config.voters) != {self.node_id}:
@@ -174,7 +180,7 @@ class ClusterNode:
                 listen=self.settings.controller_listen if self.node_id in self.voters else None,
             ),
             rng=random.Random(),
-            clock=self.clock,
+            clock=self.liveness_clock,
             on_raft_message=self._on_raft_message,
             on_peer_disconnected=self._on_peer_disconnected,
         )

@@ -51,7 +51,7 @@ from broker.storage.errors import (
 from broker.storage.log import DeletedSegment, Log, LogRecovery
 from broker.storage.log_config import LogConfig
 
-__all__ = ["PARTITION_METADATA", "LegacyTopic", "LogManager"]
+__all__ = ["METADATA_LOG_DIR", "PARTITION_METADATA", "LegacyTopic", "LogManager"]
 
 log = logging.getLogger(__name__)
 

@@ -35,9 +35,11 @@ auto_create_topics: false
 default_partitions: 6
 topic_defaults: {retention.ms: 3600000, segment.bytes: 1048576}
 metrics: {compat: true}
+offsets_topic: {partitions: 50}
 """,
         )
     )
+    assert config.offsets_topic_partitions == 50
     assert config.data_dir == Path("/var/lib/tw")
     assert config.listen == HostPort("0.0.0.0", 9192)
     assert config.advertised_address(9192) == HostPort("kafka.example", 9192)
@@ -87,6 +89,16 @@ def test_an_empty_file_gives_the_defaults(tmp_path: Path) -> None:
             "default_partitions: many",
             "default_partitions: must be a whole number, not 'many'",
             id="a non-integer count is named",
+        ),
+        pytest.param(
+            "offsets_topic: {partitions: 0}",
+            "offsets_topic.partitions: must be at least 1, not 0",
+            id="an offsets topic without partitions is refused",
+        ),
+        pytest.param(
+            "offsets_topic: {partitions: 1001}",
+            "offsets_topic.partitions: must be at most 1000, not 1001",
+            id="an offsets topic with too many partitions names the maximum",
         ),
         pytest.param(
             "topic_defaults: {retention.ms: soon}",

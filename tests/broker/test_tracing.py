@@ -24,7 +24,6 @@ import broker.tracing
 from broker.app import BrokerApp
 from broker.config import BrokerConfig
 from broker.coordinator.coordinator import GroupCoordinator
-from broker.coordinator.offset_store import OffsetStore
 from broker.coordinator.service import GroupService
 from broker.metrics.stats import BrokerStats, RequestStats
 from broker.protocol.header import RequestHeader
@@ -427,13 +426,7 @@ def traced_services(tmp_path: Path, tracer: BrokerTracer) -> Iterator[BrokerServ
             authorizer=AllowAll(),
             cluster_id="test",
             advertised=HostPort("127.0.0.1", 9092),
-            groups=GroupService(
-                GroupCoordinator(),
-                OffsetStore(tmp_path / "data", clock.time_ms, durable=False),
-                replicas.flusher,
-                replicas,
-                clock,
-            ),
+            groups=GroupService(GroupCoordinator(), replicas, clock, partition_count=1),
             tracer=tracer,
             cluster=replicas.metadata,
             producer_ids=ProducerIdBlocks(replicas.metadata, 0),

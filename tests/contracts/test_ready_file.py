@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from contracts.fields import HostPort
 from contracts.ready_file import (
     READY_FILE_FORMAT,
     BrokerReady,
-    HostPort,
     ReadyFileError,
     UpReady,
     read_ready_file,

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from tests.interop.kcat import kcat_consume, kcat_produce
 from tests.interop.messages import Consumed, Message, sample_messages
@@ -44,7 +44,7 @@ def kafka_python() -> ModuleType:
         import kafka.admin
         import kafka.errors
         import kafka.structs
-    return kafka
+    return cast(ModuleType, kafka)  # kafka-python ships no type information
 
 
 class ClientFamily(Protocol):
@@ -56,12 +56,19 @@ class ClientFamily(Protocol):
     ``per_message_headers`` different headers on each record of one run.
     """
 
-    name: str
-    null_header_values: bool
-    timestamps: bool
-    nul_in_headers: bool
-    null_key_and_value: bool
-    per_message_headers: bool
+    # Read-only, so that the frozen dataclasses below satisfy the protocol.
+    @property
+    def name(self) -> str: ...
+    @property
+    def null_header_values(self) -> bool: ...
+    @property
+    def timestamps(self) -> bool: ...
+    @property
+    def nul_in_headers(self) -> bool: ...
+    @property
+    def null_key_and_value(self) -> bool: ...
+    @property
+    def per_message_headers(self) -> bool: ...
 
     def produce(
         self,
@@ -99,13 +106,31 @@ class Kcat:
     null_key_and_value: bool = False
     per_message_headers: bool = False
 
-    def produce(self, bootstrap, topic, messages, *, partition=0, compression="none", options=None):
+    def produce(
+        self,
+        bootstrap: str,
+        topic: str,
+        messages: Sequence[Message],
+        *,
+        partition: int = 0,
+        compression: str = "none",
+        options: dict[str, Any] | None = None,
+    ) -> None:
         props = [f"{k}={v}" for k, v in (options or {}).items()]
         kcat_produce(
             bootstrap, topic, partition, messages, compression=compression, properties=props
         )
 
-    def consume(self, bootstrap, topic, count, *, partition=0, start_offset=0, options=None):
+    def consume(
+        self,
+        bootstrap: str,
+        topic: str,
+        count: int,
+        *,
+        partition: int = 0,
+        start_offset: int = 0,
+        options: dict[str, Any] | None = None,
+    ) -> list[Consumed]:
         props = [f"{k}={v}" for k, v in (options or {}).items()]
         return kcat_consume(
             bootstrap, topic, partition, count, start_offset=start_offset, properties=props
@@ -133,7 +158,16 @@ class ConfluentKafka:
             }
         )
 
-    def produce(self, bootstrap, topic, messages, *, partition=0, compression="none", options=None):
+    def produce(
+        self,
+        bootstrap: str,
+        topic: str,
+        messages: Sequence[Message],
+        *,
+        partition: int = 0,
+        compression: str = "none",
+        options: dict[str, Any] | None = None,
+    ) -> None:
         producer = self.producer(bootstrap, **{"compression.type": compression, **(options or {})})
         errors: list[str] = []
         delivered: list[int] = []
@@ -163,7 +197,16 @@ class ConfluentKafka:
     def consumer(self, bootstrap: str, **config: Any) -> Any:
         return confluent_consumer(bootstrap, {"fetch.wait.max.ms": 100, **config})
 
-    def consume(self, bootstrap, topic, count, *, partition=0, start_offset=0, options=None):
+    def consume(
+        self,
+        bootstrap: str,
+        topic: str,
+        count: int,
+        *,
+        partition: int = 0,
+        start_offset: int = 0,
+        options: dict[str, Any] | None = None,
+    ) -> list[Consumed]:
         from confluent_kafka import TopicPartition
 
         consumer = self.consumer(bootstrap, **(options or {}))
@@ -199,7 +242,16 @@ class KafkaPython:
     null_key_and_value: bool = False
     per_message_headers: bool = True
 
-    def produce(self, bootstrap, topic, messages, *, partition=0, compression="none", options=None):
+    def produce(
+        self,
+        bootstrap: str,
+        topic: str,
+        messages: Sequence[Message],
+        *,
+        partition: int = 0,
+        compression: str = "none",
+        options: dict[str, Any] | None = None,
+    ) -> None:
         kafka = kafka_python()
         producer = kafka.KafkaProducer(
             bootstrap_servers=bootstrap,
@@ -226,7 +278,16 @@ class KafkaPython:
         finally:
             producer.close(DEADLINE_S)
 
-    def consume(self, bootstrap, topic, count, *, partition=0, start_offset=0, options=None):
+    def consume(
+        self,
+        bootstrap: str,
+        topic: str,
+        count: int,
+        *,
+        partition: int = 0,
+        start_offset: int = 0,
+        options: dict[str, Any] | None = None,
+    ) -> list[Consumed]:
         kafka = kafka_python()
         consumer = kafka.KafkaConsumer(
             bootstrap_servers=bootstrap,
@@ -261,7 +322,16 @@ class AioKafka:
     null_key_and_value: bool = False
     per_message_headers: bool = True
 
-    def produce(self, bootstrap, topic, messages, *, partition=0, compression="none", options=None):
+    def produce(
+        self,
+        bootstrap: str,
+        topic: str,
+        messages: Sequence[Message],
+        *,
+        partition: int = 0,
+        compression: str = "none",
+        options: dict[str, Any] | None = None,
+    ) -> None:
         asyncio.run(self.produce_async(bootstrap, topic, messages, partition, compression, options))
 
     async def produce_async(
@@ -299,7 +369,16 @@ class AioKafka:
         finally:
             await producer.stop()
 
-    def consume(self, bootstrap, topic, count, *, partition=0, start_offset=0, options=None):
+    def consume(
+        self,
+        bootstrap: str,
+        topic: str,
+        count: int,
+        *,
+        partition: int = 0,
+        start_offset: int = 0,
+        options: dict[str, Any] | None = None,
+    ) -> list[Consumed]:
         return asyncio.run(
             self.consume_async(bootstrap, topic, count, partition, start_offset, options)
         )

@@ -6,7 +6,7 @@ correlation ids of later requests on the same connection stay in step.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from kio.schema.errors import ErrorCode
@@ -21,7 +21,7 @@ from tests.interop.wire import WireClient
 
 pytestmark = pytest.mark.interop
 
-ACKS_OPTIONS = {
+ACKS_OPTIONS: dict[str, Callable[[str], dict[str, object]]] = {
     "kcat": lambda acks: {"acks": acks},
     "confluent-kafka": lambda acks: {"acks": acks},
     # kafka-python's idempotence (on by default) needs acks=all.

@@ -228,7 +228,7 @@ CONFLUENT_MISTAKES = [
         "replication factor 3 on one node",
         _replication_factor,
         KafkaError.INVALID_REPLICATION_FACTOR,
-        "single-node",
+        "larger than the 1 available",
     ),
     ("a topic name with a slash", _invalid_name, KafkaError.TOPIC_EXCEPTION, "is not legal"),
     (

@@ -128,7 +128,10 @@ def test_kafka_python_offsets_for_times_finds_the_first_record_at_or_after_the_t
         assert (found.offset, found.timestamp) == (query.expected, query.expected_timestamp)
 
 
-async def _aiokafka_offsets_for_times(bootstrap: str, topic: str) -> dict[int, object]:
+async def _aiokafka_offsets_for_times(
+    bootstrap: str, topic: str
+) -> tuple[dict[int, tuple[int, int] | None], int, int]:
+    """(offset, timestamp) or None for each query's time, then the earliest and latest."""
     from aiokafka import AIOKafkaConsumer
     from aiokafka import TopicPartition as AioTopicPartition
 
@@ -136,13 +139,15 @@ async def _aiokafka_offsets_for_times(bootstrap: str, topic: str) -> dict[int, o
     await consumer.start()
     tp = AioTopicPartition(topic, 0)
     try:
-        found = {}
+        found: dict[int, tuple[int, int] | None] = {}
         for query in QUERIES:
-            result = await consumer.offsets_for_times({tp: query.timestamp_ms})
-            found[query.timestamp_ms] = result[tp]
-        found[-2] = (await consumer.beginning_offsets([tp]))[tp]
-        found[-1] = (await consumer.end_offsets([tp]))[tp]
-        return found
+            result = (await consumer.offsets_for_times({tp: query.timestamp_ms}))[tp]
+            found[query.timestamp_ms] = (
+                None if result is None else (result.offset, result.timestamp)
+            )
+        earliest = (await consumer.beginning_offsets([tp]))[tp]
+        latest = (await consumer.end_offsets([tp]))[tp]
+        return found, earliest, latest
     finally:
         await consumer.stop()
 
@@ -150,13 +155,13 @@ async def _aiokafka_offsets_for_times(bootstrap: str, topic: str) -> dict[int, o
 def test_aiokafka_offsets_for_times_finds_the_first_record_at_or_after_each_time(
     shared_broker: BrokerProcess, data: str
 ) -> None:
-    found = asyncio.run(_aiokafka_offsets_for_times(shared_broker.bootstrap, data))
+    found, earliest, latest = asyncio.run(
+        _aiokafka_offsets_for_times(shared_broker.bootstrap, data)
+    )
     for query in QUERIES:
-        result = found[query.timestamp_ms]
-        got = None if result is None else (result.offset, result.timestamp)
         want = None if query.expected is None else (query.expected, query.expected_timestamp)
-        assert got == want, query.label
-    assert (found[-2], found[-1]) == (0, len(TIMESTAMPS))
+        assert found[query.timestamp_ms] == want, query.label
+    assert (earliest, latest) == (0, len(TIMESTAMPS))
 
 
 @pytest.mark.parametrize("query", QUERIES, ids=QUERY_IDS)

@@ -15,7 +15,7 @@ from tidewatch.cli import cli
 
 pytestmark = pytest.mark.interop
 
-WORKLOAD = {
+WORKLOAD: dict[str, object] = {
     "version": "tidewatch/load/v1",
     "name": "smoke",
     "topic": {"name": "smoke", "partitions": 3},

@@ -65,6 +65,7 @@ def test_a_fault_waits_while_the_alert_it_should_set_off_already_fires(tmp_path:
     assert game_day.result.delays["stop"] == (3.0, ("Lag",))
     began, undone = game_day.result.events["stop"]
     assert began == 8.0
+    assert undone is not None
     assert 18.0 <= undone < 23.0, "it lasts its whole 'for' (plus the moment the undo takes)"
 
 

@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -73,7 +74,7 @@ def test_compressed_durations_never_reach_zero() -> None:
 
 
 def test_compress_rules_shrinks_for_and_interval_and_keeps_rule_names() -> None:
-    document = {
+    document: dict[str, Any] = {
         "groups": [
             {
                 "name": "g",

@@ -4,6 +4,7 @@ real controller in the same thread (``LocalMetadata``)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 
 from broker.app import BrokerApp
@@ -24,19 +25,25 @@ class LocalBroker:
     metadata: LocalMetadata
     services: BrokerServices
 
-    def close(self) -> None:
-        self.app.log_manager.close()
+    def close(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.run_until_complete(self.app.groups.close())
+        self.app.offsets_logs.close()
+        loop.run_until_complete(self.app.replicas.close())
 
 
 def local_broker(
-    config: BrokerConfig, clock: Clock | None = None, peers: tuple[int, ...] = ()
+    config: BrokerConfig,
+    clock: Clock | None,
+    loop: asyncio.AbstractEventLoop,
+    peers: tuple[int, ...] = (),
 ) -> LocalBroker:
-    """Storage opened, node 0 registered (and ``peers``: brokers that never fetch), no
-    topics yet; close with ``close``."""
+    """Storage opened, node 0 registered (and ``peers``: brokers that never fetch),
+    every offsets partition led here, no topics yet; ``loop`` runs what must be awaited;
+    close with ``close(loop)``."""
     app = BrokerApp(replace(config, http=None), clock=clock or ManualClock())
     app.log_manager.open()
     metadata = LocalMetadata(app.replicas, peers=peers)
-    app.groups.open()
+    loop.run_until_complete(app.offsets_logs.lead_all(app.groups))
     services = BrokerServices(
         config=app.config,
         replicas=app.replicas,

@@ -43,7 +43,7 @@ class LocalMetadata:
         self,
         name: str,
         partitions: int = 1,
-        configs: Mapping[str, str] | None = None,
+        configs: Mapping[str, str | None] | None = None,
         assignments: Mapping[int, tuple[int, ...]] | None = None,
     ) -> TopicImage:
         new = (

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from broker.metrics import catalog as broker_catalog
 from contracts.lag.metrics import LAG_METRICS
-from contracts.metrics import PROBE_LATENCY_BUCKETS_SECONDS, MetricType
+from contracts.metrics import PROBE_LATENCY_BUCKETS_SECONDS, MetricSpec, MetricType
 from synthetics.catalog import LAGMON_CATALOG, PROBE_CATALOG
 from synthetics.metrics import Instruments
 
@@ -18,7 +18,7 @@ ALL = (*PROBE_CATALOG, *LAGMON_CATALOG)
 
 
 @pytest.mark.parametrize("spec", ALL, ids=lambda s: s.name)
-def test_names_follow_prometheus_conventions(spec) -> None:
+def test_names_follow_prometheus_conventions(spec: MetricSpec) -> None:
     assert re.fullmatch(r"tidewatch_(probe|lagmon)_[a-z0-9_]+", spec.name)
     assert spec.name.endswith("_total") == (spec.type is MetricType.COUNTER)
     if spec.type is MetricType.HISTOGRAM:

@@ -91,7 +91,8 @@ def _start(args: list[str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 def _get(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as response:
-        return response.read().decode()
+        body: bytes = response.read()
+    return body.decode()
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> int:

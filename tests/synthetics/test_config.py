@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from contracts.fields import ConfigError
-from synthetics.config import load_probe_config, parse_probe_config
+from synthetics.config import ProbeConfig, load_probe_config, parse_probe_config
 from synthetics.connection import Secret, client_options
 from synthetics.lagmon.config import parse_lag_config
 from tests.support.tls import self_signed_certificate
@@ -26,7 +26,7 @@ def probe(target: dict[str, Any] | None = None, **top: Any) -> dict[str, Any]:
     }
 
 
-def parse(data: object, environ: dict[str, str] | None = None):
+def parse(data: object, environ: dict[str, str] | None = None) -> ProbeConfig:
     return parse_probe_config(data, FILE, environ or {})
 
 
@@ -182,7 +182,7 @@ def test_every_option_is_read() -> None:
     ],
 )
 def test_invalid_probe_configs_name_the_file_the_field_and_what_is_allowed(
-    data, field: str, message: str
+    data: object, field: str, message: str
 ) -> None:
     with pytest.raises(ConfigError) as caught:
         parse(data)
@@ -368,7 +368,7 @@ def test_secrets_never_show_in_reprs_or_strings() -> None:
     ],
 )
 def test_invalid_security_settings_are_refused_with_the_field(
-    security, environ, field: str, message: str
+    security: dict[str, Any], environ: dict[str, str], field: str, message: str
 ) -> None:
     with pytest.raises(ConfigError) as caught:
         parse(secured(security), environ)
@@ -489,7 +489,7 @@ def test_lag_config_defaults_and_group_filters() -> None:
         ),
     ],
 )
-def test_invalid_lag_configs_name_the_field(data, field: str, message: str) -> None:
+def test_invalid_lag_configs_name_the_field(data: object, field: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_lag_config(data, "lag.yaml", {})
     assert (caught.value.file, caught.value.field) == ("lag.yaml", field)

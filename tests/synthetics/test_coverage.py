@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from synthetics.coverage import cluster_view, coverage, desired_partitions, desired_replication
@@ -13,7 +15,7 @@ BROKERS = [
 ]
 
 
-def metadata(leaders: list[int], topic: str = "probe", error: int = 0) -> dict:
+def metadata(leaders: list[int], topic: str = "probe", error: int = 0) -> dict[str, Any]:
     return {
         "brokers": BROKERS,
         "cluster_id": "c1",

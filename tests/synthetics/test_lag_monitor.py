@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import urllib.request
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
@@ -119,10 +120,11 @@ async def test_lag_seconds_of_a_stopped_group_grow_with_the_clock_and_match_the_
                 assert monitor_value == broker_value, key
 
 
-def _only_group(service: LagService, group: str) -> dict:
+def _only_group(service: LagService, group: str) -> dict[str, Any]:
     (cluster,) = service.status()["clusters"]
     assert cluster["up"], cluster["error"]
-    (g,) = [g for g in cluster["groups"] if g["group"] == group]
+    matching: list[dict[str, Any]] = [g for g in cluster["groups"] if g["group"] == group]
+    (g,) = matching
     return g
 
 

@@ -74,7 +74,7 @@ def test_lag_seconds_is_zero_when_the_timestamp_could_not_be_read() -> None:
     ],
 )
 def test_retention_headroom_is_a_lower_bound_from_the_first_unconsumed_record(
-    retention_ms, now: int, headroom
+    retention_ms: int | None, now: int, headroom: float | None
 ) -> None:
     (g,) = LagBook().update([group(reading(0, 5, retention_ms=retention_ms))], now)
     assert g.partitions[0].retention_headroom_seconds == headroom

@@ -7,10 +7,11 @@ import asyncio
 
 from contracts.launcher import BrokerProcess
 from synthetics.config import SlaConfig
+from synthetics.probe import TargetProbe
 from tests.synthetics.support import eventually, new_probe, running, target, value
 
 
-def _awaiting(probe) -> int:
+def _awaiting(probe: TargetProbe) -> int:
     return sum(s.awaiting + s.in_flight for s in probe.ledger.summary())
 
 

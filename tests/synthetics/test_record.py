@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -56,7 +57,9 @@ def _flip(value: bytes, index: int) -> bytes:
         pytest.param(lambda v: b"", "not a probe record", id="an empty value"),
     ],
 )
-def test_damaged_values_are_rejected_with_a_reason(mutate, reason: str) -> None:
+def test_damaged_values_are_rejected_with_a_reason(
+    mutate: Callable[[bytes], bytes], reason: str
+) -> None:
     value = mutate(encode_value(ProbeRecord("0123456789abcdef", 3, 41, 5, 20)))
     with pytest.raises(CorruptRecordError, match=reason):
         decode_value(value)
@@ -87,5 +90,5 @@ def test_traceparent_is_w3c_version_00_and_parses_back() -> None:
     ],
     ids=["absent", "empty", "garbage", "all-zero trace id", "truncated"],
 )
-def test_malformed_traceparents_give_no_trace_id(value) -> None:
+def test_malformed_traceparents_give_no_trace_id(value: bytes | str | None) -> None:
     assert parse_traceparent(value) is None

@@ -237,26 +237,27 @@ def test_with_prometheus_runs_prometheus_and_alertmanager_with_the_generated_rul
         assert up.ready.prometheus_url == f"http://127.0.0.1:{prometheus}"
         assert up.ready.alertmanager_url == f"http://127.0.0.1:{alertmanager}"
 
-        def query(path: str) -> dict[str, object]:
+        def query(path: str) -> dict[str, Any]:
             with urllib.request.urlopen(
                 f"http://127.0.0.1:{prometheus}{path}", timeout=5
             ) as response:
-                return json.loads(response.read())  # type: ignore[no-any-return]
+                document: dict[str, Any] = json.loads(response.read())
+            return document
 
         deadline = time.monotonic() + 40
         scraped = False
         while time.monotonic() < deadline and not scraped:
             try:
-                result = query("/api/v1/query?query=up")["data"]["result"]  # type: ignore[index]
-                scraped = any(r["value"][1] == "1" for r in result)  # type: ignore[index]
+                result = query("/api/v1/query?query=up")["data"]["result"]
+                scraped = any(r["value"][1] == "1" for r in result)
             except OSError:
                 pass
             time.sleep(0.5)
         assert scraped, "Prometheus never scraped the platform"
-        groups = query("/api/v1/rules")["data"]["groups"]  # type: ignore[index]
-        names = {g["name"] for g in groups}  # type: ignore[index]
+        groups = query("/api/v1/rules")["data"]["groups"]
+        names = {g["name"] for g in groups}
         assert any("tidewatch" in n for n in names)
-        assert len(groups) >= 5  # type: ignore[arg-type]
+        assert len(groups) >= 5
         with urllib.request.urlopen(
             f"http://127.0.0.1:{alertmanager}/-/ready", timeout=5
         ) as response:

@@ -1,6 +1,10 @@
 """Consumer-group APIs: FindCoordinator (v0-4), JoinGroup (v0-7), SyncGroup (v0-5),
 Heartbeat (v0-4), LeaveGroup (v0-4, batched from v3), ListGroups (v0-4),
-DescribeGroups (v0-5) and DeleteGroups (v0-2). This node coordinates every group."""
+DescribeGroups (v0-5) and DeleteGroups (v0-2).
+
+The coordinator of a group is the leader of its offsets partition
+(``GroupService.coordinator_for``); a request for a group whose partition is not led here
+answers NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while it loads)."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from broker.coordinator.coordinator import JoinRequest
-from broker.coordinator.group import GroupState
+from broker.coordinator.group import ConsumerGroup, GroupState
 from broker.protocol.apis import ApiKey, response_class
 from broker.server.authorizer import Operation, ResourceType
 from broker.server.context import BrokerServices, RequestContext, allowed, make, nested
@@ -37,36 +41,35 @@ def _ms(value: Any, default: int) -> int:
     return default
 
 
+def _coordinator(services: BrokerServices, key_type: int, key: str) -> dict[str, Any]:
+    """The FindCoordinator answer for one key: the leader of the group's offsets
+    partition, which is this node when it leads it (single node: always)."""
+    if key_type != _GROUP_KEY:
+        error, message = ErrorCode.coordinator_not_available, "transactions are not supported"
+    elif not services.groups.leads(services.groups.coordinator_for(key)):
+        error, message = ErrorCode.coordinator_not_available, "no leader for its partition"
+    else:
+        return {
+            "error_code": ErrorCode.none,
+            "error_message": None,
+            "node_id": services.node_id,
+            "host": services.advertised.host,
+            "port": services.advertised.port,
+        }
+    return {"error_code": error, "error_message": message, "node_id": -1, "host": "", "port": -1}
+
+
 def handle_find_coordinator(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
     cls = response_class(ApiKey.FIND_COORDINATOR, ctx.version)
-    node, host, port = services.node_id, services.advertised.host, services.advertised.port
     key_type = getattr(request, "key_type", _GROUP_KEY)
-    error = ErrorCode.none if key_type == _GROUP_KEY else ErrorCode.coordinator_not_available
-    message = None if error is ErrorCode.none else "transactions are not supported"
     if hasattr(request, "coordinator_keys"):
         coordinator_cls = nested(cls, "Coordinator")
         coordinators = tuple(
-            make(
-                coordinator_cls,
-                key=key,
-                node_id=node,
-                host=host,
-                port=port,
-                error_code=error,
-                error_message=message,
-            )
+            make(coordinator_cls, key=key, **_coordinator(services, key_type, key))
             for key in request.coordinator_keys
         )
         return make(cls, throttle_time=_ZERO, coordinators=coordinators)
-    return make(
-        cls,
-        throttle_time=_ZERO,
-        error_code=error,
-        error_message=message,
-        node_id=node,
-        host=host,
-        port=port,
-    )
+    return make(cls, throttle_time=_ZERO, **_coordinator(services, key_type, request.key))
 
 
 async def handle_join(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
@@ -135,33 +138,30 @@ async def handle_sync(services: BrokerServices, ctx: RequestContext, request: An
 
 def handle_heartbeat(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
     cls = response_class(ApiKey.HEARTBEAT, ctx.version)
-    error = services.groups.coordinator.heartbeat(
-        request.group_id, request.generation_id, request.member_id, services.clock.time_ms()
-    )
+    error = services.groups.heartbeat(request.group_id, request.generation_id, request.member_id)
     return make(cls, throttle_time=_ZERO, error_code=wire_error(error))
 
 
 def handle_leave(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
     cls = response_class(ApiKey.LEAVE_GROUP, ctx.version)
-    now = services.clock.time_ms()
-    coordinator = services.groups.coordinator
     if hasattr(request, "members"):
         identities = [(m.member_id, m.group_instance_id) for m in request.members]
-        errors = coordinator.leave(request.group_id, identities, now)
+        error, errors = services.groups.leave(request.group_id, identities)
         member_cls = nested(cls, "MemberResponse")
-        members = tuple(
+        members = tuple(  # none when the whole request failed (NOT_COORDINATOR...)
             make(member_cls, member_id=m, group_instance_id=i, error_code=wire_error(e))
-            for (m, i), e in zip(identities, errors, strict=True)
+            for (m, i), e in zip(identities, errors, strict=False)
         )
-        return make(cls, throttle_time=_ZERO, error_code=ErrorCode.none, members=members)
-    (error,) = coordinator.leave(request.group_id, [(request.member_id, None)], now)
-    return make(cls, throttle_time=_ZERO, error_code=wire_error(error))
+        return make(cls, throttle_time=_ZERO, error_code=wire_error(error), members=members)
+    error, errors = services.groups.leave(request.group_id, [(request.member_id, None)])
+    return make(cls, throttle_time=_ZERO, error_code=wire_error(errors[0] if errors else error))
 
 
 def handle_list_groups(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
     cls = response_class(ApiKey.LIST_GROUPS, ctx.version)
     listed_cls = nested(cls, "ListedGroup")
     states = {s.lower() for s in getattr(request, "states_filter", ())}
+    error, listed = services.groups.list_groups()
     groups = tuple(
         make(
             listed_cls,
@@ -169,11 +169,53 @@ def handle_list_groups(services: BrokerServices, ctx: RequestContext, request: A
             protocol_type=g.protocol_type,
             group_state=g.state.value,
         )
-        for g in services.groups.coordinator.listed()
+        for g in listed
         if (not states or g.state.value.lower() in states)
         and allowed(services, ctx, Operation.DESCRIBE, ResourceType.GROUP, g.group_id)
     )
-    return make(cls, throttle_time=_ZERO, error_code=ErrorCode.none, groups=groups)
+    return make(cls, throttle_time=_ZERO, error_code=wire_error(error), groups=groups)
+
+
+def _described(
+    group_cls: type[Any],
+    member_cls: type[Any],
+    group_id: str,
+    error: ErrorCode,
+    group: ConsumerGroup | None,
+) -> Any:
+    if group is None or error is not ErrorCode.none:
+        return make(
+            group_cls,
+            error_code=error,
+            group_id=group_id,
+            group_state=GroupState.DEAD.value if error is ErrorCode.none else "",
+            protocol_type="",
+            protocol_data="",
+            members=(),
+            authorized_operations=-2147483648,
+        )
+    members = tuple(
+        make(
+            member_cls,
+            member_id=m.member_id,
+            group_instance_id=m.group_instance_id,
+            client_id=m.client_id,
+            client_host=m.client_host,
+            member_metadata=m.metadata_for(group.protocol_name or ""),
+            member_assignment=m.assignment,
+        )
+        for m in group.members.values()
+    )
+    return make(
+        group_cls,
+        error_code=ErrorCode.none,
+        group_id=group_id,
+        group_state=group.state.value,
+        protocol_type=group.protocol_type,
+        protocol_data=group.protocol_name or "",
+        members=members,
+        authorized_operations=-2147483648,
+    )
 
 
 def handle_describe_groups(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
@@ -182,53 +224,16 @@ def handle_describe_groups(services: BrokerServices, ctx: RequestContext, reques
     member_cls = nested(cls, "DescribedGroupMember")
     described = []
     for group_id in request.groups:
-        group = services.groups.coordinator.groups.get(group_id)
-        error = ErrorCode.none
         if not allowed(services, ctx, Operation.DESCRIBE, ResourceType.GROUP, group_id):
-            error = ErrorCode.group_authorization_failed
-        if group is None or error is not ErrorCode.none:
-            state = GroupState.DEAD.value if error is ErrorCode.none else ""
-            described.append(
-                make(
-                    group_cls,
-                    error_code=error,
-                    group_id=group_id,
-                    group_state=state,
-                    protocol_type="",
-                    protocol_data="",
-                    members=(),
-                    authorized_operations=-2147483648,
-                )
-            )
-            continue
-        members = tuple(
-            make(
-                member_cls,
-                member_id=m.member_id,
-                group_instance_id=m.group_instance_id,
-                client_id=m.client_id,
-                client_host=m.client_host,
-                member_metadata=m.metadata_for(group.protocol_name or ""),
-                member_assignment=m.assignment,
-            )
-            for m in group.members.values()
-        )
-        described.append(
-            make(
-                group_cls,
-                error_code=ErrorCode.none,
-                group_id=group_id,
-                group_state=group.state.value,
-                protocol_type=group.protocol_type,
-                protocol_data=group.protocol_name or "",
-                members=members,
-                authorized_operations=-2147483648,
-            )
-        )
+            error, group = ErrorCode.group_authorization_failed, None
+        else:
+            code, group = services.groups.describe(group_id)
+            error = wire_error(code)
+        described.append(_described(group_cls, member_cls, group_id, error, group))
     return make(cls, throttle_time=_ZERO, groups=tuple(described))
 
 
-def handle_delete_groups(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
+async def handle_delete_groups(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
     cls = response_class(ApiKey.DELETE_GROUPS, ctx.version)
     result_cls = nested(cls, "DeletableGroupResult")
     results = []
@@ -236,6 +241,6 @@ def handle_delete_groups(services: BrokerServices, ctx: RequestContext, request:
         if not allowed(services, ctx, Operation.DELETE, ResourceType.GROUP, group_id):
             error = ErrorCode.group_authorization_failed
         else:
-            error = wire_error(services.groups.delete(group_id))
+            error = wire_error(await services.groups.delete(group_id))
         results.append(make(result_cls, group_id=group_id, error_code=error))
     return make(cls, throttle_time=_ZERO, results=tuple(results))

@@ -66,9 +66,20 @@ async def handle_commit(services: BrokerServices, ctx: RequestContext, request: 
 
 
 def _group_offsets(
-    services: BrokerServices, group_id: str, topics: Any, topic_cls: type[Any], part_cls: type[Any]
-) -> tuple[Any, ...]:
-    committed = services.groups.coordinator.committed(group_id)
+    services: BrokerServices,
+    version: int,
+    group_id: str,
+    topics: Any,
+    classes: tuple[type[Any], type[Any]],
+) -> tuple[ErrorCode, tuple[Any, ...]]:
+    """(group error, topics) for one group. As Kafka, a group error (NOT_COORDINATOR...)
+    comes without topics from v2 on, and on every requested partition before (v1 has
+    no group-level error)."""
+    topic_cls, part_cls = classes
+    code, committed = services.groups.committed(group_id)
+    error = wire_error(code)
+    if error is not ErrorCode.none and version >= 2:
+        return error, ()
     if topics is None:
         wanted: dict[str, list[int]] = {}
         for topic, partition in sorted(committed):
@@ -87,11 +98,11 @@ def _group_offsets(
                     committed_offset=c.offset if c else -1,
                     committed_leader_epoch=c.leader_epoch if c else -1,
                     metadata=(c.metadata if c else "") or "",
-                    error_code=ErrorCode.none,
+                    error_code=error,
                 )
             )
         out.append(make(topic_cls, name=topic, partitions=tuple(parts)))
-    return tuple(out)
+    return error, tuple(out)
 
 
 def handle_fetch(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
@@ -112,10 +123,10 @@ def handle_fetch(services: BrokerServices, ctx: RequestContext, request: Any) ->
                     )
                 )
                 continue
-            topics = _group_offsets(services, g.group_id, g.topics, topic_cls, part_cls)
-            groups.append(
-                make(group_cls, group_id=g.group_id, topics=topics, error_code=ErrorCode.none)
+            error, topics = _group_offsets(
+                services, ctx.version, g.group_id, g.topics, (topic_cls, part_cls)
             )
+            groups.append(make(group_cls, group_id=g.group_id, topics=topics, error_code=error))
         return make(cls, throttle_time=_ZERO, groups=tuple(groups))
     topic_cls = nested(cls, "OffsetFetchResponseTopic")
     part_cls = nested(cls, "OffsetFetchResponsePartition")
@@ -123,5 +134,7 @@ def handle_fetch(services: BrokerServices, ctx: RequestContext, request: Any) ->
         return make(
             cls, throttle_time=_ZERO, topics=(), error_code=ErrorCode.group_authorization_failed
         )
-    topics = _group_offsets(services, request.group_id, request.topics, topic_cls, part_cls)
-    return make(cls, throttle_time=_ZERO, topics=topics, error_code=ErrorCode.none)
+    error, topics = _group_offsets(
+        services, ctx.version, request.group_id, request.topics, (topic_cls, part_cls)
+    )
+    return make(cls, throttle_time=_ZERO, topics=topics, error_code=error)

@@ -19,13 +19,13 @@ from contracts.clock import ManualClock
 from tests.support.local_metadata import LocalMetadata
 
 
-class TestReplicas(ReplicaManager):
+class ManagedReplicas(ReplicaManager):
     """A ReplicaManager whose topics the test creates and deletes by hand."""
 
     metadata: LocalMetadata
 
     def create_topic(
-        self, name: str, partitions: int = 1, configs: Mapping[str, str] | None = None
+        self, name: str, partitions: int = 1, configs: Mapping[str, str | None] | None = None
     ) -> TopicImage:
         return self.metadata.create_topic(name, partitions, configs)
 
@@ -39,12 +39,12 @@ class TestReplicas(ReplicaManager):
 @contextmanager
 def open_replicas(
     data_dir: Path, clock: ManualClock, defaults: LogConfig | None = None
-) -> Iterator[TestReplicas]:
+) -> Iterator[ManagedReplicas]:
     """A ReplicaManager whose appends are visible at once (interval flush policy, never
     started), closed on exit."""
     manager = LogManager(data_dir, defaults or LogConfig(), clock.time_ms)
     manager.open()
-    replicas = TestReplicas(manager, Flusher(FlushPolicy.INTERVAL, 60_000), clock)
+    replicas = ManagedReplicas(manager, Flusher(FlushPolicy.INTERVAL, 60_000), clock)
     replicas.metadata = LocalMetadata(replicas)
     try:
         yield replicas

@@ -13,10 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broker.cluster.purgatory import FetchPurgatory, PartitionKey
-from broker.cluster.replica_manager import ReplicaManager
 from broker.records.record import Record, build_batch
 from contracts.clock import ManualClock
-from tests.broker.cluster.replicas import open_replicas, produce
+from tests.broker.cluster.replicas import ManagedReplicas, open_replicas, produce
 
 A: PartitionKey = ("orders", 0)
 B: PartitionKey = ("orders", 1)
@@ -146,13 +145,13 @@ def test_each_waiter_completes_exactly_when_one_of_its_partitions_is_notified(
 
 
 @pytest.fixture
-def replicas(tmp_path: Path) -> Iterator[ReplicaManager]:
+def replicas(tmp_path: Path) -> Iterator[ManagedReplicas]:
     with open_replicas(tmp_path / "data", ManualClock()) as manager:
         manager.create_topic("orders", 2)
         yield manager
 
 
-async def _until_waiting(replicas: ReplicaManager, count: int) -> None:
+async def _until_waiting(replicas: ManagedReplicas, count: int) -> None:
     """Yield to the loop until ``count`` fetches wait (bounded only against a hang)."""
     for _ in range(10_000):
         if replicas.purgatory.waiting == count:
@@ -165,14 +164,14 @@ async def _until_waiting(replicas: ReplicaManager, count: int) -> None:
     "timeout_s", [pytest.param(0, id="no wait"), pytest.param(-1, id="a negative wait")]
 )
 async def test_a_fetch_that_may_not_wait_returns_without_registering(
-    replicas: ReplicaManager, timeout_s: float
+    replicas: ManagedReplicas, timeout_s: float
 ) -> None:
     await replicas.wait_for_data([A], timeout_s)
     assert replicas.purgatory.waiting == 0
 
 
 async def test_an_append_ends_the_wait_of_a_fetch_on_that_partition(
-    replicas: ReplicaManager,
+    replicas: ManagedReplicas,
 ) -> None:
     fetch = asyncio.create_task(replicas.wait_for_data([A, B], 3_600))
     await _until_waiting(replicas, 1)
@@ -183,7 +182,7 @@ async def test_an_append_ends_the_wait_of_a_fetch_on_that_partition(
     assert replicas.purgatory.waiting == 0
 
 
-async def test_a_retried_idempotent_batch_does_not_end_a_wait(replicas: ReplicaManager) -> None:
+async def test_a_retried_idempotent_batch_does_not_end_a_wait(replicas: ManagedReplicas) -> None:
     partition = replicas.get(*A)
     assert partition is not None
     raw = build_batch([Record(b"v")], producer_id=1, producer_epoch=0, base_sequence=0)
@@ -197,7 +196,7 @@ async def test_a_retried_idempotent_batch_does_not_end_a_wait(replicas: ReplicaM
         await fetch
 
 
-async def test_deleting_the_topic_ends_the_wait_of_its_fetches(replicas: ReplicaManager) -> None:
+async def test_deleting_the_topic_ends_the_wait_of_its_fetches(replicas: ManagedReplicas) -> None:
     fetch = asyncio.create_task(replicas.wait_for_data([A], 3_600))
     await _until_waiting(replicas, 1)
     replicas.delete_topic("orders")
@@ -205,7 +204,7 @@ async def test_deleting_the_topic_ends_the_wait_of_its_fetches(replicas: Replica
     assert replicas.purgatory.waiting == 0
 
 
-async def test_a_cancelled_fetch_leaves_no_waiter_behind(replicas: ReplicaManager) -> None:
+async def test_a_cancelled_fetch_leaves_no_waiter_behind(replicas: ManagedReplicas) -> None:
     fetches = [asyncio.create_task(replicas.wait_for_data([A, B], 3_600)) for _ in range(50)]
     await _until_waiting(replicas, 50)
     for fetch in fetches:
@@ -216,7 +215,7 @@ async def test_a_cancelled_fetch_leaves_no_waiter_behind(replicas: ReplicaManage
 
 
 async def test_an_expired_fetch_returns_and_leaves_no_waiter_behind(
-    replicas: ReplicaManager,
+    replicas: ManagedReplicas,
 ) -> None:
     # No data ever arrives, so this wait can only end by expiring, whatever the timing.
     await replicas.wait_for_data([A], 0.001)

@@ -14,14 +14,13 @@ from pathlib import Path
 import pytest
 
 from broker.cluster.partition import Partition
-from broker.cluster.replica_manager import ReplicaManager
 from broker.coordinator.coordinator import GroupCoordinator, OffsetCommitPlan
 from broker.coordinator.group import CommittedOffset
 from broker.coordinator.lag import LagTracker, PartitionLag
 from broker.records.batch import Compression
 from contracts.clock import ManualClock
 from contracts.lag.status import LagStatus, StatusConfig
-from tests.broker.cluster.replicas import open_replicas, produce
+from tests.broker.cluster.replicas import ManagedReplicas, open_replicas, produce
 from tests.broker.records.undecodable import undecodable_batch
 
 NOW_MS = 1_700_000_000_000
@@ -34,7 +33,7 @@ class Broker:
     """The pieces lag is computed from, joined as the broker joins them."""
 
     clock: ManualClock
-    replicas: ReplicaManager
+    replicas: ManagedReplicas
     coordinator: GroupCoordinator
     tracker: LagTracker
 

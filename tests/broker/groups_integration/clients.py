@@ -185,7 +185,9 @@ def read_confluent(bootstrap: str, group: str, topic: str, partitions: int) -> O
         while len(first) < partitions and time.monotonic() < deadline:
             message = consumer.poll(0.2)
             if message is not None and message.error() is None:
-                first.setdefault(message.partition(), message.offset())
+                partition, offset = message.partition(), message.offset()
+                assert partition is not None and offset is not None
+                first.setdefault(partition, offset)
     finally:
         consumer.close()
     return first

@@ -54,6 +54,14 @@ class Journal:
         self.out.flush()
 
 
+def _confluent_row(
+    partition: int | None, offset: int | None, value: bytes | None
+) -> tuple[int, int, bytes]:
+    """A consumed confluent-kafka record as a journal row (a record always has a place)."""
+    assert partition is not None and offset is not None
+    return partition, offset, value or b""
+
+
 def run_confluent(args: argparse.Namespace, journal: Journal, stop: list[bool]) -> None:
     from confluent_kafka import Consumer, KafkaException
 
@@ -78,7 +86,9 @@ def run_confluent(args: argparse.Namespace, journal: Journal, stop: list[bool]) 
     while not stop[0]:
         messages = consumer.consume(num_messages=500, timeout=POLL_TIMEOUT_S)
         rows = [
-            (m.partition(), m.offset(), m.value() or b"") for m in messages if m.error() is None
+            _confluent_row(m.partition(), m.offset(), m.value())
+            for m in messages
+            if m.error() is None
         ]
         journal.records(rows)
         if rows:

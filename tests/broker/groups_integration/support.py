@@ -135,7 +135,8 @@ def producing(
 
 def _get(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as response:
-        return response.read().decode()
+        body: bytes = response.read()
+    return body.decode()
 
 
 def group_status(http_url: str, group: str) -> dict[str, Any] | None:

@@ -237,7 +237,9 @@ def test_an_admin_removes_static_members_in_one_batched_leave_group(
         for i in range(2)
     ]
     wait_until(lambda: stable_with_members(http_url, group, 2), 40, "two static members")
-    rebalances = group_status(http_url, group)["rebalances"]
+    before = group_status(http_url, group)
+    assert before is not None
+    rebalances = before["rebalances"]
 
     kp = kafka_python_admin(bootstrap)
     try:
@@ -252,6 +254,7 @@ def test_an_admin_removes_static_members_in_one_batched_leave_group(
         "ghost": "UnknownMemberIdError",
     }
     status = group_status(http_url, group)
+    assert status is not None
     assert status["rebalances"] == rebalances + 1
     assert status["members"] == 1
     # The removed consumer is still running: it finds itself fenced and joins again.

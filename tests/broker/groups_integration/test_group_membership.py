@@ -159,7 +159,9 @@ def test_a_member_that_leaves_politely_hands_over_its_partitions_well_before_a_s
         for _ in range(2)
     ]
     settle(shared_broker, group, members, "two members to share six partitions")
-    rebalances_before = group_status(shared_broker.http_url, group)["rebalances"]
+    before = group_status(shared_broker.http_url, group)
+    assert before is not None
+    rebalances_before = before["rebalances"]
 
     with producing(bootstrap, topic, PARTITIONS, family) as producer:
         wait_until(lambda: all(m.records() for m in members), 30, "every member to consume")
@@ -238,7 +240,9 @@ def test_a_static_member_restarted_within_its_session_gets_its_partitions_back_w
         for i in range(2)
     )
     owned = settle(shared_broker, group, [crashed, other], "two static members")
-    rebalances = group_status(http_url, group)["rebalances"]
+    before = group_status(http_url, group)
+    assert before is not None
+    rebalances = before["rebalances"]
     events = other.rebalance_events()
 
     crashed.kill()
@@ -258,6 +262,7 @@ def test_a_static_member_restarted_within_its_session_gets_its_partitions_back_w
     assert time.monotonic() - started < LONG_SESSION_S
     assert again == owned[crashed.name]
     status = group_status(http_url, group)
+    assert status is not None
     assert status["rebalances"] == rebalances
     assert status["members"] == 2 and status["state"] == "Stable"
     assert other.rebalance_events() == events, "the other member saw a rebalance"

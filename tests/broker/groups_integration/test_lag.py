@@ -222,7 +222,8 @@ def commit(consumer: Consumer, topic: str, offset: int) -> None:
 def only_partition(http_url: str, group: str) -> dict[str, Any]:
     status = group_status(http_url, group)
     assert status is not None
-    (partition,) = status["partitions"]
+    partitions: list[dict[str, Any]] = status["partitions"]
+    (partition,) = partitions
     return partition
 
 

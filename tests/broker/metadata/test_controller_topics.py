@@ -328,7 +328,7 @@ def test_create_partitions_adds_partitions_with_the_topic_replication_factor() -
         pytest.param(
             NewPartitions("nope", 3),
             KafkaError.UNKNOWN_TOPIC_OR_PARTITION,
-            "no topic",
+            "does not exist",
             id="an unknown topic",
         ),
         pytest.param(

@@ -27,12 +27,15 @@ Answer = AlterPartitionResponse | ErrorResponse
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[LocalBroker]:
-    broker = local_broker(BrokerConfig(data_dir=tmp_path / "data"), ManualClock(), peers=(1, 2))
+    loop = asyncio.new_event_loop()
+    config = BrokerConfig(data_dir=tmp_path / "data")
+    broker = local_broker(config, ManualClock(), loop, peers=(1, 2))
     broker.metadata.create_topic(TOPIC, assignments={0: (0, 1, 2)})
     try:
         yield broker
     finally:
-        broker.close()
+        broker.close(loop)
+        loop.close()
 
 
 def _leader_partition(broker: LocalBroker) -> Partition:

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kio.serial import entity_writer
 from kio.static.primitive import Records
+from kio.static.protocol import Entity
 
 from broker.protocol.apis import SUPPORTED, request_class
 from broker.protocol.bounds import BoundsError, check_request
@@ -28,7 +29,7 @@ DECODABLE = [
 ]
 
 
-def _encode(entity: object) -> bytes:
+def _encode(entity: Entity) -> bytes:
     buf = io.BytesIO()
     entity_writer(type(entity))(buf, entity)
     return buf.getvalue()

@@ -179,13 +179,12 @@ def test_the_interval_policy_fsyncs_acknowledged_data_in_a_background_round(
     windows = []
     for round_ in range(5):
         delivered: list[float] = []
-        producer.produce(
-            TOPIC,
-            value=b"r%d" % round_,
-            on_delivery=lambda err, _, out=delivered: (
-                out.append(time.monotonic()) if not err else None
-            ),
-        )
+
+        def on_delivery(err: object, _msg: object, out: list[float] = delivered) -> None:
+            if not err:
+                out.append(time.monotonic())
+
+        producer.produce(TOPIC, value=b"r%d" % round_, on_delivery=on_delivery)
         if producer.flush(10) != 0 or not delivered:
             raise KafkaException("not delivered")
         acked_at = delivered[0]

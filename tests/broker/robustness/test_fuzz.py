@@ -24,6 +24,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from broker.protocol.apis import SUPPORTED
+from broker.storage.manager import METADATA_LOG_DIR
 from contracts.launcher import BrokerProcess
 from tests.broker.robustness import fuzz, wire
 from tests.broker.robustness.clients import KafkaConsumer, TopicPartition
@@ -189,7 +190,11 @@ def test_the_broker_survives_100k_mutated_requests_and_stored_data_is_unchanged(
 
     # Everything stored anywhere is valid; a crash-restart recovers without truncating.
     broker.kill()
-    logs = [d for d in broker.data_dir.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    logs = [
+        d
+        for d in broker.data_dir.iterdir()
+        if d.is_dir() and not d.name.startswith(".") and d.name != METADATA_LOG_DIR
+    ]
     logs += list((broker.data_dir / ".coordinator").glob("offsets-*"))
     batches = {d.name: assert_partition_directory_is_intact(d) for d in logs}
     assert batches[f"{PRISTINE}-0"] > 0

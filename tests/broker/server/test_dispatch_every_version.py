@@ -45,7 +45,7 @@ st.register_type_strategy(
     st.one_of(_valid_batches, _valid_batches, st.binary(max_size=80)).map(primitive.Records),
 )
 st.register_type_strategy(
-    TopicName,  # type: ignore[type-abstract]
+    TopicName,
     st.one_of(st.just("existing"), st.just("existing"), st.text(max_size=12)),
 )
 
@@ -97,10 +97,10 @@ def dispatcher(
     tmp_path_factory: pytest.TempPathFactory, loop: asyncio.AbstractEventLoop
 ) -> Iterator[Dispatcher]:
     config = BrokerConfig(data_dir=tmp_path_factory.mktemp("data"), auto_create_topics=False)
-    broker = local_broker(config, ManualClock())
+    broker = local_broker(config, ManualClock(), loop)
     broker.metadata.create_topic("existing", 2)
     yield Dispatcher(broker.services)
-    loop.run_until_complete(broker.app.replicas.close())
+    broker.close(loop)
 
 
 @pytest.mark.parametrize(
@@ -130,7 +130,7 @@ def test_every_advertised_version_answers_decodable_responses(
         reply = dispatched.reply
         if inspect.isawaitable(reply):
             try:
-                reply = loop.run_until_complete(asyncio.wait_for(reply, 0.5))  # type: ignore[arg-type]
+                reply = loop.run_until_complete(asyncio.wait_for(reply, 0.5))
             except TimeoutError:
                 # Only a join or sync may legitimately wait for other members.
                 assert key in (ApiKey.JOIN_GROUP, ApiKey.SYNC_GROUP)
@@ -155,16 +155,19 @@ def test_every_advertised_version_answers_decodable_responses(
 def test_errors_nested_in_control_plane_responses_reach_request_metrics() -> None:
     from kio.schema.delete_groups.v2.response import DeletableGroupResult, DeleteGroupsResponse
     from kio.schema.errors import ErrorCode
+    from kio.schema.types import GroupId
+    from kio.static.primitive import i32Timedelta
 
     from broker.server.dispatch import first_error
 
+    no_throttle = i32Timedelta.parse(datetime.timedelta(0))
     response = DeleteGroupsResponse(
-        throttle_time=datetime.timedelta(0),
+        throttle_time=no_throttle,
         results=(
-            DeletableGroupResult(group_id="ok", error_code=ErrorCode.none),
-            DeletableGroupResult(group_id="busy", error_code=ErrorCode.non_empty_group),
+            DeletableGroupResult(group_id=GroupId("ok"), error_code=ErrorCode.none),
+            DeletableGroupResult(group_id=GroupId("busy"), error_code=ErrorCode.non_empty_group),
         ),
     )
     assert first_error(response) is ErrorCode.non_empty_group
-    clean = DeleteGroupsResponse(throttle_time=datetime.timedelta(0), results=())
+    clean = DeleteGroupsResponse(throttle_time=no_throttle, results=())
     assert first_error(clean) is None

@@ -34,12 +34,14 @@ FETCH_VERSION = 12
 
 @pytest.fixture
 def leader(tmp_path: Path) -> Iterator[LocalBroker]:
-    broker = local_broker(BrokerConfig(data_dir=tmp_path / "data"), peers=(1, 2))
+    loop = asyncio.new_event_loop()
+    broker = local_broker(BrokerConfig(data_dir=tmp_path / "data"), None, loop, peers=(1, 2))
     broker.metadata.create_topic(TOPIC, assignments={0: (0, 1, 2)})
     try:
         yield broker
     finally:
-        broker.close()
+        broker.close(loop)
+        loop.close()
 
 
 def _partition(broker: LocalBroker) -> Partition:

@@ -29,7 +29,8 @@ def test_a_sequential_reader_crosses_every_segment_boundary(tmp_path: Path) -> N
     for i in range(20):
         _append(log, b"v%02d" % i, count=2)
     assert log.segment_count > 3
-    offset, seen = 0, []
+    offset = 0
+    seen: list[int] = []
     for _ in range(100):  # each read stays inside one segment
         if offset >= log.log_end_offset:
             break
@@ -96,7 +97,8 @@ def test_a_roll_that_cannot_write_its_files_fails_with_a_storage_error_and_keeps
     _append(log, b"z", count=2)  # space is back: the roll and the append succeed
     assert log.segment_count == stuck_segments + 1
     assert log.log_end_offset == stuck_end + 2
-    offset, values = 0, []
+    offset = 0
+    values: list[bytes | None] = []
     while offset < log.log_end_offset:
         records = decode_batch_all(bytes(log.read(offset, 1 << 20, log.log_end_offset).data))
         values.extend(r.value for r in records)
