@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import uuid
 from functools import partial
 from typing import Any
@@ -459,6 +460,28 @@ async def test_garbage_is_refused_without_disturbing_the_other_peers(
         )
     finally:
         await peer.close()
+        await stop_all(nodes)
+
+
+async def test_random_bytes_before_or_after_the_hello_never_disturb_the_others() -> None:
+    rng = random.Random(12)
+    nodes = await start_voters(2, max_frame_bytes=64 * 1024)
+    try:
+        for session in range(100):
+            peer = await RawPeer.connect(nodes[0].config.voters[1])
+            if session % 2:
+                await peer.handshake(100 + session, [1, 2])
+            for _ in range(rng.randint(1, 4)):
+                peer.send_raw(rng.randbytes(rng.randint(1, 300)))
+            await peer.close()
+            nodes[1].transport.send_raft(append_entries(2, 1, str(session).encode()))
+            await eventually(partial(_received, nodes[0], session + 1), "traffic flows")
+        assert nodes[0].sees({2}) and nodes[1].sees({1})
+        assert not any(event == ("disconnected", 2) for event in nodes[0].events)
+        assert nodes[0].raft == [
+            append_entries(2, 1, str(session).encode()) for session in range(100)
+        ]
+    finally:
         await stop_all(nodes)
 
 
