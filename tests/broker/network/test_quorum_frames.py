@@ -40,6 +40,7 @@ hellos = st.builds(
 )
 
 
+@settings(deadline=None)
 @given(hellos)
 def test_every_hello_survives_an_encode_decode_round_trip(hello: Hello) -> None:
     body = encode_hello(hello)
@@ -59,7 +60,7 @@ def test_a_hello_is_laid_out_field_by_field() -> None:
     )
 
 
-@settings(max_examples=1000)
+@settings(max_examples=1000, deadline=None)
 @given(st.integers(0, 255), st.binary(max_size=80))
 def test_random_hello_bodies_decode_or_raise_frame_error(kind: int, body: bytes) -> None:
     try:
