@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from broker.error_codes import KafkaError
@@ -74,8 +74,10 @@ INCREMENTAL = IncrementalAlterConfigsRequest(
 
 
 # -- round trips ----------------------------------------------------------------------
+# No deadlines and no "too slow" health check: a busy machine must not fail a test.
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(requests)
 def test_every_request_survives_an_encode_decode_round_trip(request: RpcRequest[Any]) -> None:
     data = encode_rpc(request)
@@ -83,6 +85,7 @@ def test_every_request_survives_an_encode_decode_round_trip(request: RpcRequest[
     assert encode_rpc(decode_request(data)) == data
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(responses)
 def test_every_response_survives_an_encode_decode_round_trip(response: RpcResponse) -> None:
     data = encode_rpc(response)
@@ -412,7 +415,7 @@ def test_encoding_an_unregistered_type_is_a_type_error() -> None:
 # -- fuzzing --------------------------------------------------------------------------
 
 
-@settings(max_examples=2000)
+@settings(max_examples=2000, deadline=None)
 @given(st.binary(max_size=300))
 def test_random_bytes_either_decode_canonically_or_raise_rpc_error(data: bytes) -> None:
     for decode in (decode_request, decode_response):
@@ -423,7 +426,7 @@ def test_random_bytes_either_decode_canonically_or_raise_rpc_error(data: bytes) 
         assert encode_rpc(message) == data
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(requests | responses, st.data())
 def test_mutated_valid_rpcs_either_decode_canonically_or_raise_rpc_error(
     message: RpcRequest[Any] | RpcResponse, data: st.DataObject
@@ -449,7 +452,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=1000)
+@settings(max_examples=1000, deadline=None)
 @given(st.sampled_from([*REQUEST_TYPES, *RESPONSE_TYPES]), json_values)
 def test_arbitrary_json_under_a_known_kind_decodes_or_raises_rpc_error(
     kind: str, data: Any

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broker.network.quorum_config import QuorumTransportConfig
@@ -40,6 +40,7 @@ hellos = st.builds(
 )
 
 
+@settings(deadline=None)
 @given(hellos)
 def test_every_hello_survives_an_encode_decode_round_trip(hello: Hello) -> None:
     body = encode_hello(hello)
@@ -57,6 +58,16 @@ def test_a_hello_is_laid_out_field_by_field() -> None:
             b"\x00\x00\x00\x01\x00\x00\x00\x03",  # voters, ascending
         ]
     )
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.integers(0, 255), st.binary(max_size=80))
+def test_random_hello_bodies_decode_or_raise_frame_error(kind: int, body: bytes) -> None:
+    try:
+        hello = decode_hello(kind, body)
+    except FrameError:
+        return
+    assert encode_hello(hello) == body
 
 
 def test_a_frame_header_counts_the_kind_byte_in_its_length() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import uuid
 from functools import partial
 from typing import Any
@@ -324,7 +325,9 @@ async def test_a_restarted_voter_is_reconnected_and_traffic_resumes() -> None:
         assert first.events.count(("connected", 2)) == 2
         first.transport.send_raft(append_entries(1, 2))
         await eventually(lambda: second.raft == [append_entries(1, 2)], "traffic resumed")
-        assert first.transport.stats.reconnects >= 1
+        await eventually(
+            lambda: first.transport.stats.reconnects == 1, "voter 1 re-dialled voter 2 itself"
+        )
     finally:
         await stop_all(nodes)
 
@@ -334,6 +337,7 @@ async def test_the_disconnect_callback_fires_once_when_a_peer_transport_stops() 
     broker = await Node(4, voter.config.voters).start()
     try:
         await eventually(lambda: ("connected", 4) in voter.events, "the voter sees the broker")
+        await eventually(partial(broker.sees, {1}), "the broker sees the voter")
         await broker.transport.stop()
         await eventually(lambda: ("disconnected", 4) in voter.events, "the voter sees it go")
         assert voter.events == [("connected", 4), ("disconnected", 4)]
@@ -342,6 +346,7 @@ async def test_the_disconnect_callback_fires_once_when_a_peer_transport_stops() 
         await stop_all([broker, voter])
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
 async def test_stop_ends_every_task_and_closes_every_socket() -> None:
     descriptors = len(os.listdir("/proc/self/fd"))
     blocked = asyncio.Event()
@@ -456,6 +461,28 @@ async def test_garbage_is_refused_without_disturbing_the_other_peers(
         )
     finally:
         await peer.close()
+        await stop_all(nodes)
+
+
+async def test_random_bytes_before_or_after_the_hello_never_disturb_the_others() -> None:
+    rng = random.Random(12)
+    nodes = await start_voters(2, max_frame_bytes=64 * 1024)
+    try:
+        for session in range(100):
+            peer = await RawPeer.connect(nodes[0].config.voters[1])
+            if session % 2:
+                await peer.handshake(100 + session, [1, 2])
+            for _ in range(rng.randint(1, 4)):
+                peer.send_raw(rng.randbytes(rng.randint(1, 300)))
+            await peer.close()
+            nodes[1].transport.send_raft(append_entries(2, 1, str(session).encode()))
+            await eventually(partial(_received, nodes[0], session + 1), "traffic flows")
+        assert nodes[0].sees({2}) and nodes[1].sees({1})
+        assert not any(event == ("disconnected", 2) for event in nodes[0].events)
+        assert nodes[0].raft == [
+            append_entries(2, 1, str(session).encode()) for session in range(100)
+        ]
+    finally:
         await stop_all(nodes)
 
 
