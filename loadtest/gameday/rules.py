@@ -57,9 +57,10 @@ AGE_THRESHOLDS: Final = (
     "retention_headroom_ticket_seconds",
 )
 LATENCY_THRESHOLDS: Final = ("flush_p99_seconds",)
-# A compressed ``for`` (not zero) spans at least this many scrapes: no single failed or
-# late scrape can hold a condition that long (see min_for_seconds).
-MIN_FOR_SCRAPES: Final = 3
+# A compressed ``for`` (not zero) spans at least this many scrapes, as many as the pack's
+# shortest ``for`` (1m) spans in production at its 15 s scrape interval: a failed or late
+# scrape or two cannot hold a condition that long (see min_for_seconds).
+MIN_FOR_SCRAPES: Final = 4
 
 
 def thresholds_with(overrides: Mapping[str, Any]) -> AlertThresholds:
