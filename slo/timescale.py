@@ -13,9 +13,10 @@ evaluation paths:
 - **Prometheus**: Prometheus evaluates on its wall clock, so the rules are compressed
   instead: :func:`compress_rules` divides every range selector (``[1h]``), subquery
   range and resolution (``[30d:5m]``), ``offset``, and the ``for``/``keep_firing_for``
-  and group ``interval`` of a rule file by ``f``. Recording-rule *names* keep their
-  nominal windows (``slo:sli_error:ratio_rate5m`` covers 5 s at f = 60), so dashboards
-  and alert expressions stay valid.
+  and group ``interval`` of a rule file by ``f`` (a ``for`` down to a floor the caller
+  gives: it is counted in scrapes, and the scrape interval does not shrink as much).
+  Recording-rule *names* keep their nominal windows (``slo:sli_error:ratio_rate5m``
+  covers 5 s at f = 60), so dashboards and alert expressions stay valid.
 
 Error ratios, burn rates and budgets are ratios of event counts within a window, so
 they are unchanged; only *where time is the quantity being measured* (a threshold on an
@@ -94,8 +95,16 @@ def _compress_code(code: str, factor: float) -> str:
     return _OFFSET.sub(offset, _RANGE.sub(range_, code))
 
 
-def compress_rules(document: dict[str, Any], factor: float) -> dict[str, Any]:
-    """A copy of a Prometheus rule file with every duration divided by ``factor``."""
+def compress_rules(
+    document: dict[str, Any], factor: float, *, min_for_seconds: float = 0.0
+) -> dict[str, Any]:
+    """A copy of a Prometheus rule file with every duration divided by ``factor``.
+
+    A ``for`` or ``keep_firing_for`` that is not zero lasts at least ``min_for_seconds``
+    once compressed: the caller's floor (a few scrape intervals, see
+    ``loadtest.gameday.rules``), because compression shrinks the duration but not the
+    scrape interval it is measured in, and a ``for`` of one scrape lets a single slow
+    scrape fire the alert."""
     groups = []
     for group in document.get("groups", []):
         g = dict(group)
@@ -107,8 +116,18 @@ def compress_rules(document: dict[str, Any], factor: float) -> dict[str, Any]:
             r["expr"] = compress_promql(str(r["expr"]), factor)
             for key in ("for", "keep_firing_for"):
                 if key in r:
-                    r[key] = compress_duration(str(r[key]), factor)
+                    r[key] = _compress_hold(str(r[key]), factor, min_for_seconds)
             rules.append(r)
         g["rules"] = rules
         groups.append(g)
     return {**document, "groups": groups}
+
+
+def _compress_hold(text: str, factor: float, min_seconds: float) -> str:
+    """A compressed ``for``/``keep_firing_for``; one that is not zero lasts at least
+    ``min_seconds``."""
+    compressed = compress_duration(text, factor)
+    nominal = parse_duration_seconds(text, allow_zero=True)
+    if nominal > 0 and min_seconds > 0 and parse_duration_seconds(compressed) < min_seconds:
+        return format_duration(min_seconds)
+    return compressed

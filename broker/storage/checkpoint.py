@@ -16,7 +16,8 @@ The files written with it:
 Writes are atomic and durable: the content goes to ``<name>.tmp`` beside the target,
 is fsynced, renamed over the target, and the directory is fsynced, so a crash leaves
 either the old file or the new one (plus perhaps a stray ``.tmp``, which the owner
-removes when it opens). Reads are strict: anything but the exact format raises
+removes when it opens). Rewriting a file with the content it already holds writes
+nothing, so it also succeeds on a full disk. Reads are strict: anything but the exact format raises
 CorruptCheckpointError naming the file and what is wrong; a missing file is the
 caller's business (FileNotFoundError). Pure functions, no state: callers serialise
 writes to one file.
@@ -53,7 +54,14 @@ _OFFSET_CHECKPOINT_VERSION = 0
 def write_atomically(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` (tmp file, fsync, rename, fsync of the directory).
 
-    Raises LogStorageError when the disk refuses; the old file is then unchanged."""
+    When ``path`` already holds exactly ``data`` nothing is written: an unchanged file
+    needs no disk space, so an owner that rewrites its files at open (the data
+    directory's ``meta.json``, say) still opens on a full disk. (The files passed here
+    are only ever written by this function, so an existing copy was fsynced before it
+    was renamed into place.) Raises LogStorageError when the disk refuses; the old file
+    is then unchanged."""
+    if _holds(path, data):
+        return
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "wb") as f:
@@ -66,6 +74,17 @@ def write_atomically(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):  # best effort: the owner removes it at open
             tmp.unlink(missing_ok=True)
         raise LogStorageError(f"cannot write {path.name}: {exc.strerror or exc}") from exc
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether ``path`` is a file whose content is exactly ``data`` (False when it
+    cannot be read: the caller then writes it)."""
+    try:
+        if path.stat().st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def fsync_directory(directory: Path) -> None:

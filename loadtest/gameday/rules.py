@@ -9,11 +9,12 @@ One rule file per run, merged from:
 - extra rule files named by the scenario.
 
 Compression (see :mod:`slo.timescale`) divides every range, ``offset`` and ``for`` by
-the time scale. Thresholds that are *ages* (consumer lag in seconds, retention
-headroom: they grow with the clock) are divided too, before the pack is generated:
-:data:`AGE_THRESHOLDS` lists them, and a test makes every new ``*_seconds`` threshold
-declare whether it is an age or a latency. Latencies are physical and stay as they
-are, and rates are per real second either way.
+the time scale; a ``for`` still spans :data:`MIN_FOR_SCRAPES` scrape intervals at least.
+Thresholds that are *ages* (consumer lag in seconds, retention headroom: they grow with
+the clock) are divided too, before the pack is generated: :data:`AGE_THRESHOLDS` lists
+them, and a test makes every new ``*_seconds`` threshold declare whether it is an age or
+a latency. Latencies are physical and stay as they are, and rates are per real second
+either way.
 """
 
 from __future__ import annotations
@@ -40,9 +41,12 @@ __all__ = [
     "AGE_THRESHOLDS",
     "LATENCY_THRESHOLDS",
     "LOAD_JOB",
+    "MIN_FOR_SCRAPES",
     "build_rules",
     "compressed_thresholds",
+    "min_for_seconds",
     "pack_slos",
+    "scrape_interval",
 ]
 
 LOAD_JOB: Final = "tidewatch-load"
@@ -53,6 +57,10 @@ AGE_THRESHOLDS: Final = (
     "retention_headroom_ticket_seconds",
 )
 LATENCY_THRESHOLDS: Final = ("flush_p99_seconds",)
+# A compressed ``for`` (not zero) spans at least this many scrapes, as many as the pack's
+# shortest ``for`` (1m) spans in production at its 15 s scrape interval: a failed or late
+# scrape or two cannot hold a condition that long (see min_for_seconds).
+MIN_FOR_SCRAPES: Final = 4
 
 
 def thresholds_with(overrides: Mapping[str, Any]) -> AlertThresholds:
@@ -71,8 +79,12 @@ def compressed_thresholds(thresholds: AlertThresholds, time_scale: float) -> Ale
 
 
 def for_seconds(duration: str, time_scale: float) -> float:
-    """A pack ``for`` duration in compressed real seconds (for the in-process twins)."""
-    return parse_duration_seconds(duration or "0s", allow_zero=True) / time_scale
+    """A pack ``for`` duration in compressed real seconds (for the in-process twins),
+    with the same floor as the rule file's (:func:`min_for_seconds`)."""
+    nominal = parse_duration_seconds(duration or "0s", allow_zero=True)
+    if nominal == 0:
+        return 0.0
+    return max(nominal / time_scale, min_for_seconds(time_scale))
 
 
 def probe_metric_names() -> frozenset[str]:
@@ -136,10 +148,25 @@ def build_rules(
             {**g, "rules": [r for r in g["rules"] if r.get("alert") not in dropped]} for g in groups
         ]
         groups = [g for g in groups if g["rules"]]
-    return compress_rules({"groups": groups}, time_scale)
+    return compress_rules(
+        {"groups": groups}, time_scale, min_for_seconds=min_for_seconds(time_scale)
+    )
+
+
+def scrape_seconds(time_scale: float) -> float:
+    """One nominal minute per scrape and evaluation, between 0.5 s and 1 s real."""
+    return min(1.0, max(0.5, 60 / time_scale))
 
 
 def scrape_interval(time_scale: float) -> str:
-    """One nominal minute per scrape and evaluation, between 0.5 s and 1 s real."""
-    seconds = min(1.0, max(0.5, 60 / time_scale))
-    return format_duration(seconds)
+    """:func:`scrape_seconds` as a Prometheus duration."""
+    return format_duration(scrape_seconds(time_scale))
+
+
+def min_for_seconds(time_scale: float) -> float:
+    """The shortest a compressed ``for`` may last: :data:`MIN_FOR_SCRAPES` scrape
+    intervals. Compression divides ``for`` by the time scale but the scrape interval far
+    less (15 s in production, 0.5 s at 120x: 30 times shorter, not 120), so the pack's
+    ``for: 1m`` (four scrapes in production) would span a single scrape, and one slow
+    ``/metrics`` answer on a busy machine would page."""
+    return MIN_FOR_SCRAPES * scrape_seconds(time_scale)

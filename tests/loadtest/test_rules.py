@@ -12,6 +12,7 @@ import pytest
 from alerts.catalogs import known_metric_names
 from contracts.alerts import (
     BROKER_FLUSH_SLOW,
+    BROKER_UNREACHABLE,
     CONSUMER_LAG_BEYOND_SLA,
     CONSUMER_LAG_STATUS,
     PARTITION_HOT_SPOT,
@@ -19,11 +20,14 @@ from contracts.alerts import (
     RETENTION_HEADROOM_LOW,
     AlertThresholds,
 )
+from contracts.durations import parse_duration_seconds
 from contracts.promql import check_expression, recorded_names
 from loadtest.gameday.rules import (
     AGE_THRESHOLDS,
     LATENCY_THRESHOLDS,
+    MIN_FOR_SCRAPES,
     build_rules,
+    for_seconds,
     scrape_interval,
     thresholds_with,
 )
@@ -81,10 +85,10 @@ def test_ages_and_durations_are_compressed_but_latencies_are_not() -> None:
 
 
 def test_scenario_threshold_overrides_reach_the_pack() -> None:
-    t = thresholds_with({"lag_sla_seconds": 600, "lag_sla_for": "1m"})
+    t = thresholds_with({"lag_sla_seconds": 600, "lag_sla_for": "10m"})
     lag = alert(rules(60, thresholds=t), CONSUMER_LAG_BEYOND_SLA)
     assert lag["expr"].rstrip().endswith("> 10")
-    assert lag["for"] == "1s"
+    assert lag["for"] == "10s"
     with pytest.raises(KeyError, match="lag_sla"):
         thresholds_with({"lag_sla": 1})
 
@@ -123,6 +127,30 @@ def test_prometheus_scrapes_once_per_nominal_minute_within_limits(
     time_scale: float, interval: str
 ) -> None:
     assert scrape_interval(time_scale) == interval
+
+
+@pytest.mark.parametrize("time_scale", [1, 60, 120, 600])
+def test_no_compressed_for_is_shorter_than_a_few_scrape_intervals(time_scale: float) -> None:
+    """A single slow or failed scrape must not hold a condition for a whole ``for``."""
+    floor = MIN_FOR_SCRAPES * parse_duration_seconds(scrape_interval(time_scale))
+    fors = [
+        parse_duration_seconds(rule["for"], allow_zero=True)
+        for group in rules(time_scale)["groups"]  # type: ignore[attr-defined]
+        for rule in group["rules"]
+        if "for" in rule
+    ]
+    assert fors
+    assert min(fors) >= floor
+
+
+def test_the_broker_unreachable_for_keeps_three_scrapes_at_120x_and_longer_fors_compress() -> None:
+    compressed = rules(120)
+    assert alert(rules(1), BROKER_UNREACHABLE)["for"] == "1m"
+    assert alert(compressed, BROKER_UNREACHABLE)["for"] == "2s", "not 500ms: one scrape"
+    assert alert(compressed, CONSUMER_LAG_BEYOND_SLA)["for"] == "2s500ms", "5m / 120"
+    assert for_seconds("1m", 120) == 2.0, "the in-process twins hold as long"
+    assert for_seconds("5m", 120) == 2.5
+    assert for_seconds("0s", 120) == 0.0
 
 
 @tools.requires(tools.PROMTOOL)

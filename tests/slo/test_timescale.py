@@ -95,6 +95,19 @@ def test_compress_rules_shrinks_for_and_interval_and_keeps_rule_names() -> None:
     assert document["groups"][0]["rules"][1]["for"] == "10m", "the input is not modified"
 
 
+def test_compress_rules_keeps_every_non_zero_hold_at_least_as_long_as_the_floor() -> None:
+    rules = [
+        {"alert": "Short", "expr": "up == 0", "for": "1m", "keep_firing_for": "30s"},
+        {"alert": "Long", "expr": "up == 0", "for": "10m"},
+        {"alert": "Instant", "expr": "up == 0", "for": "0s"},
+    ]
+    out = compress_rules({"groups": [{"name": "g", "rules": rules}]}, 120, min_for_seconds=1.5)
+    short, long, instant = out["groups"][0]["rules"]
+    assert (short["for"], short["keep_firing_for"]) == ("1s500ms", "1s500ms"), "500ms, 250ms"
+    assert long["for"] == "5s", "longer than the floor: divided as before"
+    assert instant["for"] == compress_duration("0s", 120), "a zero hold gets no floor"
+
+
 def test_time_scale_runs_faster_from_its_origin() -> None:
     scale = TimeScale(60, origin_real=1000.0)
     assert scale.virtual(1000.0) == 1000.0

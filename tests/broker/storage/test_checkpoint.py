@@ -14,10 +14,12 @@ from broker.storage.checkpoint import (
     write_log_start_checkpoint,
     write_offset_checkpoint,
 )
+from broker.storage.epoch_cache import EPOCH_CHECKPOINT
 from broker.storage.errors import CorruptCheckpointError, LogStorageError
 from broker.storage.log_config import LogConfig
 from broker.storage.manager import LogManager
 from contracts.clock import ManualClock
+from tests.broker.storage.helpers import append_values
 
 
 def open_manager(path: Path) -> LogManager:
@@ -78,6 +80,37 @@ def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(LogStorageError, match=f"cannot write {HIGH_WATERMARK_CHECKPOINT}"):
         write_offset_checkpoint(path, {("a", 0): 2})
     assert read_offset_checkpoint(path) == {("a", 0): 1}
+
+
+def test_rewriting_the_content_a_file_holds_writes_nothing_so_a_full_disk_cannot_refuse_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / HIGH_WATERMARK_CHECKPOINT
+    write_offset_checkpoint(path, {("a", 0): 1})
+    written = path.stat()
+    (tmp_path / f"{HIGH_WATERMARK_CHECKPOINT}.tmp").mkdir()  # no new file can be made
+    write_offset_checkpoint(path, {("a", 0): 1})
+    assert (path.stat().st_ino, path.stat().st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+    with pytest.raises(LogStorageError, match=f"cannot write {HIGH_WATERMARK_CHECKPOINT}"):
+        write_offset_checkpoint(path, {("a", 0): 2})  # a change still needs the disk
+    assert read_offset_checkpoint(path) == {("a", 0): 1}
+
+
+def test_reopening_a_data_directory_replaces_none_of_its_metadata_files(tmp_path: Path) -> None:
+    manager = open_manager(tmp_path)
+    manager.create_topic("orders", 1)
+    opened = manager.get_log("orders", 0)
+    assert opened is not None
+    append_values(opened, b"v")  # writes the partition's leader epoch checkpoint
+    manager.close()
+    metadata = [
+        tmp_path / "meta.json",
+        tmp_path / ".topics" / "orders.json",
+        tmp_path / "orders-0" / EPOCH_CHECKPOINT,
+    ]
+    before = {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in metadata}
+    open_manager(tmp_path).close()
+    assert {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in metadata} == before
 
 
 def test_the_log_start_checkpoint_round_trips_and_is_absent_until_written(

@@ -10,13 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from broker.records.batch import BatchHeader, read_prefix
 from broker.storage import log as log_module
 from broker.storage.epoch_cache import EPOCH_CHECKPOINT, EpochEntry, LeaderEpochCache
-from broker.storage.errors import OffsetOutOfRangeError
+from broker.storage.errors import (
+    InvalidProducerEpochError,
+    OffsetOutOfRangeError,
+    OutOfOrderSequenceError,
+)
 from broker.storage.log import Log
 from broker.storage.log_loader import epochs_in_log
 from broker.storage.producer_state import ProducerStateManager
@@ -200,10 +204,33 @@ class ModelLog:
 
     def producer(self, pid: int) -> tuple[int, int]:
         """(epoch, next sequence) of ``pid`` according to the stored batches."""
+        last = self.last_stored(pid)
+        return (last.producer_epoch, last.last_sequence + 1) if last else (0, 0)
+
+    def last_stored(self, pid: int) -> BatchHeader | None:
         for header in reversed(self.batches):
             if header.producer_id == pid:
-                return header.producer_epoch, header.last_sequence + 1
-        return 0, 0
+                return header
+        return None
+
+    def resend_outcome(self, header: BatchHeader) -> str:
+        """What the log must answer to ``header`` sent again, by Kafka's rules for the
+        last batch of its producer that survived: "duplicate" when that batch is this
+        one (same epoch and sequences), "stored" when it continues the producer
+        (the next sequence of the same epoch, or sequence 0 of a newer epoch or of a
+        producer with nothing left), "refused" otherwise. The resend is the newest
+        batch the producer ever sent, so an older retained batch cannot match it."""
+        last = self.last_stored(header.producer_id)
+        if last is None:
+            return "stored" if header.base_sequence == 0 else "refused"
+        same = (last.producer_epoch, last.base_sequence, last.last_sequence)
+        if same == (header.producer_epoch, header.base_sequence, header.last_sequence):
+            return "duplicate"
+        if header.producer_epoch > last.producer_epoch:
+            return "stored" if header.base_sequence == 0 else "refused"
+        if (header.producer_epoch, header.base_sequence) == self.producer(header.producer_id):
+            return "stored"
+        return "refused"
 
     def truncate(self, offset: int) -> int:
         kept = [h for h in self.batches if h.last_offset < offset]
@@ -241,17 +268,21 @@ def apply(log: Log, model: ModelLog, op: tuple[str, int, int], directory: Path) 
         model.last_sent[pid] = (raw, header)
     elif kind == "retry" and pid in model.last_sent:
         raw, header = model.last_sent[pid]
-        stored = [h for h in model.batches if h.producer_id == pid]
-        if stored and stored[-1].base_sequence == header.base_sequence:
-            info = log.append(raw, header, 0)
-            assert info.duplicate
+        outcome = model.resend_outcome(header)
+        if outcome == "refused":  # it was truncated away and no longer fits the sequence
+            with pytest.raises((OutOfOrderSequenceError, InvalidProducerEpochError)):
+                log.append(raw, header, 0)
+            return log
+        info = log.append(raw, header, 0)
+        assert info.duplicate == (outcome == "duplicate")
+        if outcome == "duplicate":
+            original = model.last_stored(pid)
+            assert original is not None
             assert (info.base_offset, info.last_offset) == (
-                stored[-1].base_offset,
-                stored[-1].last_offset,
+                original.base_offset,
+                original.last_offset,
             )
-        elif model.producer(pid) == (header.producer_epoch, header.base_sequence):
-            info = log.append(raw, header, 0)  # it was truncated away: stored again
-            assert not info.duplicate
+        else:  # it was truncated away: stored again
             model.batches.append(header._replace(base_offset=info.base_offset))
     elif kind == "plain":
         raw, header = batch_of(*[b"plain"] * n)
@@ -268,8 +299,22 @@ def apply(log: Log, model: ModelLog, op: tuple[str, int, int], directory: Path) 
     return log
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(st.lists(OPERATIONS, min_size=1, max_size=40))
+# Epoch bumps each start at sequence 0; after a truncation keeps only the first, the
+# resend of the last (epoch 4, sequence 0) is a new epoch to the log, not a duplicate
+# of the surviving batch (epoch 1, sequence 0).
+@example(operations=[("bump", 1, 1)] * 4 + [("truncate", -1, 25), ("retry", 1, 0)])
+# The resend of sequence 1 of epoch 2, whose epoch start was truncated away: refused.
+@example(
+    operations=[
+        ("bump", 1, 1),
+        ("bump", 1, 1),
+        ("append", 1, 1),
+        ("truncate", -1, 34),
+        ("retry", 1, 0),
+    ]
+)
 def test_producer_state_after_truncation_equals_a_replay_of_the_surviving_batches(
     operations: list[tuple[str, int, int]],
 ) -> None:
