@@ -5,6 +5,7 @@ through the broker's own decoder, and answers (errors, diverging epochs) mapped 
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 from kio.schema.errors import ErrorCode
 from kio.schema.fetch.v12 import response as fetch_response
@@ -26,6 +27,7 @@ from broker.protocol.replica_requests import (
 )
 from broker.replication import EpochRequest, FetchRequest, LeaderOffsetsRequest
 from broker.storage.epoch_cache import EpochEndOffset
+from tests.interop.wire import build
 
 ZERO = datetime.timedelta(0)
 
@@ -49,7 +51,7 @@ def test_a_fetch_groups_partitions_by_topic_and_carries_the_followers_position()
 
 
 def test_the_requests_decode_on_the_broker_as_sent() -> None:
-    requests = [
+    requests: list[Any] = [
         fetch_request(3, [(("t", 0), FetchRequest(0, 1, 2, 5, 2, 0))], ReplicaFetchLimits()),
         epoch_request(3, [(("t", 0), EpochRequest(0, 1, 2, 2))]),
         offsets_request(3, [(("t", 0), LeaderOffsetsRequest(0, 1, 2))], LATEST_TIMESTAMP),
@@ -62,7 +64,7 @@ def test_the_requests_decode_on_the_broker_as_sent() -> None:
         assert (decoded, trailing) == (request, 0)
 
 
-def _fetch_partition(index: int, error: ErrorCode, **fields: object) -> object:
+def _fetch_partition(index: int, error: ErrorCode, **fields: object) -> Any:
     values: dict[str, object] = {
         "partition_index": index,
         "error_code": error,
@@ -74,25 +76,27 @@ def _fetch_partition(index: int, error: ErrorCode, **fields: object) -> object:
         "records": b"",
     }
     values.update(fields)
-    return fetch_response.PartitionData(**values)  # type: ignore[arg-type]
+    return build(fetch_response.PartitionData, **values)
 
 
 def test_fetch_answers_carry_errors_watermarks_and_diverging_epochs() -> None:
-    response = fetch_response.FetchResponse(
+    response = build(
+        fetch_response.FetchResponse,
         throttle_time=ZERO,
         error_code=ErrorCode.none,
         session_id=0,
         responses=(
-            fetch_response.FetchableTopicResponse(
+            build(
+                fetch_response.FetchableTopicResponse,
                 topic="t",
                 partitions=(
-                    _fetch_partition(0, ErrorCode.none, records=b"batch"),  # type: ignore[arg-type]
-                    _fetch_partition(  # type: ignore[arg-type]
+                    _fetch_partition(0, ErrorCode.none, records=b"batch"),
+                    _fetch_partition(
                         1,
                         ErrorCode.none,
-                        diverging_epoch=fetch_response.EpochEndOffset(epoch=3, end_offset=7),
+                        diverging_epoch=build(fetch_response.EpochEndOffset, epoch=3, end_offset=7),
                     ),
-                    _fetch_partition(2, ErrorCode.fenced_leader_epoch),  # type: ignore[arg-type]
+                    _fetch_partition(2, ErrorCode.fenced_leader_epoch),
                 ),
             ),
         ),
@@ -106,14 +110,16 @@ def test_fetch_answers_carry_errors_watermarks_and_diverging_epochs() -> None:
 
 
 def test_a_request_level_fetch_error_answers_every_partition() -> None:
-    response = fetch_response.FetchResponse(
+    response = build(
+        fetch_response.FetchResponse,
         throttle_time=ZERO,
         error_code=ErrorCode.unknown_server_error,
         session_id=0,
         responses=(
-            fetch_response.FetchableTopicResponse(
+            build(
+                fetch_response.FetchableTopicResponse,
                 topic="t",
-                partitions=(_fetch_partition(0, ErrorCode.none),),  # type: ignore[arg-type]
+                partitions=(_fetch_partition(0, ErrorCode.none),),
             ),
         ),
     )
@@ -121,28 +127,39 @@ def test_a_request_level_fetch_error_answers_every_partition() -> None:
 
 
 def test_epoch_and_offset_answers_map_back_by_partition() -> None:
-    epochs = epoch_response.OffsetForLeaderEpochResponse(
+    epochs = build(
+        epoch_response.OffsetForLeaderEpochResponse,
         throttle_time=ZERO,
         topics=(
-            epoch_response.OffsetForLeaderTopicResult(
+            build(
+                epoch_response.OffsetForLeaderTopicResult,
                 topic="t",
                 partitions=(
-                    epoch_response.EpochEndOffset(
-                        error_code=ErrorCode.none, partition=0, leader_epoch=2, end_offset=50
+                    build(
+                        epoch_response.EpochEndOffset,
+                        error_code=ErrorCode.none,
+                        partition=0,
+                        leader_epoch=2,
+                        end_offset=50,
                     ),
                 ),
             ),
         ),
     )
     assert epoch_answers(epochs) == {("t", 0): (KafkaError.NONE, EpochEndOffset(2, 50))}
-    offsets = offsets_response.ListOffsetsResponse(
+    offsets = build(
+        offsets_response.ListOffsetsResponse,
         throttle_time=ZERO,
         topics=(
-            offsets_response.ListOffsetsTopicResponse(
+            build(
+                offsets_response.ListOffsetsTopicResponse,
                 name="t",
                 partitions=(
-                    offsets_response.ListOffsetsPartitionResponse(
-                        partition_index=0, error_code=ErrorCode.none, offset=80
+                    build(
+                        offsets_response.ListOffsetsPartitionResponse,
+                        partition_index=0,
+                        error_code=ErrorCode.none,
+                        offset=80,
                     ),
                 ),
             ),

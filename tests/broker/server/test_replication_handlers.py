@@ -95,6 +95,7 @@ def _fetch(
         reply = asyncio.run(reply)  # type: ignore[arg-type]
     assert isinstance(reply, RawBody)
     body = b"".join(bytes(p) for p in reply.parts)
+    response: Any
     response, _ = entity_reader(response_class(ApiKey.FETCH, FETCH_VERSION))(body, 0)
     ((answer,),) = (t.partitions for t in response.responses)
     return answer

@@ -3,6 +3,7 @@ watermark checkpoint as the LogManager reads and writes it."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from broker.storage.checkpoint import (
 from broker.storage.epoch_cache import EPOCH_CHECKPOINT
 from broker.storage.errors import CorruptCheckpointError, LogStorageError
 from broker.storage.log_config import LogConfig
-from broker.storage.manager import LogManager
+from broker.storage.manager import PARTITION_METADATA, LogManager
 from contracts.clock import ManualClock
 from tests.broker.storage.helpers import append_values
 
@@ -98,14 +99,12 @@ def test_rewriting_the_content_a_file_holds_writes_nothing_so_a_full_disk_cannot
 
 def test_reopening_a_data_directory_replaces_none_of_its_metadata_files(tmp_path: Path) -> None:
     manager = open_manager(tmp_path)
-    manager.create_topic("orders", 1)
-    opened = manager.get_log("orders", 0)
-    assert opened is not None
+    opened = manager.ensure_log("orders", 0, uuid.uuid4(), LogConfig())
     append_values(opened, b"v")  # writes the partition's leader epoch checkpoint
     manager.close()
     metadata = [
         tmp_path / "meta.json",
-        tmp_path / ".topics" / "orders.json",
+        tmp_path / "orders-0" / PARTITION_METADATA,
         tmp_path / "orders-0" / EPOCH_CHECKPOINT,
     ]
     before = {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in metadata}
