@@ -19,6 +19,7 @@ from aiohttp import web
 from broker.app import BrokerApp
 from broker.cluster.flusher import FlushPolicy
 from broker.config import BrokerConfig, load_config
+from broker.quorum.errors import QuorumStorageError
 from broker.storage.errors import StorageError
 from contracts.fields import ConfigError, parse_flag, parse_host_port
 from contracts.ready_file import remove_ready_file, write_ready_file
@@ -117,6 +118,11 @@ def run_broker(
         if routes_for is not None:
             app.http_routes = routes_for(app)
         asyncio.run(serve(app, ready_file=ready_file))
+    except QuorumStorageError as exc:
+        raise click.ClickException(
+            f"{exc}; the metadata quorum writes its state to start: make room in the data "
+            "directory (or fix the disk) and start again"
+        ) from None
     except (OSError, StorageError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -53,7 +53,7 @@ from broker.replication import (
 )
 from broker.replication.log_actions import apply_follower_actions, apply_role_actions
 from broker.replication.replica_set import DeleteLog
-from broker.storage.errors import StorageError
+from broker.storage.errors import LogStorageError, StorageError
 from broker.storage.log import AppendInfo, DeletedSegment
 from broker.storage.log_config import TOPIC_CONFIGS, InvalidConfigError, LogConfig
 from broker.storage.manager import LogManager
@@ -514,6 +514,12 @@ class ReplicaManager:
                 future.set_result(KafkaError.NOT_LEADER_OR_FOLLOWER)
         try:
             self.checkpoint_high_watermarks()
+        except LogStorageError as exc:  # a full or failed disk: say so, keep closing
+            log.error(
+                "cannot checkpoint high watermarks at close (%s); the next start takes them "
+                "from the previous checkpoint and the replicas",
+                exc,
+            )
         except Exception:
             log.exception("cannot checkpoint high watermarks at close")
         self.log_manager.close()

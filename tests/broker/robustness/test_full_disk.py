@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from contracts.launcher import BrokerProcess
+from contracts.launcher import BrokerProcess, ProcessStartError
 from tests.broker.robustness import wire
 from tests.broker.robustness.clients import KafkaConsumer, KafkaProducer, TopicPartition, kafka
 from tests.broker.robustness.conftest import StartBroker
@@ -229,19 +229,21 @@ def test_a_broker_stopped_while_the_disk_is_full_loses_nothing_acknowledged(
     assert "the next start recovers by a full scan" in output
     assert not (broker.data_dir / ".clean_shutdown").exists()
 
-    # It starts again on the disk still full (opening writes nothing that is unchanged),
-    # serves everything acknowledged, and refuses writes with the storage error ...
+    # It does not start on the disk still full: the metadata quorum must write its state
+    # (a new term) to start, as KRaft must; it says so in one line ...
+    with pytest.raises(ProcessStartError):
+        broker.start()
+    assert "No space left on device" in broker.output()
+    assert "make room in the data directory" in broker.output()
+
+    # ... and once space returns it serves everything acknowledged and takes writes.
+    (small_disk / "fill-the-rest").unlink()
+    subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)
     broker.start()
     assert stream.stored_values() == stream.acked
     with wire.RawConnection(broker.host, broker.port) as conn:
         fetched = wire.fetch(conn, "neighbour", 0, 0)
     assert [v for _, v in wire.batch_values(fetched.records)] == [b"n1", b"n2"]
-    assert stream.produce_once() == KAFKA_STORAGE_ERROR
-    assert stream.stored_values() == stream.acked
-
-    # ... until space returns.
-    (small_disk / "fill-the-rest").unlink()
-    subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)
     assert stream.produce_once() == 0
     assert stream.stored_values() == stream.acked
     assert "Traceback" not in broker.output()
