@@ -76,8 +76,15 @@ class QuorumConnection:
         return data[0], memoryview(data)[1:]
 
     def write(self, parts: Sequence[bytes]) -> None:
-        if not self.closed:
+        """Queue ``parts``; dropped when the connection is closed or its socket is already
+        gone (the peer hung up and the reader has not seen it yet): Raft tolerates lost
+        messages, and RPC callers time out and retry."""
+        if self.closed or self.writer.transport.is_closing():
+            return
+        try:
             self.writer.writelines(parts)
+        except (RuntimeError, ConnectionError):  # uvloop: the handle closed under us
+            self.closed = True
 
     async def writable(self) -> None:
         """Wait until the write buffer is below its high-water mark; ConnectionError if
