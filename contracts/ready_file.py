@@ -23,9 +23,9 @@ two null unless running) and ``brokers``: with ``--brokers N`` (N > 1) every bro
 process's own broker document (its pid, node id, addresses), otherwise empty; the
 top-level fields then describe the ``up`` process itself (its pid, data dir and HTTP
 server) with the first broker's Kafka addresses. A document without ``brokers``
-(written before it existed) reads as empty. Ports are the ones actually bound, so port 0 is the way to
-start any number of processes side by side without racing for ports. Readers:
-``contracts.launcher``. This module imports no feature package.
+(written before it existed) reads as empty. Ports are the ones actually bound, so port
+0 is the way to start any number of processes side by side without racing for ports.
+Readers: ``contracts.launcher``. This module imports no feature package.
 """
 
 from __future__ import annotations

@@ -86,7 +86,8 @@ def test_an_up_document_of_a_cluster_lists_every_broker_and_bootstraps_from_all(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "up.json"
-    second = BrokerReady(4343, 2, "east", Path("/b2"), *[HostPort("127.0.0.1", 40200)] * 2, None)
+    address = HostPort("127.0.0.1", 40200)
+    second = BrokerReady(4343, 2, "east", Path("/b2"), address, address, None)
     up = UpReady(BROKER, "http://127.0.0.1:40124/", brokers=(BROKER, second))
     write_ready_file(path, up)
     document = read_ready_file(path, "up")
