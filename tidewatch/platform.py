@@ -222,6 +222,8 @@ class Platform:
         data["slo_history"] = {key: list(points) for key, points in self.history.items()}
         data["probes"] = {"targets": self._probe_rows()}
         data["alerts"] = _alerts(rows, data["probes"]["targets"], data["groups"])
+        if "cluster" in data:
+            data["alerts"] += _cluster_alerts(data["cluster"])
         if self.monitoring is not None:
             data["monitoring"] = self.monitoring.urls()
         return data
@@ -350,6 +352,35 @@ def _alerts(
                     "name": f"consumer group {group['group']} {group['status']}",
                     "severity": "ticket",
                     "summary": group["reason"],
+                }
+            )
+    return alerts
+
+
+def _cluster_alerts(cluster: dict[str, Any]) -> list[dict[str, Any]]:
+    """Brokers not alive and partitions without a leader page; under-replicated
+    partitions make a ticket (``tidewatch.status_page.cluster`` builds ``cluster``)."""
+    alerts = [
+        {
+            "name": f"broker {b['node_id']} {b['state']}",
+            "severity": "page",
+            "summary": "its partitions fail over to the other replicas in their ISR",
+        }
+        for b in cluster["brokers"]
+        if b["state"] != "alive"
+    ]
+    for status, severity in (("offline", "page"), ("under-replicated", "ticket")):
+        names = [
+            f"{p['topic']}[{p['partition']}]"
+            for p in cluster["partitions"]
+            if p["status"] == status
+        ]
+        if names:
+            alerts.append(
+                {
+                    "name": f"{len(names)} {status} partition{'s' if len(names) > 1 else ''}",
+                    "severity": severity,
+                    "summary": ", ".join(names[:10]) + (" ..." if len(names) > 10 else ""),
                 }
             )
     return alerts
