@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from confluent_kafka import Producer
 
-from contracts.launcher import UpProcess
+from contracts.launcher import UpProcess, free_port
 from tests.support import tools
 from tests.tidewatch import browser
 from tidewatch.cli import cli
@@ -93,6 +93,43 @@ def test_up_with_three_brokers_shows_the_cluster_and_stops_every_broker(tmp_path
     assert code == 0
     assert "tidewatch stopped." in up.output()
     assert [b.pid for b in brokers if _alive(b.pid)] == []
+
+
+def _scraped_up(prometheus: str) -> dict[str, str] | None:
+    """Prometheus's ``up`` series that are 1: the job of each instance (None while
+    Prometheus does not answer yet)."""
+    try:
+        query = f"{prometheus}/api/v1/query?query=up"
+        with urllib.request.urlopen(query, timeout=10) as response:
+            result = json.loads(response.read())["data"]["result"]
+    except OSError:
+        return None
+    return {s["metric"]["instance"]: s["metric"]["job"] for s in result if s["value"][1] == "1"}
+
+
+@tools.requires(tools.PROMETHEUS, tools.ALERTMANAGER)
+def test_with_prometheus_every_broker_is_scraped_as_a_broker_and_the_platform_apart(
+    tmp_path: Path,
+) -> None:
+    prometheus, alertmanager = free_port(), free_port()
+    up = UpProcess(
+        tmp_path / "data",
+        *FAST,
+        *("--brokers", "3", "--with-prometheus"),
+        *("--prometheus", f"127.0.0.1:{prometheus}", "--alertmanager", f"127.0.0.1:{alertmanager}"),
+    )
+    try:
+        up.start()
+        url = up.ready.prometheus_url
+        assert url is not None
+        brokers = {str(b.http): "tidewatch-broker" for b in up.ready.brokers}
+        wanted = {**brokers, str(up.ready.broker.http): "tidewatch-probe"}
+        deadline = time.monotonic() + WAIT_SECONDS
+        while (scraped := _scraped_up(url)) != wanted:
+            assert time.monotonic() < deadline, f"scraped {scraped}, wanted {wanted}"
+            time.sleep(0.5)
+    finally:
+        assert up.stop(grace_seconds=120) == 0  # bounds a hang only
 
 
 @pytest.mark.parametrize(
