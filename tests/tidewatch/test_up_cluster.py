@@ -1,6 +1,7 @@
 """``tidewatch up --brokers 3`` end to end: three broker processes, the status feed and
-page showing the cluster (brokers, controller, replica sets), and a stop that leaves no
-broker process behind. ``--brokers`` validation runs in-process (no processes)."""
+page showing the cluster (brokers, controller, replica sets), Prometheus scraping every
+broker, and a stop that leaves no broker process behind. ``--brokers`` validation runs
+in-process (no processes)."""
 
 from __future__ import annotations
 
