@@ -75,16 +75,22 @@ def prometheus_config(
     broker_targets: Sequence[str] = (DEFAULT_BROKER_TARGET,),
     probe_targets: Sequence[str] = (),
     lag_targets: Sequence[str] = (),
+    platform_targets: Sequence[str] = (),
     alertmanagers: Sequence[str] = ("127.0.0.1:9093",),
     cluster: str = "local",
     scrape_interval: str = "15s",
     evaluation_interval: str = "30s",
 ) -> dict[str, Any]:
     """A Prometheus configuration for one cluster (``cluster`` must equal the broker's
-    ``cluster`` setting); the probe and lag-monitor jobs only when given targets."""
+    ``cluster`` setting); the probe and lag-monitor jobs only when given targets.
+    ``platform_targets``: ``tidewatch up`` endpoints whose brokers run as separate
+    processes (``--brokers N``, the brokers are then the broker targets): they serve the
+    probe's series and the in-process SLO engine's, so they join the probe job, which
+    then drops the recorded SLO names as the broker job does."""
     jobs = [_drop_recorded_slo_names(_job(BROKER_JOB, broker_targets, {"cluster": cluster}))]
-    if probe_targets:
-        jobs.append(_job(PROBE_JOB, probe_targets, {}))
+    if probe_targets or platform_targets:
+        probes = _job(PROBE_JOB, [*probe_targets, *platform_targets], {})
+        jobs.append(_drop_recorded_slo_names(probes) if platform_targets else probes)
     if lag_targets:
         jobs.append(_job(LAG_JOB, lag_targets, {}))
     config: dict[str, Any] = {

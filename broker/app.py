@@ -28,6 +28,7 @@ from broker.coordinator.coordinator import CoordinatorConfig, GroupCoordinator
 from broker.coordinator.lag import GroupLag, LagTracker
 from broker.coordinator.local_offsets import LocalOffsetsLogs
 from broker.coordinator.service import GroupService
+from broker.metrics.cluster_status import ClusterStatus, cluster_status
 from broker.metrics.collector import BrokerCollector, disk_space
 from broker.metrics.group_collector import CompatCollector, GroupCollector
 from broker.metrics.http import build_http_app
@@ -228,6 +229,7 @@ class BrokerApp:
             self.group_status,
             self.http_routes,
             self.partition_status,
+            self.cluster_status,
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -319,6 +321,16 @@ class BrokerApp:
             "metadata_offset": image.last_offset,
             "partitions": partitions,
         }
+
+    def cluster_status(self) -> ClusterStatus:
+        """Brokers, the active controller and every partition's replica sets, as this
+        broker's committed metadata image shows them (served at /status/cluster)."""
+        return cluster_status(
+            self.replicas.image,
+            node_id=self.config.node_id,
+            controller_id=self.cluster.controller_id,
+            voters=self.cluster.voters,
+        )
 
     def group_status(self) -> list[dict[str, object]]:
         return [_group_json(g) for g in self.lag.snapshot()]

@@ -19,9 +19,13 @@ the file stays behind; its ``pid`` tells it from the next run's. Format version 
     }
 
 ``kind: "up"`` adds ``status_page``, ``prometheus`` and ``alertmanager`` (URLs, the last
-two null unless running). Ports are the ones actually bound, so port 0 is the way to
-start any number of processes side by side without racing for ports. Readers:
-``contracts.launcher``. This module imports no feature package.
+two null unless running) and ``brokers``: with ``--brokers N`` (N > 1) every broker
+process's own broker document (its pid, node id, addresses), otherwise empty; the
+top-level fields then describe the ``up`` process itself (its pid, data dir and HTTP
+server) with the first broker's Kafka addresses. A document without ``brokers``
+(written before it existed) reads as empty. Ports are the ones actually bound, so port
+0 is the way to start any number of processes side by side without racing for ports.
+Readers: ``contracts.launcher``. This module imports no feature package.
 """
 
 from __future__ import annotations
@@ -107,13 +111,14 @@ class BrokerReady:
 
 @dataclass(frozen=True, slots=True)
 class UpReady:
-    """What a ready ``tidewatch up`` publishes (``kind: "up"``): its broker's fields and
-    the URLs it serves."""
+    """What a ready ``tidewatch up`` publishes (``kind: "up"``): its broker's fields,
+    the URLs it serves and, when its brokers run as separate processes, each of them."""
 
     broker: BrokerReady
     status_page_url: str
     prometheus_url: str | None = None
     alertmanager_url: str | None = None
+    brokers: tuple[BrokerReady, ...] = ()
 
     KIND = "up"
 
@@ -123,6 +128,9 @@ class UpReady:
 
     @property
     def bootstrap(self) -> str:
+        """Every broker's address, comma-separated (Kafka clients take the list)."""
+        if self.brokers:
+            return ",".join(b.bootstrap for b in self.brokers)
         return self.broker.bootstrap
 
     def to_json(self) -> dict[str, Any]:
@@ -132,6 +140,7 @@ class UpReady:
             "status_page": self.status_page_url,
             "prometheus": self.prometheus_url,
             "alertmanager": self.alertmanager_url,
+            "brokers": [b.to_json() for b in self.brokers],
         }
 
     @classmethod
@@ -142,6 +151,7 @@ class UpReady:
                 str(document["status_page"]),
                 _optional_text(document["prometheus"]),
                 _optional_text(document["alertmanager"]),
+                tuple(BrokerReady.from_json(b) for b in document.get("brokers") or ()),
             )
         except (KeyError, TypeError) as exc:
             raise ReadyFileError(f"not an up document: {exc!r} in {dict(document)}") from None

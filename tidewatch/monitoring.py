@@ -1,7 +1,8 @@
 """Prometheus and Alertmanager for ``tidewatch up --with-prometheus``.
 
 Both run as child processes on loopback with files written under the data directory:
-Prometheus scrapes the platform's ``/metrics`` and evaluates the generated rules
+Prometheus scrapes the platform's ``/metrics`` (and every broker's, when the brokers
+run as separate processes) and evaluates the generated rules
 (``alerts/generated``), and sends alerts to Alertmanager, which routes them with the
 generated configuration. They are stopped by PID (SIGTERM, then SIGKILL) on ``stop``.
 Missing binaries are reported, not fatal: the platform runs without them.
@@ -42,13 +43,18 @@ class MonitoringStack:
         self,
         directory: Path,
         *,
-        http: HostPort,
+        broker_targets: tuple[HostPort, ...],
+        platform_targets: tuple[HostPort, ...] = (),
         prometheus: HostPort,
         alertmanager: HostPort,
         cluster: str,
     ) -> None:
+        """``broker_targets``: the HTTP addresses serving broker metrics (the platform's
+        own when its broker runs in-process); ``platform_targets``: the platform's HTTP
+        address when its brokers run apart (see ``alerts.scrape.prometheus_config``)."""
         self.directory = directory
-        self.http = http
+        self.broker_targets = broker_targets
+        self.platform_targets = platform_targets
         self.prometheus = prometheus
         self.alertmanager = alertmanager
         self.cluster = cluster
@@ -86,7 +92,8 @@ class MonitoringStack:
         else:
             config = prometheus_config(
                 [str(GENERATED / name) for name in RULE_FILES],
-                broker_targets=(str(self.http),),
+                broker_targets=[str(t) for t in self.broker_targets],
+                platform_targets=[str(t) for t in self.platform_targets],
                 alertmanagers=(str(self.alertmanager),) if alertmanager else (),
                 cluster=self.cluster,
                 scrape_interval="5s",

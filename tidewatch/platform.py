@@ -6,6 +6,11 @@ SLOs from the process's own metrics. Everything shares one Prometheus registry, 
 broker's ``/metrics`` carries broker, probe and SLO series, and the status page (``/``)
 shows all of them. ``stop`` undoes everything, in reverse order, whatever failed.
 
+With ``brokers`` > 1 the broker is a cluster of that many broker processes instead
+(``tidewatch.local_cluster``): the probe and Kafka clients bootstrap from all of them,
+the SLO engine reads every broker's ``/metrics`` besides the platform's own, and the
+status page gains a cluster section (brokers, controller, replica sets).
+
 Optionally (``with_prometheus``) it also runs Prometheus and Alertmanager, when they
 are installed, on loopback with the generated rules (see ``tidewatch.monitoring``).
 """
@@ -22,11 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 
 from alerts.platform_slos import PLATFORM_SLO_PATH
-from broker.app import BrokerApp
 from broker.config import BrokerConfig
 from contracts.fields import HostPort
 from contracts.ready_file import UpReady
@@ -39,6 +44,8 @@ from slo.spec import load_files
 from synthetics.config import ProbeConfig, TargetConfig
 from synthetics.connection import ConnectionConfig
 from synthetics.service import ProbeService
+from tidewatch.brokers import Brokers, EmbeddedBroker
+from tidewatch.local_cluster import MAX_BROKERS, LocalCluster
 from tidewatch.monitoring import MonitoringStack
 from tidewatch.status_page import add_status_routes
 
@@ -67,22 +74,16 @@ class PlatformConfig:
     prometheus: HostPort = DEFAULT_PROMETHEUS
     alertmanager: HostPort = DEFAULT_ALERTMANAGER
     cluster: str = "local"
+    brokers: int = 1  # > 1: a cluster of broker processes (their own ports, not ``listen``)
 
 
 class Platform:
     def __init__(self, config: PlatformConfig) -> None:
+        if not 1 <= config.brokers <= MAX_BROKERS:
+            raise ValueError(f"brokers must be 1 to {MAX_BROKERS}, not {config.brokers}")
         self.config = config
         self.registry = CollectorRegistry(auto_describe=False)
-        self.broker = BrokerApp(
-            BrokerConfig(
-                data_dir=config.data_dir,
-                listen=config.listen,
-                http=config.http,
-                cluster=config.cluster,
-            ),
-            registry=self.registry,
-        )
-        self.broker.http_routes = lambda app: add_status_routes(app, self.snapshot)
+        self.brokers = self._brokers(config)
         self.slos: list[SLO] = load_files([str(p) for p in config.slo_specs])
         self.slo: SLOService | None = None
         self.probe: ProbeService | None = None
@@ -91,23 +92,48 @@ class Platform:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
+    def _brokers(self, config: PlatformConfig) -> Brokers:
+        def routes(app: web.Application) -> None:
+            add_status_routes(app, self.snapshot)
+
+        if config.brokers == 1:
+            broker = BrokerConfig(
+                data_dir=config.data_dir,
+                listen=config.listen,
+                http=config.http,
+                cluster=config.cluster,
+            )
+            return EmbeddedBroker(broker, self.registry, routes)
+        return LocalCluster(
+            config.brokers,
+            config.data_dir,
+            http=config.http,
+            cluster=config.cluster,
+            registry=self.registry,
+            routes=routes,
+        )
+
     @property
     def http_url(self) -> str:
-        assert self.broker.http_address is not None
-        return f"http://{self.broker.http_address}"
+        return f"http://{self.brokers.http_address}"
+
+    @property
+    def bootstrap(self) -> str:
+        return self.brokers.bootstrap
 
     def ready_info(self) -> UpReady:
         """What ``tidewatch up --ready-file`` publishes; only after ``start``."""
         urls = self.monitoring.urls() if self.monitoring is not None else {}
         return UpReady(
-            self.broker.ready_info(),
+            self.brokers.ready_info(),
             status_page_url=f"{self.http_url}/",
             prometheus_url=urls.get("prometheus"),
             alertmanager_url=urls.get("alertmanager"),
+            brokers=self.brokers.broker_ready_infos(),
         )
 
     async def start(self) -> None:
-        await self.broker.start()
+        await self.brokers.start()
         try:
             await self._start_parts()
         except BaseException:
@@ -115,14 +141,13 @@ class Platform:
             raise
 
     async def _start_parts(self) -> None:
-        assert self.broker.bootstrap is not None
-        bootstrap = str(self.broker.bootstrap)
+        bootstrap = tuple(self.bootstrap.split(","))
         self.probe = ProbeService(
             ProbeConfig(
                 targets=(
                     TargetConfig(
                         "local",
-                        ConnectionConfig((bootstrap,), client_id="tidewatch-up-probe"),
+                        ConnectionConfig(bootstrap, client_id="tidewatch-up-probe"),
                         cluster=self.config.cluster,
                         interval_seconds=self.config.probe_interval_seconds,
                     ),
@@ -134,21 +159,31 @@ class Platform:
         self._tasks.append(asyncio.create_task(self.probe.run(self._stop), name="probe"))
         self.slo = SLOService(
             self.slos,
-            LocalSource([f"{self.http_url}/metrics"]),
+            LocalSource([f"{self.http_url}/metrics", *self.brokers.broker_metrics_urls]),
             step_seconds=self.config.slo_step_seconds,
             state_path=self.config.data_dir / ".slo-state.npz",
         )
         self.registry.register(EngineCollector(self.slo.snapshot))
         self._tasks.append(asyncio.create_task(self._evaluate(), name="slo"))
         if self.config.with_prometheus:
+            broker_targets, platform_targets = self._scrape_targets()
             self.monitoring = MonitoringStack(
                 self.config.data_dir / "monitoring",
-                http=self.broker.http_address or self.config.http,
+                broker_targets=broker_targets,
+                platform_targets=platform_targets,
                 prometheus=self.config.prometheus,
                 alertmanager=self.config.alertmanager,
                 cluster=self.config.cluster,
             )
             await self.monitoring.start()
+
+    def _scrape_targets(self) -> tuple[tuple[HostPort, ...], tuple[HostPort, ...]]:
+        """What Prometheus scrapes, as (broker targets, platform targets): the
+        platform's endpoint as the broker's when the broker runs in-process; otherwise
+        every broker, and the platform apart."""
+        if isinstance(self.brokers, LocalCluster):
+            return self.brokers.broker_http_addresses, (self.brokers.http_address,)
+        return (self.brokers.http_address,), ()
 
     async def _evaluate(self) -> None:
         """The SLO engine's loop, recording a short history for the status page."""
@@ -179,7 +214,7 @@ class Platform:
     # -- the status page feed ------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        data = self.broker.status_snapshot()
+        data = self.brokers.status()
         rows: list[dict[str, Any]] = []
         if self.slo is not None and self.slo.last is not None:
             rows = status_rows(self.slos, self.slo.last)
@@ -187,6 +222,8 @@ class Platform:
         data["slo_history"] = {key: list(points) for key, points in self.history.items()}
         data["probes"] = {"targets": self._probe_rows()}
         data["alerts"] = _alerts(rows, data["probes"]["targets"], data["groups"])
+        if "cluster" in data:
+            data["alerts"] += _cluster_alerts(data["cluster"])
         if self.monitoring is not None:
             data["monitoring"] = self.monitoring.urls()
         return data
@@ -246,7 +283,7 @@ class Platform:
                 self.slo.save()
         if self.monitoring is not None:
             await self.monitoring.stop()
-        await self.broker.stop()
+        await self.brokers.stop()
 
 
 def _quantile(family: Metric | None, target: str, q: float) -> float | None:
@@ -315,6 +352,35 @@ def _alerts(
                     "name": f"consumer group {group['group']} {group['status']}",
                     "severity": "ticket",
                     "summary": group["reason"],
+                }
+            )
+    return alerts
+
+
+def _cluster_alerts(cluster: dict[str, Any]) -> list[dict[str, Any]]:
+    """Brokers not alive and partitions without a leader page; under-replicated
+    partitions make a ticket (``tidewatch.status_page.cluster`` builds ``cluster``)."""
+    alerts = [
+        {
+            "name": f"broker {b['node_id']} {b['state']}",
+            "severity": "page",
+            "summary": "its partitions fail over to the other replicas in their ISR",
+        }
+        for b in cluster["brokers"]
+        if b["state"] != "alive"
+    ]
+    for status, severity in (("offline", "page"), ("under-replicated", "ticket")):
+        names = [
+            f"{p['topic']}[{p['partition']}]"
+            for p in cluster["partitions"]
+            if p["status"] == status
+        ]
+        if names:
+            alerts.append(
+                {
+                    "name": f"{len(names)} {status} partition{'s' if len(names) > 1 else ''}",
+                    "severity": severity,
+                    "summary": ", ".join(names[:10]) + (" ..." if len(names) > 10 else ""),
                 }
             )
     return alerts

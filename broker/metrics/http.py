@@ -2,7 +2,9 @@
 /status/groups (consumer groups with lag, status and the reason for it, as JSON) and
 /status/partitions (every partition as this broker's metadata shows it: leader, leader
 epoch, replicas, ISR, and this broker's own replica: role, log start and end, high
-watermark; what test clusters and game days wait on).
+watermark; what test clusters and game days wait on) and /status/cluster (registered
+brokers and their state, the active controller, each partition's leader, replicas and
+ISR: ``broker.metrics.cluster_status``).
 
 Bound to 127.0.0.1 by default. /healthz answers 200 while the process serves HTTP;
 /readyz answers 200 only when the Kafka listener accepts connections and storage is
@@ -18,6 +20,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.openmetrics import exposition as openmetrics
 
+from broker.metrics.cluster_status import ClusterStatus
+
 __all__ = ["build_http_app"]
 
 
@@ -27,9 +31,11 @@ def build_http_app(
     groups: Callable[[], list[dict[str, Any]]] | None = None,
     extra_routes: Callable[[web.Application], None] | None = None,
     partitions: Callable[[], dict[str, Any]] | None = None,
+    cluster: Callable[[], ClusterStatus] | None = None,
 ) -> web.Application:
     """``ready`` returns None when ready, else the reason it is not; ``groups`` gives
-    the consumer-group status served at /status/groups. A None registry disables
+    the consumer-group status served at /status/groups, ``partitions`` and ``cluster``
+    the partition and cluster views (404 when not given). A None registry disables
     /metrics (metrics switched off)."""
 
     async def metrics(request: web.Request) -> web.Response:
@@ -59,8 +65,14 @@ def build_http_app(
     async def partition_status(_: web.Request) -> web.Response:
         return web.json_response(partitions() if partitions is not None else {"partitions": []})
 
+    async def cluster_status(_: web.Request) -> web.Response:
+        if cluster is None:
+            return web.json_response({"reason": "no cluster view on this server"}, status=404)
+        return web.json_response(cluster().to_json())
+
     app = web.Application()
     app.router.add_get("/status/groups", group_status)
+    app.router.add_get("/status/cluster", cluster_status)
     app.router.add_get("/status/partitions", partition_status)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)

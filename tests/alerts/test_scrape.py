@@ -78,6 +78,23 @@ def test_probe_and_lag_jobs_appear_only_with_targets() -> None:
     assert "alerting" not in config
 
 
+def test_an_up_platform_apart_from_its_brokers_is_scraped_with_the_probes_minus_slo_names() -> None:
+    config = prometheus_config(
+        [],
+        broker_targets=["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"],
+        platform_targets=["127.0.0.1:9464"],
+    )
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    assert jobs[BROKER_JOB]["static_configs"][0]["targets"] == [
+        "127.0.0.1:1",
+        "127.0.0.1:2",
+        "127.0.0.1:3",
+    ]
+    assert jobs[PROBE_JOB]["static_configs"][0]["targets"] == ["127.0.0.1:9464"]
+    drops = jobs[PROBE_JOB]["metric_relabel_configs"]
+    assert drops == jobs[BROKER_JOB]["metric_relabel_configs"]
+
+
 @needs_promtool
 def test_promtool_accepts_the_example_config_with_its_rule_files(tmp_path: Path) -> None:
     for name in (PROMETHEUS_FILE, SLO_RULES_FILE, INFRASTRUCTURE_RULES_FILE):

@@ -82,6 +82,27 @@ def test_an_up_document_carries_the_broker_fields_and_its_urls(tmp_path: Path) -
     assert up.bootstrap == BROKER.bootstrap
 
 
+def test_an_up_document_of_a_cluster_lists_every_broker_and_bootstraps_from_all(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "up.json"
+    address = HostPort("127.0.0.1", 40200)
+    second = BrokerReady(4343, 2, "east", Path("/b2"), address, address, None)
+    up = UpReady(BROKER, "http://127.0.0.1:40124/", brokers=(BROKER, second))
+    write_ready_file(path, up)
+    document = read_ready_file(path, "up")
+    assert document is not None
+    assert [b["pid"] for b in document["brokers"]] == [4242, 4343]
+    assert UpReady.from_json(document) == up
+    assert up.bootstrap == "kafka.example:9092,127.0.0.1:40200"
+
+
+def test_an_up_document_without_brokers_reads_as_a_single_node() -> None:
+    document = UpReady(BROKER, "http://x/").to_json()
+    del document["brokers"]
+    assert UpReady.from_json(document).brokers == ()
+
+
 def test_a_rewrite_replaces_the_file_whole_and_leaves_no_temporary_file(tmp_path: Path) -> None:
     path = tmp_path / "ready.json"
     write_ready_file(path, BROKER)

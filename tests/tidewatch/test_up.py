@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,6 +20,7 @@ from confluent_kafka import Consumer, Producer
 
 from contracts.launcher import UpProcess, free_port
 from tests.support import tools
+from tests.tidewatch import browser
 
 ARTIFACTS = Path(os.environ.get("TIDEWATCH_ARTIFACTS", "artifacts"))
 
@@ -52,42 +51,6 @@ def _port_free(address: str) -> bool:
     except ConnectionRefusedError:
         return True
     return False
-
-
-def _render(url: str, screenshot: Path | None = None) -> str:
-    chromium = tools.require_tool(tools.CHROMIUM)
-    profile = tempfile.mkdtemp()
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        "--window-size=1280,1600",
-        "--virtual-time-budget=8000",
-    ]
-    try:
-        if screenshot is not None:
-            subprocess.run(
-                [chromium, *flags, f"--screenshot={screenshot}", url],
-                capture_output=True,
-                timeout=90,
-                check=False,
-            )
-        result = subprocess.run(
-            [chromium, *flags, "--dump-dom", url], capture_output=True, timeout=90, check=True
-        )
-        return result.stdout.decode()
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-def _text(dom: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
 
 
 def _feed(page: str) -> dict[str, Any]:
@@ -150,7 +113,7 @@ def test_the_status_page_shows_slos_probe_results_and_group_lag(
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "status-page.png"
-    text = _text(_render(running.status_page_url, shot))
+    text = browser.text(browser.render(running.status_page_url, shot))
     assert shot.exists() and shot.stat().st_size > 10_000
 
     assert "Kafka bootstrap " + bootstrap in text

@@ -86,6 +86,13 @@ function renderCards(data) {
     const p99 = probe.map((t) => t.end_to_end_p99_seconds).filter((v) => v !== null && v !== undefined);
     cards.push(card("End-to-end p99", p99.length ? fmtSeconds(Math.max(...p99)) : "—"));
   }
+  if (data.cluster) {
+    const brokers = data.cluster.brokers;
+    const alive = brokers.filter((b) => b.state === "alive").length;
+    cards.push(card("Brokers alive", `${alive}/${brokers.length}`, alive === brokers.length ? "ok" : "bad"));
+    const under = data.cluster.under_replicated_partitions + data.cluster.offline_partitions;
+    cards.push(card("Under-replicated partitions", String(under), under ? "bad" : "ok"));
+  }
   const groups = data.groups || [];
   const worstLag = groups.reduce((m, g) => Math.max(m, g.max_lag_seconds || 0), 0);
   cards.push(card("Worst consumer lag", groups.length ? fmtSeconds(worstLag) : "no groups"));
@@ -242,6 +249,44 @@ function renderGroups(data) {
     "lag (records)", "lag (time)", { label: "why", text: true }], rows) : null);
 }
 
+const BROKER_STATE_KIND = { alive: "ok", "shutting down": "warn", fenced: "bad", unreachable: "bad" };
+const PARTITION_STATUS_KIND = { "in sync": "ok", "under-replicated": "warn", offline: "bad" };
+
+function nodes(ids) { return (ids || []).join(", "); }
+
+// The cluster section (tidewatch up --brokers N): brokers, the active controller, and
+// every partition's leader, replicas and ISR; under-replicated and offline rows flagged.
+function renderCluster(data) {
+  const cluster = data.cluster;
+  const section = document.getElementById("cluster-section");
+  section.hidden = !cluster;
+  if (!cluster) return;
+  const controller = cluster.controller_id === null ? "none elected" : `broker ${cluster.controller_id}`;
+  const flagged = cluster.under_replicated_partitions + cluster.offline_partitions;
+  document.getElementById("cluster-summary").replaceChildren(
+    `Active controller: ${controller} · ${cluster.brokers.length} brokers · `,
+    flagged ? badge(`${cluster.under_replicated_partitions} under-replicated · ${cluster.offline_partitions} offline`, "bad")
+      : badge("all partitions in sync", "ok"),
+    cluster.seen_by === null ? "" : ` · as broker ${cluster.seen_by} sees it (metadata offset ${cluster.metadata_offset})`);
+  const brokers = cluster.brokers.map((b) => el("tr", {},
+    el("td", { class: "text" }, `broker ${b.node_id}`),
+    el("td", { class: "text" }, b.address || "—"),
+    el("td", {}, badge(b.state, BROKER_STATE_KIND[b.state] || "none")),
+    el("td", { class: "text" }, [b.controller ? "active controller" : null, b.voter ? "voter" : "observer"]
+      .filter((x) => x).join(" · "))));
+  fill("cluster-brokers", brokers.length ? table(["broker", { label: "address", text: true }, "state",
+    { label: "role", text: true }], brokers) : null);
+  const partitions = cluster.partitions.map((p) => el("tr",
+    { class: p.status === "in sync" ? "" : `flagged ${p.status === "offline" ? "offline" : ""}` },
+    el("td", { class: "text" }, `${p.topic}[${p.partition}]`),
+    el("td", {}, p.leader < 0 ? "none" : String(p.leader)),
+    el("td", {}, nodes(p.replicas)),
+    el("td", {}, nodes(p.isr)),
+    el("td", {}, badge(p.status, PARTITION_STATUS_KIND[p.status] || "none"))));
+  fill("cluster-partitions", partitions.length ? table(["partition", "leader", "replicas", "ISR", "status"],
+    partitions) : null);
+}
+
 function rate(now, key, field, seconds) {
   if (!previous || seconds <= 0) return null;
   const before = (previous.partitions || []).find((p) => `${p.topic}/${p.partition}` === key);
@@ -272,6 +317,7 @@ function render(data) {
     `Kafka bootstrap ${b.bootstrap || "?"} · ${b.ready ? "ready" : "not ready"} · flush ${b.flush_policy || "?"} · up ${fmtSeconds(b.uptime_seconds)}`;
   document.getElementById("refreshed").textContent = `updated ${new Date(data.generated_at * 1000).toLocaleTimeString()}`;
   renderCards(data);
+  renderCluster(data);
   renderSlos(data);
   renderAlerts(data);
   renderProbes(data);
