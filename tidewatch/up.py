@@ -9,8 +9,6 @@ Prometheus and Alertmanager (when installed) with the generated rules.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from broker.cli import tune_allocator
+from broker.cli import prepare_process
 from broker.storage.errors import StorageError
 from contracts.fields import ConfigError, HostPort, parse_flag, parse_host_port
 from contracts.ready_file import remove_ready_file, write_ready_file
@@ -174,15 +172,7 @@ def up(
         prometheus=_address(prometheus, "--prometheus"),
         alertmanager=_address(alertmanager, "--alertmanager"),
     )
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    tune_allocator()
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        uvloop.install()
+    prepare_process(log_level)
     try:
         asyncio.run(_serve(Platform(config), ready_file))
     except (OSError, StorageError, ConfigError) as exc:
