@@ -24,7 +24,7 @@ from broker.storage.errors import StorageError
 from contracts.fields import ConfigError, parse_flag, parse_host_port
 from contracts.ready_file import remove_ready_file, write_ready_file
 
-__all__ = ["RoutesFor", "broker", "broker_command", "run_broker"]
+__all__ = ["RoutesFor", "broker", "broker_command", "prepare_process", "run_broker"]
 
 
 def apply_flags(config: BrokerConfig, **flags: Any) -> BrokerConfig:
@@ -92,6 +92,20 @@ def tune_allocator() -> None:
     mallopt(m_trim_threshold, 64 * 1024 * 1024)
 
 
+def prepare_process(log_level: str) -> None:
+    """What every long-running Tidewatch process does first: log lines with time, level
+    and logger; the allocator tuned for record buffers; uvloop when it is installed."""
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    tune_allocator()
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+
+
 RoutesFor = Callable[[BrokerApp], Callable[[web.Application], None]]
 """Given the broker about to run, the extra routes for its HTTP server (for example
 tidewatch's status page, wired in ``tidewatch.broker_command``)."""
@@ -104,15 +118,7 @@ def run_broker(
     ready_file: Path | None = None,
     routes_for: RoutesFor | None = None,
 ) -> None:
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    tune_allocator()
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        uvloop.install()
+    prepare_process(log_level)
     try:
         app = BrokerApp(config)
         if routes_for is not None:

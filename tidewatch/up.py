@@ -11,8 +11,6 @@ runs a cluster of N broker processes instead of the one in-process broker
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -20,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from broker.cli import tune_allocator
+from broker.cli import prepare_process
 from broker.storage.errors import StorageError
 from contracts.fields import ConfigError, HostPort, parse_flag, parse_host_port
 from contracts.launcher import ProcessStartError
@@ -211,15 +209,7 @@ def up(
         prometheus=_address(prometheus, "--prometheus"),
         alertmanager=_address(alertmanager, "--alertmanager"),
     )
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    tune_allocator()
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        uvloop.install()
+    prepare_process(log_level)
     try:
         asyncio.run(_serve(Platform(config), ready_file))
     except (OSError, StorageError, ConfigError, ProcessStartError) as exc:
