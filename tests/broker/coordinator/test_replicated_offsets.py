@@ -22,8 +22,8 @@ from broker.error_codes import KafkaError
 from broker.metadata.offsets_topic import OFFSETS_TOPIC
 from broker.protocol.apis import ApiKey
 from broker.protocol.header import RequestHeader
-from broker.server.context import RequestContext
-from broker.server.handlers import groups
+from broker.server.context import RequestContext, nested
+from broker.server.handlers import groups, metadata
 from contracts.clock import ManualClock
 from contracts.fields import HostPort
 from tests.broker.coordinator.offsets_support import groups_in
@@ -175,3 +175,27 @@ async def test_losing_the_leadership_unloads_the_groups_and_fails_waiting_commit
     assert partition not in broker.app.offsets_leadership.handles
     found = await _find(broker, group_id)
     assert (found.error_code, found.node_id) == (ErrorCode.none, 1)
+
+
+async def test_metadata_lists_the_offsets_topic_only_when_asked_for_by_name(
+    start: Callable[[tuple[int, ...]], LocalBroker],
+) -> None:
+    broker = start(())
+    await _create_offsets_topic(broker)
+    cls = load_request_schema(ApiKey.METADATA, 9)
+    ctx = RequestContext(RequestHeader(ApiKey.METADATA, 9, 1, "test", 0), "User:test", "t")
+    flags = {
+        "allow_auto_topic_creation": False,
+        "include_cluster_authorized_operations": False,
+        "include_topic_authorized_operations": False,
+    }
+    listed = await metadata.handle(broker.services, ctx, cls(topics=None, **flags))
+    assert [t.name for t in listed.topics] == [TOPIC]
+    named = nested(cls, "MetadataRequestTopic")(name=OFFSETS_TOPIC)
+    asked = await metadata.handle(broker.services, ctx, cls(topics=(named,), **flags))
+    ((topic,),) = [asked.topics]
+    assert (topic.name, topic.is_internal, len(topic.partitions)) == (
+        OFFSETS_TOPIC,
+        True,
+        PARTITIONS,
+    )

@@ -164,7 +164,9 @@ def _read_all(bootstrap: str, topic: str, count: int) -> list[str]:
     return values
 
 
-@pytest.mark.parametrize("family", ["confluent", "kafka-python"])
+# kafka-python leaves the sockets of refused connections to the garbage collector
+# (ResourceWarning); test_clients_across_failover covers it across a leader kill.
+@pytest.mark.parametrize("family", ["confluent", "aiokafka"])
 def test_idempotent_acknowledged_records_are_not_duplicated_across_a_leader_kill(
     cluster: BrokerCluster, family: str
 ) -> None:
