@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kio.index import load_request_schema
 from kio.schema.errors import ErrorCode
 
 from broker.config import BrokerConfig, ClusterSettings
@@ -20,13 +19,14 @@ from broker.coordinator.group import CommittedOffset
 from broker.coordinator.service import PartitionPhase
 from broker.error_codes import KafkaError
 from broker.metadata.offsets_topic import OFFSETS_TOPIC
-from broker.protocol.apis import ApiKey
+from broker.protocol.apis import ApiKey, request_class
 from broker.protocol.header import RequestHeader
-from broker.server.context import RequestContext, nested
+from broker.server.context import RequestContext
 from broker.server.handlers import groups, metadata
 from contracts.clock import ManualClock
 from contracts.fields import HostPort
 from tests.broker.coordinator.offsets_support import groups_in
+from tests.interop.wire import build, nested
 from tests.support.local_broker import LocalBroker, local_broker
 
 PARTITIONS = 10  # offsets_topic.partitions, the same on the broker and its controller
@@ -61,7 +61,7 @@ def _ctx(version: int) -> RequestContext:
 
 
 async def _find(broker: LocalBroker, group_id: str) -> Any:
-    request = load_request_schema(ApiKey.FIND_COORDINATOR, 3)(key=group_id, key_type=0)
+    request = build(request_class(ApiKey.FIND_COORDINATOR, 3), key=group_id, key_type=0)
     return await groups.handle_find_coordinator(broker.services, _ctx(3), request)
 
 
@@ -182,17 +182,17 @@ async def test_metadata_lists_the_offsets_topic_only_when_asked_for_by_name(
 ) -> None:
     broker = start(())
     await _create_offsets_topic(broker)
-    cls = load_request_schema(ApiKey.METADATA, 9)
+    cls = request_class(ApiKey.METADATA, 9)
     ctx = RequestContext(RequestHeader(ApiKey.METADATA, 9, 1, "test", 0), "User:test", "t")
     flags = {
         "allow_auto_topic_creation": False,
         "include_cluster_authorized_operations": False,
         "include_topic_authorized_operations": False,
     }
-    listed = await metadata.handle(broker.services, ctx, cls(topics=None, **flags))
+    listed = await metadata.handle(broker.services, ctx, build(cls, topics=None, **flags))
     assert [t.name for t in listed.topics] == [TOPIC]
-    named = nested(cls, "MetadataRequestTopic")(name=OFFSETS_TOPIC)
-    asked = await metadata.handle(broker.services, ctx, cls(topics=(named,), **flags))
+    named = build(nested(cls, "MetadataRequestTopic"), name=OFFSETS_TOPIC)
+    asked = await metadata.handle(broker.services, ctx, build(cls, topics=(named,), **flags))
     ((topic,),) = [asked.topics]
     assert (topic.name, topic.is_internal, len(topic.partitions)) == (
         OFFSETS_TOPIC,
