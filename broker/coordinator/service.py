@@ -405,6 +405,9 @@ class GroupService:
     async def _committed(self, led: _LedPartition, last_offset: int) -> KafkaError:
         """Wait until ``last_offset`` is committed or this node resigns the partition."""
         waiting = asyncio.ensure_future(led.offsets.wait_committed(last_offset))
+        # Whoever stops waiting first (a resignation cancels the caller), the wait's
+        # own failure is taken here, never left to the loop's "never retrieved".
+        waiting.add_done_callback(_consume_outcome)
         try:
             await asyncio.wait([waiting, led.resigned], return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -435,6 +438,11 @@ def _write_error(exc: Exception) -> KafkaError:
         if cls in _WRITE_ERRORS:
             return _WRITE_ERRORS[cls]
     return KafkaError.UNKNOWN_SERVER_ERROR
+
+
+def _consume_outcome(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _resolver(future: asyncio.Future[T]) -> Callable[[T], None]:

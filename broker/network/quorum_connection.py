@@ -76,7 +76,9 @@ class QuorumConnection:
         return data[0], memoryview(data)[1:]
 
     def write(self, parts: Sequence[bytes]) -> None:
-        if not self.closed:
+        """Queue ``parts``; dropped once the connection is closed, by us or by the peer
+        (the transport closes before the reader sees the end of the stream)."""
+        if not self.closed and not self.writer.is_closing():
             self.writer.writelines(parts)
 
     async def writable(self) -> None:
