@@ -27,7 +27,10 @@ from broker.config import BrokerConfig
 from broker.coordinator.coordinator import CoordinatorConfig, GroupCoordinator
 from broker.coordinator.lag import GroupLag, LagTracker
 from broker.coordinator.local_offsets import LocalOffsetsLogs
+from broker.coordinator.offsets_layout import COORDINATOR_DIR
+from broker.coordinator.replicated_offsets import OffsetsTopicLeadership
 from broker.coordinator.service import GroupService
+from broker.metadata.offsets_topic import OFFSETS_TOPIC
 from broker.metrics.cluster_status import ClusterStatus, cluster_status
 from broker.metrics.collector import BrokerCollector, disk_space
 from broker.metrics.group_collector import CompatCollector, GroupCollector
@@ -97,14 +100,16 @@ class BrokerApp:
             ),
         )
         self.cluster = ClusterNode(self.config, self.log_manager, self.replicas, self.clock)
-        # Single node: every offsets partition is a local log led here (until the
-        # metadata quorum creates them and says who leads which).
-        self.offsets_logs = LocalOffsetsLogs(
-            self.config.data_dir,
-            self.config.offsets_topic_partitions,
-            self.flusher,
-            self.clock.time_ms,
-        )
+        # A broker alone: every offsets partition is a local log led here. A cluster:
+        # they are the replicated topic, led where the metadata image says.
+        self.offsets_logs: LocalOffsetsLogs | None = None
+        if not self.config.offsets_replicated:
+            self.offsets_logs = LocalOffsetsLogs(
+                self.config.data_dir,
+                self.config.offsets_topic_partitions,
+                self.flusher,
+                self.clock.time_ms,
+            )
         self.groups = GroupService(
             GroupCoordinator(
                 CoordinatorConfig(
@@ -117,6 +122,9 @@ class BrokerApp:
             self.clock,
             partition_count=self.config.offsets_topic_partitions,
         )
+        self.offsets_leadership = OffsetsTopicLeadership(self.replicas, self.groups)
+        if self.offsets_logs is None:
+            self.cluster.image_listeners.append(self.offsets_leadership.on_image)
         self.lag = LagTracker(
             self.groups.coordinator,
             self.replicas,
@@ -140,8 +148,17 @@ class BrokerApp:
         await loop.run_in_executor(None, self.log_manager.open)
         self._storage_open = True
         await loop.run_in_executor(None, self.cluster.open)
-        replayed = await self.offsets_logs.lead_all(self.groups)
-        log.info("replayed %d committed-offset records", replayed)
+        if self.offsets_logs is not None:
+            replayed = await self.offsets_logs.lead_all(self.groups)
+            log.info("replayed %d committed-offset records", replayed)
+        elif (self.config.data_dir / COORDINATOR_DIR).is_dir():
+            log.warning(
+                "%s holds committed offsets of a single-node broker; a cluster keeps its "
+                "offsets in the replicated %s topic and does not migrate them (they are "
+                "left untouched)",
+                self.config.data_dir / COORDINATOR_DIR,
+                OFFSETS_TOPIC,
+            )
         self.replicas.start(self.config.retention_check_interval_ms)
         self.groups.start()
         services = BrokerServices(
@@ -365,7 +382,8 @@ class BrokerApp:
             await self.cluster.stop()
             await self.groups.close()
             await self.flusher.close()  # no fsync round runs while the offsets logs close
-            self.offsets_logs.close()
+            if self.offsets_logs is not None:
+                self.offsets_logs.close()
             await self.replicas.close()
             if self.tracer is not None:
                 self.tracer.shutdown()

@@ -59,8 +59,12 @@ Example file (every key optional; the values shown are the defaults)::
     offsets_topic:                  # the internal topic of committed offsets
       partitions: 10                # 1..1000; a group's coordinator leads partition
                                     # hash(group) mod partitions. Changing it re-homes
-                                    # the stored offsets at the next start.
+                                    # the stored offsets at the next start (single
+                                    # node; a cluster's topic keeps its first count).
       replication_factor: 3         # of __consumer_offsets (capped by live brokers)
+                                    # With controller.voters set, the offsets live in
+                                    # the replicated topic __consumer_offsets; without,
+                                    # in local logs under .coordinator (one node).
 
 The file is read by the shared reader (:class:`contracts.fields.Fields`): every error is
 a ``ConfigError`` naming the file, the field and what is allowed, and a misspelt key gets
@@ -147,6 +151,13 @@ class BrokerConfig:
     def voters(self) -> Mapping[int, HostPort]:
         """The controller voters; empty means this node alone."""
         return self.cluster_settings.voters
+
+    @property
+    def offsets_replicated(self) -> bool:
+        """Whether group offsets live in the replicated ``__consumer_offsets`` topic
+        (a cluster: ``controller.voters`` set) rather than in this node's local
+        offsets logs (a broker alone, as before the metadata quorum)."""
+        return bool(self.voters)
 
     @property
     def is_voter(self) -> bool:

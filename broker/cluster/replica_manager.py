@@ -316,6 +316,11 @@ class ReplicaManager:
         self._answer(partition.key, completed)
         return await future
 
+    @property
+    def acks_waiting(self) -> int:
+        """acks=all appends waiting for their high watermark (for tests and status)."""
+        return len(self._acks)
+
     def _on_update(self, partition: Partition, update: LeaderUpdate) -> None:
         self._answer(partition.key, update.completed)
 

@@ -1,4 +1,5 @@
-"""The offsets topic on one node, until its partitions come from the metadata quorum.
+"""The offsets topic of a broker alone (no ``controller.voters``): local logs, not a
+replicated topic (a cluster uses ``replicated_offsets``).
 
 ``LocalOffsetsLogs`` owns N logs under ``<data_dir>/.coordinator/offsets-<p>`` (layout
 and re-homing in ``offsets_layout``), opens them at start and reports every one led

@@ -1,8 +1,8 @@
 """OffsetsLog: what the group coordinator needs from one partition of the offsets topic.
 
 The coordinator of a group is the leader of its ``__consumer_offsets`` partition. Whoever
-owns that partition (today the single-node adapter in ``local_offsets``; with
-replication the broker's replica layer) hands GroupService an ``OffsetsLog`` when this
+owns that partition (a broker alone: the local logs of ``local_offsets``; a cluster:
+the replicated topic, ``replicated_offsets``) hands GroupService an ``OffsetsLog`` when this
 node becomes its leader and takes it back by resigning. The coordinator never opens,
 closes or replicates the log: it reads it to load its groups, appends record batches,
 waits until they are committed, and drops history below a snapshot.

@@ -58,6 +58,7 @@ __all__ = ["GroupService", "PartitionPhase", "TopicPartitions"]
 log = logging.getLogger(__name__)
 
 TICK_INTERVAL_S = 0.1
+LOAD_RETRY_S = 0.5  # a loading partition whose records cannot be committed yet
 T = TypeVar("T")
 
 _WRITE_ERRORS: dict[type[Exception], KafkaError] = {
@@ -67,6 +68,7 @@ _WRITE_ERRORS: dict[type[Exception], KafkaError] = {
     RecordTooLargeError: KafkaError.INVALID_COMMIT_OFFSET_SIZE,
 }
 _APPEND_FAILURES = tuple(_WRITE_ERRORS)
+_LEADERSHIP_ERRORS = (OffsetsLogFencedError, OffsetsLogUnavailableError)
 
 
 class TopicPartitions(Protocol):
@@ -184,8 +186,18 @@ class GroupService:
             end = offsets.log.log_end_offset
             if end > offsets.log.log_start_offset:
                 error = await self._committed(led, end - 1)
+                while error is KafkaError.COORDINATOR_NOT_AVAILABLE and not led.resigned.done():
+                    # Too few in-sync replicas, or they are slow: try again, still loading.
+                    log.warning(
+                        "offsets partition %d: its records are not committed yet; retrying",
+                        offsets.index,
+                    )
+                    await asyncio.wait([led.resigned], timeout=LOAD_RETRY_S)
+                    error = await self._committed(led, end - 1)
                 if error is not KafkaError.NONE:
-                    log.error(
+                    level = logging.INFO if error is KafkaError.NOT_COORDINATOR else logging.ERROR
+                    log.log(
+                        level,
                         "offsets partition %d stays loading: its records are not committed (%s)",
                         offsets.index,
                         error.name,
@@ -362,7 +374,8 @@ class GroupService:
         try:
             last_offset = append()
         except _APPEND_FAILURES as exc:
-            log.error("offsets partition %d: append failed: %s", led.offsets.index, exc)
+            level = logging.WARNING if isinstance(exc, _LEADERSHIP_ERRORS) else logging.ERROR
+            log.log(level, "offsets partition %d: append failed: %s", led.offsets.index, exc)
             return _write_error(exc)
         settle = asyncio.get_running_loop().create_task(
             self._settle(led, last_offset, led.tail, apply)
@@ -392,6 +405,9 @@ class GroupService:
     async def _committed(self, led: _LedPartition, last_offset: int) -> KafkaError:
         """Wait until ``last_offset`` is committed or this node resigns the partition."""
         waiting = asyncio.ensure_future(led.offsets.wait_committed(last_offset))
+        # Whoever stops waiting first (a resignation cancels the caller), the wait's
+        # own failure is taken here, never left to the loop's "never retrieved".
+        waiting.add_done_callback(_consume_outcome)
         try:
             await asyncio.wait([waiting, led.resigned], return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -403,7 +419,9 @@ class GroupService:
         if exc is None:
             return KafkaError.NONE
         if isinstance(exc, _APPEND_FAILURES):
-            log.error("offsets partition %d: %s", led.offsets.index, exc)
+            # Losing leadership or the ISR is part of a cluster's life; the disk is not.
+            level = logging.WARNING if isinstance(exc, _LEADERSHIP_ERRORS) else logging.ERROR
+            log.log(level, "offsets partition %d: %s", led.offsets.index, exc)
             return _write_error(exc)
         log.error("offsets partition %d: waiting failed", led.offsets.index, exc_info=exc)
         return KafkaError.UNKNOWN_SERVER_ERROR
@@ -420,6 +438,11 @@ def _write_error(exc: Exception) -> KafkaError:
         if cls in _WRITE_ERRORS:
             return _WRITE_ERRORS[cls]
     return KafkaError.UNKNOWN_SERVER_ERROR
+
+
+def _consume_outcome(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _resolver(future: asyncio.Future[T]) -> Callable[[T], None]:

@@ -274,6 +274,7 @@ class ClusterNode:
             default_replication_factor=s.default_replication_factor,
             auto_leader_rebalance=s.auto_leader_rebalance,
             leader_imbalance_check_interval_ms=s.leader_imbalance_check_interval_ms,
+            offsets_topic_partitions=self.config.offsets_topic_partitions,
             offsets_topic_replication_factor=s.offsets_topic_replication_factor,
         )
 

@@ -27,7 +27,8 @@ class LocalBroker:
 
     def close(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(self.app.groups.close())
-        self.app.offsets_logs.close()
+        if self.app.offsets_logs is not None:
+            self.app.offsets_logs.close()
         loop.run_until_complete(self.app.replicas.close())
 
 
@@ -37,13 +38,17 @@ def local_broker(
     loop: asyncio.AbstractEventLoop,
     peers: tuple[int, ...] = (),
 ) -> LocalBroker:
-    """Storage opened, node 0 registered (and ``peers``: brokers that never fetch),
-    every offsets partition led here, no topics yet; ``loop`` runs what must be awaited;
-    close with ``close(loop)``."""
+    """Storage opened, node 0 registered (and ``peers``: brokers that never fetch), no
+    topics yet; ``loop`` runs what must be awaited; close with ``close(loop)``. A
+    broker alone leads every offsets partition; with ``controller.voters`` configured
+    the offsets topic is created on the first FindCoordinator, as in a cluster."""
     app = BrokerApp(replace(config, http=None), clock=clock or ManualClock())
     app.log_manager.open()
     metadata = LocalMetadata(app.replicas, peers=peers)
-    loop.run_until_complete(app.offsets_logs.lead_all(app.groups))
+    if app.offsets_logs is not None:
+        loop.run_until_complete(app.offsets_logs.lead_all(app.groups))
+    else:
+        metadata.image_listeners.append(app.offsets_leadership.on_image)
     services = BrokerServices(
         config=app.config,
         replicas=app.replicas,

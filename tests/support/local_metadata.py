@@ -11,12 +11,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from broker.cluster.replica_manager import ReplicaManager
 from broker.metadata.controller_config import ControllerConfig
-from broker.metadata.image import TopicImage
+from broker.metadata.image import MetadataImage, TopicImage
 from broker.metadata.replies import NewPartitions, NewTopic
 from broker.metadata.rpc import ErrorResponse, RpcRequest, RpcResponse, dispatch
 from tests.broker.metadata.harness import ControllerHarness
@@ -34,10 +34,18 @@ class LocalMetadata:
         self.node_id = replicas.node_id if node_id is None else node_id
         self.harness = ControllerHarness(ControllerConfig(default_partitions=1))
         self.harness.start_brokers(self.node_id, *peers)
+        # Told of every image after the replica manager, as ClusterNode's listeners.
+        self.image_listeners: list[Callable[[MetadataImage], None]] = []
         self._publish()
 
     def _publish(self) -> None:
         self.replicas.apply_image(self.harness.image)
+        for listener in self.image_listeners:
+            listener(self.harness.image)
+
+    def publish(self) -> None:
+        """Apply the controller's latest image (after a change made on ``harness``)."""
+        self._publish()
 
     def create_topic(
         self,

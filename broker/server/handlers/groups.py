@@ -9,12 +9,17 @@ answers NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while it loads)."""
 from __future__ import annotations
 
 import datetime
+import logging
 from typing import Any
 
 from kio.schema.errors import ErrorCode
 
 from broker.coordinator.coordinator import JoinRequest
 from broker.coordinator.group import ConsumerGroup, GroupState
+from broker.coordinator.service import PartitionPhase
+from broker.error_codes import KafkaError
+from broker.metadata.offsets_topic import OFFSETS_TOPIC
+from broker.metadata.rpc import CreateOffsetsTopicRequest, ErrorResponse
 from broker.protocol.apis import ApiKey, response_class
 from broker.server.authorizer import Operation, ResourceType
 from broker.server.context import BrokerServices, RequestContext, allowed, make, nested
@@ -31,7 +36,10 @@ __all__ = [
     "handle_sync",
 ]
 
+log = logging.getLogger(__name__)
+
 _ZERO = datetime.timedelta(0)
+_CREATE_OFFSETS_TOPIC_TIMEOUT_S = 10.0
 _GROUP_KEY = 0
 
 
@@ -43,25 +51,79 @@ def _ms(value: Any, default: int) -> int:
 
 def _coordinator(services: BrokerServices, key_type: int, key: str) -> dict[str, Any]:
     """The FindCoordinator answer for one key: the leader of the group's offsets
-    partition, which is this node when it leads it (single node: always)."""
+    partition. A broker alone leads every one; in a cluster the metadata image says
+    who, and a partition led here answers only once its groups are loaded."""
     if key_type != _GROUP_KEY:
-        error, message = ErrorCode.coordinator_not_available, "transactions are not supported"
-    elif not services.groups.leads(services.groups.coordinator_for(key)):
-        error, message = ErrorCode.coordinator_not_available, "no leader for its partition"
-    else:
-        return {
-            "error_code": ErrorCode.none,
-            "error_message": None,
-            "node_id": services.node_id,
-            "host": services.advertised.host,
-            "port": services.advertised.port,
-        }
-    return {"error_code": error, "error_message": message, "node_id": -1, "host": "", "port": -1}
+        return _unavailable("transactions are not supported")
+    partition = services.groups.coordinator_for(key)
+    if not services.config.offsets_replicated:
+        if not services.groups.leads(partition):
+            return _unavailable("no leader for its partition")
+        return _found(services.node_id, services.advertised.host, services.advertised.port)
+    image = services.replicas.image
+    state = image.partition(OFFSETS_TOPIC, partition)
+    if state is None:
+        return _unavailable(f"{OFFSETS_TOPIC} is being created")
+    if state.leader < 0:
+        return _unavailable(f"{OFFSETS_TOPIC}-{partition} has no leader")
+    if state.leader == services.node_id:
+        if services.groups.phase(partition) is not PartitionPhase.LOADED:
+            return _unavailable(f"the groups of {OFFSETS_TOPIC}-{partition} are loading")
+        return _found(services.node_id, services.advertised.host, services.advertised.port)
+    broker = image.broker(state.leader)
+    if broker is None or broker.fenced or not broker.listeners:
+        return _unavailable(f"the leader of {OFFSETS_TOPIC}-{partition} is not serving")
+    listener = broker.listeners[0]
+    return _found(state.leader, listener.host, listener.port)
 
 
-def handle_find_coordinator(services: BrokerServices, ctx: RequestContext, request: Any) -> Any:
+def _found(node_id: int, host: str, port: int) -> dict[str, Any]:
+    return {
+        "error_code": ErrorCode.none,
+        "error_message": None,
+        "node_id": node_id,
+        "host": host,
+        "port": port,
+    }
+
+
+def _unavailable(message: str) -> dict[str, Any]:
+    return {
+        "error_code": ErrorCode.coordinator_not_available,
+        "error_message": message,
+        "node_id": -1,
+        "host": "",
+        "port": -1,
+    }
+
+
+async def _ensure_offsets_topic(services: BrokerServices) -> None:
+    """In a cluster, have the controller create the offsets topic on the first group
+    lookup (as Kafka does); the lookup itself answers COORDINATOR_NOT_AVAILABLE until
+    the topic has leaders and the client asks again."""
+    if not services.config.offsets_replicated or services.replicas.topic(OFFSETS_TOPIC):
+        return
+    response = await services.cluster.call_controller(
+        CreateOffsetsTopicRequest(), timeout_s=_CREATE_OFFSETS_TOPIC_TIMEOUT_S
+    )
+    if isinstance(response, ErrorResponse):
+        log.info("cannot create %s yet: %s", OFFSETS_TOPIC, response.message)
+    elif response.reply.error not in (KafkaError.NONE, KafkaError.TOPIC_ALREADY_EXISTS):
+        log.warning(
+            "the controller did not create %s: %s (%s)",
+            OFFSETS_TOPIC,
+            response.reply.error.name,
+            response.reply.message,
+        )
+
+
+async def handle_find_coordinator(
+    services: BrokerServices, ctx: RequestContext, request: Any
+) -> Any:
     cls = response_class(ApiKey.FIND_COORDINATOR, ctx.version)
     key_type = getattr(request, "key_type", _GROUP_KEY)
+    if key_type == _GROUP_KEY:
+        await _ensure_offsets_topic(services)
     if hasattr(request, "coordinator_keys"):
         coordinator_cls = nested(cls, "Coordinator")
         coordinators = tuple(

@@ -72,7 +72,9 @@ async def handle(services: BrokerServices, ctx: RequestContext, request: Any) ->
             created = await _auto_create(services, missing)
     image = services.replicas.image
     topics = []
-    for name in image.topic_names() if names is None else names:
+    # Internal topics are listed only when asked for by name.
+    listed = [n for n in image.topic_names() if n != OFFSETS_TOPIC] if names is None else names
+    for name in listed:
         topic = image.topic(name)
         error = ErrorCode.none
         if not allowed(services, ctx, Operation.DESCRIBE, ResourceType.TOPIC, name):

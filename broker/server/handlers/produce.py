@@ -25,6 +25,7 @@ from kio.schema.errors import ErrorCode
 
 from broker.cluster.partition import Partition
 from broker.cluster.replica_manager import ReplicaManager
+from broker.metadata.offsets_topic import OFFSETS_TOPIC
 from broker.protocol.produce_codec import (
     PartitionResult,
     ProduceRequestData,
@@ -88,6 +89,17 @@ def handle(
             ctx.error = ErrorCode.topic_authorization_failed.name
             out.extend(
                 PartitionResult(i, ErrorCode.topic_authorization_failed.value)
+                for i, _ in partitions
+            )
+            continue
+        if topic == OFFSETS_TOPIC:  # written by the group coordinators only, as Kafka
+            ctx.error = ErrorCode.invalid_topic_exception.name
+            out.extend(
+                PartitionResult(
+                    i,
+                    ErrorCode.invalid_topic_exception.value,
+                    error_message=f"{topic} is an internal topic",
+                )
                 for i, _ in partitions
             )
             continue

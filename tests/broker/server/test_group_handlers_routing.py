@@ -58,15 +58,15 @@ async def test_find_coordinator_names_this_node_only_for_partitions_it_leads(
     services: BrokerServices,
 ) -> None:
     api = ApiKey.FIND_COORDINATOR
-    led = groups.handle_find_coordinator(
+    led = await groups.handle_find_coordinator(
         services, ctx(api, 3), request(api, 3, key=LED, key_type=0)
     )
     assert (led.error_code, led.node_id, led.port) == (ErrorCode.none, 7, 9092)
-    other = groups.handle_find_coordinator(
+    other = await groups.handle_find_coordinator(
         services, ctx(api, 3), request(api, 3, key=ELSEWHERE, key_type=0)
     )
     assert (other.error_code, other.node_id) == (ErrorCode.coordinator_not_available, -1)
-    batch = groups.handle_find_coordinator(
+    batch = await groups.handle_find_coordinator(
         services, ctx(api, 4), request(api, 4, key_type=0, coordinator_keys=(LED, ELSEWHERE))
     )
     assert [(c.key, c.node_id) for c in batch.coordinators] == [(LED, 7), (ELSEWHERE, -1)]
