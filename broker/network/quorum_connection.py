@@ -76,7 +76,10 @@ class QuorumConnection:
         return data[0], memoryview(data)[1:]
 
     def write(self, parts: Sequence[bytes]) -> None:
-        if not self.closed:
+        """Queue ``parts``; dropped when the connection is closed or already lost (the
+        peer went away before the reader noticed: Raft and RPC callers cope with a lost
+        frame, and the transport closed under us must not raise)."""
+        if not self.closed and not self.writer.is_closing():
             self.writer.writelines(parts)
 
     async def writable(self) -> None:
