@@ -47,6 +47,7 @@ ACKS_ALL: dict[str, Any] = {"acks": "all"}
 CLUSTER_TIMINGS: dict[str, dict[str, Any]] = {
     "brokers": {"session_timeout_ms": 4000, "heartbeat_interval_ms": 500},
     "controller": {"fence_on_disconnect": True, "tick_ms": 100},
+    "replication": {"replica_fetch_backoff_ms": 1000},
 }
 
 
@@ -207,21 +208,28 @@ def _one_failover(cluster: BrokerCluster, topic: str, timeout_s: float) -> dict[
 
 def failover_bounds() -> dict[str, Any]:
     """The settings that bound a failover (``CLUSTER_TIMINGS``), and what each bounds."""
-    brokers, controller = CLUSTER_TIMINGS["brokers"], CLUSTER_TIMINGS["controller"]
-    session_ms, tick_ms = brokers["session_timeout_ms"], controller["tick_ms"]
+    session_ms = CLUSTER_TIMINGS["brokers"]["session_timeout_ms"]
+    tick_ms = CLUSTER_TIMINGS["controller"]["tick_ms"]
+    backoff_ms = CLUSTER_TIMINGS["replication"]["replica_fetch_backoff_ms"]
+    settings = {
+        f"{section}.{key}": value
+        for section, keys in CLUSTER_TIMINGS.items()
+        for key, value in keys.items()
+    }
     return {
-        **{
-            f"{section}.{key}": value
-            for section, keys in CLUSTER_TIMINGS.items()
-            for key, value in keys.items()
-        },
+        **settings,
         "controller.election_timeout_ms": [10 * tick_ms, 20 * tick_ms],
+        "controller.activation_grace_ms": session_ms,
         "explanation": (
-            "kill -9 closes the leader's controller connection, so with "
-            "fence_on_disconnect the controller fences it and elects a leader from the ISR "
-            "at once; a hung or cut-off broker is fenced only after session_timeout_ms "
-            f"({session_ms} ms). When the killed broker was also the active controller, a "
-            f"Raft election comes first (10-20 ticks: {10 * tick_ms}-{20 * tick_ms} ms), "
-            "then the new controller fences it."
+            "kill -9 closes the leader's controller connection: with fence_on_disconnect "
+            "the controller fences it and elects a leader from the ISR at once. An acks=all "
+            "produce then waits for the surviving follower to fetch from the new leader; "
+            "when its fetch from the dead one failed first, it waits "
+            f"replica_fetch_backoff_ms ({backoff_ms} ms) before that. When the killed "
+            "broker was also the active controller, a Raft election comes first (10-20 "
+            f"ticks: {10 * tick_ms}-{20 * tick_ms} ms) and the new controller fences the "
+            f"dead broker only after its activation grace of one session_timeout_ms "
+            f"({session_ms} ms). A hung or cut-off leader is fenced after "
+            "session_timeout_ms."
         ),
     }

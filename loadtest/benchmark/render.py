@@ -172,10 +172,18 @@ def _cluster_notes(details: dict[str, Any]) -> list[str]:
     failover = details.get("failover", {})
     if "kills" in failover:
         kills = failover["kills"]
-        controllers = sum(1 for k in kills if k["killed_was_controller"])
+        split = []
+        for was_controller, who in ((True, "the active controller"), (False, "another broker")):
+            times = [
+                k["seconds_to_produce"]
+                for k in kills
+                if k["killed_was_controller"] is was_controller
+            ]
+            if times:
+                split.append(f"{len(times)} of {who} (median {statistics.median(times):.3f} s)")
         notes.append(
-            f"failover: {len(kills)} kills, {controllers} of them of the active controller; "
-            f"max {failover['max_seconds']:.3f} s. {failover['bounds']['explanation']}"
+            f"failover: {len(kills)} kills: {', '.join(split)}; max "
+            f"{failover['max_seconds']:.3f} s. {failover['bounds']['explanation']}"
         )
     replication = details.get("replication", {})
     if "rounds" in replication:

@@ -100,5 +100,6 @@ def test_the_cluster_timings_of_the_bench_are_the_brokers_defaults() -> None:
             "fence_on_disconnect": defaults.fence_on_disconnect,
             "tick_ms": defaults.tick_ms,
         },
+        "replication": {"replica_fetch_backoff_ms": defaults.replica_fetch_backoff_ms},
     }
     assert expected == CLUSTER_TIMINGS
