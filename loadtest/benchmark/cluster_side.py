@@ -7,11 +7,13 @@ the cluster), the order alternating from round to round so drift on the machine
 touches both alike. A round's sample is the cluster's rate over the single broker's:
 its own peer, measured minutes apart at most.
 
-``failover``: a fresh three-broker cluster with one replicated partition. Each kill
-SIGKILLs the partition's leader and times, from the signal, the first produce with
-acks=all that a surviving broker acknowledges (every survivor is asked in turn, as a
-client refreshing its metadata would). The killed broker is then restarted and the
-ISR waited for until it is full again, so every kill starts from the same state.
+``failover``: a fresh three-broker cluster with a replicated topic of three partitions,
+one led by each broker. Each kill SIGKILLs the leader of one of them (every third kill
+the one the active controller leads, see ``CONTROLLER_EVERY``) and times, from the
+signal, the first produce with acks=all to that partition that a surviving broker
+acknowledges (every survivor is asked in turn, as a client refreshing its metadata
+would). The killed broker is then restarted and every ISR waited for until it is full
+again, so every kill starts from the same state.
 
 Both start their own brokers in ``work_dir`` and register their stop on ``stack``, so
 they are stopped by PID whatever happens.
@@ -40,6 +42,10 @@ __all__ = [
 ]
 
 CLUSTER_SIZE = 3
+# Every third kill takes the partition led by the active controller (its failover also
+# waits for a Raft election), the others one led by another broker: the share of
+# controller kills that random placement over three brokers gives on average.
+CONTROLLER_EVERY = 3
 REPLICATED_TOPIC_CONFIGS = {"min.insync.replicas": "2"}
 ACKS_ALL: dict[str, Any] = {"acks": "all"}
 # What bounds a failover, set explicitly so the report can state it: the broker's
@@ -168,13 +174,15 @@ def measure_failover(
     with progress.step("starting a three-broker cluster"):
         cluster.start()
     topic = "bench-failover"
-    _replicated_topic(cluster, topic, 1)
+    _replicated_topic(cluster, topic, CLUSTER_SIZE)  # one partition led by each broker
     kills: list[dict[str, Any]] = []
     for kill in range(s.failover_kills):
         with progress.step(
             f"kill -9 the leader, produce on the new one (kill {kill + 1}/{s.failover_kills})"
         ):
-            kills.append(_one_failover(cluster, topic, s.workload_timeout_s))
+            partition, leader, controller = _victim(cluster, topic, kill % CONTROLLER_EVERY == 0)
+            kills.append(_one_failover(cluster, topic, partition, leader, s.workload_timeout_s))
+            kills[-1]["killed_was_controller"] = leader == controller
         results.add("failover.seconds_to_produce", "tidewatch", kills[-1]["seconds_to_produce"])
     results.details["failover"].update(
         brokers=CLUSTER_SIZE,
@@ -185,22 +193,39 @@ def measure_failover(
     )
 
 
-def _one_failover(cluster: BrokerCluster, topic: str, timeout_s: float) -> dict[str, Any]:
-    """Kill the leader, time the first acknowledged produce, bring the leader back."""
-    leader = cluster.wait_for_leader(topic, 0)
-    controller = cluster.controller_id()
+def _victim(cluster: BrokerCluster, topic: str, controller_wanted: bool) -> tuple[int, int, int]:
+    """A partition whose leader is the active controller (or is not, as wanted; else
+    any): (partition, its leader, the controller)."""
+
+    def active_controller() -> int | None:
+        controller = cluster.controller_id()
+        return controller if controller in cluster.brokers else None
+
+    controller = cluster.wait_for(active_controller, "an active controller")
+    leaders = {p: cluster.wait_for_leader(topic, p) for p in range(CLUSTER_SIZE)}
+    fitting = [p for p, leader in leaders.items() if (leader == controller) == controller_wanted]
+    partition = fitting[0] if fitting else 0
+    return partition, leaders[partition], controller
+
+
+def _one_failover(
+    cluster: BrokerCluster, topic: str, partition: int, leader: int, timeout_s: float
+) -> dict[str, Any]:
+    """Kill ``leader``, time the first acknowledged produce to ``partition`` on another
+    broker, bring the leader back and wait until every ISR is full again."""
     survivors = {n: b.listen_address.port for n, b in cluster.brokers.items() if n != leader}
     cluster.kill(leader)
     started = time.perf_counter()
     seconds, port = raw_clients.wait_for_produce_on_any(
-        list(survivors.values()), topic, started, started + timeout_s, acks=-1
+        list(survivors.values()), topic, started, started + timeout_s, acks=-1, partition=partition
     )
     new_leader = next(n for n, p in survivors.items() if p == port)
     cluster.restart(leader, timeout_s)
-    cluster.wait_for_isr(topic, 0, cluster.brokers)
+    for index in range(CLUSTER_SIZE):
+        cluster.wait_for_isr(topic, index, cluster.brokers)
     return {
+        "partition": partition,
         "killed": leader,
-        "killed_was_controller": leader == controller,
         "new_leader": new_leader,
         "seconds_to_produce": seconds,
     }

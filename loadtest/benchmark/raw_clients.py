@@ -346,15 +346,18 @@ def wait_for_produce_on_any(
     deadline: float,
     *,
     acks: int,
+    partition: int = 0,
     poll_s: float = 0.005,
     request_timeout_ms: int = 4000,
 ) -> tuple[float, int]:
-    """Until one record produced to partition 0 of ``topic`` through one of ``ports`` is
+    """Until one record produced to ``partition`` of ``topic`` through one of ``ports`` is
     acknowledged: seconds from ``started`` and the port that acknowledged. Each round
     asks every port in turn (a broker that does not lead the partition answers
     NOT_LEADER_OR_FOLLOWER at once; one that is down refuses the connection)."""
     batch = kafka_wire.record_batch(b"produce probe", int(time.time() * 1000))
-    frame = kafka_wire.produce_frame(topic, 0, batch, acks=acks, timeout_ms=request_timeout_ms)
+    frame = kafka_wire.produce_frame(
+        topic, partition, batch, acks=acks, timeout_ms=request_timeout_ms
+    )
     socket_timeout_s = request_timeout_ms / 1000 + 1.0
     acknowledged: list[int] = []
 

@@ -71,6 +71,7 @@ def test_each_kill_names_the_killed_leader_and_the_new_one_and_the_bounds_are_st
         assert kill["killed"] != kill["new_leader"]
         assert {kill["killed"], kill["new_leader"]} <= {1, 2, 3}
         assert isinstance(kill["killed_was_controller"], bool)
+        assert kill["partition"] in {0, 1, 2}
     samples = report["figures"]["failover.seconds_to_produce"]["samples"]["tidewatch"]
     assert samples == [k["seconds_to_produce"] for k in kills]
     assert failover["max_seconds"] == max(samples)
