@@ -116,16 +116,13 @@ class BrokerCluster:
         self.voters = tuple(voter_ids)
         addresses = {node: f"127.0.0.1:{free_port()}" for node in voter_ids}
 
+        def dialled(node: int, voter: int) -> str:
+            if quorum_route is None or voter == node:
+                return addresses[voter]
+            return quorum_route(node, voter, addresses[voter])
+
         def voters_seen_from(node: int) -> list[str]:
-            return [
-                f"{voter}@"
-                + (
-                    address
-                    if quorum_route is None or voter == node
-                    else quorum_route(node, voter, address)
-                )
-                for voter, address in addresses.items()
-            ]
+            return [f"{voter}@{dialled(node, voter)}" for voter in addresses]
 
         self.brokers: dict[int, BrokerProcess] = {
             node: BrokerProcess(
@@ -192,7 +189,8 @@ class BrokerCluster:
         broker.start(timeout_seconds)
 
     def kill_all(self) -> None:
-        """SIGKILL every running broker, one right after the other (a power cut)."""
+        """SIGKILL every running broker, one right after the other: every process of
+        the cluster crashes (what they wrote to the OS survives, unlike a power cut)."""
         for broker in self.brokers.values():
             if broker.running:
                 broker.kill()
