@@ -7,7 +7,9 @@ before the start (``free_port``: voters must know each other's addresses), the K
 and HTTP ports are 0 and kept across restarts by ``BrokerProcess``. Each broker has its
 own data dir ``<base>/b<id>`` with its log, ready and config files beside it. Faults
 are per node and by PID only: ``kill`` (SIGKILL), ``pause``/``resume``
-(SIGSTOP/SIGCONT), ``restart``.
+(SIGSTOP/SIGCONT), ``restart``, ``kill_all``/``restart_all``. Network faults between
+brokers go through proxies the caller puts on the quorum links (``quorum_route``) and
+in front of Kafka listeners (a broker's ``advertised`` address: followers fetch there).
 
 What the cluster looks like comes from the brokers' ``/status/partitions`` HTTP view
 (their metadata image, and each one's own replica: role, log end, high watermark), so
@@ -38,6 +40,8 @@ from contracts.launcher import (
 __all__ = ["BrokerCluster", "ClusterWaitTimeout", "LocalReplica", "PartitionView"]
 
 T = TypeVar("T")
+QuorumRoute = Callable[[int, int, str], str]
+"""(from node, to node, the voter's quorum address) -> the address ``from`` dials."""
 DEFAULT_WAIT_SECONDS = 60.0  # bounds a hang only
 _POLL_SECONDS = 0.05
 
@@ -84,7 +88,12 @@ class PartitionView:
 
 class BrokerCluster:
     """See the module docstring. ``config`` is merged into every broker's config (its
-    ``replication``, ``brokers`` and ``controller`` mappings key by key)."""
+    ``replication``, ``brokers`` and ``controller`` mappings key by key).
+
+    ``quorum_route`` lets a test put something (a fault proxy) on the quorum link from
+    one node to another: each node's ``controller.voters`` lists the other voters at the
+    address it returns, and itself at its own listener. Called once per (from, to) pair
+    of distinct nodes, here in the constructor."""
 
     def __init__(
         self,
@@ -94,6 +103,7 @@ class BrokerCluster:
         *,
         cluster_id: str = "tidewatch-test-cluster",
         voters: Iterable[int] | None = None,
+        quorum_route: QuorumRoute | None = None,
     ) -> None:
         if size < 1:
             raise ValueError(f"a cluster needs at least one broker, not {size}")
@@ -104,10 +114,20 @@ class BrokerCluster:
         self.base_dir = base_dir
         self.cluster_id = cluster_id
         self.voters = tuple(voter_ids)
-        quorum = [f"{node}@127.0.0.1:{free_port()}" for node in voter_ids]
+        addresses = {node: f"127.0.0.1:{free_port()}" for node in voter_ids}
+
+        def dialled(node: int, voter: int) -> str:
+            if quorum_route is None or voter == node:
+                return addresses[voter]
+            return quorum_route(node, voter, addresses[voter])
+
+        def voters_seen_from(node: int) -> list[str]:
+            return [f"{voter}@{dialled(node, voter)}" for voter in addresses]
+
         self.brokers: dict[int, BrokerProcess] = {
             node: BrokerProcess(
-                base_dir / f"b{node}", config=self._config(node, quorum, config or {})
+                base_dir / f"b{node}",
+                config=self._config(node, voters_seen_from(node), config or {}),
             )
             for node in nodes
         }
@@ -168,6 +188,19 @@ class BrokerCluster:
         broker.stop()
         broker.start(timeout_seconds)
 
+    def kill_all(self) -> None:
+        """SIGKILL every running broker, one right after the other: every process of
+        the cluster crashes (what they wrote to the OS survives, unlike a power cut)."""
+        for broker in self.brokers.values():
+            if broker.running:
+                broker.kill()
+
+    def restart_all(self, timeout_seconds: float = DEFAULT_START_TIMEOUT_SECONDS) -> None:
+        """Start every broker that is not running, side by side (none can register
+        before a quorum of voters is up), and wait until each serves."""
+        stopped = [b for b in self.brokers.values() if not b.running]
+        start_all(stopped, timeout_seconds)
+
     # -- where things are ------------------------------------------------------------
 
     def live(self) -> list[BrokerProcess]:
@@ -185,16 +218,25 @@ class BrokerCluster:
     def partitions(self, node_id: int | None = None) -> list[PartitionView]:
         """What broker ``node_id`` (default: the first live one) shows at
         /status/partitions. Raises OSError when it does not answer."""
+        return [PartitionView.from_json(p) for p in self._status(node_id)["partitions"]]
+
+    def _status(self, node_id: int | None) -> dict[str, Any]:
         broker = self.brokers[node_id] if node_id is not None else self._any_live()
         with urllib.request.urlopen(f"{broker.http_url}/status/partitions", timeout=10) as r:
-            document = json.load(r)
-        return [PartitionView.from_json(p) for p in document["partitions"]]
+            document: dict[str, Any] = json.load(r)
+        return document
 
     def partition(self, topic: str, index: int, node_id: int | None = None) -> PartitionView:
         for view in self.partitions(node_id):
             if view.topic == topic and view.partition == index:
                 return view
         raise KeyError(f"{topic}-{index} is not in the metadata of broker {node_id}")
+
+    def controller_id(self, node_id: int | None = None) -> int:
+        """The active controller as broker ``node_id`` (default: the first live one)
+        knows it; -1 while it knows none."""
+        controller = self._status(node_id).get("controller_id")
+        return -1 if controller is None else int(controller)
 
     def leader_of(self, topic: str, index: int) -> int:
         """The partition's leader as a live broker's metadata shows it (-1: none)."""

@@ -27,18 +27,23 @@ import click
 
 __all__ = ["bench"]
 
-WORKLOAD_NAMES = ("produce", "consume", "small", "latency", "memory", "restart")
+DEFAULT_WORKLOAD_NAMES = ("produce", "consume", "small", "latency", "memory", "restart")
+CLUSTER_WORKLOAD_NAMES = ("replication", "failover")  # three brokers: only when asked for
+WORKLOAD_NAMES = DEFAULT_WORKLOAD_NAMES + CLUSTER_WORKLOAD_NAMES
 WORKLOAD_HELP = (
     "produce: 1 KiB messages with acks=1 (librdkafka) vs Redis XADD pipelined; "
     "consume: read them back vs XRANGE; small: one message per Produce request vs one "
     "XADD per round trip; latency: end to end at a fixed rate with acks=all; memory: "
-    "broker RSS with many partitions and connections; restart: serving again after kill -9."
+    "broker RSS with many partitions and connections; restart: serving again after kill -9. "
+    "Three brokers, run only when named in --only: replication: acks=all produce with "
+    "replication factor 3 as a ratio to a single broker, per round; failover: kill -9 of a "
+    "partition's leader to the first acknowledged produce on the new one."
 )
 
 
 def _parse_only(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, ...]:
     if value is None:
-        return WORKLOAD_NAMES
+        return DEFAULT_WORKLOAD_NAMES
     names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
     unknown = [n for n in names if n not in WORKLOAD_NAMES]
     if unknown or not names:
@@ -90,7 +95,8 @@ def _sigterm_as_exit() -> Iterator[None]:
     "--only",
     callback=_parse_only,
     metavar="W1,W2",
-    help=f"Workloads to run [default: all of {','.join(WORKLOAD_NAMES)}].",
+    help=f"Workloads to run, of {','.join(WORKLOAD_NAMES)} "
+    f"[default: {','.join(DEFAULT_WORKLOAD_NAMES)}].",
 )
 @click.option(
     "--json",
@@ -124,7 +130,7 @@ def _sigterm_as_exit() -> Iterator[None]:
     type=click.IntRange(1, 20),
     default=5,
     show_default=True,
-    help="Runs of each cheap measurement; the median is reported.",
+    help="Runs of each cheap measurement (rounds of the replication run); the median is reported.",
 )
 @click.option(
     "--producer",
@@ -216,6 +222,20 @@ def _sigterm_as_exit() -> Iterator[None]:
     help="Log size written before kill -9 (the brief's 2 s target is for 5 GB).",
 )
 @click.option(
+    "--replication-messages",
+    type=click.IntRange(1),
+    default=100_000,
+    show_default=True,
+    help="Messages per system and round of the replication run (acks=all).",
+)
+@click.option(
+    "--failover-kills",
+    type=click.IntRange(1, 100),
+    default=10,
+    show_default=True,
+    help="Leader kills of the failover run (each one restarted and back in sync before the next).",
+)
+@click.option(
     "--flush-policy",
     type=click.Choice(["interval", "durable"]),
     default="interval",
@@ -244,6 +264,8 @@ def bench(
     appendfsync everysec, no RDB) on 127.0.0.1, runs each workload, prints messages/s,
     MB/s and the Tidewatch/Redis ratio against the targets of the project brief, and
     stops both servers at the end. Clients and servers share this machine's cores.
+    The three-broker workloads (--only replication,failover) compare the cluster with
+    a single broker of the same run and time leader failovers.
     """
     _require("confluent_kafka", "the benchmark's Kafka client")
     _require("hiredis", "the benchmark's raw clients")
@@ -268,6 +290,8 @@ def bench(
         memory_connections=options["memory_connections"],
         memory_seconds=options["memory_seconds"],
         restart_log_bytes=int(options["restart_log_gb"] * 1e9),
+        replication_messages=options["replication_messages"],
+        failover_kills=options["failover_kills"],
         workload_timeout_s=options["timeout_s"],
         flush_policy=options["flush_policy"],
     )

@@ -8,7 +8,8 @@ flight per partition. This sender carries one change per request (node id, broke
 epoch, the change with the partition's topic id) and gives the controller's answer to
 ``LeaderReplicaState.on_isr_change_answer``: the partition's own error, else the
 request's (a stale broker epoch), else an ``ErrorResponse``'s, None when nothing came
-back at all. The core says what to send again; it is sent after ``retry_backoff_ms``,
+back at all (also when this broker has no epoch yet: nothing is sent before it
+registers). The core says what to send again; it is sent after ``retry_backoff_ms``,
 as long as the same leadership lasts (a new leader state owns its own ISR). The leader
 adopts the new ISR only when its metadata image shows it, whatever the answer said.
 """
@@ -88,9 +89,14 @@ class IsrChangeSender:
             change = again
 
     async def _ask(self, partition: Partition, change: IsrChangeRequest) -> KafkaError | None:
+        broker_epoch = self.broker_epoch()
+        if broker_epoch < 0:
+            # Not registered yet (a restarted leader acts on its image before that): no
+            # valid request exists; as with a lost answer, the change is asked again.
+            return None
         request = AlterPartitionRequest(
             self.node_id,
-            self.broker_epoch(),
+            broker_epoch,
             (
                 IsrChange(
                     partition.topic_id,

@@ -4,7 +4,10 @@ Every figure the benchmark can produce is declared once in ``FIGURES`` (a stable
 such as ``produce.messages_per_second``, a label, a unit and an optional target from
 BRIEF.md section 5). Workloads record samples per system (``tidewatch`` or ``redis``);
 a figure's value is the median of its samples, and the ratio is Tidewatch's median over
-Redis's. Units: MB = 10^6 bytes and GB = 10^9 bytes, as in the brief's figures.
+Redis's. The cluster workloads (``CLUSTER_WORKLOADS``) have no Redis peer: their peer is
+Tidewatch itself (a single broker in the same run), so their samples are already ratios
+or per-kill times. Units: MB = 10^6 bytes and GB = 10^9 bytes, as in the brief's figures;
+``x`` is a ratio.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "CLUSTER_WORKLOADS",
+    "DEFAULT_WORKLOADS",
     "FIGURES",
     "SYSTEMS",
     "WORKLOADS",
@@ -29,7 +34,9 @@ __all__ = [
     "rate",
 ]
 
-WORKLOADS: tuple[str, ...] = ("produce", "consume", "small", "latency", "memory", "restart")
+DEFAULT_WORKLOADS: tuple[str, ...] = ("produce", "consume", "small", "latency", "memory", "restart")
+CLUSTER_WORKLOADS: tuple[str, ...] = ("replication", "failover")  # three brokers: opt-in
+WORKLOADS: tuple[str, ...] = DEFAULT_WORKLOADS + CLUSTER_WORKLOADS
 SYSTEMS: tuple[str, ...] = ("tidewatch", "redis")
 MB = 1e6
 GB = 1e9
@@ -123,6 +130,24 @@ FIGURES: tuple[FigureSpec, ...] = (
         Target(Comparison.AT_MOST, 2.0, "brief: with a 5 GB log"),
     ),
     FigureSpec("restart.seconds_to_produce", "restart after kill -9: produce", "s"),
+    FigureSpec(
+        "replication.ratio",
+        "produce acks=all: RF3 on 3 brokers / RF1 on 1",
+        "x",
+        Target(Comparison.AT_LEAST, 0.5, "of a single broker"),
+    ),
+    FigureSpec(
+        "replication.cluster_messages_per_second", "produce acks=all, RF3, 3 brokers", "msg/s"
+    ),
+    FigureSpec(
+        "replication.single_messages_per_second", "produce acks=all, RF1, 1 broker", "msg/s"
+    ),
+    FigureSpec(
+        "failover.seconds_to_produce",
+        "leader kill -9 → first acks=all produce",
+        "s",
+        Target(Comparison.AT_MOST, 3.0, "median"),
+    ),
 )
 
 _SPECS = {spec.key: spec for spec in FIGURES}

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -35,6 +35,7 @@ __all__ = [
     "run_async",
     "wait_for_metadata",
     "wait_for_produce",
+    "wait_for_produce_on_any",
 ]
 
 T = TypeVar("T")
@@ -334,13 +335,45 @@ def wait_for_produce(
     port: int, topic: str, started: float, deadline: float, poll_s: float = 0.005
 ) -> float:
     """Until one record produced to partition 0 of ``topic`` is acknowledged."""
-    batch = kafka_wire.record_batch(b"restart probe", int(time.time() * 1000))
-    frame = kafka_wire.produce_frame(topic, 0, batch, acks=1)
+    seconds, _ = wait_for_produce_on_any([port], topic, started, deadline, acks=1, poll_s=poll_s)
+    return seconds
+
+
+def wait_for_produce_on_any(
+    ports: Sequence[int],
+    topic: str,
+    started: float,
+    deadline: float,
+    *,
+    acks: int,
+    partition: int = 0,
+    poll_s: float = 0.005,
+    request_timeout_ms: int = 4000,
+) -> tuple[float, int]:
+    """Until one record produced to ``partition`` of ``topic`` through one of ``ports`` is
+    acknowledged: seconds from ``started`` and the port that acknowledged. Each round
+    asks every port in turn (a broker that does not lead the partition answers
+    NOT_LEADER_OR_FOLLOWER at once; one that is down refuses the connection)."""
+    batch = kafka_wire.record_batch(b"produce probe", int(time.time() * 1000))
+    frame = kafka_wire.produce_frame(
+        topic, partition, batch, acks=acks, timeout_ms=request_timeout_ms
+    )
+    socket_timeout_s = request_timeout_ms / 1000 + 1.0
+    acknowledged: list[int] = []
 
     def attempt() -> bool:
-        return kafka_wire.produce_partition_error(_call_blocking(port, frame, 5.0)) == 0
+        for port in ports:
+            try:
+                answer = _call_blocking(port, frame, socket_timeout_s)
+            except OSError:
+                continue
+            if kafka_wire.produce_partition_error(answer) == 0:
+                acknowledged.append(port)
+                return True
+        return False
 
-    return _poll_until(attempt, started, deadline, poll_s, "acknowledge a produce")
+    seconds = _poll_until(attempt, started, deadline, poll_s, "acknowledge a produce")
+    return seconds, acknowledged[0]
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

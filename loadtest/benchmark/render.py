@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from loadtest.benchmark.figures import CLUSTER_WORKLOADS
 from loadtest.benchmark.settings import Advance
 
 __all__ = ["RichProgress", "render_report"]
@@ -26,6 +27,7 @@ _FORMATS = {
     "ms": "{:,.2f}",
     "MB": "{:,.1f}",
     "s": "{:,.3f}",
+    "x": "{:,.2f}",
 }
 
 
@@ -134,6 +136,65 @@ def _figures_table(figures: dict[str, Any]) -> Table:
     return table
 
 
+def _cluster_table(figures: dict[str, Any]) -> Table:
+    """The three-broker figures: their samples are rounds (ratios) or kills (times)."""
+    table = Table(title="Three brokers (peer: a single broker, same run)", title_justify="left")
+    for column, justify in (
+        ("Figure", "left"),
+        ("Median", "right"),
+        ("Min", "right"),
+        ("Max", "right"),
+        ("Samples", "right"),
+        ("Target", "left"),
+        ("Met", "center"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for figure in figures.values():
+        unit, samples = figure["unit"], figure["samples"]["tidewatch"]
+        table.add_row(
+            figure["label"],
+            "[red]failed[/red]" if figure["error"] else _value(figure["tidewatch"], unit),
+            _value(min(samples), unit) if samples else "—",
+            _value(max(samples), unit) if samples else "—",
+            str(len(samples)),
+            figure["target"]["text"] if figure["target"] else "",
+            _met(figure),
+        )
+    return table
+
+
+def _is_cluster_figure(key: str) -> bool:
+    return key.partition(".")[0] in CLUSTER_WORKLOADS
+
+
+def _cluster_notes(details: dict[str, Any]) -> list[str]:
+    notes = []
+    failover = details.get("failover", {})
+    if "kills" in failover:
+        kills = failover["kills"]
+        split = []
+        for was_controller, who in ((True, "the active controller"), (False, "another broker")):
+            times = [
+                k["seconds_to_produce"]
+                for k in kills
+                if k["killed_was_controller"] is was_controller
+            ]
+            if times:
+                split.append(f"{len(times)} of {who} (median {statistics.median(times):.3f} s)")
+        notes.append(
+            f"failover: {len(kills)} kills: {', '.join(split)}; max "
+            f"{failover['max_seconds']:.3f} s. {failover['bounds']['explanation']}"
+        )
+    replication = details.get("replication", {})
+    if "rounds" in replication:
+        notes.append(
+            f"replication: {len(replication['rounds'])} rounds of "
+            f"{replication['messages_per_round']:,} messages per system, acks=all, "
+            "min.insync.replicas=2 on the cluster; ratio = cluster / single broker per round"
+        )
+    return notes
+
+
 def _notes(report: dict[str, Any]) -> list[str]:
     notes = [report["sharing_note"]]
     details = report["details"]
@@ -169,6 +230,7 @@ def _notes(report: dict[str, Any]) -> list[str]:
             f"restart: log of {restart['log_bytes'] / 1e9:.2f} GB on disk "
             "(the brief's target is for 5 GB: --restart-log-gb 5)"
         )
+    notes += _cluster_notes(details)
     broker = details.get("broker", {})
     if "peak_rss_megabytes" in broker:
         notes.append(f"main broker: peak RSS {broker['peak_rss_megabytes']:.1f} MB over the run")
@@ -182,6 +244,12 @@ def _notes(report: dict[str, Any]) -> list[str]:
 def render_report(console: Console, report: dict[str, Any]) -> None:
     console.print()
     console.print(_machine_table(report["machine"]))
-    console.print(_figures_table(report["figures"]))
+    figures = report["figures"]
+    single = {k: f for k, f in figures.items() if not _is_cluster_figure(k)}
+    cluster = {k: f for k, f in figures.items() if _is_cluster_figure(k)}
+    if single:
+        console.print(_figures_table(single))
+    if cluster:
+        console.print(_cluster_table(cluster))
     for note in _notes(report):
         console.print(f"• {note}")

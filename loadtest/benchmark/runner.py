@@ -2,7 +2,8 @@
 
 Servers: one broker for the throughput, small-request and latency workloads, a fresh
 one each for the memory and restart workloads (so their figures do not depend on what
-ran before), and one ``redis-server``. All are children of this process, live in
+ran before), fresh three-broker clusters for the replication and failover workloads
+(``cluster_side``), and one ``redis-server``. All are children of this process, live in
 ``work_dir`` and are stopped by PID when the run ends, however it ends.
 
 Throughput runs alternate between the systems (Tidewatch, Redis, Tidewatch, ...) so
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.launcher import BrokerProcess
-from loadtest.benchmark import raw_clients, redis_side, tidewatch_side
+from loadtest.benchmark import cluster_side, raw_clients, redis_side, tidewatch_side
 from loadtest.benchmark.figures import MB, Results, latency_summary_ms, rate
 from loadtest.benchmark.footprint import measure_memory, measure_restart
 from loadtest.benchmark.latency import run_latency
@@ -77,6 +78,8 @@ class Bench:
                 (("latency",), self._latency),
                 (("memory",), self._memory),
                 (("restart",), self._restart),
+                (("replication",), self._replication),
+                (("failover",), self._failover),
             ]
             for names, phase in phases:
                 chosen = [n for n in names if n in selected]
@@ -378,6 +381,20 @@ class Bench:
         broker = self._new_broker("restart-broker")
         measure_restart(self.settings, broker, self.value, self.progress, self.results)
         broker.stop()
+
+    # -- three brokers -------------------------------------------------------------------
+
+    def _replication(self) -> None:
+        with ExitStack() as servers:
+            cluster_side.measure_replication(
+                self.settings, self.work_dir, self.value, self.progress, self.results, servers
+            )
+
+    def _failover(self) -> None:
+        with ExitStack() as servers:
+            cluster_side.measure_failover(
+                self.settings, self.work_dir, self.progress, self.results, servers
+            )
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from loadtest.benchmark.figures import WORKLOADS
+from loadtest.benchmark.figures import DEFAULT_WORKLOADS
 
 __all__ = [
     "PEER_WORKLOADS",
@@ -26,7 +26,7 @@ PEER_WORKLOADS = ("produce", "consume", "small")
 
 @dataclass(frozen=True, slots=True)
 class BenchSettings:
-    workloads: tuple[str, ...] = WORKLOADS
+    workloads: tuple[str, ...] = DEFAULT_WORKLOADS
     messages: int = 500_000
     message_bytes: int = 1024
     partitions: int = 1
@@ -46,6 +46,8 @@ class BenchSettings:
     memory_seconds: float = 10.0
     memory_requests_per_second: float = 2000.0
     restart_log_bytes: int = 1_000_000_000
+    replication_messages: int = 100_000  # per round and system of the replication run
+    failover_kills: int = 10
     workload_timeout_s: float = 300.0
     flush_policy: str = "interval"
 

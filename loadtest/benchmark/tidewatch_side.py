@@ -84,13 +84,22 @@ def _client_modules() -> Any:
     return confluent_kafka
 
 
-def create_topic(bootstrap: str, topic: str, partitions: int, timeout_s: float = 60.0) -> None:
+def create_topic(
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    timeout_s: float = 60.0,
+    *,
+    replication_factor: int = 1,
+    configs: dict[str, str] | None = None,
+) -> None:
     from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
 
     admin = AdminClient({"bootstrap.servers": bootstrap, **ADMIN_CONFIG})
+    new_topic = NewTopic(topic, partitions, replication_factor, config=dict(configs or {}))
     futures = admin.create_topics(
-        [NewTopic(topic, partitions, 1)], operation_timeout=timeout_s, request_timeout=timeout_s
+        [new_topic], operation_timeout=timeout_s, request_timeout=timeout_s
     )
     futures[topic].result(timeout=timeout_s)
 

@@ -4,7 +4,7 @@ admin client, and what the replicas hold on disk (to compare them byte for byte)
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -39,15 +39,24 @@ TROUBLE = re.compile(r"Traceback| ERROR ")
 
 @contextmanager
 def running_cluster(
-    size: int, base_dir: Path, config: Mapping[str, Any] | None = None, **options: Any
+    size: int,
+    base_dir: Path,
+    config: Mapping[str, Any] | None = None,
+    *,
+    prepare: Callable[[BrokerCluster], None] | None = None,
+    **options: Any,
 ) -> Iterator[BrokerCluster]:
     """A started cluster with ``FAST_REPLICATION`` (and ``config`` on top), stopped at
-    the end; fails the test when a broker logged a traceback or an error."""
+    the end; fails the test when a broker logged a traceback or an error. ``prepare``
+    sees the cluster before it starts (to set a broker's advertised address, say)."""
     merged: dict[str, Any] = {k: dict(v) for k, v in FAST_REPLICATION.items()}
     for key, value in (config or {}).items():
         merged[key] = {**merged.get(key, {}), **value} if isinstance(value, Mapping) else value
-    cluster = BrokerCluster(size, base_dir, merged, **options).start()
+    cluster = BrokerCluster(size, base_dir, merged, **options)
+    if prepare is not None:
+        prepare(cluster)
     try:
+        cluster.start()
         yield cluster
     finally:
         cluster.stop()

@@ -67,10 +67,15 @@ def _refused(partition: Partition, error: KafkaError) -> AlterPartitionResponse:
 
 
 def _send(broker: LocalBroker, partition: Partition, change: IsrChangeRequest,
-          answers: list[Answer], *, resign: bool = False) -> list[AlterPartitionRequest]:  # fmt: skip
+          answers: list[Answer], *, resign: bool = False,
+          epochs: Iterator[int] | None = None) -> list[AlterPartitionRequest]:  # fmt: skip
     """Send ``change`` with the controller giving ``answers`` in turn (and, with
-    ``resign``, the leadership ending while the first is asked); the requests."""
+    ``resign``, the leadership ending while the first is asked) and the broker epoch
+    taking ``epochs`` in turn (then 5); the requests."""
     asked: list[AlterPartitionRequest] = []
+
+    def epoch_now() -> int:
+        return 5 if epochs is None else next(epochs, 5)
 
     async def controller(request: AlterPartitionRequest, _timeout_s: float) -> Answer:
         asked.append(request)
@@ -79,7 +84,7 @@ def _send(broker: LocalBroker, partition: Partition, change: IsrChangeRequest,
         return answers[min(len(asked), len(answers)) - 1]
 
     async def run() -> None:
-        sender = IsrChangeSender(0, controller, lambda: 5, broker.app.clock, retry_backoff_ms=0)
+        sender = IsrChangeSender(0, controller, epoch_now, broker.app.clock, retry_backoff_ms=0)
         sender.send(partition, change)
         while sender._tasks:
             await asyncio.sleep(0)
@@ -120,3 +125,9 @@ def test_a_leadership_that_ended_stops_asking(broker: LocalBroker) -> None:
     partition, change = _shrink(broker)
     no_controller = ErrorResponse(KafkaError.NOT_CONTROLLER, "electing")
     assert len(_send(broker, partition, change, [no_controller], resign=True)) == 1
+
+
+def test_a_broker_not_yet_registered_asks_only_once_it_has_an_epoch(broker: LocalBroker) -> None:
+    partition, change = _shrink(broker)
+    (request,) = _send(broker, partition, change, [_accepted(partition)], epochs=iter([-1, -1]))
+    assert request.broker_epoch == 5
