@@ -37,14 +37,36 @@ MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
 def kafka_python() -> ModuleType:
-    """``import kafka`` without its importlib.resources deprecation warnings (3.11)."""
+    """``import kafka`` without its importlib.resources deprecation warnings (3.11),
+    its refused connections closed (``_close_refused_sockets``)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", r"(read|open)_text is deprecated", DeprecationWarning)
         import kafka
         import kafka.admin
         import kafka.errors
+        import kafka.net.inet
         import kafka.structs
+    _close_refused_sockets(kafka.net.inet.KafkaNetSocket)
     return cast(ModuleType, kafka)  # kafka-python ships no type information
+
+
+def _close_refused_sockets(socket_class: Any) -> None:
+    """kafka-python 3.0 leaves the socket of a failed connect (a killed broker) open
+    until the garbage collector finds it, whose ResourceWarning then fails whichever
+    test is running (warnings are errors): close it where the connect fails."""
+    if getattr(socket_class, "_tidewatch_closes_refused", False):
+        return
+    connect = socket_class.sock_connect
+
+    async def sock_connect(self: Any, net: Any, sock: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await connect(self, net, sock, *args, **kwargs)
+        except BaseException:
+            sock.close()
+            raise
+
+    socket_class.sock_connect = sock_connect
+    socket_class._tidewatch_closes_refused = True
 
 
 class ClientFamily(Protocol):

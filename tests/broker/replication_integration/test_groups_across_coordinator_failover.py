@@ -166,7 +166,7 @@ def _read_all(bootstrap: str, topic: str, count: int) -> list[str]:
 
 # kafka-python leaves the sockets of refused connections to the garbage collector
 # (ResourceWarning); test_clients_across_failover covers it across a leader kill.
-@pytest.mark.parametrize("family", ["confluent", "aiokafka"])
+@pytest.mark.parametrize("family", ["confluent", "kafka-python", "aiokafka"])
 def test_idempotent_acknowledged_records_are_not_duplicated_across_a_leader_kill(
     cluster: BrokerCluster, family: str
 ) -> None:
