@@ -227,8 +227,9 @@ def test_a_static_member_restarted_within_its_session_gets_its_partitions_back_w
     topic = group = f"static-{family}"
     bootstrap, http_url = shared_broker.bootstrap, shared_broker.http_url
     create_topic(bootstrap, topic, PARTITIONS)
-    crashed, other = (
-        start_member(
+
+    def static_member(i: int) -> GroupMember:
+        return start_member(
             family,
             bootstrap,
             group,
@@ -237,8 +238,14 @@ def test_a_static_member_restarted_within_its_session_gets_its_partitions_back_w
             name=f"s{i}",
             session_timeout_ms=LONG_SESSION_MS,
         )
-        for i in range(2)
-    )
+
+    # The first member to join leads the group; the one restarted must not lead it. A
+    # restarted leader gets the member list and assigns again, and kafka-python rejoins
+    # (a rebalance the client asks for) when its topic metadata arrived only after that
+    # assignment, which a loaded machine makes likely.
+    other = static_member(1)
+    wait_until(lambda: (group_status(http_url, group) or {}).get("members"), 30, "a leader")
+    crashed = static_member(0)
     owned = settle(shared_broker, group, [crashed, other], "two static members")
     before = group_status(http_url, group)
     assert before is not None
