@@ -6,10 +6,9 @@ and in order, on every replica; the quorum elects a controller again and every
 partition gets a leader and its full ISR back. Under load, an idempotent producer that
 keeps sending across the kill gets every record acknowledged, each stored once.
 
-Committed offsets are not asserted: on this branch a group's offsets live only in the
-coordinator's local log (``broker.coordinator.local_offsets``), not in a replicated
-``__consumer_offsets`` partition, so after a full restart the group may be coordinated by
-a broker that never saw its commits. Replicated offsets come with that change.
+Offsets a group committed before the kill are committed after it: they live in the
+replicated ``__consumer_offsets`` topic, whose partitions elect leaders again like any
+other, and the group's new coordinator loads them.
 """
 
 from __future__ import annotations
@@ -32,6 +31,35 @@ PARTITIONS = 3
 RECORDS_PER_PARTITION = 200
 ALL = {1, 2, 3}
 UNDER_LOAD_HALF = 1000
+GROUP = "restart-readers"
+COMMITTED = {0: 150, 1: 7, 2: RECORDS_PER_PARTITION}
+
+
+def _commit(bootstrap: str) -> None:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": GROUP, "enable.auto.commit": False}
+    )
+    try:
+        wanted = [TopicPartition(TOPIC, p, offset) for p, offset in COMMITTED.items()]
+        consumer.commit(offsets=wanted, asynchronous=False)  # raises unless committed
+    finally:
+        consumer.close()
+
+
+def _committed(bootstrap: str) -> dict[int, int] | None:
+    """The group's committed offsets, or None while its coordinator cannot answer."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": GROUP})
+    try:
+        asked = [TopicPartition(TOPIC, p) for p in COMMITTED]
+        return {tp.partition: tp.offset for tp in consumer.committed(asked, timeout=10)}
+    except KafkaException:
+        return None
+    finally:
+        consumer.close()
 
 
 @pytest.fixture
@@ -71,6 +99,7 @@ def test_acknowledged_records_survive_every_broker_killed_at_once(
             partition=partition,
             options={"acks": "all", "enable.idempotence": True},
         )  # raises unless every record was acknowledged
+    _commit(cluster.bootstrap)
 
     cluster.kill_all()
     assert not any(broker.running for broker in cluster.brokers.values())
@@ -89,6 +118,9 @@ def test_acknowledged_records_survive_every_broker_killed_at_once(
             cluster.bootstrap, TOPIC, RECORDS_PER_PARTITION, partition=partition
         )
         assert [(c.offset, c.value) for c in consumed] == list(enumerate(_values(partition)))
+    assert cluster.wait_for(lambda: _committed(cluster.bootstrap), "the committed offsets") == (
+        COMMITTED
+    )
 
 
 def test_records_acknowledged_around_a_kill_of_every_broker_are_all_there_once(
