@@ -16,7 +16,7 @@ from typing import Any
 import click
 from aiohttp import web
 
-from broker.app import BrokerApp
+from broker.app import BrokerApp, ClusterMembershipError
 from broker.cluster.flusher import FlushPolicy
 from broker.config import BrokerConfig, load_config
 from broker.quorum.errors import QuorumStorageError
@@ -129,7 +129,7 @@ def run_broker(
             f"{exc}; the metadata quorum writes its state to start: make room in the data "
             "directory (or fix the disk) and start again"
         ) from None
-    except (OSError, StorageError, ConfigError) as exc:
+    except (OSError, StorageError, ConfigError, ClusterMembershipError) as exc:
         raise click.ClickException(str(exc)) from None
 
 

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import socket
 from collections.abc import Callable, Coroutine
@@ -178,9 +179,19 @@ class QuorumTransport:
             if listen_socket is not None:
                 server = await asyncio.start_server(self._accepted, sock=listen_socket)
             else:
-                server = await asyncio.start_server(
-                    self._accepted, address.host, address.port, reuse_address=True
-                )
+                try:
+                    server = await asyncio.start_server(
+                        self._accepted, address.host, address.port, reuse_address=True
+                    )
+                except OSError as exc:
+                    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+                    raise OSError(
+                        exc.errno,
+                        f"node {self.node_id} cannot listen for the metadata quorum on "
+                        f"{address}: {reason}; if another process runs node "
+                        f"{self.node_id}, stop it (or check controller.voters and "
+                        "controller.listen)",
+                    ) from exc
             self._server = server
             host, port = server.sockets[0].getsockname()[:2]
             self._listen_address = HostPort(host, port)

@@ -73,8 +73,8 @@ def assert_refused(refusal: Refusal, *fragments: str) -> None:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[BrokerCluster]:
-    """Three brokers; nodes 1 and 2 are the voters, node 3 follows the metadata log."""
-    with running_cluster(3, tmp_path / "cluster", cluster_id=CLUSTER_ID, voters=(1, 2)) as running:
+    """Three brokers, each a voter of the metadata quorum."""
+    with running_cluster(3, tmp_path / "cluster", cluster_id=CLUSTER_ID) as running:
         yield running
 
 
@@ -93,14 +93,15 @@ def test_a_second_process_with_the_node_id_of_a_live_broker_is_refused(
 ) -> None:
     live = cluster.brokers[3]
     duplicate = BrokerProcess(tmp_path / "duplicate-of-3", config=copy.deepcopy(live.config))
+    quorum_address = next(v for v in live.config["controller"]["voters"] if v.startswith("3@"))[2:]
 
     refusal = refusal_of(duplicate)
 
     assert_refused(
         refusal,
-        "the cluster refused node 3",
-        "node id 3 is registered by a live broker",
-        "stop it or use another node id",
+        f"node 3 cannot listen for the metadata quorum on {quorum_address}",
+        "Address already in use",
+        "if another process runs node 3, stop it",
     )
     assert live.running
     _serves_a_produce_and_consume(cluster, "after-a-duplicate")
