@@ -6,6 +6,13 @@ traceback. The cases: a second process with the node id of a live broker of a ru
 cluster (the cluster keeps serving), a data directory that belongs to another cluster
 id or node id, a controller listener on a node that is not a voter, several voters
 without a cluster id, and values that cannot be parsed or are out of range.
+
+The second process of a live node is a voter here, as every node of ``BrokerCluster``
+is: on the same host it cannot bind that voter's quorum address, and that is its
+refusal. (The controller's DUPLICATE_BROKER_REGISTRATION refusal needs the second
+process to reach the active controller, which a node with the same voter id on another
+address does not: it never learns the leader.
+tests/broker/metadata/test_controller_brokers.py covers the controller's refusal.)
 """
 
 from __future__ import annotations
@@ -88,7 +95,7 @@ def _serves_a_produce_and_consume(cluster: BrokerCluster, topic: str) -> None:
     assert [c.value for c in got] == [m.value for m in sent]
 
 
-def test_a_second_process_with_the_node_id_of_a_live_broker_is_refused(
+def test_a_second_process_of_a_live_node_is_refused_and_the_cluster_keeps_serving(
     cluster: BrokerCluster, tmp_path: Path
 ) -> None:
     live = cluster.brokers[3]
