@@ -4,7 +4,11 @@ it is a voter, its registration, and applying every committed image to its repli
 Wiring (all on the event loop):
 
 - the quorum transport (``broker.network.quorum_transport``) carries Raft messages and
-  controller RPCs between nodes; a node that is the only voter needs none;
+  controller RPCs between nodes; a node that is the only voter needs none. A node not
+  in ``controller.voters`` is a Raft observer: it dials every voter, and a voter adds it
+  to its Raft observers while its connection is up (``add_observer`` when the Hello
+  passed, ``remove_observer`` when the last connection closed), so whichever voter leads
+  replicates the metadata log to it, which is how it learns who leads;
 - ``MetadataLog`` replicates the metadata log; every new committed image goes to the
   replica manager (``ReplicaManager.apply_image``) and to the listeners registered in
   ``image_listeners`` (the group coordinator: offsets partitions gained and lost);
@@ -182,6 +186,7 @@ class ClusterNode:
             rng=random.Random(),
             clock=self.liveness_clock,
             on_raft_message=self._on_raft_message,
+            on_peer_connected=self._on_peer_connected,
             on_peer_disconnected=self._on_peer_disconnected,
         )
         if self.controller is not None:
@@ -252,9 +257,19 @@ class ClusterNode:
         if self.metadata_log is not None:
             self.metadata_log.on_message(message)
 
+    def _on_peer_connected(self, node_id: int) -> None:
+        if self.metadata_log is not None and self._is_observer_of_ours(node_id):
+            self.metadata_log.add_observer(node_id)
+
     def _on_peer_disconnected(self, node_id: int) -> None:
+        if self.metadata_log is not None and self._is_observer_of_ours(node_id):
+            self.metadata_log.remove_observer(node_id)
         if self.controller is not None and self.settings.fence_on_disconnect:
             self.controller.broker_disconnected(node_id)
+
+    def _is_observer_of_ours(self, node_id: int) -> bool:
+        """A non-voter connected to this voter (observers only ever dial voters)."""
+        return self.node_id in self.voters and node_id not in self.voters
 
     def _on_image(self, image: MetadataImage) -> None:
         changes = self.replicas.apply_image(image)

@@ -178,6 +178,16 @@ class MetadataLog:
         self._schedule_drain()
         return result.index, future
 
+    def add_observer(self, node_id: int) -> None:
+        """Non-voter ``node_id`` is connected: replicate the log to it while leading."""
+        self._require_node().add_observer(node_id)
+        self._schedule_drain()
+
+    def remove_observer(self, node_id: int) -> None:
+        """Non-voter ``node_id`` is no longer connected: stop replicating to it."""
+        self._require_node().remove_observer(node_id)
+        self._schedule_drain()
+
     def transfer_leadership(self, to: int) -> bool:
         started = self._require_node().transfer_leadership(to)
         self._schedule_drain()

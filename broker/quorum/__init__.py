@@ -80,11 +80,12 @@ Supported, and not
 ------------------
 Supported: elections with pre-vote, check-quorum and lease, log replication with
 O(terms) conflict resolution, the §5.4.2 commit rule with a no-op per term, snapshots
-and InstallSnapshot, leadership transfer, observers, restart from persisted state
+and InstallSnapshot, leadership transfer, observers (configured, or added and removed
+while running: ``RaftNode.add_observer``), restart from persisted state
 (including torn writes), refusing messages from other clusters.
 
-Not supported: dynamic membership (the voter set is static configuration; changing it
-means a coordinated restart), linearizable reads (ReadIndex / lease reads: read from
+Not supported: dynamic voter membership (the voter set is static configuration;
+changing it means a coordinated restart), linearizable reads (ReadIndex / lease reads: read from
 the leader's applied state and accept it may be one election stale), chunked snapshot
 transfer (one frame, bounded by ``codec.MAX_FRAME_BYTES``), flow control beyond
 ``max_entries_per_append``, batching of proposals (each ``propose`` is one entry; batch

@@ -14,8 +14,9 @@ class RaftConfig:
     """Who is in the quorum and how patient each node is.
 
     ``voters`` is the static voter set (no dynamic membership); ``observers`` replicate
-    the log without voting or counting towards a majority. ``node_id`` must be in one of
-    them. Each election timeout is drawn uniformly from
+    the log without voting or counting towards a majority (more can join while the node
+    runs: ``RaftNode.add_observer``). ``node_id`` must be in one of them. Each election
+    timeout is drawn uniformly from
     ``election_timeout_min_ticks..election_timeout_max_ticks`` (inclusive) with the
     node's injected ``random.Random``; the leader lease and the check-quorum period are
     ``election_timeout_min_ticks``. ``max_entries_per_append`` bounds one AppendEntries.

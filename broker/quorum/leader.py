@@ -34,17 +34,35 @@ class Leadership:
     """Leader-only state for one term. See the module docstring."""
 
     def __init__(
-        self, config: RaftConfig, term: int, log: RaftLog, send: Callable[[Message], None]
+        self,
+        config: RaftConfig,
+        term: int,
+        log: RaftLog,
+        send: Callable[[Message], None],
+        observers: frozenset[int] = frozenset(),
     ) -> None:
+        """``observers``: every observer the node knows now (configured or added)."""
         self._config = config
         self._term = term
         self._log = log
         self._send = send
         self._voters = sorted(config.voters - {config.node_id})
-        self.progress = {
-            peer: Progress(next_index=log.last_index + 1) for peer in sorted(config.peers)
-        }
+        peers = (config.voters | observers) - {config.node_id}
+        self.progress = {peer: Progress(next_index=log.last_index + 1) for peer in sorted(peers)}
         self.transferee: int | None = None
+
+    # -- observers joining and leaving -----------------------------------------------
+
+    def add_observer(self, peer: int) -> None:
+        """Start replicating to observer ``peer`` (a probe at our log end, sent now)."""
+        if peer not in self.progress:
+            self.progress[peer] = Progress(next_index=self._log.last_index + 1)
+            self.send_append(peer, heartbeat=True)
+
+    def remove_observer(self, peer: int) -> None:
+        """Stop replicating to observer ``peer``; its late answers are ignored."""
+        if peer not in self._config.voters:
+            self.progress.pop(peer, None)
 
     # -- replication ---------------------------------------------------------------
 

@@ -34,6 +34,8 @@ __all__ = [
     "TimeoutNow",
     "VoteRequest",
     "VoteResponse",
+    "append_reply",
+    "older_term_reply",
 ]
 
 MAX_NODE_ID = 2**31 - 1
@@ -247,3 +249,42 @@ Message = (
     | InstallSnapshotResponse
     | TimeoutNow
 )
+
+
+def append_reply(
+    request: AppendEntries, term: int, match_index: int, refusal: tuple[int, int] | None = None
+) -> AppendEntriesResponse:
+    """The receiver's answer to ``request``: success with ``match_index``, or a refusal
+    with its (conflict index, conflict term) hint."""
+    conflict_index, conflict_term = refusal or (0, 0)
+    rejected_index = request.prev_log_index if refusal else 0
+    return AppendEntriesResponse(
+        request.cluster_id,
+        request.receiver,
+        request.sender,
+        term,
+        refusal is None,
+        match_index,
+        rejected_index,
+        conflict_index,
+        conflict_term,
+    )
+
+
+def older_term_reply(message: Message, term: int) -> Message | None:
+    """What a node in ``term`` answers a request of an older term, so that a stale leader
+    steps down and a stale candidate catches up; None for responses (dropped)."""
+    cluster, me, to = message.cluster_id, message.receiver, message.sender
+    match message:
+        case AppendEntries():
+            return AppendEntriesResponse(
+                cluster, me, to, term, False, 0, message.prev_log_index, 0, 0
+            )
+        case InstallSnapshot():
+            return InstallSnapshotResponse(cluster, me, to, term, 0)
+        case PreVoteRequest():
+            return PreVoteResponse(cluster, me, to, term, False)
+        case VoteRequest():
+            return VoteResponse(cluster, me, to, term, False)
+        case _:
+            return None

@@ -19,6 +19,10 @@ Contract with the caller (the I/O edge):
 - On restart build the node from what was persisted (``PersistedState``) and restore the
   state machine from the persisted snapshot yourself; entries after it are delivered
   again in ``committed_entries`` once the node learns they are committed.
+- Observers need not be configured: tell every voter ``add_observer(node)`` when a
+  non-voter shows up and ``remove_observer(node)`` when it is gone (not persisted: tell a
+  restarted voter again). Observers never vote nor count for a majority, so this only
+  changes who gets the log, never safety.
 
 Protocol choices: pre-vote (Raft thesis §9.6) so a node coming back from a partition
 cannot bump everyone's term; check-quorum, so a leader that has not heard from a
@@ -47,6 +51,8 @@ from broker.quorum.messages import (
     TimeoutNow,
     VoteRequest,
     VoteResponse,
+    append_reply,
+    older_term_reply,
 )
 from broker.quorum.state import (
     HardState,
@@ -87,7 +93,7 @@ class RaftNode:
         self.leader_id: int | None = None
         self.role = Role.FOLLOWER if config.is_voter else Role.OBSERVER
         self.refused_messages = 0
-        self._members = config.members
+        self._observers = set(config.observers)
         self._votes: dict[int, bool] = {}
         self._leadership: Leadership | None = None
         self._heartbeat_elapsed = 0
@@ -118,6 +124,11 @@ class RaftNode:
     @property
     def is_leader(self) -> bool:
         return self.role is Role.LEADER
+
+    @property
+    def observers(self) -> frozenset[int]:
+        """The observers this node knows: configured, or added and not removed since."""
+        return frozenset(self._observers)
 
     @property
     def transferee(self) -> int | None:
@@ -196,6 +207,24 @@ class RaftNode:
             self._election_elapsed = 0
             leadership.transfer_to(to)
         return True
+
+    def add_observer(self, node_id: int) -> None:
+        """Non-voter ``node_id`` follows the log: a leader replicates to it from now on
+        (which tells it who leads) and its messages are accepted. Idempotent; a voter or
+        this node's own id raises ``ValueError``."""
+        if node_id in self.config.voters or node_id == self.id:
+            raise ValueError(f"node {node_id} cannot be added as an observer of node {self.id}")
+        self._observers.add(node_id)
+        if self._leadership is not None:
+            self._leadership.add_observer(node_id)
+
+    def remove_observer(self, node_id: int) -> None:
+        """Observer ``node_id`` is gone: no more replication to it, its messages are
+        refused until it is added again. Unknown ids are ignored."""
+        if node_id != self.id:
+            self._observers.discard(node_id)
+            if self._leadership is not None:
+                self._leadership.remove_observer(node_id)
 
     def compact(self, up_to_index: int, snapshot_bytes: bytes) -> None:
         """The state machine saved its state through ``up_to_index`` (which must be
@@ -321,7 +350,9 @@ class RaftNode:
         self._votes = {}
         self._reset_election_timer()
         self._heartbeat_elapsed = 0
-        self._leadership = Leadership(self.config, self.term, self._log, self._send)
+        self._leadership = Leadership(
+            self.config, self.term, self._log, self._send, frozenset(self._observers)
+        )
         self._leadership.propose(b"")  # the no-op that commits older terms' entries
 
     def _tick_leader(self, leadership: Leadership) -> None:
@@ -342,7 +373,8 @@ class RaftNode:
     def _accepts(self, message: Message) -> bool:
         """For us, and from a member of our cluster (a voter, for leader and vote traffic)?"""
         config = self.config
-        senders = config.voters if isinstance(message, _FROM_VOTERS_ONLY) else self._members
+        voters_only = isinstance(message, _FROM_VOTERS_ONLY)
+        senders = config.voters if voters_only else config.voters | self._observers
         return (
             message.cluster_id == config.cluster_id
             and message.receiver == config.node_id
@@ -365,23 +397,9 @@ class RaftNode:
         return True
 
     def _on_older_term(self, message: Message) -> None:
-        """Tell a node stuck in an older term about ours, so a stale leader steps down
-        and a stale candidate catches up. Old responses are dropped."""
-        cluster, me, to, term = self.config.cluster_id, self.id, message.sender, self.term
-        match message:
-            case AppendEntries():
-                reply: Message = AppendEntriesResponse(
-                    cluster, me, to, term, False, 0, message.prev_log_index, 0, 0
-                )
-            case InstallSnapshot():
-                reply = InstallSnapshotResponse(cluster, me, to, term, 0)
-            case PreVoteRequest():
-                reply = PreVoteResponse(cluster, me, to, term, False)
-            case VoteRequest():
-                reply = VoteResponse(cluster, me, to, term, False)
-            case _:
-                return
-        self._send(reply)
+        reply = older_term_reply(message, self.term)
+        if reply is not None:
+            self._send(reply)
 
     def _in_lease(self) -> bool:
         return (
@@ -445,33 +463,15 @@ class RaftNode:
         self._follow(message.sender)
         log = self._log
         if message.prev_log_index < log.commit_index:
-            self._answer_append(message, log.commit_index)
+            self._send(append_reply(message, self.term, log.commit_index))
         elif log.matches(message.prev_log_index, message.prev_log_term):
             log.append_from_leader(message.entries)
             last_new = message.prev_log_index + len(message.entries)
             log.commit_to(min(message.leader_commit, last_new))
-            self._answer_append(message, last_new)
+            self._send(append_reply(message, self.term, last_new))
         else:
-            self._answer_append(message, 0, log.conflict_hint(message.prev_log_index))
-
-    def _answer_append(
-        self, message: AppendEntries, match_index: int, refusal: tuple[int, int] | None = None
-    ) -> None:
-        """Success with ``match_index``, or a refusal with its (index, term) hint."""
-        conflict_index, conflict_term = refusal or (0, 0)
-        self._send(
-            AppendEntriesResponse(
-                self.config.cluster_id,
-                self.id,
-                message.sender,
-                self.term,
-                refusal is None,
-                match_index,
-                message.prev_log_index if refusal else 0,
-                conflict_index,
-                conflict_term,
-            )
-        )
+            hint = log.conflict_hint(message.prev_log_index)
+            self._send(append_reply(message, self.term, 0, hint))
 
     def _on_install_snapshot(self, message: InstallSnapshot) -> None:
         self._follow(message.sender)

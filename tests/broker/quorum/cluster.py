@@ -64,6 +64,20 @@ class Cluster:
         self.applied[node] = []
         return self.nodes[node]
 
+    def start_unconfigured_observer(self, node: int) -> RaftNode:
+        """Start observer ``node`` that no voter's config lists (as brokers that are not
+        controller voters start): voters know it only once told ``add_observer``."""
+        self.configs[node] = config_for(node, self.voter_ids, [node])
+        self.disks[node] = PersistedState()
+        self.observer_ids.append(node)
+        return self.start(node)
+
+    def announce_observer(self, node: int) -> None:
+        """Tell every running voter that observer ``node`` connected."""
+        for voter in self.voter_ids:
+            if voter in self.nodes:
+                self.nodes[voter].add_observer(node)
+
     def crash(self, node: int) -> None:
         """Stop ``node``: its unsent output is lost, its disk stays."""
         del self.nodes[node]

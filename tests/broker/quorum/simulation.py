@@ -14,7 +14,11 @@ Fault model (phase one, ``fault_ticks`` long):
 - pauses: a node neither ticks nor receives (messages wait, like a full socket buffer);
 - disks take time to sync; a node's messages leave only once its Ready is synced;
 - clients propose throughout, the leader is asked to transfer leadership now and then,
-  and each node's state machine compacts its log every ``compact_every`` entries.
+  and each node's state machine compacts its log every ``compact_every`` entries;
+- an observer is either in every node's config, or (``observer_joins``) in none but its
+  own, as brokers that are not controller voters: each voter is told ``add_observer``
+  when the observer or the voter (re)starts (its connection's Hello) and
+  ``remove_observer`` when the observer crashes (its connections close).
 
 Phase two checks liveness: faults stop, the network heals and stops losing messages,
 crashed nodes restart, paused ones resume; within ``liveness_ticks`` a leader must exist
@@ -67,6 +71,7 @@ class Scenario:
     max_entries_per_append: int
     election_timeout_min_ticks: int
     heartbeat_interval_ticks: int
+    observer_joins: bool
 
     @classmethod
     def from_seed(cls, seed: int) -> Scenario:
@@ -87,6 +92,7 @@ class Scenario:
             max_entries_per_append=rng.choice((1, 4, 64)),
             election_timeout_min_ticks=rng.choice((6, 10)),
             heartbeat_interval_ticks=rng.choice((1, 2, 3)),
+            observer_joins=rng.random() < 0.5,
         )
 
 
@@ -140,12 +146,21 @@ class Simulation:
         self.faulty = True
         voters = frozenset(range(1, scenario.voters + 1))
         observers = frozenset({scenario.voters + 1}) if scenario.observer else frozenset()
+        self.joining_observers = observers if scenario.observer_joins else frozenset()
         self.nodes = {
-            node_id: SimNode(node_id, self._config(node_id, voters, observers))
+            node_id: SimNode(
+                node_id, self._config(node_id, voters, self._known(node_id, observers))
+            )
             for node_id in sorted(voters | observers)
         }
         self.stats = {"proposed": 0, "crashes": 0, "partitions": 0, "pauses": 0, "messages": 0}
         self._liveness = _LivenessProbe(self)
+
+    def _known(self, node_id: int, observers: frozenset[int]) -> frozenset[int]:
+        """The observers ``node_id``'s config lists: a joining one lists only itself."""
+        if node_id in self.joining_observers:
+            return frozenset({node_id})
+        return observers - self.joining_observers
 
     def _config(
         self, node_id: int, voters: frozenset[int], observers: frozenset[int]
@@ -217,7 +232,32 @@ class Simulation:
         node.raft = self.node_factory(node.config, rng, node.disk)
         node.machine = DigestMachine.restore(node.disk.snapshot)
         self.checker.check_applied(node.node_id, node.machine, None)
+        self._connect_observers(node)
         self._after_input(node)
+
+    def _connect_observers(self, started: SimNode) -> None:
+        """The Hellos of joining observers' connections, once both ends run."""
+        for observer in self.joining_observers:
+            if started.node_id == observer:
+                for voter in self._running_voters():
+                    self._tell_voter(voter, observer, joined=True)
+            elif started.raft is not None and self.nodes[observer].raft is not None:
+                started.raft.add_observer(observer)
+
+    def _running_voters(self) -> list[SimNode]:
+        return [
+            node for node in self.nodes.values() if node.config.is_voter and node.raft is not None
+        ]
+
+    def _tell_voter(self, voter: SimNode, observer: int, *, joined: bool) -> None:
+        assert voter.raft is not None
+        self._log("observer", f"{observer} {'joined' if joined else 'left'} at {voter.node_id}")
+        if joined:
+            voter.raft.add_observer(observer)
+        else:
+            voter.raft.remove_observer(observer)
+        if not voter.paused:
+            self._after_input(voter)
 
     def _after_input(self, node: SimNode) -> None:
         """Check the node, then start on its next Ready if its disk is free."""
@@ -278,6 +318,9 @@ class Simulation:
                 node.disk = PersistedState(disk.hard_state, disk.snapshot, kept)
             node.disk = node.disk.after(ready)
         node.raft, node.pending, node.paused = None, None, False
+        if node.node_id in self.joining_observers:
+            for voter in self._running_voters():
+                self._tell_voter(voter, node.node_id, joined=False)
         node.incarnation += 1
         node.parked.clear()
         self.checker.forget(node.node_id)
