@@ -72,3 +72,40 @@ def test_every_broker_sees_the_same_partitions_as_the_voters(cluster: BrokerClus
         lambda: shape(OBSERVER) == shape(VOTERS[0]) == shape(VOTERS[1]),
         "the observer's metadata image to match the voters'",
     )
+
+
+def _produce_and_consume_through_the_observer(cluster: BrokerCluster, topic: str, tag: str) -> None:
+    create_topic(
+        cluster.brokers[OBSERVER].bootstrap,
+        topic,
+        assignments={0: [OBSERVER, 1, 2]},
+        configs={"min.insync.replicas": "3"},
+    )
+    cluster.wait_for_leader(topic, 0, among={OBSERVER})
+    cluster.wait_for_isr(topic, 0, {1, 2, OBSERVER})
+    through_observer = cluster.brokers[OBSERVER].bootstrap
+    messages = [Message(key=None, value=f"{tag}-{i}".encode()) for i in range(20)]
+    client = ConfluentKafka()
+    client.produce(through_observer, topic, messages, options={"acks": "all"})
+    consumed = client.consume(through_observer, topic, len(messages))
+    assert [c.value for c in consumed] == [m.value for m in messages]
+
+
+def test_a_restarted_observer_follows_the_metadata_log_again(cluster: BrokerCluster) -> None:
+    cluster.restart(OBSERVER)  # returns once it is registered and unfenced again
+    _produce_and_consume_through_the_observer(cluster, "after-observer-restart", "o")
+
+
+def test_the_observer_follows_the_controller_a_restarted_quorum_elects(
+    cluster: BrokerCluster,
+) -> None:
+    controller = cluster.controller_id(OBSERVER)
+    cluster.kill(controller)
+    cluster.restart(controller)  # the restarted voter learns of the observer again
+
+    def agreed_controller() -> int | None:
+        seen = {cluster.controller_id(node) for node in cluster.brokers}
+        return seen.pop() if len(seen) == 1 and seen <= set(VOTERS) else None
+
+    cluster.wait_for(agreed_controller, "every broker, the observer too, to name one controller")
+    _produce_and_consume_through_the_observer(cluster, "after-voter-restart", "v")
