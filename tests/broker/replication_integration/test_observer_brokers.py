@@ -4,11 +4,15 @@ holds and leads replicas, and clients produce with acks=all and consume through 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from contracts.broker_cluster import BrokerCluster
+from contracts.launcher import BrokerProcess
+from tests.broker.replication_integration.test_start_refusals import assert_refused, refusal_of
 from tests.interop.clients import ConfluentKafka
 from tests.interop.messages import Message
 from tests.support.clusters import create_topic, running_cluster
@@ -109,3 +113,19 @@ def test_the_observer_follows_the_controller_a_restarted_quorum_elects(
 
     cluster.wait_for(agreed_controller, "every broker, the observer too, to name one controller")
     _produce_and_consume_through_the_observer(cluster, "after-voter-restart", "v")
+
+
+def test_a_second_process_of_the_observers_node_id_is_refused_by_the_controller(
+    cluster: BrokerCluster, tmp_path: Path
+) -> None:
+    """Unlike a voter's duplicate (refused at its quorum address), an observer's reaches
+    the controller through the voters, which refuses its registration while the live
+    one's session lasts; the live observer keeps serving."""
+    live = cluster.brokers[OBSERVER]
+    duplicate = BrokerProcess(tmp_path / "duplicate", config=copy.deepcopy(live.config))
+
+    refusal = refusal_of(duplicate)
+
+    assert_refused(refusal, f"node id {OBSERVER} is registered by a live broker")
+    assert live.running
+    _produce_and_consume_through_the_observer(cluster, "after-a-duplicate", "d")
