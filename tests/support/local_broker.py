@@ -5,7 +5,10 @@ real controller in the same thread (``LocalMetadata``)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from broker.app import BrokerApp
 from broker.config import BrokerConfig
@@ -16,7 +19,7 @@ from contracts.clock import Clock, ManualClock
 from contracts.fields import HostPort
 from tests.support.local_metadata import LocalMetadata
 
-__all__ = ["LocalBroker", "local_broker"]
+__all__ = ["LocalBroker", "leader_of_three_replicas", "local_broker"]
 
 
 @dataclass
@@ -62,3 +65,17 @@ def local_broker(
         producer_ids=ProducerIdBlocks(metadata, config.node_id),
     )
     return LocalBroker(app, metadata, services)
+
+
+@contextmanager
+def leader_of_three_replicas(data_dir: Path, topic: str) -> Iterator[LocalBroker]:
+    """Node 0 leading partition 0 of ``topic``, replicated on brokers 0, 1 and 2 (1 and
+    2 registered and never fetching), on a manual clock and its own event loop."""
+    loop = asyncio.new_event_loop()
+    broker = local_broker(BrokerConfig(data_dir=data_dir), ManualClock(), loop, peers=(1, 2))
+    broker.metadata.create_topic(topic, assignments={0: (0, 1, 2)})
+    try:
+        yield broker
+    finally:
+        broker.close(loop)
+        loop.close()

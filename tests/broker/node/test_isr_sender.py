@@ -12,14 +12,13 @@ from pathlib import Path
 import pytest
 
 from broker.cluster.partition import Partition
-from broker.config import BrokerConfig
 from broker.error_codes import KafkaError
 from broker.metadata.replies import AlterPartitionReply, IsrChangeReply
 from broker.metadata.rpc import AlterPartitionRequest, AlterPartitionResponse, ErrorResponse
 from broker.node.isr_sender import IsrChangeSender
 from broker.replication import IsrChangeRequest
 from contracts.clock import ManualClock
-from tests.support.local_broker import LocalBroker, local_broker
+from tests.support.local_broker import LocalBroker, leader_of_three_replicas
 
 TOPIC = "isr"
 Answer = AlterPartitionResponse | ErrorResponse
@@ -27,15 +26,8 @@ Answer = AlterPartitionResponse | ErrorResponse
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[LocalBroker]:
-    loop = asyncio.new_event_loop()
-    config = BrokerConfig(data_dir=tmp_path / "data")
-    broker = local_broker(config, ManualClock(), loop, peers=(1, 2))
-    broker.metadata.create_topic(TOPIC, assignments={0: (0, 1, 2)})
-    try:
+    with leader_of_three_replicas(tmp_path / "data", TOPIC) as broker:
         yield broker
-    finally:
-        broker.close(loop)
-        loop.close()
 
 
 def _leader_partition(broker: LocalBroker) -> Partition:

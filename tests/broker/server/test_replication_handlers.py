@@ -19,14 +19,13 @@ from kio.schema.errors import ErrorCode
 from kio.serial import entity_reader
 
 from broker.cluster.partition import Partition
-from broker.config import BrokerConfig
 from broker.protocol.apis import ApiKey, request_class, response_class
 from broker.protocol.header import RequestHeader
 from broker.records.record import Record, build_batch
 from broker.server.context import RawBody, RequestContext
 from broker.server.handlers import fetch, leader_epochs, list_offsets
 from tests.interop.wire import build, nested
-from tests.support.local_broker import LocalBroker, local_broker
+from tests.support.local_broker import LocalBroker, leader_of_three_replicas
 
 TOPIC = "replicated"
 FETCH_VERSION = 12
@@ -34,14 +33,8 @@ FETCH_VERSION = 12
 
 @pytest.fixture
 def leader(tmp_path: Path) -> Iterator[LocalBroker]:
-    loop = asyncio.new_event_loop()
-    broker = local_broker(BrokerConfig(data_dir=tmp_path / "data"), None, loop, peers=(1, 2))
-    broker.metadata.create_topic(TOPIC, assignments={0: (0, 1, 2)})
-    try:
+    with leader_of_three_replicas(tmp_path / "data", TOPIC) as broker:
         yield broker
-    finally:
-        broker.close(loop)
-        loop.close()
 
 
 def _partition(broker: LocalBroker) -> Partition:
