@@ -210,6 +210,8 @@ class MetadataLog:
 
     def _drain_soon(self) -> None:
         self._drain_scheduled = False
+        if self._storage is None:  # stopped after this drain was scheduled: nothing to do
+            return
         try:
             self._drain()
         except Exception:
