@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-__all__ = ["run_every"]
+__all__ = ["cancel_and_wait", "run_every"]
 
 log = logging.getLogger(__name__)
 
@@ -23,3 +23,12 @@ async def run_every(interval_ms: int, duty: Callable[[], object]) -> None:
                 await result
         except Exception:
             log.exception("%s failed; will retry", getattr(duty, "__name__", duty))
+
+
+async def cancel_and_wait(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait until it has finished unwinding."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass

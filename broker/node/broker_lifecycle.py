@@ -24,6 +24,7 @@ import logging
 import uuid
 from collections.abc import Callable
 
+from broker.cluster.periodic import cancel_and_wait
 from broker.error_codes import KafkaError
 from broker.metadata.records import Listener
 from broker.metadata.rpc import (
@@ -82,11 +83,7 @@ class BrokerLifecycle:
     async def stop(self) -> None:
         self._stopping = True
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def _run(self) -> None:

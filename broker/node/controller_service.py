@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from broker.cluster.periodic import cancel_and_wait
 from broker.error_codes import KafkaError
 from broker.metadata.controller import QuorumController
 from broker.metadata.controller_config import ControllerConfig
@@ -139,11 +140,7 @@ class ControllerService:
 
     async def stop(self) -> None:
         if self._ticker is not None:
-            self._ticker.cancel()
-            try:
-                await self._ticker
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(self._ticker)
             self._ticker = None
         if self.controller.active:
             self.controller.deactivate()

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from broker.cluster.periodic import cancel_and_wait
 from broker.metadata.batch import decode_record_batch, encode_record_batch
 from broker.metadata.errors import MetadataRecordError
 from broker.metadata.image import MetadataImage
@@ -137,11 +138,7 @@ class MetadataLog:
 
     async def stop(self) -> None:
         if self._ticker is not None:
-            self._ticker.cancel()
-            try:
-                await self._ticker
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(self._ticker)
             self._ticker = None
         self._fail_pending(NotController(None, "the node is stopping"))
         if self._storage is not None:
