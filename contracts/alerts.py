@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Final
 
 __all__ = [
+    "ACTIVE_CONTROLLER_COUNT",
     "AUTH_FAILURES",
     "BROKER_DISK_NEARLY_FULL",
+    "BROKER_FENCED",
     "BROKER_FLUSH_SLOW",
     "BROKER_RECOVERY_TRUNCATED",
     "BROKER_STORAGE_ERRORS",
@@ -24,12 +26,19 @@ __all__ = [
     "DASHBOARD_DEBUG",
     "DASHBOARD_ONCALL",
     "DASHBOARD_SLOS",
+    "FOLLOWER_LAG_HIGH",
     "INFRASTRUCTURE_ALERTS",
+    "ISR_FLAPPING",
+    "OFFLINE_PARTITIONS",
     "PARTITION_HOT_SPOT",
     "PROBE_DUPLICATES",
     "PROBE_RECORDS_LOST",
+    "REPLICATION_ALERTS",
     "REQUEST_ERRORS_HIGH",
     "RETENTION_HEADROOM_LOW",
+    "UNCLEAN_LEADER_ELECTION",
+    "UNDER_MIN_ISR",
+    "UNDER_REPLICATED_PARTITIONS",
     "AlertThresholds",
 ]
 
@@ -47,6 +56,27 @@ REQUEST_ERRORS_HIGH: Final = "TidewatchRequestErrorsHigh"
 AUTH_FAILURES: Final = "TidewatchAuthFailures"
 PROBE_RECORDS_LOST: Final = "TidewatchProbeRecordsLost"
 PROBE_DUPLICATES: Final = "TidewatchProbeDuplicates"
+
+# --- replication alerts (issue 13; the alert pack's replication group writes them) ------
+OFFLINE_PARTITIONS: Final = "TidewatchOfflinePartitions"  # page
+UNDER_MIN_ISR: Final = "TidewatchUnderMinISR"  # page
+ACTIVE_CONTROLLER_COUNT: Final = "TidewatchActiveControllerCount"  # page: none, or > 1
+UNCLEAN_LEADER_ELECTION: Final = "TidewatchUncleanLeaderElection"  # page
+UNDER_REPLICATED_PARTITIONS: Final = "TidewatchUnderReplicatedPartitions"  # ticket
+FOLLOWER_LAG_HIGH: Final = "TidewatchFollowerLagHigh"  # ticket
+ISR_FLAPPING: Final = "TidewatchISRFlapping"  # ticket
+BROKER_FENCED: Final = "TidewatchBrokerFenced"  # ticket
+
+REPLICATION_ALERTS: Final = (
+    OFFLINE_PARTITIONS,
+    UNDER_MIN_ISR,
+    ACTIVE_CONTROLLER_COUNT,
+    UNCLEAN_LEADER_ELECTION,
+    UNDER_REPLICATED_PARTITIONS,
+    FOLLOWER_LAG_HIGH,
+    ISR_FLAPPING,
+    BROKER_FENCED,
+)
 
 INFRASTRUCTURE_ALERTS: Final = (
     BROKER_UNREACHABLE,

@@ -18,6 +18,9 @@ from typing import Final
 
 from kio.schema.errors import ErrorCode
 
+from broker.metrics.replication_catalog import REPLICATION_CATALOG
+from broker.metrics.spec import BROKER_LABELS as BROKER_LABELS
+from broker.metrics.spec import broker_spec as _spec
 from contracts.lag.metrics import GROUP_COMMITTED_OFFSET as GROUP_COMMITTED_OFFSET
 from contracts.lag.metrics import GROUP_LAG_RECORDS as GROUP_LAG_RECORDS
 from contracts.lag.metrics import GROUP_LAG_SECONDS as GROUP_LAG_SECONDS
@@ -26,8 +29,7 @@ from contracts.lag.metrics import GROUP_PARTITION_STATUS as GROUP_PARTITION_STAT
 from contracts.lag.metrics import GROUP_RETENTION_HEADROOM as GROUP_RETENTION_HEADROOM
 from contracts.lag.metrics import GROUP_STATE as GROUP_STATE
 from contracts.lag.metrics import GROUP_STATUS as GROUP_STATUS
-from contracts.lag.metrics import LAG_LABELS
-from contracts.metrics import BROKER_LATENCY_BUCKETS_SECONDS, MetricSpec, MetricType
+from contracts.metrics import MetricSpec, MetricType
 
 __all__ = [
     "AUTH_ERRORS",
@@ -40,16 +42,6 @@ __all__ = [
     "SERVER_ERRORS",
     "data_dir_free_ratio",
 ]
-
-# The common labels of every series of CATALOG (the lag metrics share them).
-BROKER_LABELS: Final = LAG_LABELS
-
-
-def _spec(
-    name: str, type: MetricType, unit: str, help: str, labels: tuple[str, ...] = ()
-) -> MetricSpec:
-    buckets = BROKER_LATENCY_BUCKETS_SECONDS if type is MetricType.HISTOGRAM else ()
-    return MetricSpec(name, type, unit, help, labels, buckets, BROKER_LABELS)
 
 
 _P = ("topic", "partition")
@@ -249,8 +241,11 @@ BROKER_INFO = _spec(
     ("version", "flush_policy"),
 )
 
-CATALOG: tuple[MetricSpec, ...] = tuple(
-    value for name, value in sorted(globals().items()) if isinstance(value, MetricSpec)
+# Every metric of the broker, its replication ones included (sorted by variable name
+# within each part).
+CATALOG: tuple[MetricSpec, ...] = (
+    *(value for name, value in sorted(globals().items()) if isinstance(value, MetricSpec)),
+    *REPLICATION_CATALOG,
 )
 
 # -- values of REQUESTS' ``error`` label ------------------------------------------------
