@@ -147,3 +147,22 @@ class AlertThresholds:
     # Probe records acknowledged and never read back: page at the first one.
     probe_lost_window: str = "10m"
     probe_duplicates_window: str = "30m"
+    # -- replication (issue 13) --
+    # A partition without a leader, or with its ISR below min.insync.replicas: page.
+    offline_partitions_for: str = "1m"
+    under_min_isr_for: str = "1m"
+    # Active controllers summed over the cluster's brokers other than 1: page.
+    active_controller_count_for: str = "1m"
+    # Any unclean leader election within this window: page (acknowledged data may be gone).
+    unclean_election_window: str = "15m"
+    # Under-replicated partitions for this long: ticket (a broker restart takes less).
+    under_replicated_for: str = "5m"
+    # A follower missing records older than this, sustained: ticket.
+    follower_lag_seconds: float = 30.0
+    follower_lag_for: str = "5m"
+    # ISR shrinks plus expands of one broker's partitions within the window: ticket.
+    isr_flapping_changes: float = 6.0
+    isr_flapping_window: str = "15m"
+    isr_flapping_for: str = "5m"
+    # A registered broker fenced by the controller for this long: ticket.
+    broker_fenced_for: str = "5m"
