@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
 from prometheus_client import CollectorRegistry
 
 from contracts.broker_cluster import BrokerCluster
 from synthetics.config import SlaConfig, TopicConfig
 from synthetics.connection import ConnectionConfig
+from synthetics.lagmon.config import parse_lag_config
+from synthetics.lagmon.service import LagService
 from synthetics.probe import TargetProbe
-from tests.support.clusters import running_cluster
+from tests.support.clusters import create_topic, running_cluster
 from tests.synthetics.support import eventually, new_probe, running, target, value
 
 pytestmark = pytest.mark.slow
@@ -188,3 +193,69 @@ async def test_a_leader_killed_with_sigkill_is_an_outage_of_that_broker_only(
     assert "brokers failing the connection check: 2" in health.reasons
     assert probe.tally.lost == 0
     assert value(registry, "tidewatch_probe_records_lost_total") == 0
+
+
+async def _produce_and_commit(bootstrap: str, topic: str, records: int, group: str) -> None:
+    """``records`` records to partition 0, then ``group`` commits offset 4 and leaves."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for i in range(records):
+            await producer.send_and_wait(topic, b"order %d" % i, partition=0)
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, 0)])
+        await consumer.commit({TopicPartition(topic, 0): OffsetAndMetadata(4, "")})
+    finally:
+        await consumer.stop()
+
+
+def _group(service: LagService, group: str) -> dict[str, Any] | None:
+    """The group's figures from the last poll (None: the poll failed or missed it)."""
+    (cluster,) = service.status()["clusters"]
+    found = [g for g in cluster["groups"] if g["group"] == group] if cluster["up"] else []
+    return found[0] if found else None
+
+
+async def test_the_lag_monitor_follows_a_group_to_its_new_coordinator_when_the_old_is_killed(
+    cluster: BrokerCluster,
+) -> None:
+    create_topic(cluster.bootstrap, "lagged")
+    await _produce_and_commit(cluster.bootstrap, "lagged", 10, "billing")
+    config = parse_lag_config(
+        {"http": "off", "clusters": [{"name": "c", "bootstrap_servers": cluster.bootstrap}]},
+        "lag.yaml",
+        {},
+    )
+    service = LagService(config, CollectorRegistry())
+
+    async def polled() -> dict[str, Any] | None:
+        await service.poll()
+        return _group(service, "billing")
+
+    try:
+        first = await polled()
+        assert first is not None and first["lag_records"] == 6
+        coordinator = first["coordinator"]
+        cluster.kill(coordinator)
+        try:
+            await _produce_and_commit(cluster.bootstrap, "lagged", 5, "billing")
+
+            async def moved() -> bool:
+                g = await polled()
+                return g is not None and g["coordinator"] != coordinator and g["lag_records"] == 11
+
+            await eventually(moved, timeout=40, what=lambda: f"the group: {service.status()}")
+            for _ in range(3):  # and it stays that way: no error left behind
+                g = await polled()
+                assert g is not None and g["lag_records"] == 11, service.status()
+        finally:
+            await asyncio.to_thread(cluster.restart, coordinator)
+    finally:
+        for m in service.monitors:
+            await m.close()
