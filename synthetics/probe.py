@@ -23,10 +23,8 @@ gave up) or ``leader_change`` (either, while the partition's leader moved; see
 acknowledged records can be counted lost, so records sent around a leader change are
 lost only if they were acknowledged and are not in the log.
 
-Brokers: the broker check covers every broker in the metadata and every broker that
-left it but still holds a replica of a probe partition (a broker that is down is
-fenced and drops out of the metadata; its connection errors keep counting until it is
-back or no longer a replica).
+Brokers: see ``synthetics.broker_checks`` (a broker that left the metadata but still
+holds a probe replica is still checked, so a dead broker's errors keep counting).
 
 Concurrency: all methods run on one event loop; sends run as tasks so a slow or dead
 cluster never delays the schedule.
@@ -47,25 +45,24 @@ from aiokafka.errors import KafkaError
 from contracts.clock import Clock, SystemClock
 from contracts.metrics import MetricSpec
 from synthetics import catalog as c
+from synthetics.broker_checks import BrokerChecks
 from synthetics.classify import LedgerConfig, Outcome, ProbeLedger, Verdict
 from synthetics.config import TargetConfig
 from synthetics.connection import client_options
 from synthetics.coverage import (
     BrokerCheck,
-    BrokerInfo,
     ClusterView,
     Coverage,
     coverage,
     layout_problems,
 )
 from synthetics.health import Health, HealthInputs, RecentEvents, assess
-from synthetics.kafka_client import check_broker, describe_error, is_not_leader
+from synthetics.kafka_client import describe_error, is_not_leader
 from synthetics.leaders import LeaderWatch, ProduceFailure, failure_reason
 from synthetics.metrics import BoundMetrics, Instruments
 from synthetics.record import ProbeRecord, encode_value, format_traceparent, parse_traceparent
 from synthetics.status import (
     Anomaly,
-    BrokerState,
     Tally,
     brokers_json,
     coverage_json,
@@ -134,8 +131,7 @@ class TargetProbe:
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._next_sequence: dict[int, int] = {}
-        self._brokers: dict[int, BrokerState] = {}
-        self._known_brokers: dict[int, BrokerInfo] = {}
+        self._checks = BrokerChecks(config.name, self.topic, self.metrics, self.clock)
         self._overdue: tuple[int, ...] = ()
         self._tasks: set[asyncio.Task[None]] = set()
         recent_produce_window = max(3 * config.interval_seconds, config.sla.ack_seconds * 2)
@@ -268,36 +264,12 @@ class TargetProbe:
 
     # -- metadata, topic and brokers -----------------------------------------------------
     async def check_brokers(self) -> list[BrokerCheck]:
-        """Fresh connection + Metadata to every known broker (concurrently)."""
-        view = self.view
-        if view is None:
+        """Fresh connection + Metadata to every broker (``synthetics.broker_checks``);
+        the first good answer becomes the view, after topic upkeep."""
+        if self.view is None:
             return []
-        brokers = self._brokers_to_check(view)
-        checks = await asyncio.gather(
-            *(check_broker(b.host, b.port, self.topic, self.options, self.clock) for b in brokers)
-        )
-        fresh: ClusterView | None = None
-        for broker, check in zip(brokers, checks, strict=True):
-            state = self._brokers.setdefault(broker.node_id, BrokerState(broker.address))
-            state.check = check
-            m = self.metrics
-            m.inc(c.CONNECTION_ATTEMPTS, broker.node_id)
-            m.touch(c.CONNECTION_ERRORS, broker.node_id)
-            if check.connect_seconds is not None:
-                m.observe(c.CONNECTION_LATENCY, check.connect_seconds, broker.node_id)
-            if check.ok:
-                assert check.metadata_seconds is not None
-                m.observe(c.METADATA_LATENCY, check.metadata_seconds, broker.node_id)
-                fresh = fresh or check.view
-            else:
-                m.inc(c.CONNECTION_ERRORS, broker.node_id)
-                log.warning(
-                    "probe %s: broker %d (%s): %s",
-                    self.config.name,
-                    broker.node_id,
-                    broker.address,
-                    check.error,
-                )
+        brokers, checks = await self._checks.run(self.view, self.options)
+        fresh = next((ch.view for ch in checks if ch.ok and ch.view is not None), None)
         self.up = fresh is not None
         self.metrics.set(c.UP, 1 if self.up else 0)
         if fresh is None:
@@ -313,20 +285,11 @@ class TargetProbe:
         self._apply_view(fresh)
         return checks
 
-    def _brokers_to_check(self, view: ClusterView) -> list[BrokerInfo]:
-        """The brokers in the metadata, then those out of it that hold a replica."""
-        listed = {b.node_id for b in view.brokers}
-        holding = {r for p in view.partitions for r in p.replicas} - listed
-        gone = [self._known_brokers[n] for n in sorted(holding) if n in self._known_brokers]
-        return [*view.brokers, *gone]
-
     def _apply_view(self, view: ClusterView) -> None:
         grown = self.view is not None and len(view.partitions) > len(self.view.partitions)
         self.view = view
         self.coverage = coverage(view)
-        for b in view.brokers:
-            self._known_brokers[b.node_id] = b
-            self._brokers.setdefault(b.node_id, BrokerState(b.address)).address = b.address
+        self._checks.remember(view)
         problems = layout_problems(view, self.config.topic.replication_factor)
         if problems and problems != self.layout_problems:
             log.warning(
@@ -603,11 +566,7 @@ class TargetProbe:
     def health(self) -> Health:
         now = self.clock.monotonic()
         produce = self._recent.produce.counts(now)
-        failing = tuple(
-            node
-            for node, state in sorted(self._brokers.items())
-            if state.check is not None and not state.check.ok
-        )
+        failing = self._checks.failing()
         return assess(
             HealthInputs(
                 started=self.started,
@@ -642,7 +601,7 @@ class TargetProbe:
             },
             "coverage": coverage_json(self.coverage),
             "layout_problems": list(self.layout_problems),
-            "brokers": brokers_json(self._brokers, self.coverage),
+            "brokers": brokers_json(self._checks.states, self.coverage),
             "leader_changes": leader_changes_json(self.leaders.recent),
             "partitions": partitions_json(self.view, self.ledger.summary(), self._next_sequence),
             "totals": asdict(self.tally),
