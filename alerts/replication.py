@@ -31,6 +31,7 @@ from __future__ import annotations
 from typing import Final
 
 from alerts.rule import AlertRule
+from alerts.rule import promql_number as _g
 from broker.metrics import replication_catalog as r
 from contracts import alerts as a
 from contracts.alerts import DASHBOARD_DEBUG, DASHBOARD_EXECUTIVE, DASHBOARD_ONCALL, AlertThresholds
@@ -60,10 +61,6 @@ DOWN_BROKER_TICKETS: Final = (
 ISR_SHRINKING_WINDOW: Final = "5m"
 _PARTITION: Final = "cluster, topic, partition"
 _TOPIC_TEMPLATE: Final = "{{ $labels.topic }}"
-
-
-def _g(value: float) -> str:
-    return f"{value:g}"
 
 
 def _partitions_where(spec: MetricSpec) -> str:

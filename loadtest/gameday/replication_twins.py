@@ -3,11 +3,11 @@ days without Prometheus.
 
 Twinned: offline partitions, under min ISR, active controller count, under-replicated
 partitions, follower lag, broker fenced: the alerts a broker failure in a three-broker
-game day raises. Each reads only the last scrape of every broker (instant selectors),
-with the rule's own aggregation, so each is a pure function of the samples: partition
-state is deduplicated over the reporting brokers (``max by (cluster, topic,
-partition)``) and counted per topic; controllers are summed per cluster; follower lag is
-the worst partition per follower. The ``for`` of each is applied by
+game day raises. Each reads only the last scrape of every broker (instant selectors,
+through the twins' ``agg by (keys) (name)`` over it) with its rule's aggregation, so
+each is a pure function of one scrape: partition state is deduplicated over the
+reporting brokers (``max by (cluster, topic, partition)``) and counted per topic;
+controllers are summed per cluster; follower lag is the worst partition per follower. The ``for`` of each is applied by
 :class:`loadtest.gameday.twins.AlertTwins`, which evaluates these with its own twins.
 ISR flapping and unclean elections (counter increases) need Prometheus.
 ``tests/loadtest/test_twins.py`` proves every twin equal to ``promtool test rules`` on the
@@ -16,7 +16,6 @@ pack's generated rule.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -26,14 +25,15 @@ from contracts import alerts as a
 from contracts.alerts import AlertThresholds
 from contracts.metrics import MetricSpec
 from slo.conventions import SEVERITY_PAGE, SEVERITY_TICKET, Severity
-from slo.sources.samples import Sample
 
-__all__ = ["REPLICATION_TWINS", "ReplicationTwin", "SamplesByName"]
+__all__ = ["REPLICATION_TWINS", "Aggregate", "ReplicationTwin"]
 
 Labels = dict[str, str]
-SamplesByName = Mapping[str, Sequence[Sample]]
+_Key = tuple[tuple[str, str], ...]
+# ``agg by (keys) (name)`` over the last scrape, keyed by the sorted (label, value) pairs
+# (loadtest.gameday.twins' snapshot provides it).
+Aggregate = Callable[[str, Sequence[str], Callable[[list[float]], float]], Mapping[_Key, float]]
 _PARTITION: Final = ("cluster", "topic", "partition")
-_Key = tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,64 +44,58 @@ class ReplicationTwin:
     alert: str
     severity: Severity
     hold: Callable[[AlertThresholds], str]
-    condition: Callable[[SamplesByName, AlertThresholds], list[Labels]]
+    condition: Callable[[Aggregate, AlertThresholds], list[Labels]]
 
 
-def _by(
-    samples: SamplesByName,
+def _where(
+    by: Aggregate,
     spec: MetricSpec,
     keys: Sequence[str],
-    agg: Callable[[Iterable[float]], float],
-) -> dict[_Key, float]:
-    """``agg by (keys) (spec)`` over one scrape."""
-    groups: dict[_Key, list[float]] = defaultdict(list)
-    for s in samples.get(spec.name, ()):
-        groups[tuple(s.labels.get(k, "") for k in keys)].append(s.value)
-    return {key: agg(values) for key, values in groups.items()}
+    agg: Callable[[list[float]], float],
+    holds: Callable[[float], bool],
+) -> list[Labels]:
+    """``agg by (keys) (spec)`` where ``holds``, as label sets in a stable order."""
+    return [dict(key) for key, value in sorted(by(spec.name, keys, agg).items()) if holds(value)]
 
 
-def _partitions_where(samples: SamplesByName, spec: MetricSpec) -> set[_Key]:
+def _partitions_where(by: Aggregate, spec: MetricSpec) -> set[_Key]:
     """``max by (cluster, topic, partition) (spec) == 1``."""
-    return {key for key, value in _by(samples, spec, _PARTITION, max).items() if value == 1}
+    return {key for key, value in by(spec.name, _PARTITION, max).items() if value == 1}
 
 
 def _per_topic(partitions: Iterable[_Key]) -> list[Labels]:
     """``count by (cluster, topic)``: one instance per topic with such partitions."""
-    return [{"cluster": c, "topic": t} for c, t in sorted({(c, t) for c, t, _ in partitions})]
+    topics = {(dict(key)["cluster"], dict(key)["topic"]) for key in partitions}
+    return [{"cluster": c, "topic": topic} for c, topic in sorted(topics)]
 
 
-def _offline(samples: SamplesByName, _: AlertThresholds) -> list[Labels]:
-    return _per_topic(_partitions_where(samples, r.PARTITION_OFFLINE))
+def _offline(by: Aggregate, _: AlertThresholds) -> list[Labels]:
+    return _per_topic(_partitions_where(by, r.PARTITION_OFFLINE))
 
 
-def _under_min_isr(samples: SamplesByName, _: AlertThresholds) -> list[Labels]:
-    under = _partitions_where(samples, r.PARTITION_UNDER_MIN_ISR)
-    return _per_topic(under - _partitions_where(samples, r.PARTITION_OFFLINE))
+def _under_min_isr(by: Aggregate, _: AlertThresholds) -> list[Labels]:
+    under = _partitions_where(by, r.PARTITION_UNDER_MIN_ISR)
+    return _per_topic(under - _partitions_where(by, r.PARTITION_OFFLINE))
 
 
-def _under_replicated(samples: SamplesByName, _: AlertThresholds) -> list[Labels]:
-    return _per_topic(_partitions_where(samples, r.PARTITION_UNDER_REPLICATED))
+def _under_replicated(by: Aggregate, _: AlertThresholds) -> list[Labels]:
+    return _per_topic(_partitions_where(by, r.PARTITION_UNDER_REPLICATED))
 
 
-def _controller_count(samples: SamplesByName, _: AlertThresholds) -> list[Labels]:
-    active = _by(samples, r.CONTROLLER_ACTIVE, ("cluster",), sum)
-    return [{"cluster": c} for (c,), count in sorted(active.items()) if count != 1]
+def _controller_count(by: Aggregate, _: AlertThresholds) -> list[Labels]:
+    """``sum by (cluster) (active) != 1``."""
+    return _where(by, r.CONTROLLER_ACTIVE, ("cluster",), sum, lambda count: count != 1)
 
 
-def _follower_lag(samples: SamplesByName, t: AlertThresholds) -> list[Labels]:
-    lag = _by(samples, r.REPLICA_LAG_SECONDS, ("cluster", "replica"), max)
-    return [
-        {"cluster": c, "replica": replica}
-        for (c, replica), seconds in sorted(lag.items())
-        if seconds > t.follower_lag_seconds
-    ]
+def _follower_lag(by: Aggregate, t: AlertThresholds) -> list[Labels]:
+    keys = ("cluster", "replica")
+    limit = t.follower_lag_seconds
+    return _where(by, r.REPLICA_LAG_SECONDS, keys, max, lambda seconds: seconds > limit)
 
 
-def _fenced(samples: SamplesByName, _: AlertThresholds) -> list[Labels]:
-    fenced = _by(samples, r.CONTROLLER_BROKER_FENCED, ("cluster", "node"), max)
-    return [
-        {"cluster": c, "node": node} for (c, node), value in sorted(fenced.items()) if value == 1
-    ]
+def _fenced(by: Aggregate, _: AlertThresholds) -> list[Labels]:
+    keys = ("cluster", "node")
+    return _where(by, r.CONTROLLER_BROKER_FENCED, keys, max, lambda value: value == 1)
 
 
 REPLICATION_TWINS: Final = (

@@ -214,7 +214,7 @@ class AlertTwins:
 
     def _replication(self, twin: ReplicationTwin) -> _Twin:
         def condition() -> list[Labels]:
-            return twin.condition(self._last.by_name, self.t)
+            return twin.condition(self._last.by, self.t)
 
         return _Twin(twin.alert, twin.severity, twin.hold(self.t), condition)
 
