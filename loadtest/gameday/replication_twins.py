@@ -7,8 +7,9 @@ game day raises. Each reads only the last scrape of every broker (instant select
 through the twins' ``agg by (keys) (name)`` over it) with its rule's aggregation, so
 each is a pure function of one scrape: partition state is deduplicated over the
 reporting brokers (``max by (cluster, topic, partition)``) and counted per topic;
-controllers are summed per cluster; follower lag is the worst partition per follower. The ``for`` of each is applied by
-:class:`loadtest.gameday.twins.AlertTwins`, which evaluates these with its own twins.
+controllers are summed per cluster; follower lag is the worst partition per follower.
+The ``for`` of each is applied by :class:`loadtest.gameday.twins.AlertTwins`, which
+evaluates these with its own twins.
 ISR flapping and unclean elections (counter increases) need Prometheus.
 ``tests/loadtest/test_twins.py`` proves every twin equal to ``promtool test rules`` on the
 pack's generated rule.
