@@ -162,7 +162,8 @@ class AlertThresholds:
     # A follower missing records older than this, sustained: ticket.
     follower_lag_seconds: float = 30.0
     follower_lag_for: str = "5m"
-    # ISR shrinks plus expands of one broker's partitions within the window: ticket.
+    # ISR shrinks plus expands of one broker's partitions within the window, while shrinks
+    # are still coming (alerts/replication.py: a single restart is not flapping): ticket.
     isr_flapping_changes: float = 6.0
     isr_flapping_window: str = "15m"
     isr_flapping_for: str = "5m"
