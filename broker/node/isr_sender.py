@@ -24,6 +24,7 @@ from broker.cluster.partition import Partition
 from broker.error_codes import KafkaError
 from broker.metadata.replies import IsrChange
 from broker.metadata.rpc import AlterPartitionRequest, AlterPartitionResponse, ErrorResponse
+from broker.metrics.stats import ReplicationStats
 from broker.replication import IsrChangeRequest, LeaderReplicaState
 from contracts.clock import Clock
 
@@ -48,7 +49,9 @@ class IsrChangeSender:
         *,
         retry_backoff_ms: int = 100,
         timeout_s: float = 10.0,
+        stats: ReplicationStats | None = None,
     ) -> None:
+        """``stats``: where refused and unanswered changes are counted."""
         self.node_id = node_id
         self.call_controller = call_controller
         self.broker_epoch = broker_epoch
@@ -56,6 +59,7 @@ class IsrChangeSender:
         self.retry_backoff_ms = retry_backoff_ms
         self.timeout_s = timeout_s
         self.sent = 0
+        self.stats = stats
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -73,6 +77,8 @@ class IsrChangeSender:
     ) -> None:
         while True:
             error = await self._ask(partition, change)
+            if error is not KafkaError.NONE and self.stats is not None:
+                self.stats.isr_update_failures += 1
             if partition.leader is not leader or self._closed:
                 return  # that leadership ended; the next one asks for itself
             again = leader.on_isr_change_answer(change, error, self.clock.time_ms())

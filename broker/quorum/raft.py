@@ -135,6 +135,15 @@ class RaftNode:
         """The voter a leadership transfer is handing over to, if one is in progress."""
         return self._leadership.transferee if self._leadership is not None else None
 
+    def voter_match_indexes(self) -> dict[int, int]:
+        """While leading: the log index up to which each other voter is known to hold
+        the log (for metrics); empty on any other role."""
+        leadership = self._leadership
+        if leadership is None:
+            return {}
+        voters = self.config.voters
+        return {p: pr.match_index for p, pr in leadership.progress.items() if p in voters}
+
     # -- inputs --------------------------------------------------------------------
 
     def tick(self) -> None:
