@@ -91,6 +91,9 @@ def test_a_paused_follower_lags_on_its_leader_and_catches_up_after_resume(
     lag = {"topic": topic, "partition": "0", "replica": str(follower)}
     shrinks = value(cluster, leader, "tidewatch_broker_isr_shrinks_total")
     expands = value(cluster, leader, "tidewatch_broker_isr_expands_total")
+    elections = _elections(cluster, controller)
+    # The replicated topic has a partition led by each broker: one by the follower.
+    assert any(cluster.leader_of(REPLICATED_TOPIC, p) == follower for p in range(3))
 
     cluster.pause(follower)
     try:
@@ -116,17 +119,32 @@ def test_a_paused_follower_lags_on_its_leader_and_catches_up_after_resume(
             "the partition under-replicated in the controller's view",
         )
         assert value(cluster, leader, "tidewatch_broker_under_replicated_partitions") >= 1
+        # Its fencing moved the leadership it had: a clean election, timed.
+        cluster.wait_for(
+            lambda: _grew(_elections(cluster, controller), elections),
+            "the election of a new leader for the paused broker's partition",
+        )
+        assert value(cluster, controller, "tidewatch_controller_fenced_brokers") == 1
         _assert_live_brokers_answer_quickly(cluster)
     finally:
         cluster.resume(follower)
 
     cluster.wait_for_isr(topic, 0, {1, 2, 3})
     for name in ("tidewatch_replica_lag_records", "tidewatch_replica_lag_seconds"):
-        cluster.wait_for(
-            _equals(lambda n=name: value(cluster, leader, n, **lag), 0),
-            f"{name} back to 0",
-        )
+        cluster.wait_for(_is_zero(cluster, leader, name, lag), f"{name} back to 0")
     assert value(cluster, leader, "tidewatch_broker_isr_expands_total") > expands
+
+
+def _elections(cluster: BrokerCluster, controller: int) -> tuple[float, float]:
+    """(clean elections, timed elections) counted by the controller."""
+    return (
+        value(cluster, controller, "tidewatch_controller_leader_elections_total", kind="clean"),
+        value(cluster, controller, "tidewatch_controller_leader_election_duration_seconds_count"),
+    )
+
+
+def _grew(now: tuple[float, float], before: tuple[float, float]) -> bool:
+    return all(a > b for a, b in zip(now, before, strict=True))
 
 
 def _produce(cluster: BrokerCluster, leader: int, topic: str, count: int) -> None:
@@ -143,5 +161,7 @@ def _assert_live_brokers_answer_quickly(cluster: BrokerCluster) -> None:
         assert value(cluster, node, "tidewatch_controller_active") in (0, 1)
 
 
-def _equals(read: Callable[[], float], expected: float) -> Callable[[], bool]:
-    return lambda: read() == expected
+def _is_zero(
+    cluster: BrokerCluster, node: int, name: str, labels: dict[str, str]
+) -> Callable[[], bool]:
+    return lambda: value(cluster, node, name, **labels) == 0
