@@ -15,7 +15,9 @@ watermark). No answer for a partition, a dropped connection or a timeout:
 ``on_request_failed``, after which the state backs off (``replica_fetch_backoff_ms``).
 With nothing to send, the fetcher sleeps until a state's backoff ends or it is woken.
 One request is in flight per connection at a time (bounded memory: at most
-``max_bytes`` of records per round).
+``max_bytes`` of records per round). Each Fetch's round trip and the record bytes it
+brought go to the node's ``ReplicationStats`` (the follower side of the replication
+metrics).
 
 ``ReplicaFetcherManager`` owns the fetchers: after every metadata image
 (``on_image``, an image listener of the cluster node, called after the replica manager
