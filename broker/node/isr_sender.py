@@ -77,8 +77,6 @@ class IsrChangeSender:
     ) -> None:
         while True:
             error = await self._ask(partition, change)
-            if error is not KafkaError.NONE and self.stats is not None:
-                self.stats.isr_update_failures += 1
             if partition.leader is not leader or self._closed:
                 return  # that leadership ended; the next one asks for itself
             again = leader.on_isr_change_answer(change, error, self.clock.time_ms())
@@ -118,8 +116,12 @@ class IsrChangeSender:
             response = await self.call_controller(request, self.timeout_s)
         except Exception:
             log.exception("%s-%d: AlterPartition failed", partition.topic, partition.index)
-            return None
-        return _error_of(response, partition, change)
+            error = None
+        else:
+            error = _error_of(response, partition, change)
+        if error is not KafkaError.NONE and self.stats is not None:
+            self.stats.isr_update_failures += 1  # sent, and refused or not answered
+        return error
 
     async def close(self) -> None:
         self._closed = True
