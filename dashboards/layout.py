@@ -289,7 +289,7 @@ def _value_column(index: int, queries: int) -> str:
 def _override(style: Style) -> list[dm.DynamicConfigValue]:
     """The field properties of a :class:`Style`, as plain JSON values (they round-trip
     through the SDK's model unchanged)."""
-    steps = [{"color": style.base_color, "value": None}]
+    steps: list[dict[str, str | float | None]] = [{"color": style.base_color, "value": None}]
     steps += [{"color": t.color, "value": t.value} for t in style.thresholds]
     properties = [
         dm.DynamicConfigValue(id_val="thresholds", value={"mode": "absolute", "steps": steps})
