@@ -11,7 +11,7 @@ from contracts.alerts import DASHBOARD_DEBUG
 from contracts.metrics import MetricSpec
 from contracts.promql import Ne, selector
 from dashboards.layout import RATE, Board, Query, scope_variables, scoped
-from dashboards.replication import replica_detail
+from dashboards.replication import replica_detail, replication_internals
 from synthetics.catalog import ProbeMetrics
 
 __all__ = ["UID", "debug"]
@@ -218,6 +218,7 @@ def debug(probes: ProbeMetrics) -> Board:
     _traffic(board)
     board.row("Replicas")
     replica_detail(board)
+    replication_internals(board)
     _latency(board)
     _errors(board)
     _probes(board, probes)

@@ -40,6 +40,7 @@ __all__ = [
     "ISR_CHANGES",
     "MISSING_REPLICAS",
     "OFFLINE",
+    "REPLICATION_INTERNALS",
     "REPLICA_DETAIL",
     "ROW",
     "UNDER_MIN_ISR",
@@ -47,6 +48,7 @@ __all__ = [
     "brokers_and_controller",
     "oncall_row",
     "replica_detail",
+    "replication_internals",
 ]
 
 ROW: Final = "Replication"
@@ -61,6 +63,11 @@ MISSING_REPLICAS: Final = "Partitions missing replicas"
 CLIENT_ERRORS: Final = "Produce and fetch errors (clients)"
 BROKERS_AND_CONTROLLER: Final = "Brokers and controller"
 REPLICA_DETAIL: Final = "Replica detail"
+REPLICATION_BYTES: Final = "Replication bytes per broker"
+REPLICATION_LATENCY: Final = "Replication latency p99"
+ELECTIONS: Final = "Leader elections and failed ISR updates"
+QUORUM: Final = "Metadata quorum"
+REPLICATION_INTERNALS: Final = (REPLICATION_BYTES, REPLICATION_LATENCY, ELECTIONS, QUORUM)
 
 _KEY: Final = "cluster, topic, partition"
 _WORST_PARTITIONS: Final = 20
@@ -291,4 +298,83 @@ def replica_detail(board: Board) -> None:
         "none",
         width=24,
         columns=[name for name, _ in (*partition, *follower)],
+    )
+
+
+def _p99(spec: MetricSpec, by: str) -> str:
+    bucket = scoped(spec, "_bucket")
+    return f"histogram_quantile(0.99, sum by ({by}) (rate({bucket}[{RATE}])))"
+
+
+def replication_internals(board: Board) -> None:
+    """The debug dashboard's per-broker replication figures: why a follower is behind
+    (bytes, fetch latency), elections and the metadata quorum."""
+    board.timeseries(
+        REPLICATION_BYTES,
+        "Record-batch bytes per second each broker fetched from leaders as a follower "
+        "(in) and served to followers as a leader (out).",
+        [
+            Query(
+                f"sum by (broker) (rate({scoped(r.BROKER_REPLICATION_BYTES_IN)}[{RATE}]))",
+                "in, broker {{broker}}",
+            ),
+            Query(
+                f"sum by (broker) (rate({scoped(r.BROKER_REPLICATION_BYTES_OUT)}[{RATE}]))",
+                "out, broker {{broker}}",
+            ),
+        ],
+        "Bps",
+    )
+    board.timeseries(
+        REPLICATION_LATENCY,
+        "99th percentile of each broker's replica fetch round trips (the leader's long "
+        "poll included: about replica_fetch_max_wait_ms when there is nothing new), and "
+        "of partition leader elections, from the controller noticing a leader gone to "
+        "the new one committed.",
+        [
+            Query(
+                _p99(r.BROKER_FOLLOWER_FETCH_DURATION, "broker, le"),
+                "follower fetch, broker {{broker}}",
+            ),
+            Query(
+                _p99(r.CONTROLLER_LEADER_ELECTION_DURATION, "cluster, le"),
+                "leader election {{cluster}}",
+            ),
+        ],
+        "s",
+    )
+    elections = scoped(r.CONTROLLER_LEADER_ELECTIONS)
+    failures = scoped(r.BROKER_ISR_UPDATE_FAILURES)
+    board.timeseries(
+        ELECTIONS,
+        "Partition leader elections the controller committed per interval, clean and "
+        "unclean (acknowledged records may be lost), and ISR changes a leader asked the "
+        "controller for and did not get, per broker.",
+        [
+            Query(f"sum by (kind) (increase({elections}[{RATE}]))", "{{kind}} elections"),
+            Query(
+                f"sum by (broker) (increase({failures}[{RATE}]))",
+                "failed ISR updates, broker {{broker}}",
+            ),
+        ],
+        "short",
+    )
+    committed = scoped(r.QUORUM_COMMITTED_OFFSET)
+    board.timeseries(
+        QUORUM,
+        "The metadata quorum as each node sees it: its term, how far its committed "
+        "metadata offset is behind the furthest node's, and (from the quorum leader) "
+        "the committed records each voter has not acknowledged.",
+        [
+            Query(f"max by (broker) ({scoped(r.QUORUM_TERM)})", "term, broker {{broker}}"),
+            Query(
+                f"max by (cluster) ({committed}) - on (cluster) group_right {committed}",
+                "committed offset behind, broker {{broker}}",
+            ),
+            Query(
+                f"max by (voter) ({scoped(r.QUORUM_VOTER_LAG_RECORDS)})",
+                "voter {{voter}} lag (records)",
+            ),
+        ],
+        "short",
     )

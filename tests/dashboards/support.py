@@ -267,14 +267,15 @@ def row_panels(document: Mapping[str, Any], row: str) -> list[str]:
 def replication_panels(dashboards: Mapping[str, Mapping[str, Any]]) -> set[tuple[str, str]]:
     """(dashboard title, panel title) of every replication panel (dashboards/replication.py):
     the on-call dashboard's replication row, the executive brokers and controller panel
-    and the debug replica detail table."""
-    from dashboards.replication import BROKERS_AND_CONTROLLER, REPLICA_DETAIL, ROW
+    and the debug replica detail table and replication internals."""
+    from dashboards import replication as r
 
+    singles = (r.BROKERS_AND_CONTROLLER, r.REPLICA_DETAIL, *r.REPLICATION_INTERNALS)
     panels = set()
     for document in dashboards.values():
         title = document["title"]
-        panels |= {(title, panel) for panel in row_panels(document, ROW)}
+        panels |= {(title, panel) for panel in row_panels(document, r.ROW)}
         for panel in document["panels"]:
-            if panel["title"] in (BROKERS_AND_CONTROLLER, REPLICA_DETAIL):
+            if panel["title"] in singles:
                 panels.add((title, panel["title"]))
     return panels

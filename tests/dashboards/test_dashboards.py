@@ -16,6 +16,7 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 from broker.metrics import catalog as m
 from broker.metrics import replication_catalog as r
 from contracts.alerts import DASHBOARD_ONCALL, REPLICATION_ALERTS, AlertThresholds
+from contracts.metrics import series_names
 from contracts.promql import metric_names
 from contracts.scrape import BROKER_JOB, UP
 from dashboards import replication
@@ -237,7 +238,7 @@ def test_every_dashboard_query_filters_by_the_scope_variables_where_its_metric_h
 
 
 # --- replication (issue 13) ------------------------------------------------------------
-REPLICATION_NAMES = {s.name for s in r.REPLICATION_CATALOG}
+REPLICATION_NAMES = series_names(r.REPLICATION_CATALOG)
 PARTITION_STATE = {
     s.name for s in r.REPLICATION_CATALOG if s.name.startswith("tidewatch_partition_")
 }
