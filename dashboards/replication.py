@@ -131,15 +131,17 @@ def _lost_replicas(board: Board, t: AlertThresholds) -> None:
 
 
 def _min_isr_and_offline(board: Board, t: AlertThresholds) -> None:
+    offline = f"({_state(r.PARTITION_OFFLINE)} == 1)"
+    under_min_isr = f"{_state(r.PARTITION_UNDER_MIN_ISR)} unless on ({_KEY}) {offline}"
     board.timeseries(
         UNDER_MIN_ISR,
         "Partitions whose ISR is below min.insync.replicas: acks=all produce to them is "
         f"refused (NOT_ENOUGH_REPLICAS). Any for {t.under_min_isr_for} pages "
-        f"({a.UNDER_MIN_ISR}). At min ISR: one more lost replica and they join them. "
-        "Restore the lost brokers first; lowering min.insync.replicas trades durability "
-        "for availability.",
+        f"({a.UNDER_MIN_ISR}; offline partitions are left to {OFFLINE}). At min ISR: one "
+        "more lost replica and they join them. Restore the lost brokers first; lowering "
+        "min.insync.replicas trades durability for availability.",
         [
-            Query(_count(r.PARTITION_UNDER_MIN_ISR), "under min ISR {{cluster}}"),
+            Query(f"sum by (cluster) ({under_min_isr})", "under min ISR {{cluster}}"),
             Query(_count(r.PARTITION_AT_MIN_ISR), "at min ISR {{cluster}}"),
         ],
         "short",
@@ -192,9 +194,10 @@ def _behind(board: Board, t: AlertThresholds) -> None:
         ISR_CHANGES,
         f"ISR changes per {window} of the partitions each broker leads: shrinks (a "
         "follower fell behind or stopped) and expands (it caught up). Shrinks plus "
-        f"expands at or above the dashed line for {t.isr_flapping_for} ticket "
-        f"({a.ISR_FLAPPING}): a follower keeps dropping out and coming back (slow disk "
-        "or network, or replica_lag_time_max_ms too tight for it).",
+        "expands at or above the dashed line, with shrinks still coming, for "
+        f"{t.isr_flapping_for} ticket ({a.ISR_FLAPPING}): a follower keeps dropping out "
+        "and coming back (slow disk or network, or replica_lag_time_max_ms too tight for "
+        "it). One broker restart shrinks and expands each of its ISRs once.",
         [
             Query(f"{shrinks} + {expands}", f"changes per {window}, broker {{{{broker}}}}"),
             Query(shrinks, f"shrinks per {window}, broker {{{{broker}}}}"),
@@ -238,11 +241,13 @@ def oncall_row(board: Board, t: AlertThresholds) -> None:
 def brokers_and_controller(board: Board) -> None:
     """The executive dashboard's broker figures: up (scraped) of registered, fenced, and
     which node is the active controller."""
-    controllers = f"max by (cluster, broker) ({scoped(r.CONTROLLER_ACTIVE)}) > 0"
+    active = scoped(r.CONTROLLER_ACTIVE)
     board.stat(
         BROKERS_AND_CONTROLLER,
         "Brokers Prometheus scrapes, brokers registered with the controller and the ones "
-        "it fenced (no longer serving), and the node that is the active controller.",
+        f"it fenced (they serve nothing; {a.BROKER_FENCED} tickets after a while), the "
+        "number of active controllers (exactly 1, or "
+        f"{a.ACTIVE_CONTROLLER_COUNT} pages) and which node it is.",
         [
             Query(
                 f"sum by (cluster) ({scoped(UP_SERIES, job=BROKER_JOB)})",
@@ -260,7 +265,12 @@ def brokers_and_controller(board: Board) -> None:
                 style=Style(thresholds=(Threshold(1),)),
             ),
             Query(
-                controllers,
+                f"sum by (cluster) ({active})",
+                "active controllers {{cluster}}",
+                style=Style(thresholds=(Threshold(1, "green"), Threshold(2)), base_color="red"),
+            ),
+            Query(
+                f"max by (cluster, broker) ({active}) > 0",
                 "controller {{cluster}}: broker {{broker}}",
                 style=Style(mappings=((1, "active", "green"),)),
             ),
@@ -291,9 +301,11 @@ def replica_detail(board: Board) -> None:
     board.table(
         REPLICA_DETAIL,
         "Per partition, from the active controller: leader (-1: offline), replicas, ISR "
-        "size, leader epoch and whether the leader is the preferred one (1); per follower "
-        "replica (node id in replica), from its leader: what it is missing, in records, "
-        "bytes and seconds (age of the oldest missing record).",
+        "size, leader epoch (it grows at every leader change: after "
+        f"{a.UNCLEAN_LEADER_ELECTION}, the partitions whose epoch moved) and whether the "
+        "leader is the preferred one (1); per follower replica (node id in replica), from "
+        "its leader: what it is missing, in records, bytes and seconds (age of the oldest "
+        "missing record).",
         queries,
         "none",
         width=24,

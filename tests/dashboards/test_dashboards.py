@@ -355,5 +355,6 @@ def test_the_brokers_panel_shows_up_registered_fenced_and_the_controller() -> No
         {r.CONTROLLER_REGISTERED_BROKERS.name},
         {r.CONTROLLER_FENCED_BROKERS.name},
         {r.CONTROLLER_ACTIVE.name},
+        {r.CONTROLLER_ACTIVE.name},
     ]
     assert f'job="{BROKER_JOB}"' in panel["targets"][0]["expr"]

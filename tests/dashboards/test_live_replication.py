@@ -137,15 +137,18 @@ def _values(url: str, q: PanelQuery) -> list[tuple[dict[str, str], float]]:
 def test_the_brokers_panel_counts_three_brokers_up_and_registered_and_one_controller(
     live: str, cluster: BrokerCluster
 ) -> None:
-    up, registered, fenced, controller = _panel(BROKERS_AND_CONTROLLER)
+    up, registered, fenced, controllers, controller = _panel(BROKERS_AND_CONTROLLER)
     expected = {
         up.where: [float(BROKERS)],
         registered.where: [float(BROKERS)],
         fenced.where: [0.0],
+        controllers.where: [1.0],
     }
 
     def counts() -> dict[str, list[float]]:
-        return {q.where: [v for _, v in _values(live, q)] for q in (up, registered, fenced)}
+        return {
+            q.where: [v for _, v in _values(live, q)] for q in (up, registered, fenced, controllers)
+        }
 
     poll(f"{expected}", lambda: counts() == expected)
     (active,) = _values(live, controller)
