@@ -1,6 +1,6 @@
-"""Debug dashboard: per-partition traffic and offsets, latency distributions as heatmaps,
-request errors by code, retention and recovery, and probe results per partition and
-broker."""
+"""Debug dashboard: per-partition traffic and offsets, replica detail, latency
+distributions as heatmaps, request errors by code, retention and recovery, and probe
+results per partition and broker."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from contracts.alerts import DASHBOARD_DEBUG
 from contracts.metrics import MetricSpec
 from contracts.promql import Ne, selector
 from dashboards.layout import RATE, Board, Query, scope_variables, scoped
+from dashboards.replication import replica_detail, replication_internals
 from synthetics.catalog import ProbeMetrics
 
 __all__ = ["UID", "debug"]
@@ -209,12 +210,15 @@ def debug(probes: ProbeMetrics) -> Board:
     board = Board(
         UID,
         DASHBOARD_DEBUG,
-        "Per-partition traffic and offsets, latency distributions, errors by code, "
-        "retention and recovery.",
+        "Per-partition traffic and offsets, replicas, latency distributions, errors by "
+        "code, retention and recovery.",
         ["debug"],
     )
     scope_variables(board)
     _traffic(board)
+    board.row("Replicas")
+    replica_detail(board)
+    replication_internals(board)
     _latency(board)
     _errors(board)
     _probes(board, probes)

@@ -10,6 +10,7 @@ from contracts.alerts import BROKER_UNREACHABLE
 from contracts.promql import Re, regex_union, selector
 from contracts.scrape import BROKER_JOB, UP_SERIES
 from dashboards.layout import RATE, Board, Query, Threshold, scope_variables, scoped
+from dashboards.replication import brokers_and_controller
 from slo import conventions as c
 from synthetics.catalog import ProbeMetrics
 
@@ -65,6 +66,7 @@ def _availability(board: Board, probes: ProbeMetrics) -> None:
         width=24,
         min_value=None,
     )
+    brokers_and_controller(board)
 
 
 def _traffic(board: Board) -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "RATE",
     "Board",
     "Query",
+    "Style",
     "Threshold",
     "by_labels",
     "render_dashboard",
@@ -47,20 +48,32 @@ SCOPE_LABELS: Final = ("cluster", "topic", "group")
 
 
 @dataclass(frozen=True, slots=True)
+class Threshold:
+    """A line drawn on a panel (the value an alert fires at)."""
+
+    value: float
+    color: str = "red"
+
+
+@dataclass(frozen=True, slots=True)
+class Style:
+    """How the values of one query of a multi-query panel look, instead of the panel's
+    defaults (a Grafana override matched by the query's refId): its own threshold colors
+    (above ``base_color``) and value -> (text, color) mappings."""
+
+    thresholds: tuple[Threshold, ...] = ()
+    base_color: str = "green"
+    mappings: tuple[tuple[int, str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Query:
     expr: str
     legend: str = ""
     instant: bool = False
     heatmap: bool = False
     table: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Threshold:
-    """A line drawn on a panel (the value an alert fires at)."""
-
-    value: float
-    color: str = "red"
+    style: Style | None = None
 
 
 def scoped(spec: MetricLike, suffix: str = "", /, **matchers: Any) -> str:
@@ -145,7 +158,8 @@ class Board:
     def _add(self, panel: Any, title: str, description: str, queries: Sequence[Query]) -> None:
         panel.id(self._take_id()).title(title).description(description).datasource(DATASOURCE)
         for index, q in enumerate(queries):
-            target = prometheus.Dataquery().expr(q.expr).ref_id(chr(ord("A") + index))
+            ref_id = chr(ord("A") + index)
+            target = prometheus.Dataquery().expr(q.expr).ref_id(ref_id)
             if q.legend:
                 target.legend_format(q.legend)
             if q.instant:
@@ -155,6 +169,8 @@ class Board:
             if q.table:
                 target.format(pm.PromQueryFormat.TABLE).instant()
             panel.with_target(target)
+            if q.style is not None:
+                panel.override_by_query(ref_id, _override(q.style))
         self.builder.with_panel(panel)
 
     def timeseries(
@@ -218,10 +234,30 @@ class Board:
         unit: str,
         mappings: Sequence[dm.ValueMap] = (),
         width: int = 12,
+        columns: Sequence[str] = (),
+        sort_desc: str | None = None,
     ) -> None:
+        """``columns``: merge the queries' frames into one table (rows joined on their
+        shared labels), the value column of query i named ``columns[i]``, time hidden;
+        ``sort_desc``: the column rows are sorted by, largest first."""
         panel = table.Panel().unit(unit).span(width).height(8)
         if mappings:
             panel.mappings(list(mappings))
+        if sort_desc is not None:
+            panel.sort_by(
+                [common_builders.TableSortByFieldState().display_name(sort_desc).desc(True)]
+            )
+        if columns:
+            if len(columns) != len(queries):
+                raise ValueError(f"{title}: {len(columns)} column names, {len(queries)} queries")
+            renames = {_value_column(i, len(queries)): name for i, name in enumerate(columns)}
+            panel.with_transformation(dm.DataTransformerConfig(id_val="merge", options={}))
+            panel.with_transformation(
+                dm.DataTransformerConfig(
+                    id_val="organize",
+                    options={"excludeByName": {"Time": True}, "renameByName": renames},
+                )
+            )
         self._add(panel, title, description, queries)
 
     def bars(
@@ -243,6 +279,30 @@ class Board:
 
     def build(self) -> dm.Dashboard:
         return self.builder.build()
+
+
+def _value_column(index: int, queries: int) -> str:
+    """Grafana's name for the value column of query ``index`` of a table-format panel."""
+    return f"Value #{chr(ord('A') + index)}" if queries > 1 else "Value"
+
+
+def _override(style: Style) -> list[dm.DynamicConfigValue]:
+    """The field properties of a :class:`Style`, as plain JSON values (they round-trip
+    through the SDK's model unchanged)."""
+    steps: list[dict[str, str | float | None]] = [{"color": style.base_color, "value": None}]
+    steps += [{"color": t.color, "value": t.value} for t in style.thresholds]
+    properties = [
+        dm.DynamicConfigValue(id_val="thresholds", value={"mode": "absolute", "steps": steps})
+    ]
+    if style.mappings:
+        options = {
+            str(value): {"color": color, "index": i, "text": text}
+            for i, (value, text, color) in enumerate(style.mappings)
+        }
+        properties.append(
+            dm.DynamicConfigValue(id_val="mappings", value=[{"options": options, "type": "value"}])
+        )
+    return properties
 
 
 def render_dashboard(dashboard: dm.Dashboard) -> str:

@@ -1,7 +1,8 @@
-"""On-call dashboard: what the alerts point at. Consumer lag and status, retention
-headroom, hot partitions, broker and storage health, request errors and latency, auth
-failures and probe loss and duplicates. Alert
-thresholds are drawn from the same values the rules use."""
+"""On-call dashboard: what the alerts point at. Replication first (what a broker failure
+breaks: dashboards/replication.py), then consumer lag and status, retention headroom,
+hot partitions, broker and storage health, request errors and latency, auth failures
+and probe loss and duplicates. Alert thresholds are drawn from the same values the
+rules use."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from dashboards.layout import (
     scoped,
     status_mappings,
 )
+from dashboards.replication import oncall_row as replication_row
 from synthetics.catalog import ProbeMetrics
 
 __all__ = ["UID", "oncall"]
@@ -250,11 +252,12 @@ def oncall(probes: ProbeMetrics, thresholds: AlertThresholds) -> Board:
     board = Board(
         UID,
         DASHBOARD_ONCALL,
-        "Where every Tidewatch alert points: lag, retention, hot partitions, broker, "
-        "requests, probes.",
+        "Where every Tidewatch alert points: replication, lag, retention, hot partitions, "
+        "broker, requests, probes.",
         ["on-call"],
     )
     scope_variables(board)
+    replication_row(board, thresholds)
     _consumers(board, thresholds)
     _partitions(board, thresholds)
     _broker(board, thresholds)

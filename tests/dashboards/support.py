@@ -1,9 +1,12 @@
-"""Processes for the live Prometheus test: a real ``tidewatch probe`` and one ``/metrics``
+"""Processes for the live Prometheus tests: a real ``tidewatch probe``, one ``/metrics``
 endpoint that serves the broker's and the probe's metrics together, the way ``tidewatch
-up`` does (one process, one registry, one endpoint scraped as job ``tidewatch-broker``)."""
+up`` does (one process, one registry, one endpoint scraped as job ``tidewatch-broker``),
+a real Prometheus, and the queries the tests ask it (dashboard queries with Grafana's
+variables expanded)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -11,11 +14,15 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 _METRICS_URL = re.compile(r"metrics\s+(http://\S+)/metrics")
@@ -137,3 +144,138 @@ class MergedEndpoint:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)
+
+
+# --- a real Prometheus and the queries the live tests ask it ------------------------------
+
+# Grafana's variables and macros, as Grafana would expand them for "All" and a 1s scrape.
+SUBSTITUTIONS = {
+    "$__rate_interval": "1m",
+    "$cluster": ".*",
+    "$topic": ".*",
+    "$group": ".*",
+    "$service": ".*",
+    "$slo": ".*",
+}
+
+
+def expand(expr: str) -> str:
+    """A dashboard query with Grafana's variables replaced as Grafana would."""
+    for variable, value in SUBSTITUTIONS.items():
+        expr = expr.replace(variable, value)
+    assert "$" not in expr, expr
+    return expr
+
+
+def get_json(url: str, path: str, **params: str | list[str]) -> Any:
+    query = urllib.parse.urlencode(params, doseq=True)
+    try:
+        with urllib.request.urlopen(f"{url}{path}?{query}", timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:  # 400/422: bad PromQL, the body says why
+        if exc.code == 503:  # still starting (TSDB not open): no answer yet, an OSError
+            raise
+        return json.loads(exc.read())
+
+
+def query(url: str, expr: str) -> Any:
+    return get_json(url, "/api/v1/query", query=expr)
+
+
+def answers(url: str, expr: str) -> bool:
+    """Whether ``expr`` returns at least one series now."""
+    try:
+        return bool(query(url, expr)["data"]["result"])
+    except (OSError, ValueError, KeyError):
+        # Not listening yet, or 503 "Service Unavailable" while it starts.
+        return False
+
+
+def poll(what: str, check: Callable[[], object], timeout: float = 120.0) -> None:
+    """Wait for ``check``; the timeout only bounds a hang (busy machines are slow)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.25)
+
+
+class PrometheusServer:
+    """The real ``prometheus`` binary on 127.0.0.1 (a free port) with ``config`` written
+    to ``directory``; :meth:`start` returns once it answers queries."""
+
+    def __init__(self, binary: str, directory: Path, config: Mapping[str, Any]) -> None:
+        self.binary = binary
+        self.directory = directory
+        self.config = config
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = directory / "prometheus.log"
+        self.url = ""
+
+    def start(self) -> str:
+        from contracts.launcher import free_port
+
+        (self.directory / "prometheus.yml").write_text(yaml.safe_dump(dict(self.config)))
+        (self.directory / "tsdb").mkdir(exist_ok=True)
+        port = free_port()
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    self.binary,
+                    f"--config.file={self.directory / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={self.directory / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        self.url = f"http://127.0.0.1:{port}"
+        poll(f"Prometheus to be ready (log: {self.log})", self._ready, timeout=60)
+        return self.url
+
+    def _ready(self) -> bool:
+        """Prometheus answers queries (before, it refuses them with 503)."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=10) as response:
+                return bool(response.status == 200)
+        except OSError:  # not listening yet, or HTTPError 503 while it starts
+            return False
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=15)
+
+
+def row_panels(document: Mapping[str, Any], row: str) -> list[str]:
+    """Titles of the panels under the row titled ``row`` (up to the next row)."""
+    titles: list[str] = []
+    current = None
+    for panel in document["panels"]:
+        if panel["type"] == "row":
+            current = panel["title"]
+        elif current == row:
+            titles.append(panel["title"])
+    return titles
+
+
+def replication_panels(dashboards: Mapping[str, Mapping[str, Any]]) -> set[tuple[str, str]]:
+    """(dashboard title, panel title) of every replication panel (dashboards/replication.py):
+    the on-call dashboard's replication row, the executive brokers and controller panel
+    and the debug replica detail table and replication internals."""
+    from dashboards import replication as r
+
+    singles = (r.BROKERS_AND_CONTROLLER, r.REPLICA_DETAIL, *r.REPLICATION_INTERNALS)
+    panels = set()
+    for document in dashboards.values():
+        title = document["title"]
+        panels |= {(title, panel) for panel in row_panels(document, r.ROW)}
+        for panel in document["panels"]:
+            if panel["title"] in singles:
+                panels.add((title, panel["title"]))
+    return panels

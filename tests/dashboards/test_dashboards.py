@@ -5,6 +5,7 @@ the alert thresholds drawn where the alerts point."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,15 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from broker.metrics import catalog as m
-from contracts.alerts import AlertThresholds
+from broker.metrics import replication_catalog as r
+from contracts.alerts import DASHBOARD_ONCALL, REPLICATION_ALERTS, AlertThresholds
+from contracts.metrics import series_names
 from contracts.promql import metric_names
+from contracts.scrape import BROKER_JOB, UP
+from dashboards import replication
 from dashboards.build import DASHBOARD_FILES, panel_queries
 from synthetics.catalog import PROBE_CATALOG
+from tests.dashboards.support import replication_panels, row_panels
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = {
@@ -85,6 +91,7 @@ REQUIRED = {
         "Error budget remaining per SLO",
         "Burn rate per SLO (5m)",
         "Top topics by traffic",
+        "Brokers and controller",
     },
     "oncall.json": {
         "Consumer lag (seconds)",
@@ -97,6 +104,11 @@ REQUIRED = {
         "Authentication and authorization failures",
         "Retention headroom",
         "Data directory free space",
+        "Under-replicated partitions",
+        "Partitions under min ISR",
+        "Offline partitions",
+        "Follower lag (seconds) by broker",
+        "ISR shrinks and expands",
     },
     "debug.json": {
         "Bytes appended per partition",
@@ -105,6 +117,7 @@ REQUIRED = {
         "Fetch latency (heatmap)",
         "Request errors by code",
         "Retention headroom per partition",
+        "Replica detail",
     },
     "slos.json": {
         "Error budget remaining",
@@ -168,6 +181,23 @@ def test_alert_thresholds_are_drawn_on_the_panels_the_alerts_point_at() -> None:
         t.disk_free_page_ratio,
         t.disk_free_ticket_ratio,
     ]
+    # Replication: counts fire at the first partition; lag and churn at their thresholds.
+    for title in ("Under-replicated partitions", "Partitions under min ISR", "Offline partitions"):
+        assert _threshold_values(_panel("oncall.json", title)) == [1], title
+    assert _threshold_values(_panel("oncall.json", "Follower lag (seconds) by broker")) == [
+        t.follower_lag_seconds
+    ]
+    assert _threshold_values(_panel("oncall.json", "ISR shrinks and expands")) == [
+        t.isr_flapping_changes
+    ]
+
+
+def test_replication_alert_windows_are_the_ones_the_panels_query() -> None:
+    t = AlertThresholds()
+    churn = _panel("oncall.json", "ISR shrinks and expands")
+    assert all(f"[{t.isr_flapping_window}]" in q["expr"] for q in churn["targets"])
+    offline = _panel("oncall.json", "Offline partitions")
+    assert any(f"[{t.unclean_election_window}]" in q["expr"] for q in offline["targets"])
 
 
 def test_slo_burn_panel_draws_the_page_and_ticket_thresholds_of_the_window_catalogue() -> None:
@@ -205,3 +235,126 @@ def test_every_dashboard_query_filters_by_the_scope_variables_where_its_metric_h
             if names & with_group:
                 assert 'group=~"$group"' in q.expr, q.where
     assert checked > 10
+
+
+# --- replication (issue 13) ------------------------------------------------------------
+REPLICATION_NAMES = series_names(r.REPLICATION_CATALOG)
+PARTITION_STATE = {
+    s.name for s in r.REPLICATION_CATALOG if s.name.startswith("tidewatch_partition_")
+}
+ALERT_TARGETS = (
+    "Under-replicated partitions",
+    "Partitions under min ISR",
+    "Offline partitions",
+    "Follower lag (seconds) by broker",
+    "ISR shrinks and expands",
+)
+
+
+def _replication_queries() -> list[tuple[str, str, str]]:
+    panels = replication_panels(COMMITTED)
+    return [
+        (q.where, q.panel, q.expr)
+        for d in COMMITTED.values()
+        for q in panel_queries(d)
+        if (q.dashboard, q.panel) in panels
+    ]
+
+
+def test_the_oncall_replication_row_comes_first_in_the_order_a_broker_failure_is_read() -> None:
+    document = COMMITTED["oncall.json"]
+    assert document["title"] == DASHBOARD_ONCALL
+    assert document["panels"][0] == {**document["panels"][0], "type": "row", "title": "Replication"}
+    titles = row_panels(document, replication.ROW)
+    positions = [titles.index(t) for t in ALERT_TARGETS]
+    assert positions == sorted(positions)
+    assert titles[0] == "Under-replicated partitions"
+    assert titles[-1] == replication.CLIENT_ERRORS
+
+
+def test_every_replication_alert_is_named_where_its_panel_describes_it() -> None:
+    document = COMMITTED["oncall.json"]
+    descriptions = " ".join(
+        p["description"]
+        for p in _panels(document)
+        if p["title"] in row_panels(document, replication.ROW)
+    )
+    assert [a for a in REPLICATION_ALERTS if a not in descriptions] == []
+
+
+def test_replication_panels_read_only_catalog_metrics() -> None:
+    allowed = REPLICATION_NAMES | {m.REQUESTS.name, UP}
+    queries = _replication_queries()
+    assert len(queries) >= 20
+    for where, _, expr in queries:
+        assert metric_names(expr) <= allowed, where
+    # ... and every panel reading the replication catalog is one of them.
+    panels = replication_panels(COMMITTED)
+    for document in COMMITTED.values():
+        for q in panel_queries(document):
+            if metric_names(q.expr) & REPLICATION_NAMES:
+                assert (q.dashboard, q.panel) in panels, q.where
+
+
+def test_partition_state_is_counted_once_per_partition_whoever_reports_it() -> None:
+    # The active controller reports it (its broker and instance labels): every selector
+    # of a partition-state metric is aggregated to one series per partition.
+    checked = 0
+    for where, _, expr in _replication_queries():
+        for name in metric_names(expr) & PARTITION_STATE:
+            selectors = len(re.findall(rf"\b{name}\{{", expr))
+            wrapped = len(re.findall(rf"max by \(cluster, topic, partition\) \({name}\{{", expr))
+            assert selectors == wrapped, where
+            checked += selectors
+    assert checked >= 10
+
+
+def test_follower_lag_is_shown_per_follower_not_per_reporting_leader() -> None:
+    lag = _panel("oncall.json", "Follower lag (seconds) by broker")
+    (target,) = lag["targets"]
+    assert target["expr"].startswith("max by (replica) (")
+    assert target["legendFormat"] == "broker {{replica}}"
+
+
+def test_replica_detail_is_one_table_with_a_named_column_per_figure() -> None:
+    table = _panel("debug.json", "Replica detail")
+    assert table["type"] == "table"
+    assert all(t["format"] == "table" and t["instant"] for t in table["targets"])
+    merge, organize = table["transformations"]
+    assert merge["id"] == "merge" and organize["id"] == "organize"
+    columns = organize["options"]["renameByName"]
+    assert list(columns) == [f"Value #{t['refId']}" for t in table["targets"]]
+    assert list(columns.values()) == [
+        "leader",
+        "replicas",
+        "ISR size",
+        "leader epoch",
+        "preferred leader",
+        "lag (records)",
+        "lag (bytes)",
+        "lag (seconds)",
+    ]
+    specs = [
+        r.PARTITION_LEADER,
+        r.PARTITION_REPLICAS,
+        r.PARTITION_IN_SYNC_REPLICAS,
+        r.PARTITION_LEADER_EPOCH,
+        r.PARTITION_LEADER_IS_PREFERRED,
+        r.REPLICA_LAG_RECORDS,
+        r.REPLICA_LAG_BYTES,
+        r.REPLICA_LAG_SECONDS,
+    ]
+    assert [metric_names(t["expr"]) for t in table["targets"]] == [{s.name} for s in specs]
+
+
+def test_the_brokers_panel_shows_up_registered_fenced_and_the_controller() -> None:
+    panel = _panel("executive.json", "Brokers and controller")
+    names = [metric_names(t["expr"]) for t in panel["targets"]]
+    assert names == [
+        {UP},
+        {r.CONTROLLER_REGISTERED_BROKERS.name},
+        {r.CONTROLLER_FENCED_BROKERS.name},
+        {r.CONTROLLER_ACTIVE.name},
+        {r.CONTROLLER_ACTIVE.name},
+    ]
+    assert f'job="{BROKER_JOB}"' in panel["targets"][0]["expr"]

@@ -11,8 +11,10 @@ select on the job). Prometheus (Debian package, run by hand on 127.0.0.1) scrape
 second with the generated scrape settings and evaluates the generated rule files.
 
 Each dashboard query must be valid PromQL and return data, except the few listed in
-FAULT_ONLY, which only have data when something is wrong; the probe panels are not among
-them. Each rule expression must be valid PromQL, the SLI and budget rules of every
+FAULT_ONLY, which only have data when something is wrong (the probe panels are not among
+them), and the replication panels that show follower replicas (FOLLOWERS_ONLY; a single
+broker has none): test_live_replication.py checks every replication panel against a
+three-broker cluster. Each rule expression must be valid PromQL, the SLI and budget rules of every
 platform SLO (broker and probe) must produce series, and each template variable must list
 values.
 """
@@ -20,14 +22,11 @@ values.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
-import subprocess
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -36,14 +35,27 @@ from alerts.build import INFRASTRUCTURE_RULES_FILE, SLO_RULES_FILE, build
 from alerts.platform_slos import platform_slo_specs
 from alerts.scrape import prometheus_config
 from broker.metrics import catalog as m
-from contracts.launcher import BrokerProcess, free_port
+from contracts.alerts import DASHBOARD_DEBUG, DASHBOARD_ONCALL
+from contracts.launcher import BrokerProcess
 from contracts.promql import metric_names
 from contracts.scrape import BROKER_JOB, UP
 from dashboards.build import build as build_dashboards
 from dashboards.build import label_values_parts, panel_queries, variable_queries
+from dashboards.replication import FOLLOWER_LAG, REPLICA_DETAIL
 from slo import conventions as c
 from synthetics.catalog import PROBE_CATALOG, PROBE_METRICS
-from tests.dashboards.support import MergedEndpoint, ProbeProcess, fetch_text
+from tests.dashboards.support import (
+    MergedEndpoint,
+    ProbeProcess,
+    PrometheusServer,
+    answers,
+    expand,
+    fetch_text,
+    get_json,
+    poll,
+    query,
+    replication_panels,
+)
 from tests.support import tools
 
 PROMETHEUS = tools.find_tool(tools.PROMETHEUS)
@@ -83,47 +95,6 @@ READY = (
     f"count({c.RULE_PERIOD_BUDGET_REMAINING}) == {len(SLO_IDS)}",
 )
 
-# Grafana's variables and macros, as Grafana would expand them for "All" and a 1s scrape.
-SUBSTITUTIONS = {
-    "$__rate_interval": "1m",
-    "$cluster": ".*",
-    "$topic": ".*",
-    "$group": ".*",
-    "$service": ".*",
-    "$slo": ".*",
-}
-
-
-def _expand(expr: str) -> str:
-    for variable, value in SUBSTITUTIONS.items():
-        expr = expr.replace(variable, value)
-    assert "$" not in expr, expr
-    return expr
-
-
-def _get(url: str, path: str, **params: str | list[str]) -> Any:
-    query = urllib.parse.urlencode(params, doseq=True)
-    try:
-        with urllib.request.urlopen(f"{url}{path}?{query}", timeout=10) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:  # 400/422: bad PromQL, the body says why
-        if exc.code == 503:  # still starting (TSDB not open): no answer yet, an OSError
-            raise
-        return json.loads(exc.read())
-
-
-def _query(url: str, expr: str) -> Any:
-    return _get(url, "/api/v1/query", query=expr)
-
-
-def _poll(what: str, check: Any, timeout: float = 120.0) -> None:
-    """Wait for ``check``; the timeout only bounds a hang (busy machines are slow)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.25)
-
 
 def _produce(bootstrap: str, count: int) -> None:
     from confluent_kafka import Producer
@@ -144,7 +115,7 @@ def _traffic(bootstrap: str, scraped: Callable[[], bool]) -> None:
     for future in admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)]).values():
         future.result(timeout=20)
     _produce(bootstrap, RECORDS // 2)
-    _poll("the partition counters in Prometheus", scraped)
+    poll("the partition counters in Prometheus", scraped)
     _produce(bootstrap, RECORDS - RECORDS // 2)
     for group, wanted in ((CAUGHT_UP, RECORDS), (HALFWAY, RECORDS // 2)):
         consumer = Consumer(
@@ -210,7 +181,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     stack = contextlib.ExitStack()
     broker = BrokerProcess(tmp / "data").start()
     stack.callback(broker.stop)
-    process = None
     try:
         probe = ProbeProcess(_probe_config(tmp / "probe.yaml", broker.bootstrap), tmp / "probe.log")
         stack.callback(probe.stop)
@@ -236,75 +206,50 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             scrape_interval="1s",
             evaluation_interval="1s",
         )
-        (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
-        (tmp / "tsdb").mkdir()
-        port = free_port()
         assert PROMETHEUS is not None
-        log = stack.enter_context((tmp / "prometheus.log").open("wb"))
-        process = subprocess.Popen(
-            [
-                PROMETHEUS,
-                f"--config.file={tmp / 'prometheus.yml'}",
-                f"--storage.tsdb.path={tmp / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        url = f"http://127.0.0.1:{port}"
-
-        def ready() -> bool:
-            """Prometheus answers queries (before, it refuses them with 503)."""
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=10) as response:
-                    return bool(response.status == 200)
-            except OSError:  # not listening yet, or HTTPError 503 while it starts
-                return False
-
-        def answers(expr: str) -> bool:
-            try:
-                return bool(_query(url, expr)["data"]["result"])
-            except (OSError, ValueError, KeyError):
-                # Not listening yet, or 503 "Service Unavailable" while it starts.
-                return False
-
-        _poll("Prometheus to be ready", ready, timeout=60)
-        _poll("the first scrape", lambda: answers(f"{UP} == 1"))
-        _traffic(broker.bootstrap, lambda: answers(m.PARTITION_BYTES_APPENDED.name))
-        logs = f"logs: {tmp / 'prometheus.log'}, {tmp / 'probe.log'}"
+        prometheus = PrometheusServer(PROMETHEUS, tmp, config)
+        stack.callback(prometheus.stop)
+        url = prometheus.start()
+        poll("the first scrape", lambda: answers(url, f"{UP} == 1"))
+        _traffic(broker.bootstrap, lambda: answers(url, m.PARTITION_BYTES_APPENDED.name))
+        logs = f"logs: {prometheus.log}, {tmp / 'probe.log'}"
         for expr in READY:
-            _poll(f"{expr} ({logs})", lambda e=expr: answers(e))
+            poll(f"{expr} ({logs})", functools.partial(answers, url, expr))
         yield url
     finally:
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
         stack.close()
 
 
 DASHBOARDS = {name: json.loads(text) for name, text in build_dashboards().items()}
 QUERIES = {q.where: q for d in DASHBOARDS.values() for q in panel_queries(d)}
+# A single broker reports itself as the active controller of a cluster of one, so the
+# replication panels have data here too, except the ones showing followers: with one
+# broker (replication factor 1) there are none. test_live_replication.py checks every
+# replication panel against a three-broker cluster.
+FOLLOWERS_ONLY: dict[tuple[str, str], str] = {
+    (DASHBOARD_ONCALL, FOLLOWER_LAG): "no follower replicas on a single broker",
+    (DASHBOARD_DEBUG, REPLICA_DETAIL): "its follower lag columns: no follower replicas",
+}
 
 
 def test_every_dashboard_query_is_valid_and_returns_data_unless_fault_only(live: str) -> None:
     problems = []
     empty = set()
     for where, q in sorted(QUERIES.items()):
-        answer = _query(live, _expand(q.expr))
+        answer = query(live, expand(q.expr))
         if answer.get("status") != "success":
             problems.append(f"{where}: {answer.get('error')}")
         elif not answer["data"]["result"]:
             empty.add((q.dashboard, q.panel))
-    problems += [f"{d} / {p}: no data" for d, p in sorted(empty - set(FAULT_ONLY))]
+    missing = empty - set(FAULT_ONLY) - set(FOLLOWERS_ONLY)
+    problems += [f"{d} / {p}: no data" for d, p in sorted(missing)]
     assert not problems, "\n".join(problems)
     # The fault-only list stays honest: every entry exists and really has no data.
     panels = {(q.dashboard, q.panel) for q in QUERIES.values()}
     assert set(FAULT_ONLY) <= panels
     assert set(FAULT_ONLY) <= empty
+    assert set(FOLLOWERS_ONLY) <= panels & replication_panels(DASHBOARDS)
+    assert set(FOLLOWERS_ONLY) <= empty
 
 
 def test_every_rule_expression_is_valid_promql(live: str) -> None:
@@ -314,7 +259,7 @@ def test_every_rule_expression_is_valid_promql(live: str) -> None:
         for group in yaml.safe_load(build().files[name])["groups"]:
             for rule in group["rules"]:
                 count += 1
-                answer = _query(live, rule["expr"])
+                answer = query(live, rule["expr"])
                 if answer.get("status") != "success":
                     what = rule.get("record") or rule.get("alert")
                     problems.append(f"{name}: {what}: {answer.get('error')}")
@@ -323,7 +268,7 @@ def test_every_rule_expression_is_valid_promql(live: str) -> None:
 
 
 def test_prometheus_loaded_every_generated_rule_group_without_errors(live: str) -> None:
-    groups = _get(live, "/api/v1/rules")["data"]["groups"]
+    groups = get_json(live, "/api/v1/rules")["data"]["groups"]
     names = {g["name"] for g in groups}
     expected = {
         g["name"]
@@ -341,16 +286,18 @@ def test_prometheus_loaded_every_generated_rule_group_without_errors(live: str) 
 
 
 def test_no_alert_fires_on_a_healthy_broker(live: str) -> None:
-    firing = _query(live, 'ALERTS{alertstate="firing"}')["data"]["result"]
+    firing = query(live, 'ALERTS{alertstate="firing"}')["data"]["result"]
     assert firing == []
 
 
 def test_every_template_variable_lists_values(live: str) -> None:
     problems = []
     for name, document in sorted(DASHBOARDS.items()):
-        for variable, query in variable_queries(document):
-            selector, label = label_values_parts(query)
-            answer = _get(live, f"/api/v1/label/{label}/values", **{"match[]": [_expand(selector)]})
+        for variable, text in variable_queries(document):
+            selector, label = label_values_parts(text)
+            answer = get_json(
+                live, f"/api/v1/label/{label}/values", **{"match[]": [expand(selector)]}
+            )
             if answer.get("status") != "success" or not answer["data"]:
                 problems.append(f"{name} ${variable}: {answer}")
     assert not problems, "\n".join(problems)
@@ -365,7 +312,7 @@ def _uses_probe_metrics(expr: str) -> bool:
 def test_the_probe_metrics_come_from_the_broker_endpoint_as_in_tidewatch_up(live: str) -> None:
     # over the last minute: one slow scrape on a busy machine marks every series stale
     series = 'last_over_time({__name__=~"tidewatch_probe_.+"}[1m])'
-    jobs = _query(live, f"count by (job, target) ({series})")
+    jobs = query(live, f"count by (job, target) ({series})")
     assert [r["metric"] for r in jobs["data"]["result"]] == [
         {"job": BROKER_JOB, "target": PROBE_TARGET}
     ]
@@ -379,7 +326,7 @@ def test_every_probe_panel_returns_data_from_the_real_probe(live: str) -> None:
     empty = [
         w
         for w, q in sorted(probe_queries.items())
-        if not _query(live, _expand(q.expr))["data"]["result"]
+        if not query(live, expand(q.expr))["data"]["result"]
     ]
     assert empty == []
 
@@ -388,12 +335,12 @@ def test_every_platform_slo_has_its_sli_and_budget_series(live: str) -> None:
     # Broker and probe SLOs alike: the recording rules found the series their selectors
     # name (a wrong name or label value would leave an SLO without data).
     for rule in (c.sli_error_ratio_rule(c.CURRENT_WINDOW), c.RULE_PERIOD_BUDGET_REMAINING):
-        result = _query(live, rule)["data"]["result"]
+        result = query(live, rule)["data"]["result"]
         assert {r["metric"][c.LABEL_ID] for r in result} == SLO_IDS, rule
 
 
 def test_every_probe_rule_was_evaluated_without_error(live: str) -> None:
-    groups = _get(live, "/api/v1/rules")["data"]["groups"]
+    groups = get_json(live, "/api/v1/rules")["data"]["groups"]
     probe_rules = [r for g in groups for r in g["rules"] if _uses_probe_metrics(r["query"])]
     # The probe alerts and, per probe SLO, at least its SLI recordings.
     assert len(probe_rules) >= 2 + 3 * 8
@@ -405,6 +352,6 @@ def test_slo_series_served_with_the_platform_metrics_are_left_to_the_rules(live:
     # config drops them, so each SLO has exactly one series, recorded by Prometheus (no
     # job label), and the rules joining on them work (checked above: no rule errors).
     for spec in ENGINE_COPIES:
-        result = _query(live, f"count by ({c.LABEL_ID}, job) ({spec.name})")["data"]["result"]
+        result = query(live, f"count by ({c.LABEL_ID}, job) ({spec.name})")["data"]["result"]
         assert sorted(r["metric"][c.LABEL_ID] for r in result) == sorted(SLO_IDS), spec.name
         assert all("job" not in r["metric"] and r["value"][1] == "1" for r in result)
