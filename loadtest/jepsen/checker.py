@@ -172,8 +172,8 @@ def check_replicas(history: History) -> list[Anomaly]:
         for offset, record in held.items():
             copies[(replica.partition, offset)][where] = record
         for offset in range(replica.high_watermark):
-            record = final.get((replica.partition, offset))
-            if record is None or offset in held:
+            committed = final.get((replica.partition, offset))
+            if committed is None or offset in held:
                 continue
             if _above_log_start(replica.records, offset):
                 anomalies.append(
@@ -183,7 +183,7 @@ def check_replicas(history: History) -> list[Anomaly]:
                         offset,
                         f"{where} reports high watermark {replica.high_watermark} "
                         f"but holds no record at offset {offset}",
-                        (RecordRef(FINAL_READ, replica.partition, offset, record.write_id),),
+                        (RecordRef(FINAL_READ, replica.partition, offset, committed.write_id),),
                     )
                 )
     for (partition, offset), by_where in sorted(copies.items()):
@@ -236,7 +236,7 @@ def check_consumers(history: History) -> list[Anomaly]:
         last[key] = delivery
         stored = final.get((delivery.partition, delivery.offset))
         if stored is None or stored.write_id != delivery.write_id:
-            refs = (_delivered(delivery),)
+            refs: tuple[RecordRef, ...] = (_delivered(delivery),)
             if stored is not None:
                 refs += (RecordRef(FINAL_READ, stored.partition, stored.offset, stored.write_id),)
             anomalies.append(
@@ -254,7 +254,9 @@ def check_consumers(history: History) -> list[Anomaly]:
 
 
 def _delivered(d: Delivery) -> RecordRef:
-    return RecordRef(f"consumer {d.consumer} session {d.session}", d.partition, d.offset, d.write_id)
+    return RecordRef(
+        f"consumer {d.consumer} session {d.session}", d.partition, d.offset, d.write_id
+    )
 
 
 def check_commits(history: History) -> list[Anomaly]:

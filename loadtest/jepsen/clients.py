@@ -194,7 +194,10 @@ class ProducerWorker(threading.Thread):
             self.recorder.attempt(write_id, self.producer_name, partition)
             try:
                 producer.produce(
-                    self.topic, write_id.encode(), partition=partition, on_delivery=self._on_delivery
+                    self.topic,
+                    write_id.encode(),
+                    partition=partition,
+                    on_delivery=self._on_delivery,
                 )
             except (BufferError, KafkaException) as exc:
                 self.recorder.failed(write_id, type(exc).__name__)
@@ -214,9 +217,10 @@ class ProducerWorker(threading.Thread):
 
 class ConsumerWorker(threading.Thread):
     """A group member reading ``topic`` from the earliest offset and committing its
-    positions asynchronously every ``commit_every`` records (and synchronously when it
-    stops). Its session number goes up at each assignment (eager rebalancing: the
-    range assignor revokes every partition before assigning)."""
+    positions asynchronously every ``commit_every`` records and whenever a poll comes
+    back empty with records left uncommitted (and synchronously when it stops). Its
+    session number goes up at each assignment (eager rebalancing: the range assignor
+    revokes every partition before assigning)."""
 
     def __init__(
         self,
@@ -269,41 +273,58 @@ class ConsumerWorker(threading.Thread):
                 )
 
     def run(self) -> None:
-        from confluent_kafka import Consumer, KafkaException
+        from confluent_kafka import Consumer
 
         consumer = Consumer(self._config())
         consumer.subscribe([self.topic], on_assign=self._on_assign)
-        received = 0
+        received = committed = 0
         try:
             while not self.stop.is_set():
                 message = consumer.poll(_POLL_SECONDS)
                 if message is None:
+                    if committed < received:  # idle: commit what is left over
+                        self._commit(consumer)
+                        committed = received
                     continue
-                if message.error() is not None:
-                    self.recorder.error(f"consume: {message.error().name()}")
+                error = message.error()
+                if error is not None:
+                    self.recorder.error(f"consume: {error.name()}")
                     continue
                 delivery = Delivery(
                     self.consumer_name,
                     self.session,
-                    int(message.partition()),
-                    int(message.offset()),
+                    int(message.partition() or 0),
+                    int(message.offset() or 0),
                     _value(message),
                 )
                 self.recorder.delivered(delivery)
                 received += 1
-                if received % self.commit_every == 0:
-                    consumer.commit(asynchronous=True)
-            try:
-                consumer.commit(asynchronous=False)
-            except KafkaException as exc:
-                self.recorder.error(f"commit: {exc.args[0].name()}")
+                if received - committed >= self.commit_every:
+                    self._commit(consumer)
+                    committed = received
+            self._commit(consumer, asynchronous=False)
         finally:
             consumer.close()
+
+    def _commit(self, consumer: Any, asynchronous: bool = True) -> None:
+        """Commit the current positions; a commit refused at once (nothing assigned,
+        no coordinator) is counted, the next one will carry the positions."""
+        from confluent_kafka import KafkaException
+
+        try:
+            consumer.commit(asynchronous=asynchronous)
+        except KafkaException as exc:
+            self.recorder.error(f"commit: {exc.args[0].name()}")
 
 
 class OffsetPoller(threading.Thread):
     """Asks the group coordinator for ``group``'s committed offsets on ``topic``
-    (OffsetFetch) every ``interval_seconds`` until stopped, one request at a time."""
+    (OffsetFetch) every ``interval_seconds`` until stopped, one request at a time.
+
+    It asks through a consumer that carries the group id but never joins the group
+    (``Consumer.committed``): the admin client's OffsetFetch aborted the whole process
+    on a librdkafka assertion (``rd_kafka_enq_once_del_source_return``) while a
+    broker was down."""
 
     def __init__(
         self,
@@ -315,31 +336,41 @@ class OffsetPoller(threading.Thread):
         interval_seconds: float = 0.2,
     ) -> None:
         super().__init__(name="jepsen-offset-poller", daemon=True)
-        self.bootstrap, self.topic, self.partitions, self.group = bootstrap, topic, partitions, group
+        self.bootstrap, self.topic, self.partitions, self.group = (
+            bootstrap,
+            topic,
+            partitions,
+            group,
+        )
         self.recorder, self.interval_seconds = recorder, interval_seconds
         self.stop = threading.Event()
 
     def run(self) -> None:
-        from confluent_kafka import KafkaException, TopicPartition
-        from confluent_kafka.admin import AdminClient, ConsumerGroupTopicPartitions
+        from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-        admin = AdminClient(
-            {"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 3000, "log_level": 0}
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": self.group,
+                "enable.auto.commit": False,
+                "log_level": 0,
+            }
         )
         wanted = [TopicPartition(self.topic, p) for p in range(self.partitions)]
-        request = [ConsumerGroupTopicPartitions(self.group, wanted)]
-        while not self.stop.wait(self.interval_seconds):
-            try:
-                futures = admin.list_consumer_group_offsets(request, request_timeout=2)
-                answer = futures[self.group].result(timeout=5)
-            except (KafkaException, TimeoutError) as exc:
-                self.recorder.error(f"offset-fetch: {type(exc).__name__}")
-                continue
-            for tp in answer.topic_partitions:
-                if tp.error is None and tp.offset >= 0:
-                    self.recorder.committed(
-                        CommitObservation(self.group, tp.partition, tp.offset, OFFSET_FETCH)
-                    )
+        try:
+            while not self.stop.wait(self.interval_seconds):
+                try:
+                    answer = consumer.committed(wanted, timeout=2)
+                except KafkaException as exc:
+                    self.recorder.error(f"offset-fetch: {exc.args[0].name()}")
+                    continue
+                for tp in answer:
+                    if tp.error is None and tp.offset >= 0:
+                        self.recorder.committed(
+                            CommitObservation(self.group, tp.partition, tp.offset, OFFSET_FETCH)
+                        )
+        finally:
+            consumer.close()
 
 
 def read_topic(
@@ -358,16 +389,31 @@ def read_topic(
             "enable.partition.eof": True,
         }
     )
+    deadline = time.monotonic() + timeout_seconds
     try:
         ends = {
-            p: int(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
+            p: _high_watermark(consumer, TopicPartition(topic, p), deadline)
             for p in range(partitions)
         }
         consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-        records = _read_until(consumer, ends, time.monotonic() + timeout_seconds)
+        records = _read_until(consumer, ends, deadline)
     finally:
         consumer.close()
     return tuple(sorted(records, key=lambda r: (r.partition, r.offset)))
+
+
+def _high_watermark(consumer: Any, partition: Any, deadline: float) -> int:
+    """The partition's high watermark, asking again while the client does not know
+    the partition yet or its leader does not answer (until ``deadline``)."""
+    from confluent_kafka import KafkaException
+
+    while True:
+        try:
+            return int(consumer.get_watermark_offsets(partition, timeout=5)[1])
+        except KafkaException as exc:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no high watermark for {partition}: {exc}") from None
+            time.sleep(_POLL_SECONDS)
 
 
 def _read_until(consumer: Any, ends: Mapping[int, int], deadline: float) -> list[StoredRecord]:

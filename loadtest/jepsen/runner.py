@@ -95,9 +95,7 @@ class RunConfig:
 
     def schedule(self) -> Schedule:
         nodes = tuple(range(1, BROKERS + 1))
-        return plan_schedule(
-            self.seed, self.duration_seconds, self.max_faults, nodes, self.kinds
-        )
+        return plan_schedule(self.seed, self.duration_seconds, self.max_faults, nodes, self.kinds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,13 +184,17 @@ class JepsenCluster:
         """Until every partition has all three replicas in sync and in step."""
         deadline = time.monotonic() + timeout_seconds
         everyone = set(self.cluster.brokers)
-        for partition in range(partitions):
-            remaining = max(1.0, deadline - time.monotonic())
-            self.cluster.wait_for(
-                lambda p=partition: set(self.cluster.partition(topic, p).isr) == everyone,
-                f"ISR {sorted(everyone)} of {topic}-{partition}",
-                remaining,
+
+        def whole() -> bool:
+            return all(
+                set(self.cluster.partition(topic, p).isr) == everyone for p in range(partitions)
             )
+
+        self.cluster.wait_for(
+            whole,
+            f"ISR {sorted(everyone)} of every partition of {topic}",
+            max(1.0, deadline - time.monotonic()),
+        )
         for partition in range(partitions):
             self.cluster.wait_for_replicas_in_step(topic, partition)
 
@@ -206,9 +208,7 @@ class JepsenCluster:
                     continue
                 records = read_replica(self.cluster.data_dir(node), topic, partition)
                 logs.append(
-                    ReplicaLog(
-                        node, partition, local.log_end_offset, local.high_watermark, records
-                    )
+                    ReplicaLog(node, partition, local.log_end_offset, local.high_watermark, records)
                 )
         return tuple(logs)
 
@@ -232,8 +232,9 @@ class _Clients:
             producer.join()
 
     def stop_readers(self) -> None:
-        for thread in [*self.consumers, self.poller]:
-            thread.stop.set()
+        for consumer in self.consumers:
+            consumer.stop.set()
+        self.poller.stop.set()
         for thread in [*self.consumers, self.poller]:
             thread.join()
 
@@ -265,23 +266,30 @@ def _clients(jepsen: JepsenCluster, config: RunConfig, recorder: HistoryRecorder
 def _play(
     jepsen: JepsenCluster, schedule: Schedule, started: float, on_event: Callable[[str], None]
 ) -> list[FaultEvent]:
-    """Inject and heal each step at its time (late when an earlier step ran over)."""
+    """Inject and heal each step. A step that ran over (a restart waits until the
+    broker serves again) delays the ones after it, so every fault lasts as long as
+    planned and every gap between two faults is kept."""
+    late = 0.0
+
+    def now() -> float:
+        return time.monotonic() - started
 
     def wait_until(seconds: float) -> None:
-        time.sleep(max(0.0, started + seconds - time.monotonic()))
+        time.sleep(max(0.0, seconds - now()))
 
     events = []
     for step in schedule.steps:
-        wait_until(step.at_seconds)
-        began = time.monotonic() - started
-        on_event(f"{began:6.2f} s  inject: {step.describe().strip()}")
+        wait_until(step.at_seconds + late)
+        began = now()
+        on_event(f"{began:6.2f} s  inject: {step.action()}")
         jepsen.inject(step)
-        wait_until(step.heal_at_seconds)
+        wait_until(began + step.duration_seconds)
         jepsen.heal(step)
-        healed = time.monotonic() - started
+        healed = now()
+        late = max(late, healed - step.heal_at_seconds)
         on_event(f"{healed:6.2f} s  healed: {step.kind} broker {step.node}")
         events.append(FaultEvent(step, round(began, 3), round(healed, 3)))
-    wait_until(schedule.duration_seconds)
+    wait_until(schedule.duration_seconds + late)
     return events
 
 
@@ -332,6 +340,11 @@ def _run(
     on_event: Callable[[str], None],
 ) -> None:
     topic = config.topic
+    started = time.monotonic()
+
+    def phase(what: str) -> None:
+        on_event(f"{time.monotonic() - started:6.2f} s  {what}")
+
     create_topic(
         jepsen.bootstrap,
         topic,
@@ -340,6 +353,7 @@ def _run(
         configs=dict(_TOPIC_CONFIGS),
     )
     jepsen.wait_whole(topic, config.partitions, config.settle_timeout_seconds)
+    phase(f"topic {topic} ready; clients start")
     clients = _clients(jepsen, config, recorder)
     clients.start()
     try:
@@ -347,15 +361,20 @@ def _run(
     finally:
         jepsen.heal_everything()
         clients.wait_producers(config.timeouts.message_ms / 1000 + 10)
+    phase(f"every fault healed, every write answered ({recorder.pending} unanswered)")
     try:
         jepsen.wait_whole(topic, config.partitions, config.settle_timeout_seconds)
-        final = read_topic(jepsen.bootstrap, topic, config.partitions, config.settle_timeout_seconds)
-        ends = {p: 0 for p in range(config.partitions)}
+        final = read_topic(
+            jepsen.bootstrap, topic, config.partitions, config.settle_timeout_seconds
+        )
+        phase(f"replicas in sync; final read: {len(final)} records")
+        ends = dict.fromkeys(range(config.partitions), 0)
         for record in final:
             ends[record.partition] = max(ends[record.partition], record.offset + 1)
         _wait_consumers_caught_up(recorder, ends)
     finally:
         clients.stop_readers()
     replicas = jepsen.replicas(topic, config.partitions)
+    phase("consumers stopped; replica files read")
     result.history = recorder.history(topic, config.partitions, final, replicas)
     result.anomalies = check(result.history)

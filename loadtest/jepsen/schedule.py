@@ -47,13 +47,14 @@ class FaultStep:
     def heal_at_seconds(self) -> float:
         return self.at_seconds + self.duration_seconds
 
-    def describe(self) -> str:
+    def action(self) -> str:
+        """What is done, without when: ``kill broker 2 for 1.35 s``."""
         if self.kind == "restart":
-            return f"{self.at_seconds:6.2f} s  restart broker {self.node}"
-        return (
-            f"{self.at_seconds:6.2f} s  {self.kind} broker {self.node} "
-            f"for {self.duration_seconds:.2f} s"
-        )
+            return f"restart broker {self.node}"
+        return f"{self.kind} broker {self.node} for {self.duration_seconds:.2f} s"
+
+    def describe(self) -> str:
+        return f"{self.at_seconds:6.2f} s  {self.action()}"
 
 
 @dataclass(frozen=True, slots=True)
