@@ -27,7 +27,10 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> tuple[Faul
     return tuple(k for k in FAULT_KINDS if k in kinds)
 
 
-@click.command(name="jepsen")
+@click.command(
+    name="jepsen",
+    short_help="Seeded kill/pause/partition/restart faults on three brokers, then a check.",
+)
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the first run.")
 @click.option(
     "--runs",
