@@ -145,6 +145,6 @@ def _recheck(history_file: Path, console: Console) -> None:
     anomalies = check(history)
     for anomaly in anomalies:
         console.print_json(data=anomaly_json(anomaly))
-    console.print(f"{history_file}: {len(anomalies)} anomalies")
+    click.echo(f"{history_file}: {len(anomalies)} anomalies")
     if anomalies:
         raise click.ClickException(f"{len(anomalies)} anomalies in {history_file}")
