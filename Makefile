@@ -14,8 +14,13 @@ up: install
 ## test: install system and Python test dependencies, then lint, type-check and test
 test: install-test check
 
+# The suite runs in two parts: most tests spread over PYTEST_WORKERS processes
+# (pytest-xdist, a test file per worker at a time), then the `serial` ones alone.
+PYTEST_WORKERS ?= 2
+
 check: lint types
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not serial"
+	$(BIN)/pytest -q -m serial
 
 lint:
 	$(BIN)/ruff check .

@@ -24,6 +24,7 @@ __all__ = [
     "CONSUMER_LAG_BEYOND_SLA",
     "CONSUMER_LAG_STATUS",
     "DASHBOARD_DEBUG",
+    "DASHBOARD_EXECUTIVE",
     "DASHBOARD_ONCALL",
     "DASHBOARD_SLOS",
     "FOLLOWER_LAG_HIGH",
@@ -97,6 +98,7 @@ INFRASTRUCTURE_ALERTS: Final = (
 # --- dashboards the alerts point at ("Title / Panel"; a test checks the panels exist) ---
 DASHBOARD_ONCALL: Final = "Tidewatch On-call"
 DASHBOARD_DEBUG: Final = "Tidewatch Debug"
+DASHBOARD_EXECUTIVE: Final = "Tidewatch Executive"
 DASHBOARD_SLOS: Final = "Tidewatch SLOs"
 
 
@@ -160,7 +162,8 @@ class AlertThresholds:
     # A follower missing records older than this, sustained: ticket.
     follower_lag_seconds: float = 30.0
     follower_lag_for: str = "5m"
-    # ISR shrinks plus expands of one broker's partitions within the window: ticket.
+    # ISR shrinks plus expands of one broker's partitions within the window, while shrinks
+    # are still coming (alerts/replication.py: a single restart is not flapping): ticket.
     isr_flapping_changes: float = 6.0
     isr_flapping_window: str = "15m"
     isr_flapping_for: str = "5m"

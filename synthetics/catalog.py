@@ -6,8 +6,8 @@ their own. Per-partition series carry ``partition`` and ``broker``, the node id 
 partition's leader when the record was sent or read (``unknown`` while metadata is
 missing); per-broker series carry ``broker``. Cardinality per target: partitions x
 leaders seen (one leader each unless leadership moves) x 15 buckets for the latency
-histograms, brokers x 15 buckets for the per-broker ones. ``reason`` is ``timeout`` or
-``error``.
+histograms, brokers x 15 buckets for the per-broker ones. ``reason`` is ``timeout``,
+``error`` or ``leader_change`` (see ``PRODUCE_ERRORS``).
 
 The lag monitor exports the broker's own consumer-group metrics (``LAG_METRICS``,
 defined once in ``contracts/lag/metrics.py`` for both, so the names and labels cannot
@@ -75,8 +75,10 @@ PRODUCE_ERRORS = _probe(
     "tidewatch_probe_produce_errors_total",
     C,
     "records",
-    "Probe produce attempts that failed: reason timeout (no ack within the ack SLA) or error "
-    "(the client gave up). Attempts = successes + errors.",
+    "Probe produce attempts that failed: reason timeout (no ack within the ack SLA), error "
+    "(the client gave up) or leader_change (either, while the partition's leader had moved "
+    "away from the broker it was sent to, or the client reported NOT_LEADER or "
+    "LEADER_NOT_AVAILABLE). Counted against that broker. Attempts = successes + errors.",
     (*_PB, "reason"),
 )
 RECORDS_PRODUCED = _probe(
@@ -159,6 +161,16 @@ CONSUME_SUCCESSES = _probe(
     C,
     "checks",
     "Checks that found no acknowledged record unread past the end-to-end SLA.",
+    _PB,
+)
+
+LEADER_CHANGES = _probe(
+    "tidewatch_probe_leader_changes_total",
+    C,
+    "changes",
+    "Leader changes of probe partitions seen by the probe's producer; broker is the new "
+    "leader. Records sent around a change are judged as usual: acknowledged ones must be "
+    "read back, the others count as produce errors of the old leader.",
     _PB,
 )
 

@@ -5,16 +5,21 @@ Pure: built from a decoded Metadata response (a mapping, as aiokafka's
 
 Coverage: the probe measures a broker only through the partitions it leads, so every
 broker should lead at least one probe partition. The probe creates its topic with one
-partition per broker (Kafka's default placement then gives each broker one leader) and
-adds partitions when brokers are added, but it cannot choose where the cluster places
-new leaders: brokers leading nothing are reported as a coverage gap (a metric and the
-status), never an error. Moving leaders (AlterPartitionReassignments, preferred leader
+partition per broker and an explicit replica assignment (:func:`spread_assignments`:
+partition ``i`` has broker ``i`` first, its preferred leader, and the next brokers in
+id order as followers), and adds partitions led by the uncovered brokers when brokers
+are added. It never moves replicas or leaders of an existing topic: after a failover a
+broker may lead nothing until a preferred-leader election brings its partition back,
+and a topic created some other way keeps its layout. Brokers leading nothing are
+reported as a coverage gap (a metric and the status) and a layout that differs from the
+wanted one as layout problems (:func:`layout_problems`, the status and a warning),
+never as errors. Moving leaders (AlterPartitionReassignments, preferred leader
 election) is left to operators.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +33,8 @@ __all__ = [
     "coverage",
     "desired_partitions",
     "desired_replication",
+    "layout_problems",
+    "spread_assignments",
 ]
 
 
@@ -140,6 +147,55 @@ def desired_partitions(brokers: int, configured: int | None) -> int:
 def desired_replication(brokers: int, configured: int | None) -> int:
     """``configured`` replicas, or min(3, brokers) when it is None (auto)."""
     return configured if configured is not None else max(1, min(3, brokers))
+
+
+def spread_assignments(
+    brokers: Sequence[int], partitions: range, replication: int, leaders: Sequence[int] = ()
+) -> dict[int, tuple[int, ...]]:
+    """Replica lists for ``partitions``: each on ``replication`` consecutive brokers (in
+    id order, wrapping) starting with its preferred leader. The first partitions are led
+    by ``leaders`` in order (brokers leading nothing yet), the others by broker ``i mod
+    n``, so n consecutive partitions give every broker one leader and the followers are
+    spread evenly too. Empty when there are fewer brokers than ``replication`` (the
+    cluster then refuses with its own error)."""
+    ordered = sorted(brokers)
+    n = len(ordered)
+    if replication < 1 or n < replication:
+        return {}
+    out = {}
+    for k, i in enumerate(partitions):
+        leader = leaders[k] if k < len(leaders) else ordered[i % n]
+        first = ordered.index(leader) if leader in ordered else i % n
+        out[i] = tuple(ordered[(first + j) % n] for j in range(replication))
+    return out
+
+
+def layout_problems(view: ClusterView, configured_replication: int | None) -> tuple[str, ...]:
+    """How the probe topic differs from the wanted layout: partitions with another
+    replica count than wanted (``configured_replication``, or min(3, brokers) counting
+    the brokers out of the metadata that still hold replicas, so an outage is not a
+    layout problem), live brokers that are the preferred leader (first replica) of no
+    partition. One sentence each; empty when it matches."""
+    nodes = {b.node_id for b in view.brokers} | {r for p in view.partitions for r in p.replicas}
+    replication = desired_replication(len(nodes), configured_replication)
+    problems = []
+    for count in sorted({len(p.replicas) for p in view.partitions} - {replication}):
+        ids = [p.partition for p in view.partitions if len(p.replicas) == count]
+        problems.append(
+            f"partitions {_ids(ids)} have {count} replicas, the probe wants {replication}"
+        )
+    preferred = {p.replicas[0] for p in view.partitions if p.replicas}
+    unplaced = [b.node_id for b in view.brokers if b.node_id not in preferred]
+    if unplaced:
+        problems.append(
+            f"brokers {_ids(unplaced)} are the preferred leader of no partition "
+            "(add partitions led by them, or reassign)"
+        )
+    return tuple(problems)
+
+
+def _ids(ids: Sequence[int]) -> str:
+    return ", ".join(str(i) for i in ids)
 
 
 @dataclass(frozen=True, slots=True)

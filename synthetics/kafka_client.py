@@ -11,13 +11,13 @@ import asyncio
 from typing import Any
 
 from aiokafka.conn import create_conn
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, LeaderNotAvailableError, NotLeaderForPartitionError
 from aiokafka.protocol.metadata import MetadataRequest
 
 from contracts.clock import Clock
 from synthetics.coverage import BrokerCheck, cluster_view
 
-__all__ = ["check_broker", "describe_error"]
+__all__ = ["check_broker", "describe_error", "is_not_leader"]
 
 _CONN_KEYS = (
     "client_id",
@@ -39,6 +39,11 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, KafkaError) and not text:
         return name
     return f"{name}: {text}" if text and name not in text else (text or name)
+
+
+def is_not_leader(exc: BaseException | None) -> bool:
+    """The client's error says the partition's leader moved or is being elected."""
+    return isinstance(exc, NotLeaderForPartitionError | LeaderNotAvailableError)
 
 
 async def check_broker(

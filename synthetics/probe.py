@@ -17,8 +17,14 @@ records of every probe instance but judges only its own (records carry the probe
 
 Produce outcome per record: acknowledged within the ack SLA -> success; otherwise a
 produce error with reason ``timeout`` (the probe keeps waiting, up to the client's
-request timeout, to learn whether it was written after all) or ``error`` (the client
-gave up). Only acknowledged records can be counted lost.
+request timeout, to learn whether it was written after all), ``error`` (the client
+gave up) or ``leader_change`` (either, while the partition's leader moved; see
+``synthetics.leaders``), counted against the broker the record was sent to. Only
+acknowledged records can be counted lost, so records sent around a leader change are
+lost only if they were acknowledged and are not in the log.
+
+Brokers: see ``synthetics.broker_checks`` (a broker that left the metadata but still
+holds a probe replica is still checked, so a dead broker's errors keep counting).
 
 Concurrency: all methods run on one event loop; sends run as tasks so a slow or dead
 cluster never delays the schedule.
@@ -39,6 +45,7 @@ from aiokafka.errors import KafkaError
 from contracts.clock import Clock, SystemClock
 from contracts.metrics import MetricSpec
 from synthetics import catalog as c
+from synthetics.broker_checks import BrokerChecks
 from synthetics.classify import LedgerConfig, Outcome, ProbeLedger, Verdict
 from synthetics.config import TargetConfig
 from synthetics.connection import client_options
@@ -47,17 +54,19 @@ from synthetics.coverage import (
     ClusterView,
     Coverage,
     coverage,
+    layout_problems,
 )
 from synthetics.health import Health, HealthInputs, RecentEvents, assess
-from synthetics.kafka_client import check_broker, describe_error
+from synthetics.kafka_client import describe_error, is_not_leader
+from synthetics.leaders import LeaderWatch, ProduceFailure, failure_reason
 from synthetics.metrics import BoundMetrics, Instruments
 from synthetics.record import ProbeRecord, encode_value, format_traceparent, parse_traceparent
 from synthetics.status import (
     Anomaly,
-    BrokerState,
     Tally,
     brokers_json,
     coverage_json,
+    leader_changes_json,
     partitions_json,
     recent_json,
 )
@@ -112,6 +121,8 @@ class TargetProbe:
         self.topic = config.topic.name
         self.view: ClusterView | None = None
         self.coverage: Coverage | None = None
+        self.layout_problems: tuple[str, ...] = ()
+        self.leaders = LeaderWatch()
         self.started = False
         self.up = False
         self.last_error: str | None = None
@@ -120,7 +131,7 @@ class TargetProbe:
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._next_sequence: dict[int, int] = {}
-        self._brokers: dict[int, BrokerState] = {}
+        self._checks = BrokerChecks(config.name, self.topic, self.metrics, self.clock)
         self._overdue: tuple[int, ...] = ()
         self._tasks: set[asyncio.Task[None]] = set()
         recent_produce_window = max(3 * config.interval_seconds, config.sla.ack_seconds * 2)
@@ -253,36 +264,12 @@ class TargetProbe:
 
     # -- metadata, topic and brokers -----------------------------------------------------
     async def check_brokers(self) -> list[BrokerCheck]:
-        """Fresh connection + Metadata to every known broker (concurrently)."""
-        view = self.view
-        if view is None:
+        """Fresh connection + Metadata to every broker (``synthetics.broker_checks``);
+        the first good answer becomes the view, after topic upkeep."""
+        if self.view is None:
             return []
-        brokers = list(view.brokers)
-        checks = await asyncio.gather(
-            *(check_broker(b.host, b.port, self.topic, self.options, self.clock) for b in brokers)
-        )
-        fresh: ClusterView | None = None
-        for broker, check in zip(brokers, checks, strict=True):
-            state = self._brokers.setdefault(broker.node_id, BrokerState(broker.address))
-            state.check = check
-            m = self.metrics
-            m.inc(c.CONNECTION_ATTEMPTS, broker.node_id)
-            m.touch(c.CONNECTION_ERRORS, broker.node_id)
-            if check.connect_seconds is not None:
-                m.observe(c.CONNECTION_LATENCY, check.connect_seconds, broker.node_id)
-            if check.ok:
-                assert check.metadata_seconds is not None
-                m.observe(c.METADATA_LATENCY, check.metadata_seconds, broker.node_id)
-                fresh = fresh or check.view
-            else:
-                m.inc(c.CONNECTION_ERRORS, broker.node_id)
-                log.warning(
-                    "probe %s: broker %d (%s): %s",
-                    self.config.name,
-                    broker.node_id,
-                    broker.address,
-                    check.error,
-                )
+        brokers, checks = await self._checks.run(self.view, self.options)
+        fresh = next((ch.view for ch in checks if ch.ok and ch.view is not None), None)
         self.up = fresh is not None
         self.metrics.set(c.UP, 1 if self.up else 0)
         if fresh is None:
@@ -302,8 +289,16 @@ class TargetProbe:
         grown = self.view is not None and len(view.partitions) > len(self.view.partitions)
         self.view = view
         self.coverage = coverage(view)
-        for b in view.brokers:
-            self._brokers.setdefault(b.node_id, BrokerState(b.address)).address = b.address
+        self._checks.remember(view)
+        problems = layout_problems(view, self.config.topic.replication_factor)
+        if problems and problems != self.layout_problems:
+            log.warning(
+                "probe %s: topic %s is not laid out as the probe wants (probing anyway): %s",
+                self.config.name,
+                self.topic,
+                "; ".join(problems),
+            )
+        self.layout_problems = problems
         m = self.metrics
         m.set(c.BROKERS, len(view.brokers))
         m.set(c.PARTITIONS, len(view.partitions))
@@ -320,14 +315,37 @@ class TargetProbe:
                 if p.partition not in known:
                     self._consumer.seek(TopicPartition(self.topic, p.partition), 0)
 
-    def leader(self, partition: int) -> str:
-        if self._producer is not None:
-            node = self._producer.client.cluster.leader_for_partition(
-                TopicPartition(self.topic, partition)
+    def _producer_leader(self, partition: int) -> int | None:
+        """The leader in the producer's metadata (where sends go); None when none."""
+        if self._producer is None:
+            return None
+        node = self._producer.client.cluster.leader_for_partition(
+            TopicPartition(self.topic, partition)
+        )
+        return node if node is not None and node >= 0 else None
+
+    def leader_id(self, partition: int) -> int | None:
+        """The partition's leader (the producer's metadata, else the last broker check),
+        counting a leader change when the producer's metadata shows one."""
+        node = self._producer_leader(partition)
+        change = self.leaders.observe(partition, node, self.clock.time_ns())
+        if change is not None:
+            self.metrics.inc(c.LEADER_CHANGES, partition, str(change.leader))
+            self.tally.leader_changes += 1
+            log.info(
+                "probe %s: partition %d: leader moved from broker %d to broker %d",
+                self.config.name,
+                partition,
+                change.previous,
+                change.leader,
             )
-            if node is not None and node >= 0:
-                return str(node)
-        node = self.view.leader(partition) if self.view is not None else None
+        if node is None and self.view is not None:
+            node = self.view.leader(partition)
+        return node
+
+    def leader(self, partition: int) -> str:
+        """The leader as a ``broker`` label (``unknown`` while there is none)."""
+        node = self.leader_id(partition)
         return "unknown" if node is None else str(node)
 
     def _touch_series(self, partition: int, broker: str) -> None:
@@ -347,9 +365,10 @@ class TargetProbe:
             c.RECORDS_CORRUPTED,
             c.CONSUME_ATTEMPTS,
             c.CONSUME_SUCCESSES,
+            c.LEADER_CHANGES,
         ):
             self.metrics.touch(spec, partition, broker)
-        for reason in ("timeout", "error"):
+        for reason in ("timeout", "error", "leader_change"):
             self.metrics.touch(c.PRODUCE_ERRORS, partition, broker, reason)
 
     # -- produce -------------------------------------------------------------------------
@@ -366,7 +385,8 @@ class TargetProbe:
     async def _produce_one(self, partition: int, sequence: int) -> None:
         assert self._producer is not None
         producer = self._producer
-        broker = self.leader(partition)
+        sent_to = self.leader_id(partition)
+        broker = "unknown" if sent_to is None else str(sent_to)
         self._touch_series(partition, broker)
         sent_ns = self.clock.time_ns()
         record = ProbeRecord(self.probe_id, partition, sequence, sent_ns, self.config.payload_bytes)
@@ -398,8 +418,7 @@ class TargetProbe:
             self._acknowledged(partition, sequence, broker, now - started, trace_id)
             return
         if attempt not in done:
-            m.inc(c.PRODUCE_ERRORS, partition, broker, "timeout")
-            self.tally.produce_timeouts += 1
+            self._count_failure(partition, broker, sent_to, None)
             self._recent.produce.add("failed", now)
             try:
                 # keep waiting: a late acknowledgement means the record exists
@@ -415,10 +434,26 @@ class TargetProbe:
             return
         error = attempt.exception()
         assert error is not None
-        m.inc(c.PRODUCE_ERRORS, partition, broker, "error")
-        self.tally.produce_errors += 1
+        self._count_failure(partition, broker, sent_to, error)
         self._recent.produce.add("failed", now)
         self._failed(partition, sequence, error)
+
+    def _count_failure(
+        self, partition: int, broker: str, sent_to: int | None, error: BaseException | None
+    ) -> None:
+        """A produce error of ``broker`` (the ack SLA missed when ``error`` is None), with
+        its reason as the producer's metadata shows the partition now."""
+        failure = ProduceFailure(
+            sent_to, self._producer_leader(partition), error is None, is_not_leader(error)
+        )
+        reason = failure_reason(failure)
+        self.metrics.inc(c.PRODUCE_ERRORS, partition, broker, reason)
+        if reason == "leader_change":
+            self.tally.produce_leader_change_errors += 1
+        elif reason == "timeout":
+            self.tally.produce_timeouts += 1
+        else:
+            self.tally.produce_errors += 1
 
     def _acknowledged(
         self, partition: int, sequence: int, broker: str, latency: float, trace_id: str
@@ -531,11 +566,7 @@ class TargetProbe:
     def health(self) -> Health:
         now = self.clock.monotonic()
         produce = self._recent.produce.counts(now)
-        failing = tuple(
-            node
-            for node, state in sorted(self._brokers.items())
-            if state.check is not None and not state.check.ok
-        )
+        failing = self._checks.failing()
         return assess(
             HealthInputs(
                 started=self.started,
@@ -569,7 +600,9 @@ class TargetProbe:
                 "lost_after": self.config.sla.lost_after_seconds,
             },
             "coverage": coverage_json(self.coverage),
-            "brokers": brokers_json(self._brokers, self.coverage),
+            "layout_problems": list(self.layout_problems),
+            "brokers": brokers_json(self._checks.states, self.coverage),
+            "leader_changes": leader_changes_json(self.leaders.recent),
             "partitions": partitions_json(self.view, self.ledger.summary(), self._next_sequence),
             "totals": asdict(self.tally),
             "recent": recent_json(

@@ -9,6 +9,7 @@ from typing import Any
 from synthetics.classify import PartitionSummary
 from synthetics.coverage import BrokerCheck, ClusterView, Coverage
 from synthetics.health import ANOMALIES
+from synthetics.leaders import LeaderChange
 
 __all__ = [
     "Anomaly",
@@ -16,6 +17,7 @@ __all__ = [
     "Tally",
     "brokers_json",
     "coverage_json",
+    "leader_changes_json",
     "partitions_json",
     "recent_json",
 ]
@@ -29,6 +31,7 @@ class Tally:
     produce_successes: int = 0
     produce_timeouts: int = 0
     produce_errors: int = 0
+    produce_leader_change_errors: int = 0
     produced: int = 0
     consumed: int = 0
     on_time: int = 0
@@ -41,6 +44,7 @@ class Tally:
     consume_attempts: int = 0
     consume_successes: int = 0
     rounds: int = 0
+    leader_changes: int = 0
 
 
 @dataclass(slots=True)
@@ -131,3 +135,16 @@ def recent_json(
             for a in examples
         ],
     }
+
+
+def leader_changes_json(changes: Sequence[LeaderChange]) -> list[dict[str, Any]]:
+    """The most recent leader changes of probe partitions, oldest first."""
+    return [
+        {
+            "partition": ch.partition,
+            "from_broker": ch.previous,
+            "to_broker": ch.leader,
+            "at_unix_seconds": round(ch.at_ns / 1e9, 3),
+        }
+        for ch in changes
+    ]

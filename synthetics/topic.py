@@ -2,10 +2,14 @@
 
 :class:`TopicKeeper` owns the probe's admin client. It reads metadata through a fresh
 connection to a bootstrap server (never auto-creating the topic), creates the topic
-with one partition per broker when it is missing (``topic.partitions`` overrides) and
-adds partitions when brokers were added, then waits until the new partitions show in
-the metadata (propagation is asynchronous on real clusters). It never shrinks a topic
-and never moves leaders; see ``synthetics.coverage`` for how gaps are reported.
+with one partition per broker when it is missing (``topic.partitions`` overrides),
+replication factor min(3, brokers) (``topic.replication_factor`` overrides) and an
+explicit replica assignment that makes each broker the preferred leader of one
+partition (``synthetics.coverage.spread_assignments``); it adds partitions, led by the
+brokers that lead none, when brokers were added, then waits until the new partitions
+show in the metadata (propagation is asynchronous on real clusters). It never shrinks
+a topic and never moves replicas or leaders; see ``synthetics.coverage`` for how gaps
+and a different layout are reported.
 """
 
 from __future__ import annotations
@@ -20,7 +24,13 @@ from aiokafka.errors import KafkaError
 
 from contracts.clock import Clock
 from synthetics.config import TargetConfig
-from synthetics.coverage import ClusterView, desired_partitions, desired_replication
+from synthetics.coverage import (
+    ClusterView,
+    coverage,
+    desired_partitions,
+    desired_replication,
+    spread_assignments,
+)
 from synthetics.kafka_client import check_broker
 
 __all__ = ["ProbeSetupError", "TopicKeeper"]
@@ -79,26 +89,56 @@ class TopicKeeper:
         if self._admin is None:
             raise ProbeSetupError("the admin client is not started")
         if not view.topic_exists:
-            replicas = desired_replication(len(view.brokers), topic.replication_factor)
-            response = await self._admin.create_topics(
-                [NewTopic(self.topic, wanted, replicas, topic_configs=dict(topic.config))]
-            )
-            for error in _error_codes(response.to_object()):
-                if error not in (0, _TOPIC_ALREADY_EXISTS):
-                    raise ProbeSetupError(f"cannot create topic {self.topic}: error code {error}")
-            log.info(
-                "probe %s: created topic %s (%d partitions)", self.config.name, self.topic, wanted
-            )
+            await self._create(view, wanted)
         else:
-            await self._admin.create_partitions({self.topic: NewPartitions(wanted)})
-            log.info(
-                "probe %s: topic %s grown from %d to %d partitions",
-                self.config.name,
-                self.topic,
-                len(view.partitions),
-                wanted,
-            )
+            await self._grow(view, wanted)
         return await self._await_partitions(wanted)
+
+    async def _create(self, view: ClusterView, wanted: int) -> None:
+        assert self._admin is not None
+        topic = self.config.topic
+        replicas = desired_replication(len(view.brokers), topic.replication_factor)
+        brokers = [b.node_id for b in view.brokers]
+        assignments = spread_assignments(brokers, range(wanted), replicas)
+        configs = dict(topic.config)
+        new_topic = (
+            NewTopic(self.topic, -1, -1, {p: list(r) for p, r in assignments.items()}, configs)
+            if assignments
+            else NewTopic(self.topic, wanted, replicas, topic_configs=configs)
+        )
+        response = await self._admin.create_topics([new_topic])
+        for error in _error_codes(response.to_object()):
+            if error not in (0, _TOPIC_ALREADY_EXISTS):
+                raise ProbeSetupError(f"cannot create topic {self.topic}: error code {error}")
+        log.info(
+            "probe %s: created topic %s (%d partitions, %d replicas each)",
+            self.config.name,
+            self.topic,
+            wanted,
+            replicas,
+        )
+
+    async def _grow(self, view: ClusterView, wanted: int) -> None:
+        """New partitions led first by the brokers leading none, with the replica count
+        of the existing partitions."""
+        assert self._admin is not None
+        current = len(view.partitions)
+        replicas = len(view.partitions[0].replicas)
+        assignments = spread_assignments(
+            [b.node_id for b in view.brokers],
+            range(current, wanted),
+            replicas,
+            leaders=coverage(view).uncovered,
+        )
+        new = [list(r) for _, r in sorted(assignments.items())] if assignments else None
+        await self._admin.create_partitions({self.topic: NewPartitions(wanted, new)})
+        log.info(
+            "probe %s: topic %s grown from %d to %d partitions",
+            self.config.name,
+            self.topic,
+            current,
+            wanted,
+        )
 
     async def _await_partitions(self, wanted: int) -> ClusterView:
         deadline = self.clock.monotonic() + self.config.connection.request_timeout_seconds

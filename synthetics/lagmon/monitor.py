@@ -1,7 +1,7 @@
 """Reading consumer-group lag from one cluster with ordinary Kafka clients (aiokafka).
 
-One poll: ListGroups (every broker), FindCoordinator and OffsetFetch per group,
-DescribeGroups per coordinator (state and members), ListOffsets for the high watermark
+One poll: ListGroups (every broker in the metadata), FindCoordinator and OffsetFetch per
+group, DescribeGroups per coordinator (state and members), ListOffsets for the high watermark
 and log start of every committed partition, and, for each partition with lag whose
 first unconsumed offset was not read before, one fetch at that offset to read the
 record's timestamp (cached per offset, so a stuck group costs nothing more).
@@ -10,6 +10,14 @@ The results go to a :class:`~synthetics.lagmon.tracker.LagBook`.
 
 Only this module talks to the cluster; a failed poll leaves an empty snapshot (no stale
 numbers) and ``up`` false.
+
+Brokers and coordinators come and go: the coordinator of every group is looked up
+afresh on each poll, so a group whose coordinator moved (its broker died, its offsets
+partition got a new leader) is read from the new one on the next poll. A broker that
+does not answer ListGroups (down, but still in the metadata until the cluster fences
+it) costs only the groups it coordinates; a group whose coordinator is moving or
+loading (COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS) is
+left out of that poll; the poll fails only when no broker answers.
 """
 
 from __future__ import annotations
@@ -121,8 +129,7 @@ class ClusterMonitor:
         admin, consumer = self._admin, self._consumer
         assert admin is not None
         assert consumer is not None
-        listed = await admin.list_consumer_groups()
-        ids = sorted({str(g[0]) for g in listed if self.cluster.groups.matches(str(g[0]))})
+        ids = await self._group_ids(admin)
         results = await asyncio.gather(
             *(self._group(admin, g) for g in ids), return_exceptions=True
         )
@@ -175,6 +182,32 @@ class ClusterMonitor:
             )
         return readings
 
+    async def _group_ids(self, admin: AIOKafkaAdminClient) -> list[str]:
+        """The matching groups listed by every broker that answers (see the module
+        docstring); raises the first error when none does."""
+        brokers = [int(b["node_id"]) for b in (await admin.describe_cluster())["brokers"]]
+        results = await asyncio.gather(
+            *(admin.list_consumer_groups([b]) for b in brokers), return_exceptions=True
+        )
+        listed: set[str] = set()
+        failures: list[BaseException] = []
+        for broker, result in zip(brokers, results, strict=True):
+            if isinstance(result, KafkaError | OSError | TimeoutError):
+                failures.append(result)
+                log.warning(
+                    "lag %s: broker %d: list groups: %s",
+                    self.cluster.name,
+                    broker,
+                    describe_error(result),
+                )
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                listed.update(str(g[0]) for g in result)
+        if failures and len(failures) == len(brokers):
+            raise failures[0]
+        return sorted(g for g in listed if self.cluster.groups.matches(g))
+
     async def _group(self, admin: AIOKafkaAdminClient, group_id: str) -> _Group:
         coordinator = await admin.find_coordinator(group_id)
         offsets = await admin.list_consumer_group_offsets(
@@ -187,15 +220,28 @@ class ClusterMonitor:
         for g in groups:
             by_coordinator.setdefault(g.coordinator, []).append(g.group_id)
         described: dict[str, tuple[str, int]] = {}
+        unanswered: set[int] = set()
         for coordinator, ids in by_coordinator.items():
-            for response in await admin.describe_consumer_groups(
-                ids, group_coordinator_id=coordinator
-            ):
+            try:
+                responses = await admin.describe_consumer_groups(
+                    ids, group_coordinator_id=coordinator
+                )
+            except KafkaError as exc:  # it stopped coordinating them: next poll
+                log.warning(
+                    "lag %s: describe groups on broker %d: %s",
+                    self.cluster.name,
+                    coordinator,
+                    describe_error(exc),
+                )
+                unanswered.add(coordinator)
+                continue
+            for response in responses:
                 for item in response.to_object().get("groups", ()):
                     described[item["group"]] = (item["state"], len(item.get("members", ())))
         return [
             _Group(g.group_id, g.coordinator, g.offsets, *described.get(g.group_id, ("", 0)))
             for g in groups
+            if g.coordinator not in unanswered
         ]
 
     async def _read_timestamps(

@@ -22,7 +22,7 @@ SCENARIOS = Path("loadtest/scenarios")
 SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
 needs_prometheus = tools.requires(tools.PROMETHEUS)
 
-pytestmark = [pytest.mark.slow, pytest.mark.interop]
+pytestmark = [pytest.mark.slow, pytest.mark.interop, pytest.mark.serial]
 
 
 def describe(outcomes: list[dict[str, object]]) -> str:

@@ -6,7 +6,17 @@ from typing import Any
 
 import pytest
 
-from synthetics.coverage import cluster_view, coverage, desired_partitions, desired_replication
+from synthetics.coverage import (
+    BrokerInfo,
+    ClusterView,
+    PartitionInfo,
+    cluster_view,
+    coverage,
+    desired_partitions,
+    desired_replication,
+    layout_problems,
+    spread_assignments,
+)
 
 BROKERS = [
     {"node_id": 2, "host": "k2", "port": 9092, "rack": "b"},
@@ -103,3 +113,58 @@ def test_replication_defaults_to_at_most_three(
     brokers: int, configured: int | None, replicas: int
 ) -> None:
     assert desired_replication(brokers, configured) == replicas
+
+
+def _view(replicas: list[tuple[int, ...]], brokers: tuple[int, ...] = (1, 2, 3)) -> ClusterView:
+    return ClusterView(
+        brokers=tuple(BrokerInfo(b, f"k{b}", 9092) for b in brokers),
+        partitions=tuple(PartitionInfo(i, r[0], r, r) for i, r in enumerate(replicas)),
+    )
+
+
+def test_spread_assignments_give_each_broker_one_preferred_leader_and_even_followers() -> None:
+    assert spread_assignments([3, 1, 2], range(3), 3) == {
+        0: (1, 2, 3),
+        1: (2, 3, 1),
+        2: (3, 1, 2),
+    }
+    assert spread_assignments([1, 2, 3, 4], range(4), 2) == {
+        0: (1, 2),
+        1: (2, 3),
+        2: (3, 4),
+        3: (4, 1),
+    }
+
+
+def test_new_partitions_are_led_first_by_the_brokers_that_lead_none() -> None:
+    assert spread_assignments([1, 2, 3, 4], range(3, 5), 3, leaders=[4]) == {
+        3: (4, 1, 2),
+        4: (1, 2, 3),  # then broker (4 mod 4)
+    }
+
+
+def test_spread_assignments_are_empty_when_brokers_are_fewer_than_replicas() -> None:
+    assert spread_assignments([1, 2], range(2), 3) == {}
+
+
+def test_a_topic_laid_out_as_wanted_has_no_layout_problems() -> None:
+    assert layout_problems(_view([(1, 2, 3), (2, 3, 1), (3, 1, 2)]), None) == ()
+
+
+def test_a_broker_down_is_not_a_layout_problem() -> None:
+    # broker 3 is fenced (out of the metadata) but still holds replicas: still 3 wanted
+    view = _view([(1, 2, 3), (2, 3, 1), (3, 1, 2)], brokers=(1, 2))
+    assert layout_problems(view, None) == ()
+
+
+def test_too_few_replicas_and_brokers_leading_nothing_are_layout_problems() -> None:
+    problems = layout_problems(_view([(1,), (1,), (2,)]), None)
+    assert problems == (
+        "partitions 0, 1, 2 have 1 replicas, the probe wants 3",
+        "brokers 3 are the preferred leader of no partition "
+        "(add partitions led by them, or reassign)",
+    )
+
+
+def test_a_configured_replication_factor_is_the_wanted_one() -> None:
+    assert layout_problems(_view([(1, 2), (2, 3), (3, 1)]), 2) == ()
