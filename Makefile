@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: up test check lint types install install-test system-deps bench gameday clean generate
+.PHONY: up test check lint types install install-test system-deps bench gameday jepsen clean generate
 
 ## up: install the runtime and start the embedded default (broker + friends)
 up: install
@@ -56,6 +56,13 @@ gameday: install-test
 	for f in loadtest/scenarios/*.yaml; do \
 		$(BIN)/tidewatch gameday run $$f --no-progress -o artifacts/gameday/$$(basename $$f .yaml) || exit 1; \
 	done
+
+## jepsen: seeded fault schedules against a three-broker cluster, each checked Jepsen-style
+## (report in artifacts/jepsen; JEPSEN_SEED and JEPSEN_RUNS pick the seeds)
+JEPSEN_SEED ?= 1
+JEPSEN_RUNS ?= 20
+jepsen: install-test
+	$(BIN)/tidewatch gameday jepsen --seed $(JEPSEN_SEED) --runs $(JEPSEN_RUNS) -o artifacts/jepsen
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

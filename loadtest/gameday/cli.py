@@ -1,4 +1,5 @@
-"""``tidewatch gameday run SCENARIO.yaml`` and ``tidewatch gameday validate``."""
+"""``tidewatch gameday run SCENARIO.yaml``, ``tidewatch gameday validate`` and
+``tidewatch gameday jepsen`` (:mod:`loadtest.jepsen.cli`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from contracts.fields import ConfigError
 from loadtest.gameday.runner import GameDay, GameDayResult
 from loadtest.gameday.scenario import EVALUATORS, Scenario, load_scenario
 from loadtest.gameday.scorecard import print_scorecard, write_scorecard
+from loadtest.jepsen.cli import jepsen
 from loadtest.progress import LiveProgress
 
 __all__ = ["gameday"]
@@ -21,6 +23,9 @@ __all__ = ["gameday"]
 @click.group(name="gameday")
 def gameday() -> None:
     """Game days: steady load, faults on a timeline, asserted outcomes, a scorecard."""
+
+
+gameday.add_command(jepsen)
 
 
 @gameday.command()
