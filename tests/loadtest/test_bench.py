@@ -18,7 +18,7 @@ from loadtest.bench import bench
 from loadtest.benchmark.figures import DEFAULT_WORKLOADS, FIGURES
 from tests.support import tools
 
-pytestmark = [tools.requires(tools.REDIS_SERVER), pytest.mark.serial]
+pytestmark = tools.requires(tools.REDIS_SERVER)
 
 TINY = [
     "--messages", "3000",

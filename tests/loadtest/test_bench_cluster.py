@@ -14,7 +14,7 @@ from loadtest.bench import bench
 from loadtest.benchmark.cluster_side import CLUSTER_TIMINGS
 from loadtest.benchmark.figures import CLUSTER_WORKLOADS, FIGURES
 
-pytestmark = [pytest.mark.slow, pytest.mark.serial]
+pytestmark = pytest.mark.slow
 
 TINY = [
     "--only", "replication,failover",
