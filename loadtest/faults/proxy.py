@@ -29,10 +29,11 @@ it too. It forwards Kafka frames both ways and, on demand:
 
 Framing. The proxy reads Kafka's 4-byte size prefix and the header right after it
 (requests: API key, version, correlation id; responses: correlation id; and the client
-id of a connection's first request) and never the bodies; the rest of a frame is streamed in chunks of at most 64 KiB, so a large fetch
-response is not buffered whole. Each decision (forward, drop, blackhole) is taken once per
-frame, when its header arrives, so a client only ever sees whole frames: a fault never cuts
-one in half, and the connection is still well framed after :meth:`FaultProxy.restore`.
+id of a connection's first request) and never the bodies; the rest of a frame is streamed
+in chunks of at most 64 KiB, so a large fetch response is not buffered whole. Each
+decision (forward, drop, blackhole) is taken once per frame, when its header arrives, so a
+client only ever sees whole frames: a fault never cuts one in half, and the connection is
+still well framed after :meth:`FaultProxy.restore`.
 
 Partitions between brokers. TCP connections are two-way, so a directed partition is built
 from one proxy per directed link (the connections broker A opens to broker B go through
