@@ -295,12 +295,13 @@ class FaultProxy:
         if mode == "reset":
             self.reset_connections()
 
-    def reset_connections(self) -> int:
-        """Abort every open connection with a RST; returns how many."""
-        links = list(self._links)
+    def reset_connections(self, client_ids: frozenset[str] | None = None) -> int:
+        """Abort every open connection (only those of ``client_ids`` when given) with a
+        RST; returns how many."""
+        links = [x for x in self._links if client_ids is None or x.client_id in client_ids]
         for link in links:
             link.abort()
-        self._links.clear()
+            self._links.discard(link)
         self.stats.aborted += len(links)
         return len(links)
 
@@ -557,8 +558,8 @@ class ThreadedFaultProxy:
     def set_mode(self, mode: ProxyMode, direction: Direction = "both") -> None:
         self._call(lambda: self._proxy.set_mode(mode, direction))
 
-    def reset_connections(self) -> int:
-        return self._call(self._proxy.reset_connections)
+    def reset_connections(self, client_ids: frozenset[str] | None = None) -> int:
+        return self._call(lambda: self._proxy.reset_connections(client_ids))
 
     def drop_responses(self, api_key: int, count: int = 1, close: bool = True) -> None:
         self._call(lambda: self._proxy.drop_responses(api_key, count, close))

@@ -26,11 +26,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from loadtest.accounting import GroupAccount
+from loadtest.gameday.bounds import CountExpectation
 from loadtest.gameday.observations import AlertHistory, LagHistory, SLOHistory
-from loadtest.gameday.scenario import START, AlertExpectation, CountExpectation, Scenario
+from loadtest.gameday.scenario import START, AlertExpectation, Scenario
 from slo.conventions import LABEL_SEVERITY, SEVERITY_TICKET
 
-__all__ = ["EventTimes", "Outcome", "judge"]
+__all__ = ["EventTimes", "Outcome", "counts_outcomes", "judge"]
 
 # (injected at, undone at or None) per event id; "start" is the start of the load.
 EventTimes = Mapping[str, tuple[float, float | None]]
@@ -86,12 +87,14 @@ def judge(
         out.append(_slo(s.slo, s.burns, slos))
     if scenario.expect_data_loss is not None:
         rows = {a.group: a.as_dict() for a in accounts}
-        out.extend(_counts("data loss", scenario.expect_data_loss, rows))
+        out.extend(counts_outcomes("data loss", scenario.expect_data_loss, rows))
     if scenario.expect_probes is not None:
         if probe_counts is None:
             out.append(Outcome("probes", "probe", "counts within bounds", "no probe ran", None))
         else:
-            out.extend(_counts("probes", scenario.expect_probes, {"probe": dict(probe_counts)}))
+            out.extend(
+                counts_outcomes("probes", scenario.expect_probes, {"probe": dict(probe_counts)})
+            )
     out.extend(_recovery(scenario, events, alerts, lag, end_seconds, final_lag or {}))
     return out
 
@@ -168,9 +171,13 @@ def _slo(slo: str, burns: bool, history: SLOHistory) -> Outcome:
     return Outcome("slo", key, expected, f"budget remaining {budget:.3f}{peak}", burned == burns)
 
 
-def _counts(
-    kind: str, expectation: CountExpectation, rows: Mapping[str, Mapping[str, object]]
+def counts_outcomes(
+    kind: str,
+    expectation: CountExpectation,
+    rows: Mapping[str, Mapping[str, object]],
+    nothing: str = "nothing to account",
 ) -> list[Outcome]:
+    """One outcome per row and bounded count; a miss when there is no row at all."""
     out = []
     for subject, values in sorted(rows.items()):
         for name, bound in expectation.bounds:
@@ -186,7 +193,7 @@ def _counts(
                 )
             )
     if not rows:
-        out.append(Outcome(kind, kind, "counts within bounds", "nothing to account", False))
+        out.append(Outcome(kind, kind, "counts within bounds", nothing, False))
     return out
 
 
