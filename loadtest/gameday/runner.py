@@ -144,6 +144,7 @@ class GameDay:
         self._cluster: GameDayCluster | None = None
         self._bootstrap = ""
         self._watches: list[FailoverWatch] = []
+        self._undoing: list[threading.Thread] = []
         self._proxy: ThreadedFaultProxy | None = None
         self._generator: LoadGenerator | None = None
         self._active: dict[str, Fault] = {}
@@ -391,20 +392,33 @@ class GameDay:
 
     def _undo(self, step_id: str, fault: Fault, faults: FaultStack, now: float) -> None:
         """Undo, and date the end when the undo is complete (a killed broker is serving
-        again): recovery expectations count from there."""
-        undo_started = time.monotonic()
-        faults.undo(fault)
-        began, _ = self.result.events[step_id]
-        self.result.events[step_id] = (began, now + time.monotonic() - undo_started)
+        again): recovery expectations count from there. On a cluster the undo runs in a
+        thread, so polling goes on while a broker restarts (the end stays open until
+        it is done; :meth:`_end_all` waits for every undo)."""
         del self._active[step_id]
-        if isinstance(fault, RollingRestart):
-            self.result.restarts[step_id] = [t.as_dict() for t in fault.progress.turns]
-            if fault.progress.error is not None:
-                self.result.errors.append(f"{step_id}: {fault.progress.error}")
+        began, _ = self.result.events[step_id]
+        undo_started = time.monotonic()
+
+        def finish() -> None:
+            faults.undo(fault)
+            self.result.events[step_id] = (began, now + time.monotonic() - undo_started)
+            if isinstance(fault, RollingRestart):
+                self.result.restarts[step_id] = [t.as_dict() for t in fault.progress.turns]
+                if fault.progress.error is not None:
+                    self.result.errors.append(f"{step_id}: {fault.progress.error}")
+
+        if self._cluster is None:
+            finish()
+            return
+        thread = threading.Thread(target=finish, name=f"undo-{step_id}", daemon=True)
+        thread.start()
+        self._undoing.append(thread)
 
     def _end_all(self, now: float, faults: FaultStack) -> None:
         for step_id, fault in list(self._active.items()):
             self._undo(step_id, fault, faults, now)
+        for thread in self._undoing:
+            thread.join()
 
     def _fault(self, step: FaultStep) -> Fault:
         p = step.params
