@@ -22,7 +22,7 @@ from loadtest.gameday.expectations import EventTimes, Outcome, counts_outcomes
 from loadtest.gameday.failover import FailoverMeasurement
 from loadtest.gameday.scenario import START, Scenario
 
-__all__ = ["ClusterHistory", "ClusterPoint", "judge_cluster"]
+__all__ = ["ClusterHistory", "ClusterPoint", "judge_cluster", "still_recovering"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +142,30 @@ def judge_cluster(
             counts_outcomes("client errors", scenario.expect_client_errors, {"clients": totals})
         )
     return out
+
+
+def still_recovering(
+    scenario: Scenario, events: EventTimes, history: ClusterHistory, now: float
+) -> bool:
+    """Whether to keep watching: a recovery the cluster is expected to make (every ISR
+    full, preferred leaders back) has not shown at the last poll, and its bound since
+    the last fault's end has not passed."""
+    r = scenario.expect_replication
+    if r is None or not history.points:
+        return False
+    waits = [
+        (within, attribute)
+        for within, attribute in (
+            (r.isr_full_within, "isr_full"),
+            (r.leaders_preferred_within, "leaders_preferred"),
+        )
+        if within is not None
+    ]
+    if not waits:
+        return False
+    deadline = _last_fault_end(events, now) + max(within for within, _ in waits)
+    recovered = all(getattr(history.points[-1], attribute) for _, attribute in waits)
+    return now < deadline and not recovered
 
 
 def _last_fault_end(events: EventTimes, end_seconds: float) -> float:

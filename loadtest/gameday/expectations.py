@@ -29,7 +29,7 @@ from loadtest.accounting import GroupAccount
 from loadtest.gameday.bounds import CountExpectation
 from loadtest.gameday.observations import AlertHistory, LagHistory, SLOHistory
 from loadtest.gameday.scenario import START, AlertExpectation, Scenario
-from slo.conventions import LABEL_SEVERITY, SEVERITY_TICKET
+from slo.conventions import LABEL_SEVERITY, SEVERITY_PAGE, SEVERITY_TICKET
 
 __all__ = ["EventTimes", "Outcome", "counts_outcomes", "judge"]
 
@@ -76,13 +76,16 @@ def judge(
             out.append(_unknown(e))
             continue
         out.extend(_alert(e, events, alerts))
-    for name in scenario.expect_silent:
-        spans = alerts.spans(name)
+    for name, labels in scenario.expect_silent:
+        spans = alerts.spans(name, labels)
+        subject = _subject(AlertExpectation(name, labels))
         if known_alerts is not None and name not in known_alerts and not spans:
-            out.append(Outcome("silent", name, "never fires", _NOT_EVALUATED, None))
+            out.append(Outcome("silent", subject, "never fires", _NOT_EVALUATED, None))
             continue
         observed = f"fired at {spans[0][0]:.1f} s" if spans else "never fired"
-        out.append(Outcome("silent", name, "never fires", observed, not spans))
+        out.append(Outcome("silent", subject, "never fires", observed, not spans))
+    if scenario.expect_no_page:
+        out.append(_no_page(alerts))
     for s in scenario.expect_slos:
         out.append(_slo(s.slo, s.burns, slos))
     if scenario.expect_data_loss is not None:
@@ -100,6 +103,18 @@ def judge(
 
 
 _NOT_EVALUATED = "not in the evaluated rules"
+_SEVERITY_LABELS = ("severity", LABEL_SEVERITY)
+
+
+def _no_page(alerts: AlertHistory) -> Outcome:
+    """No alert instance labelled a page (``severity`` or ``sloth_severity``) fired."""
+    pages = sorted(
+        (spans[0][0], instance.describe())
+        for instance, spans in alerts.intervals.items()
+        if SEVERITY_PAGE in (dict(instance.labels).get(k) for k in _SEVERITY_LABELS)
+    )
+    observed = "; ".join(f"{name} at {t:.1f} s" for t, name in pages) or "no page fired"
+    return Outcome("silent", "every page", "no page fires", observed, not pages)
 
 
 def _unknown(e: AlertExpectation) -> Outcome:

@@ -56,7 +56,7 @@ from loadtest.faults.faults import (
 from loadtest.faults.proxy import ThreadedFaultProxy
 from loadtest.gameday.alerting import AlertSource, Targets
 from loadtest.gameday.cluster import GameDayCluster
-from loadtest.gameday.cluster_judge import ClusterHistory, judge_cluster
+from loadtest.gameday.cluster_judge import ClusterHistory, judge_cluster, still_recovering
 from loadtest.gameday.expectations import Outcome, judge
 from loadtest.gameday.failover import FailoverMeasurement, FailoverWatch
 from loadtest.gameday.observations import AlertHistory, GroupLag, LagHistory, SLOHistory
@@ -316,6 +316,10 @@ class GameDay:
             time.sleep(self.poll_seconds)
             now = time.time() - start
             self._poll(now, source)
+        while self._cluster_recovering(now):
+            time.sleep(self.poll_seconds)
+            now = time.time() - start
+            self._poll(now, source)
         self.result.observed_seconds = now
         self.result.final_lag = {
             g: (lag.records if lag is not None else None) for g, lag in self._group_lag().items()
@@ -462,6 +466,11 @@ class GameDay:
             r.cluster.observe(now, self._cluster.state(), topic.name, topic.min_insync_replicas)
         if self.on_poll is not None:
             self.on_poll(now, r)
+
+    def _cluster_recovering(self, now: float) -> bool:
+        if self._cluster is None:
+            return False
+        return still_recovering(self.scenario, self.result.events, self.result.cluster, now)
 
     def _still_firing(self) -> bool:
         history = self.result.alerts

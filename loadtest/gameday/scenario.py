@@ -116,8 +116,10 @@ _EXPECT: Final = frozenset(
         "audit",
         "client_errors",
         "replication",
+        "no_page",
     }
 )
+_SILENT: Final = frozenset({"alert", "labels"})
 _ALERT: Final = frozenset({"alert", "labels", "after", "fires_within", "resolves_within"})
 _SLO: Final = frozenset({"slo", "burns"})
 _RECOVERY: Final = frozenset({"lag_zero_within", "lag_tolerance", "alerts_resolved_within"})
@@ -195,7 +197,9 @@ class Scenario:
     probes: bool
     timeline: tuple[FaultStep, ...]
     expect_alerts: tuple[AlertExpectation, ...] = ()
-    expect_silent: tuple[str, ...] = ()
+    # Alerts that must never fire: (name, labels); labels narrow it (a severity).
+    expect_silent: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    expect_no_page: bool = False  # no alert with severity page fires at all
     expect_slos: tuple[SLOExpectation, ...] = ()
     expect_data_loss: CountExpectation | None = None
     expect_probes: CountExpectation | None = None
@@ -277,6 +281,7 @@ def parse_scenario(file: str, data: object, base: Path = Path(".")) -> Scenario:
             _alert_expectation(expect, p, v, ids, endless) for p, v in _items(expect, "alerts")
         ),
         expect_silent=tuple(_silent(expect)),
+        expect_no_page=expect.flag("no_page", False),
         expect_slos=tuple(
             _slo_expectation(Fields(file, p, v, _SLO)) for p, v in _items(expect, "slos")
         ),
@@ -420,8 +425,18 @@ def _alert_expectation(
     return AlertExpectation(f.text("alert"), f.labels("labels"), after, fires, resolves)
 
 
-def _silent(expect: Fields) -> list[str]:
-    return _strings(expect, "silent")
+def _silent(expect: Fields) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+    """Each item an alert name, or ``{alert: NAME, labels: {...}}`` (e.g. only its page)."""
+    out = []
+    for path, item in _items(expect, "silent"):
+        if isinstance(item, Mapping):
+            f = Fields(expect.file, path, item, _SILENT)
+            out.append((f.text("alert"), f.labels("labels")))
+        elif isinstance(item, str) and item:
+            out.append((item, ()))
+        else:
+            raise ConfigError(expect.file, path, "must be an alert name or {alert, labels}")
+    return out
 
 
 def _slo_expectation(f: Fields) -> SLOExpectation:
