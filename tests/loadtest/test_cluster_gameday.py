@@ -123,7 +123,7 @@ def test_a_cluster_status_document_becomes_the_state() -> None:
         "partitions": [{"topic": "t", "partition": 0, "leader": 2, "replicas": [1, 2], "isr": [2]}],
     }
     parsed = ClusterState.from_json(document)
-    assert (parsed.controller_id, parsed.fenced, parsed.metadata_offset) == (-1, {1}, 42)
+    assert (parsed.controller_id, parsed.fenced, parsed.metadata_offset) == (-1, frozenset({1}), 42)
     assert parsed.partitions == (PartitionState("t", 0, 2, (1, 2), (2,)),)
 
 
@@ -215,7 +215,7 @@ def test_an_isolated_leader_loses_its_quorum_links_and_replica_fetches_but_not_c
     assert all(p.mode == "forward" for p in kafka.values()), "clients still get through"
     fault.undo()
     assert all(p.mode == "forward" and not p.isolated for p in [*quorum.values(), *kafka.values()])
-    assert kafka[1].resets == [{fetcher_client_id(2)}], "only the cut connections are reset"
+    assert kafka[1].resets == [frozenset({fetcher_client_id(2)})], "only the cut connections are reset"
     assert quorum[(1, 2)].resets == [None] and quorum[(1, 3)].resets == []
 
 
