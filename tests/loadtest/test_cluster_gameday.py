@@ -215,7 +215,9 @@ def test_an_isolated_leader_loses_its_quorum_links_and_replica_fetches_but_not_c
     assert all(p.mode == "forward" for p in kafka.values()), "clients still get through"
     fault.undo()
     assert all(p.mode == "forward" and not p.isolated for p in [*quorum.values(), *kafka.values()])
-    assert kafka[1].resets == [frozenset({fetcher_client_id(2)})], "only the cut connections are reset"
+    assert kafka[1].resets == [frozenset({fetcher_client_id(2)})], (
+        "only the cut connections are reset"
+    )
     assert quorum[(1, 2)].resets == [None] and quorum[(1, 3)].resets == []
 
 
