@@ -198,7 +198,7 @@ class GameDay:
                 self.result.known_alerts = source.known_alerts()
                 stack.callback(source.close)
                 in_parallel(generator.prepare, source.start)
-                stack.callback(faults.undo_all)  # undone before anything above stops
+                stack.callback(self._undo_everything, faults)  # before anything above stops
                 self._observe(generator, source, faults)
                 if probe is not None:
                     self._read_probe(probe)
@@ -206,7 +206,7 @@ class GameDay:
             self.result.errors.append(f"{type(exc).__name__}: {exc}")
             log.exception("game day %s failed", s.name)
         finally:
-            faults.undo_all()
+            self._undo_everything(faults)
             self.result.errors.extend(faults.errors)
         if self.result.skipped is None:
             self._judge()
@@ -417,6 +417,11 @@ class GameDay:
         thread = threading.Thread(target=finish, name=f"undo-{step_id}", daemon=True)
         thread.start()
         self._undoing.append(thread)
+
+    def _undo_everything(self, faults: FaultStack) -> None:
+        for thread in self._undoing:  # an undo in flight finishes before the rest
+            thread.join()
+        faults.undo_all()
 
     def _end_all(self, now: float, faults: FaultStack) -> None:
         for step_id, fault in list(self._active.items()):
