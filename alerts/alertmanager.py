@@ -7,8 +7,10 @@
   so a lagging group on one topic is one page however many partitions lag.
 - Inhibition: a page silences the ticket of the same alert for the same SLO (or the same
   cluster/group/topic); an unreachable broker silences the alerts that are its
-  consequences (lag, retention, hot spots, probes); storage errors silence request-error
-  and slow-flush tickets of the same cluster.
+  consequences (lag, retention, hot spots, probes) and the replication *tickets* it
+  causes (under-replicated partitions, follower lag, ISR flapping, the broker fenced:
+  the rule matches ``severity="ticket"`` only, so a replication page is never silenced);
+  storage errors silence request-error and slow-flush tickets of the same cluster.
 
 The receivers are webhooks whose URLs are parameters: point them at the paging and
 ticketing integrations (or replace the receivers) when deploying.
@@ -50,10 +52,12 @@ def _webhook(name: str, url: str) -> dict[str, Any]:
     return {"name": name, "webhook_configs": [{"url": url, "send_resolved": True}]}
 
 
-def _inhibit(source: str, targets: Iterable[str]) -> dict[str, Any]:
+def _inhibit(source: str, targets: Iterable[str], *only: str) -> dict[str, Any]:
+    """``source`` silences ``targets`` of the same cluster (``only``: further target
+    matchers, such as a severity)."""
     return {
         "source_matchers": [f'alertname="{source}"'],
-        "target_matchers": [f'alertname=~"{regex_union(targets)}"'],
+        "target_matchers": [f'alertname=~"{regex_union(targets)}"', *only],
         "equal": ["cluster"],
     }
 
@@ -63,6 +67,7 @@ def alertmanager_config(
     page_url: str,
     ticket_url: str,
     unreachable_silences: Iterable[str],
+    unreachable_ticket_silences: Iterable[str],
     storage_silences: Iterable[str],
     unreachable_alert: str,
     storage_alert: str,
@@ -99,6 +104,11 @@ def alertmanager_config(
                 "equal": list(_SAME_SUBJECT),
             },
             _inhibit(unreachable_alert, unreachable_silences),
+            _inhibit(
+                unreachable_alert,
+                unreachable_ticket_silences,
+                f'severity="{c.SEVERITY_TICKET}"',
+            ),
             _inhibit(storage_alert, storage_silences),
         ],
     }

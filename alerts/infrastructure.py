@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Final
 
 from alerts.rule import AlertRule
+from alerts.rule import promql_number as _g
 from broker.metrics import catalog as m
 from contracts import alerts as a
 from contracts.alerts import DASHBOARD_DEBUG, DASHBOARD_ONCALL, AlertThresholds
@@ -25,11 +26,6 @@ from slo.conventions import SEVERITY_PAGE, SEVERITY_TICKET, Severity
 __all__ = ["broker_alerts"]
 
 _RATE: Final = "5m"
-
-
-def _g(value: float) -> str:
-    """A threshold as PromQL and humans read it (no trailing .0)."""
-    return f"{value:g}"
 
 
 def _duration(seconds: float) -> str:

@@ -10,12 +10,24 @@ from typing import Final
 from slo.conventions import SEVERITY_PAGE, SEVERITY_TICKET, Severity
 from slo.rules.types import Rule
 
-__all__ = ["RUNBOOK_DIR", "SERVICE", "SERVICE_LABEL", "AlertRule", "runbook_path"]
+__all__ = [
+    "RUNBOOK_DIR",
+    "SERVICE",
+    "SERVICE_LABEL",
+    "AlertRule",
+    "promql_number",
+    "runbook_path",
+]
 
 RUNBOOK_DIR: Final = "runbooks"
 # Every infrastructure alert carries service="tidewatch" (Alertmanager groups by it).
 SERVICE_LABEL: Final = "service"
 SERVICE: Final = "tidewatch"
+
+
+def promql_number(value: float) -> str:
+    """A threshold as PromQL and humans read it (no trailing .0)."""
+    return f"{value:g}"
 
 
 def runbook_path(slug: str) -> str:

@@ -24,6 +24,7 @@ __all__ = [
     "CONSUMER_LAG_BEYOND_SLA",
     "CONSUMER_LAG_STATUS",
     "DASHBOARD_DEBUG",
+    "DASHBOARD_EXECUTIVE",
     "DASHBOARD_ONCALL",
     "DASHBOARD_SLOS",
     "FOLLOWER_LAG_HIGH",
@@ -97,6 +98,7 @@ INFRASTRUCTURE_ALERTS: Final = (
 # --- dashboards the alerts point at ("Title / Panel"; a test checks the panels exist) ---
 DASHBOARD_ONCALL: Final = "Tidewatch On-call"
 DASHBOARD_DEBUG: Final = "Tidewatch Debug"
+DASHBOARD_EXECUTIVE: Final = "Tidewatch Executive"
 DASHBOARD_SLOS: Final = "Tidewatch SLOs"
 
 

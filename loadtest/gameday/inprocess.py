@@ -8,11 +8,14 @@ Each poll scrapes every target's ``/metrics`` and
   Prometheus rules; page and ticket alerts carry the generated rules' names and labels;
 - evaluates the Python twins of the alert pack's broker alerts
   (:mod:`loadtest.gameday.twins`: unreachable, storage errors, lag beyond SLA, lag
-  status, retention headroom, partition hot spot) with the same thresholds, compressed
-  the same way (ranges, ``for`` and ages divided by ``f``).
+  status, retention headroom, partition hot spot, and offline partitions, under min ISR,
+  active controller count, under-replicated partitions, follower lag, broker fenced)
+  with the same thresholds, compressed the same way (ranges, ``for`` and ages divided by
+  ``f``).
 
 The pack's other alerts (slow flushes, truncated recovery, request errors, auth
-failures, probe alerts) and extra rule files of a scenario need Prometheus.
+failures, ISR flapping, unclean elections, probe alerts) and extra rule files of a
+scenario need Prometheus.
 """
 
 from __future__ import annotations

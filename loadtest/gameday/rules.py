@@ -55,6 +55,7 @@ AGE_THRESHOLDS: Final = (
     "lag_sla_seconds",
     "retention_headroom_page_seconds",
     "retention_headroom_ticket_seconds",
+    "follower_lag_seconds",  # the age of the oldest record a follower lacks
 )
 LATENCY_THRESHOLDS: Final = ("flush_p99_seconds",)
 # A compressed ``for`` (not zero) spans at least this many scrapes, as many as the pack's

@@ -11,7 +11,10 @@ scale (ranges and ``for`` divided by it; the ages among the thresholds come comp
 - an alert fires once its condition has held at every poll for its ``for`` duration.
 
 Twinned: broker unreachable, storage errors, lag beyond the SLA, lag status, retention
-headroom (page and ticket), partition hot spot. The pack's other alerts need Prometheus.
+headroom (page and ticket), partition hot spot, and the replication alerts of
+:mod:`loadtest.gameday.replication_twins` (offline partitions, under min ISR, active
+controller count, under-replicated partitions, follower lag, broker fenced). The pack's
+other alerts need Prometheus.
 ``tests/loadtest/test_twins.py`` feeds the same series to each twin and to ``promtool
 test rules`` with the pack's generated rule, and requires the same alerts at every
 minute it checks. Pure: times and samples in, alert instances out.
@@ -30,6 +33,7 @@ from contracts.alerts import AlertThresholds
 from contracts.lag.status import LagStatus
 from contracts.scrape import BROKER_JOB
 from loadtest.gameday.observations import AlertInstance
+from loadtest.gameday.replication_twins import REPLICATION_TWINS, ReplicationTwin
 from loadtest.gameday.rules import for_seconds
 from slo.conventions import SEVERITY_PAGE, SEVERITY_TICKET, Severity
 from slo.sources.samples import Sample
@@ -208,6 +212,12 @@ class AlertTwins:
             if sum(r) > max(floor, 0.0) and max(r) / (sum(r) / len(r)) >= skew
         ]
 
+    def _replication(self, twin: ReplicationTwin) -> _Twin:
+        def condition() -> list[Labels]:
+            return twin.condition(self._last.by, self.t)
+
+        return _Twin(twin.alert, twin.severity, twin.hold(self.t), condition)
+
     def _twins(self) -> list[_Twin]:
         t = self.t
         page: Severity = SEVERITY_PAGE
@@ -230,6 +240,7 @@ class AlertTwins:
                 self._headroom_below(t.retention_headroom_ticket_seconds),
             ),
             _Twin(a.PARTITION_HOT_SPOT, ticket, t.hot_partition_for, self._hot_topics),
+            *(self._replication(twin) for twin in REPLICATION_TWINS),
         ]
 
 

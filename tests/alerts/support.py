@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +101,46 @@ def run_promtool_test(
 
 def group_names(rule_file_text: str) -> list[str]:
     return [g["name"] for g in yaml.safe_load(rule_file_text)["groups"]]
+
+
+# --- alert cases: input series and the alerts expected at given minutes ------------------
+
+
+@dataclass(frozen=True)
+class Expect:
+    """One alert expected to fire: its severity, labels and the text the test states for
+    template fragments other than labels (e.g. the humanized value)."""
+
+    severity: str
+    labels: dict[str, str]
+    fragments: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Case:
+    alert: str
+    input: list[dict[str, str]]
+    # minute -> alerts firing at that minute (empty: silent)
+    checks: dict[int, list[Expect]]
+
+
+def alert_tests(case: Case, rules: Mapping[tuple[str, str], AlertRule]) -> list[dict[str, Any]]:
+    """promtool ``alert_rule_test`` entries for ``case`` (rules by name and severity)."""
+    out = []
+    for minute, expects in sorted(case.checks.items()):
+        alerts = [
+            expected_alert(rules[(case.alert, e.severity)], e.labels, e.fragments) for e in expects
+        ]
+        out.append({"eval_time": f"{minute}m", "alertname": case.alert, "exp_alerts": alerts})
+    return out
+
+
+def fired_and_silent(cases: Mapping[str, Case]) -> tuple[set[str], set[str], set[tuple[str, str]]]:
+    """Alerts some case makes fire, alerts some case proves silent throughout, and the
+    (alert, severity) pairs seen firing."""
+    fired = {c.alert for c in cases.values() if any(c.checks.values())}
+    silent = {c.alert for c in cases.values() if all(not v for v in c.checks.values())}
+    severities = {
+        (c.alert, e.severity) for c in cases.values() for v in c.checks.values() for e in v
+    }
+    return fired, silent, severities

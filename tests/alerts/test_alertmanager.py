@@ -7,7 +7,7 @@ import json
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +15,25 @@ import pytest
 
 from alerts.alertmanager import RECEIVER_PAGE, RECEIVER_TICKET
 from alerts.build import ALERTMANAGER_FILE, build
+from alerts.replication import DOWN_BROKER_TICKETS
 from contracts.alerts import (
+    ACTIVE_CONTROLLER_COUNT,
     BROKER_DISK_NEARLY_FULL,
+    BROKER_FENCED,
     BROKER_STORAGE_ERRORS,
     BROKER_UNREACHABLE,
     CONSUMER_LAG_BEYOND_SLA,
     CONSUMER_LAG_STATUS,
+    FOLLOWER_LAG_HIGH,
+    ISR_FLAPPING,
+    OFFLINE_PARTITIONS,
     PROBE_RECORDS_LOST,
+    REPLICATION_ALERTS,
     REQUEST_ERRORS_HIGH,
     RETENTION_HEADROOM_LOW,
+    UNCLEAN_LEADER_ELECTION,
+    UNDER_MIN_ISR,
+    UNDER_REPLICATED_PARTITIONS,
 )
 from contracts.launcher import free_port
 from tests.alerts.support import AMTOOL, needs_amtool
@@ -65,6 +75,14 @@ ROUTES = {
     ),
     "a_ticket_reaches_the_ticket_receiver": (
         ["severity=ticket", "alertname=TidewatchPartitionHotSpot", "topic=orders"],
+        RECEIVER_TICKET,
+    ),
+    "a_replication_page_reaches_the_page_receiver": (
+        ["severity=page", f"alertname={UNDER_MIN_ISR}", "cluster=local", "topic=orders"],
+        RECEIVER_PAGE,
+    ),
+    "a_replication_ticket_reaches_the_ticket_receiver": (
+        ["severity=ticket", f"alertname={FOLLOWER_LAG_HIGH}", "cluster=local", "replica=2"],
         RECEIVER_TICKET,
     ),
     "an_alert_without_severity_falls_back_to_tickets": (
@@ -135,17 +153,26 @@ def _post(url: str, alerts: list[dict[str, str]]) -> None:
         assert response.status == 200
 
 
-def _states(url: str) -> dict[tuple[str, str], dict[str, Any]]:
+Key = Callable[[dict[str, str]], tuple[str, str]]
+
+
+def _by_name_and_severity(labels: dict[str, str]) -> tuple[str, str]:
+    return labels["alertname"], labels.get("severity", "")
+
+
+def _states(url: str, key: Key = _by_name_and_severity) -> dict[tuple[str, str], dict[str, Any]]:
     with urllib.request.urlopen(f"{url}/api/v2/alerts", timeout=5) as response:
         alerts = json.loads(response.read())
-    return {(a["labels"]["alertname"], a["labels"].get("severity", "")): a for a in alerts}
+    return {key(a["labels"]): a for a in alerts}
 
 
-def _inhibited(url: str, expected: set[tuple[str, str]], n: int) -> dict[tuple[str, str], bool]:
+def _inhibited(
+    url: str, expected: set[tuple[str, str]], n: int, key: Key = _by_name_and_severity
+) -> dict[tuple[str, str], bool]:
     """Poll until all ``n`` alerts are known and the expected ones inhibited (bounded)."""
     deadline = time.monotonic() + 15
     while True:
-        states = _states(url)
+        states = _states(url, key)
         inhibited = {k: bool(v["status"]["inhibitedBy"]) for k, v in states.items()}
         done = len(states) == n and all(inhibited.get(k) for k in expected)
         if done or time.monotonic() > deadline:
@@ -251,3 +278,75 @@ def test_a_disk_page_silences_the_disk_ticket_of_the_same_broker_only(alertmanag
             break
         time.sleep(0.2)
     assert inhibited == {("page", "0"): False, ("ticket", "0"): True, ("ticket", "1"): False}
+
+
+# The subject labels each replication alert carries (alerts/replication.py).
+REPLICATION_SUBJECTS: dict[str, dict[str, str]] = {
+    OFFLINE_PARTITIONS: {"topic": "orders"},
+    UNDER_MIN_ISR: {"topic": "orders"},
+    ACTIVE_CONTROLLER_COUNT: {},
+    UNCLEAN_LEADER_ELECTION: {},
+    UNDER_REPLICATED_PARTITIONS: {"topic": "orders"},
+    FOLLOWER_LAG_HIGH: {"replica": "2"},
+    ISR_FLAPPING: {"broker": "1"},
+    BROKER_FENCED: {"node": "2"},
+}
+
+
+def _replication_alert(name: str, cluster: str) -> dict[str, str]:
+    severity = "ticket" if name in DOWN_BROKER_TICKETS else "page"
+    return {
+        "alertname": name,
+        "severity": severity,
+        "service": "tidewatch",
+        "cluster": cluster,
+        **REPLICATION_SUBJECTS[name],
+    }
+
+
+def _by_name_and_cluster(labels: dict[str, str]) -> tuple[str, str]:
+    return labels["alertname"], labels["cluster"]
+
+
+def test_a_down_broker_silences_the_replication_tickets_of_its_cluster_never_the_pages(
+    alertmanager: str,
+) -> None:
+    # Broker 2 of "local" is down: its partitions are under-replicated, its follower lag
+    # grows, the controller fences it, ISRs shrink -- and, worse, some partitions went
+    # below min ISR or offline, which must still page. Cluster "other" is unaffected.
+    assert set(REPLICATION_SUBJECTS) == set(REPLICATION_ALERTS)
+    down = {"alertname": BROKER_UNREACHABLE, "severity": "page", "cluster": "local"}
+    local = [_replication_alert(name, "local") for name in REPLICATION_ALERTS]
+    other = [_replication_alert(name, "other") for name in DOWN_BROKER_TICKETS]
+    _post(alertmanager, [down, *local, *other])
+    expected = {(name, "local") for name in DOWN_BROKER_TICKETS}
+    n = 1 + len(local) + len(other)
+    inhibited = _inhibited(alertmanager, expected, n, key=_by_name_and_cluster)
+    assert inhibited == {
+        (BROKER_UNREACHABLE, "local"): False,
+        **{(name, "local"): name in DOWN_BROKER_TICKETS for name in REPLICATION_ALERTS},
+        **{(name, "other"): False for name in DOWN_BROKER_TICKETS},
+    }
+    assert set(DOWN_BROKER_TICKETS) == {
+        UNDER_REPLICATED_PARTITIONS,
+        FOLLOWER_LAG_HIGH,
+        ISR_FLAPPING,
+        BROKER_FENCED,
+    }
+
+
+def test_a_replication_page_is_not_silenced_even_if_it_shared_a_ticket_name(
+    alertmanager: str,
+) -> None:
+    # The down-broker rule matches tickets only: a page of one of those alert names (none
+    # exists today) would still go out, while the ticket next to it is silenced.
+    down = {"alertname": BROKER_UNREACHABLE, "severity": "page", "cluster": "local"}
+    ticket = {**_replication_alert(UNDER_REPLICATED_PARTITIONS, "local"), "topic": "audit"}
+    page = {**_replication_alert(UNDER_REPLICATED_PARTITIONS, "local"), "severity": "page"}
+    _post(alertmanager, [down, ticket, page])
+    inhibited = _inhibited(alertmanager, {(UNDER_REPLICATED_PARTITIONS, "ticket")}, 3)
+    assert inhibited == {
+        (BROKER_UNREACHABLE, "page"): False,
+        (UNDER_REPLICATED_PARTITIONS, "ticket"): True,
+        (UNDER_REPLICATED_PARTITIONS, "page"): False,
+    }

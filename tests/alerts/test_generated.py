@@ -23,6 +23,7 @@ from alerts.platform_slos import (
     probe_slo_entries,
 )
 from alerts.rule import RUNBOOK_DIR, SERVICE
+from contracts.alerts import INFRASTRUCTURE_ALERTS, REPLICATION_ALERTS
 from contracts.fields import ConfigError
 from contracts.promql import metric_names, recorded_names
 from dashboards.build import build as build_dashboards
@@ -154,6 +155,15 @@ def _alerts() -> list[dict[str, object]]:
         for rule in group["rules"]
         if "alert" in rule
     ]
+
+
+def test_the_infrastructure_rules_are_the_alert_catalogs_infrastructure_and_replication_alerts() -> (
+    None
+):
+    rules = yaml.safe_load(build().files[INFRASTRUCTURE_RULES_FILE])
+    names = [r["alert"] for g in rules["groups"] for r in g["rules"]]
+    assert set(names) == {*INFRASTRUCTURE_ALERTS, *REPLICATION_ALERTS}
+    assert not set(INFRASTRUCTURE_ALERTS) & set(REPLICATION_ALERTS)
 
 
 def test_every_metric_in_rules_and_dashboards_exists_in_a_catalog() -> None:

@@ -8,13 +8,12 @@ humanized value stated by hand.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from alerts.build import INFRASTRUCTURE_RULES_FILE, build
+from alerts.replication import REPLICATION_GROUP
 from alerts.rule import AlertRule
 from broker.metrics import catalog as m
 from contracts.alerts import (
@@ -37,7 +36,10 @@ from synthetics.catalog import PROBE_METRICS as PROBES
 from tests.alerts.support import (
     BROKER,
     PROBE,
-    expected_alert,
+    Case,
+    Expect,
+    alert_tests,
+    fired_and_silent,
     group_names,
     needs_promtool,
     probe_series,
@@ -47,29 +49,18 @@ from tests.alerts.support import (
 
 BUILD = build()
 RULES = BUILD.files[INFRASTRUCTURE_RULES_FILE]
+# The replication group has its own cases (test_promtool_replication.py).
 ALERTS: dict[tuple[str, str], AlertRule] = {
-    (a.name, a.severity): a for group in BUILD.infrastructure.values() for a in group
+    (a.name, a.severity): a
+    for name, group in BUILD.infrastructure.items()
+    if name != REPLICATION_GROUP
+    for a in group
 }
 CLUSTER = {"cluster": BROKER["cluster"]}
 NODE = {"cluster": BROKER["cluster"], "broker": BROKER["broker"]}
 GROUP = {"cluster": "local", "group": "billing", "topic": "orders"}
 _BILLING = {"group": "billing", "topic": "orders", "partition": "0"}
 PROBED = {k: PROBE[k] for k in ("cluster", "target", "broker")}
-
-
-@dataclass(frozen=True)
-class Expect:
-    severity: str
-    labels: dict[str, str]
-    fragments: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Case:
-    alert: str
-    input: list[dict[str, str]]
-    # minute -> alerts firing at that minute (empty: silent)
-    checks: dict[int, list[Expect]]
 
 
 def _bucket(spec: MetricSpec, le: str, values: str, **labels: str) -> dict[str, str]:
@@ -438,33 +429,19 @@ CASES: dict[str, Case] = {
 }
 
 
-def _alert_tests(case: Case) -> list[dict[str, Any]]:
-    out = []
-    for minute, expects in sorted(case.checks.items()):
-        alerts = [
-            expected_alert(ALERTS[(case.alert, e.severity)], e.labels, e.fragments) for e in expects
-        ]
-        out.append({"eval_time": f"{minute}m", "alertname": case.alert, "exp_alerts": alerts})
-    return out
-
-
 @needs_promtool
 @pytest.mark.parametrize("case_id", sorted(CASES))
 def test_alert_fires_when_it_should_and_not_before(tmp_path: Path, case_id: str) -> None:
     case = CASES[case_id]
     horizon = max(case.checks)
-    test = {"input_series": case.input, "alert_rule_test": _alert_tests(case)}
+    test = {"input_series": case.input, "alert_rule_test": alert_tests(case, ALERTS)}
     assert horizon > 0
     run_promtool_test(tmp_path, {INFRASTRUCTURE_RULES_FILE: RULES}, [test], group_names(RULES))
 
 
 def test_every_infrastructure_and_probe_alert_has_a_firing_and_a_silent_case() -> None:
-    fired = {c.alert for c in CASES.values() if any(c.checks.values())}
-    silent = {c.alert for c in CASES.values() if all(not v for v in c.checks.values())}
+    fired, silent, severities_fired = fired_and_silent(CASES)
     names = {name for name, _ in ALERTS}
     assert fired == names
     assert silent == names
-    severities_fired = {
-        (c.alert, e.severity) for c in CASES.values() for v in c.checks.values() for e in v
-    }
     assert severities_fired == set(ALERTS)

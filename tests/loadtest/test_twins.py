@@ -21,13 +21,20 @@ import pytest
 
 from alerts.build import INFRASTRUCTURE_RULES_FILE, build
 from broker.metrics import catalog as m
+from broker.metrics import replication_catalog as r
 from contracts.alerts import (
+    ACTIVE_CONTROLLER_COUNT,
+    BROKER_FENCED,
     BROKER_STORAGE_ERRORS,
     BROKER_UNREACHABLE,
     CONSUMER_LAG_BEYOND_SLA,
     CONSUMER_LAG_STATUS,
+    FOLLOWER_LAG_HIGH,
+    OFFLINE_PARTITIONS,
     PARTITION_HOT_SPOT,
     RETENTION_HEADROOM_LOW,
+    UNDER_MIN_ISR,
+    UNDER_REPLICATED_PARTITIONS,
     AlertThresholds,
 )
 from contracts.scrape import BROKER_JOB, UP
@@ -46,7 +53,15 @@ TWIN_LABELS: dict[str, tuple[str, ...]] = {
     CONSUMER_LAG_STATUS: ("cluster", "group", "topic"),
     RETENTION_HEADROOM_LOW: ("cluster", "group", "topic"),
     PARTITION_HOT_SPOT: ("cluster", "topic"),
+    OFFLINE_PARTITIONS: ("cluster", "topic"),
+    UNDER_MIN_ISR: ("cluster", "topic"),
+    UNDER_REPLICATED_PARTITIONS: ("cluster", "topic"),
+    ACTIVE_CONTROLLER_COUNT: ("cluster",),
+    FOLLOWER_LAG_HIGH: ("cluster", "replica"),
+    BROKER_FENCED: ("cluster", "node"),
 }
+# A second broker of the cluster, scraped as its own target.
+_NODE_1 = {"broker": "1", "instance": "127.0.0.1:9465"}
 _BILLING = {"group": "billing", "topic": "orders", "partition": "0"}
 _AUDIT = {"group": "audit", "topic": "orders", "partition": "0"}
 
@@ -54,6 +69,21 @@ _AUDIT = {"group": "audit", "topic": "orders", "partition": "0"}
 def _up(values: str) -> dict[str, str]:
     inner = ", ".join(f'{k}="{v}"' for k, v in BROKER.items() if k != "broker")
     return {"series": f"{UP}{{{inner}}}", "values": values}
+
+
+def _partition(spec: Any, values: str, partition: str, **labels: str) -> dict[str, str]:
+    return series(spec, values, topic="orders", partition=partition, **labels)
+
+
+def _lag(values: str, replica: str, partition: str, **labels: str) -> dict[str, str]:
+    return series(
+        r.REPLICA_LAG_SECONDS,
+        values,
+        topic="orders",
+        partition=partition,
+        replica=replica,
+        **labels,
+    )
 
 
 @dataclass(frozen=True)
@@ -143,16 +173,87 @@ CASES: dict[str, Case] = {
         ],
         40,
     ),
+    # Replication (three brokers; partition state and controller gauges from the active
+    # controller, which moves from node 0 to node 1 where a series ends with ``stale``).
+    "an_offline_partition_reported_by_a_moving_controller": Case(
+        OFFLINE_PARTITIONS,
+        [
+            _partition(r.PARTITION_OFFLINE, "0 0 1 1 stale _x10", "0"),
+            _partition(r.PARTITION_OFFLINE, "_x3 1x6 0x5", "0", **_NODE_1),
+            _partition(r.PARTITION_OFFLINE, "_x3 0x11", "1", **_NODE_1),
+        ],
+        14,
+    ),
+    "partitions_below_min_isr_then_offline": Case(
+        UNDER_MIN_ISR,
+        [
+            _partition(r.PARTITION_UNDER_MIN_ISR, "0 0 1x12", "0"),
+            _partition(r.PARTITION_OFFLINE, "0x6 1x7", "0"),
+            _partition(r.PARTITION_UNDER_MIN_ISR, "0x4 1x9", "1"),
+            _partition(r.PARTITION_OFFLINE, "0x14", "1"),
+        ],
+        14,
+    ),
+    "no_active_controller_then_two": Case(
+        ACTIVE_CONTROLLER_COUNT,
+        [
+            series(r.CONTROLLER_ACTIVE, "1 1 0x5 1x7"),
+            series(r.CONTROLLER_ACTIVE, "0x8 1x5", **_NODE_1),
+        ],
+        14,
+    ),
+    "every_broker_down_leaves_no_controller_series": Case(
+        ACTIVE_CONTROLLER_COUNT,
+        [
+            series(r.CONTROLLER_ACTIVE, "1 1 stale _x10"),
+            series(r.CONTROLLER_ACTIVE, "0 0 stale _x10", **_NODE_1),
+        ],
+        12,
+    ),
+    "under_replicated_for_a_restart_then_for_longer": Case(
+        UNDER_REPLICATED_PARTITIONS,
+        [
+            _partition(r.PARTITION_UNDER_REPLICATED, "0 1x3 0x3 1x11", "0"),
+            _partition(r.PARTITION_UNDER_REPLICATED, "0x18", "1"),
+        ],
+        18,
+    ),
+    "a_follower_behind_on_partitions_of_two_leaders": Case(
+        FOLLOWER_LAG_HIGH,
+        [
+            _lag("0+10x20", replica="1", partition="0"),
+            _lag("40x2 0x18", replica="1", partition="1", **_NODE_1),
+            _lag("0x20", replica="2", partition="0"),
+        ],
+        20,
+    ),
+    "a_broker_fenced_for_a_restart_then_for_good": Case(
+        BROKER_FENCED,
+        [
+            series(r.CONTROLLER_BROKER_FENCED, "0 1 1 0x3 1x14", node="2"),
+            series(r.CONTROLLER_BROKER_FENCED, "0x20", node="1"),
+        ],
+        20,
+    ),
 }
 
 _TOKEN = re.compile(r"^(-?[0-9.e]+)(?:([+-])([0-9.e]+))?(?:x([0-9]+))?$")
 
 
-def expand(values: str) -> list[float]:
+_ABSENT = re.compile(r"^(?:_|_x([0-9]+)|stale)$")
+
+
+def expand(values: str) -> list[float | None]:
     """promtool's series notation: ``a`` one sample, ``axn`` n+1 samples of a,
-    ``a+bxn`` / ``a-bxn`` n+1 samples from a in steps of b."""
-    out: list[float] = []
+    ``a+bxn`` / ``a-bxn`` n+1 samples from a in steps of b; ``stale`` ends the series and
+    ``_`` (``_xn``: n of them) is no sample (``None``), only used before a series starts
+    or after it ended: in between, Prometheus would still see the last value."""
+    out: list[float | None] = []
     for token in values.split():
+        absent = _ABSENT.match(token)
+        if absent is not None:
+            out.extend([None] * int(absent.group(1) or 1))
+            continue
         match = _TOKEN.match(token)
         assert match is not None, f"unsupported series notation {token!r}"
         start, sign, step, times = match.groups()
@@ -173,7 +274,11 @@ def _twin_answers(case: Case) -> list[set[AlertInstance]]:
         parsed.append((selector.metric, labels, values))
     answers = []
     for minute in range(case.minutes + 1):
-        samples = [Sample(name, labels, v[minute]) for name, labels, v in parsed if name != UP]
+        samples = [
+            Sample(name, labels, value)
+            for name, labels, v in parsed
+            if name != UP and (value := v[minute]) is not None
+        ]
         up = [v[minute] for name, _, v in parsed if name == UP]
         firing = twins.evaluate(60.0 * minute, samples, broker_up=not up or up[0] == 1)
         answers.append({i for i in firing if i.name == case.alert})
@@ -199,12 +304,17 @@ def _promql_checks(case: Case, answers: Sequence[set[AlertInstance]]) -> list[di
 
 
 @needs_promtool
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_the_twin_fires_when_and_as_the_packs_rule_does(name: str, tmp_path: Path) -> None:
-    case = CASES[name]
-    answers = _twin_answers(case)
-    test = {"input_series": case.input, "promql_expr_test": _promql_checks(case, answers)}
-    run_promtool_test(tmp_path, {INFRASTRUCTURE_RULES_FILE: RULES}, [test], group_names(RULES))
+def test_every_twin_fires_when_and_as_the_packs_rule_does(tmp_path: Path) -> None:
+    # One promtool run for every case (each a named test group: a failure names its case).
+    tests = [
+        {
+            "name": name,
+            "input_series": case.input,
+            "promql_expr_test": _promql_checks(case, _twin_answers(case)),
+        }
+        for name, case in sorted(CASES.items())
+    ]
+    run_promtool_test(tmp_path, {INFRASTRUCTURE_RULES_FILE: RULES}, tests, group_names(RULES))
 
 
 def test_every_case_makes_its_twin_fire_or_proves_silence_and_every_twin_is_covered() -> None:
