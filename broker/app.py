@@ -33,8 +33,10 @@ from broker.coordinator.service import GroupService
 from broker.metadata.offsets_topic import OFFSETS_TOPIC
 from broker.metrics.cluster_status import ClusterStatus, cluster_status
 from broker.metrics.collector import BrokerCollector, disk_space
+from broker.metrics.controller_collector import ControllerCollector
 from broker.metrics.group_collector import CompatCollector, GroupCollector
 from broker.metrics.http import build_http_app
+from broker.metrics.replica_collector import ReplicaCollector
 from broker.metrics.stats import BrokerStats
 from broker.network.server import KafkaServer
 from broker.node.broker_lifecycle import FatalRegistrationError
@@ -99,7 +101,9 @@ class BrokerApp:
                 replica_fetch_backoff_ms=self.config.cluster_settings.replica_fetch_backoff_ms,
             ),
         )
-        self.cluster = ClusterNode(self.config, self.log_manager, self.replicas, self.clock)
+        self.cluster = ClusterNode(
+            self.config, self.log_manager, self.replicas, self.clock, stats=self.stats.replication
+        )
         # A broker alone: every offsets partition is a local log led here. A cluster:
         # they are the replicated topic, led where the metadata image says.
         self.offsets_logs: LocalOffsetsLogs | None = None
@@ -218,8 +222,29 @@ class BrokerApp:
                     node_id=self.config.node_id,
                     partitions=partitions,
                     snapshot=self.lag.snapshot,
+                    controller_image=self.cluster.controller_image,
                 )
             )
+        controller = self.cluster.controller
+        self.registry.register(
+            ControllerCollector(
+                cluster=self.config.cluster,
+                node_id=self.config.node_id,
+                image=lambda: self.replicas.image,
+                controller_active=lambda: self.cluster.controller_active,
+                elections=None if controller is None else controller.elections,
+                quorum=self.cluster.quorum_state,
+            )
+        )
+        self.registry.register(
+            ReplicaCollector(
+                cluster=self.config.cluster,
+                node_id=self.config.node_id,
+                stats=self.stats.replication,
+                partitions=partitions,
+                now_ms=self.clock.time_ms,
+            )
+        )
         self.registry.register(
             BrokerCollector(
                 cluster=self.config.cluster,

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
+from broker.metadata.image import MetadataImage
 from broker.metrics import catalog as c
+from broker.metrics.partition_state import PartitionState, broker_counts, partition_states
 from contracts.families import FamilyBuilder
 from contracts.lag.metrics import GROUP_STATE_VALUES, GROUP_STATUS_VALUES
 from contracts.metrics import MetricSpec
@@ -22,6 +24,14 @@ if TYPE_CHECKING:
     from contracts.lag.model import GroupLag, PartitionLag
 
 __all__ = ["CompatCollector", "GroupCollector"]
+
+_COMPAT_PARTITION_STATE: dict[str, Callable[[PartitionState], float]] = {
+    "kafka_topic_partition_in_sync_replica": lambda p: len(p.isr),
+    "kafka_topic_partition_replicas": lambda p: len(p.replicas),
+    "kafka_topic_partition_leader": lambda p: p.leader,
+    "kafka_topic_partition_leader_is_preferred": lambda p: p.leader_is_preferred,
+    "kafka_topic_partition_under_replicated_partition": lambda p: p.under_replicated,
+}
 
 
 class GroupCollector(Collector):
@@ -74,7 +84,14 @@ class GroupCollector(Collector):
 
 
 class CompatCollector(Collector):
-    """kafka_exporter and kafka-lag-exporter names (see catalog.COMPAT_CATALOG)."""
+    """kafka_exporter and kafka-lag-exporter names (see catalog.COMPAT_CATALOG).
+
+    The cluster-wide names (``kafka_brokers``: registered unfenced brokers, as a Kafka
+    Metadata response lists them, and the partition leader, replicas, ISR size,
+    under-replicated and preferred-leader names) come from ``controller_image``: the
+    committed image while this node is the active controller, else None, so the
+    cluster has one series per partition and a dead peer never blocks a scrape. The
+    offsets are this node's own replicas'."""
 
     def __init__(
         self,
@@ -83,11 +100,13 @@ class CompatCollector(Collector):
         node_id: int,
         partitions: Callable[[], Iterable[PartitionView]],
         snapshot: Callable[[], Sequence[GroupLag]],
+        controller_image: Callable[[], MetadataImage | None],
     ) -> None:
         self._cluster = cluster
         self._node = node_id
         self._partitions = partitions
         self._snapshot = snapshot
+        self._controller_image = controller_image
         self._f = FamilyBuilder((cluster, str(node_id)))
 
     def _fam(self, name: str) -> Metric:
@@ -96,9 +115,7 @@ class CompatCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         f = self._f
         partitions = sorted(self._partitions(), key=lambda p: (p.topic, p.index))
-        brokers = self._fam("kafka_brokers")
-        f.add(brokers, (), 1)
-        yield brokers
+        yield from self._cluster_families(self._controller_image())
         counts: dict[str, int] = {}
         for p in partitions:
             counts[p.topic] = counts.get(p.topic, 0) + 1
@@ -109,11 +126,6 @@ class CompatCollector(Collector):
         simple: dict[str, Callable[[PartitionView], float]] = {
             "kafka_topic_partition_current_offset": lambda p: p.high_watermark,
             "kafka_topic_partition_oldest_offset": lambda p: p.log_start_offset,
-            "kafka_topic_partition_in_sync_replica": lambda p: 1,
-            "kafka_topic_partition_replicas": lambda p: 1,
-            "kafka_topic_partition_leader": lambda p: self._node,
-            "kafka_topic_partition_leader_is_preferred": lambda p: 1,
-            "kafka_topic_partition_under_replicated_partition": lambda p: 0,
         }
         for name, getter in simple.items():
             family = self._fam(name)
@@ -129,6 +141,19 @@ class CompatCollector(Collector):
                 f.add(family, (self._cluster, p.topic, str(p.index)), getter(p))
             yield family
         yield from self._group_families(self._snapshot())
+
+    def _cluster_families(self, image: MetadataImage | None) -> Iterator[Metric]:
+        f = self._f
+        brokers = self._fam("kafka_brokers")
+        if image is not None:
+            f.add(brokers, (), broker_counts(image).unfenced_count)
+        yield brokers
+        states = [] if image is None else list(partition_states(image))
+        for name, getter in _COMPAT_PARTITION_STATE.items():
+            family = self._fam(name)
+            for p in states:
+                f.add(family, (p.topic, str(p.partition)), float(getter(p)))
+            yield family
 
     def _group_families(self, groups: Sequence[GroupLag]) -> Iterator[Metric]:
         f = self._f

@@ -11,7 +11,7 @@ from prometheus_client.samples import Exemplar
 
 from contracts.metrics import BROKER_LATENCY_BUCKETS_SECONDS
 
-__all__ = ["BrokerStats", "LatencyHistogram", "RequestStats"]
+__all__ = ["BrokerStats", "LatencyHistogram", "ReplicationStats", "RequestStats"]
 
 
 class LatencyHistogram:
@@ -70,8 +70,27 @@ class RequestStats:
 
 
 @dataclass(slots=True)
+class ReplicationStats:
+    """Replication counters, bumped on the hot path with plain additions.
+
+    ``isr_shrinks``/``isr_expands``: committed ISR changes of partitions this broker
+    leads, counted when its image shows them (``count_isr_changes``), whoever asked
+    (the leader itself, or the controller taking a fenced broker out);
+    ``isr_update_failures``: AlterPartition answers that were not NONE, no answer
+    included; ``bytes_in``: record bytes fetched as a follower; ``bytes_out``: record
+    bytes served to followers; ``follower_fetch``: replica fetch round trips."""
+
+    isr_shrinks: int = 0
+    isr_expands: int = 0
+    isr_update_failures: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    follower_fetch: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+
+@dataclass(slots=True)
 class BrokerStats:
-    """Counters owned by the network and server layers."""
+    """Counters owned by the network, server and node layers."""
 
     requests: dict[str, RequestStats] = field(default_factory=dict)
     connections_open: int = 0
@@ -80,6 +99,7 @@ class BrokerStats:
     trailing_bytes: dict[str, int] = field(default_factory=dict)
     storage_errors: int = 0
     flush: LatencyHistogram = field(default_factory=LatencyHistogram)
+    replication: ReplicationStats = field(default_factory=lambda: ReplicationStats())
 
     def request(self, api: str) -> RequestStats:
         stats = self.requests.get(api)

@@ -15,7 +15,9 @@ watermark). No answer for a partition, a dropped connection or a timeout:
 ``on_request_failed``, after which the state backs off (``replica_fetch_backoff_ms``).
 With nothing to send, the fetcher sleeps until a state's backoff ends or it is woken.
 One request is in flight per connection at a time (bounded memory: at most
-``max_bytes`` of records per round).
+``max_bytes`` of records per round). Each Fetch's round trip and the record bytes it
+brought go to the node's ``ReplicationStats`` (the follower side of the replication
+metrics).
 
 ``ReplicaFetcherManager`` owns the fetchers: after every metadata image
 (``on_image``, an image listener of the cluster node, called after the replica manager
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -38,6 +41,7 @@ from broker.cluster.partition import Partition
 from broker.cluster.replica_manager import ReplicaManager
 from broker.metadata.delta import MetadataDelta
 from broker.metadata.image import MetadataImage
+from broker.metrics.stats import ReplicationStats
 from broker.network.broker_client import BrokerConnection, BrokerConnectionError
 from broker.protocol.replica_requests import (
     EARLIEST_TIMESTAMP,
@@ -102,8 +106,11 @@ class ReplicaFetcher:
         replicas: ReplicaManager,
         settings: FetcherSettings,
         clock: Clock,
+        stats: ReplicationStats | None = None,
     ) -> None:
+        """``stats``: where fetch round trips and fetched bytes are counted."""
         self.leader_id = leader_id
+        self.stats = stats
         self.address = address
         self.replicas = replicas
         self.settings = settings
@@ -285,8 +292,13 @@ class ReplicaFetcher:
             return
         limits = self.settings.limits
         request = fetch_request(self.settings.node_id, [(s.key, r) for s, r in sent], limits)
+        started = time.perf_counter()
         response = await connection.send(request, self._timeout_s(limits.max_wait_ms))
         answers = fetch_answers(response)
+        stats = self.stats
+        if stats is not None:
+            stats.follower_fetch.observe(time.perf_counter() - started)
+            stats.bytes_in += sum(len(answer.records) for answer in answers.values())
         now = self.clock.time_ms()
         for s, r in sent:
             answer = answers.get(s.key)
@@ -307,10 +319,17 @@ class ReplicaFetcherManager:
     """One ``ReplicaFetcher`` per leader broker this node follows from (see the module
     docstring)."""
 
-    def __init__(self, replicas: ReplicaManager, settings: FetcherSettings, clock: Clock) -> None:
+    def __init__(
+        self,
+        replicas: ReplicaManager,
+        settings: FetcherSettings,
+        clock: Clock,
+        stats: ReplicationStats | None = None,
+    ) -> None:
         self.replicas = replicas
         self.settings = settings
         self.clock = clock
+        self.stats = stats
         self.fetchers: dict[int, ReplicaFetcher] = {}
         self._retiring: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -333,7 +352,7 @@ class ReplicaFetcherManager:
         for leader_id, address in wanted.items():
             if leader_id not in self.fetchers:
                 started = ReplicaFetcher(
-                    leader_id, address, self.replicas, self.settings, self.clock
+                    leader_id, address, self.replicas, self.settings, self.clock, self.stats
                 )
                 self.fetchers[leader_id] = started
                 started.start()

@@ -42,6 +42,9 @@ from broker.metadata.delta import MetadataDelta
 from broker.metadata.image import MetadataImage
 from broker.metadata.records import Listener, MetadataRecord, Partition, ProducerIds, Topic
 from broker.metadata.rpc import ErrorResponse, RpcRequest, RpcResponse
+from broker.metrics.controller_collector import QuorumState
+from broker.metrics.isr_changes import count_isr_changes
+from broker.metrics.stats import ReplicationStats
 from broker.network.quorum_config import QuorumTransportConfig
 from broker.network.quorum_transport import QuorumTransport
 from broker.network.replica_fetcher import FetcherSettings, ReplicaFetcherManager
@@ -79,11 +82,14 @@ class ClusterNode:
         replicas: ReplicaManager,
         clock: Clock,
         liveness_clock: Clock | None = None,
+        stats: ReplicationStats | None = None,
     ) -> None:
         """``clock`` is the data clock the broker was given (tests may drive it by
         hand); membership (sessions, heartbeats, elections) always runs on real elapsed
         time, ``liveness_clock`` (a system clock unless a test injects one): jumping a
-        test's data clock forward must not expire every broker's session."""
+        test's data clock forward must not expire every broker's session. ``stats``:
+        the replication counters (ISR changes, fetches) this node bumps."""
+        self.stats = stats if stats is not None else ReplicationStats()
         self.config = config
         self.settings = config.cluster_settings
         self.log_manager = log_manager
@@ -160,7 +166,11 @@ class ClusterNode:
 
     def _start_replication(self) -> None:
         self.isr_changes = IsrChangeSender(
-            self.node_id, self.call_controller, lambda: self.broker_epoch, self.clock
+            self.node_id,
+            self.call_controller,
+            lambda: self.broker_epoch,
+            self.clock,
+            stats=self.stats,
         )
         self.replicas.isr_sender = self.isr_changes.send
         s = self.settings
@@ -172,6 +182,7 @@ class ClusterNode:
                 backoff_ms=s.replica_fetch_backoff_ms,
             ),
             self.clock,
+            self.stats,
         )
         self.fetchers.on_image(self._require_log().image)
 
@@ -273,6 +284,7 @@ class ClusterNode:
 
     def _on_image(self, image: MetadataImage) -> None:
         changes = self.replicas.apply_image(image)
+        count_isr_changes(self.stats, changes)
         if self.fetchers is not None:
             self.fetchers.on_image(image, changes)
         for listener in self.image_listeners:
@@ -364,6 +376,29 @@ class ClusterNode:
     @property
     def controller_id(self) -> int | None:
         return None if self.metadata_log is None else self.metadata_log.leader_id
+
+    @property
+    def controller_active(self) -> bool:
+        """Whether this node is the active controller (a single broker always is, once
+        started: the controller of a cluster of one)."""
+        return self.controller is not None and self.controller.active
+
+    def controller_image(self) -> MetadataImage | None:
+        """The committed metadata image while this node is the active controller."""
+        if not self.controller_active or self.metadata_log is None:
+            return None
+        return self.metadata_log.image
+
+    def quorum_state(self) -> QuorumState:
+        """This node's view of the metadata quorum, for metrics."""
+        metadata_log = self.metadata_log
+        if metadata_log is None:
+            return QuorumState(0, 0, {})
+        return QuorumState(
+            metadata_log.status.term,
+            metadata_log.committed_offset,
+            metadata_log.voter_lag_records(),
+        )
 
     @property
     def broker_epoch(self) -> int:

@@ -9,7 +9,8 @@ records are proposed as one metadata entry and the response is sent once that en
 commits. Requests that reach a node which is not the active controller, or whose entry
 is lost to a leadership change, answer NOT_CONTROLLER with the leader to try. A timer
 drives the controller's ``tick`` (session expiry, elections, preferred leaders).
-Event-loop thread only.
+``elections`` counts and times the partition leader elections it commits (for metrics:
+``broker.metrics.leader_elections``). Event-loop thread only.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from broker.metadata.controller_config import ControllerConfig
 from broker.metadata.image import MetadataImage
 from broker.metadata.records import MetadataRecord
 from broker.metadata.rpc import ErrorResponse, RpcRequest, RpcResponse, dispatch
+from broker.metrics.leader_elections import LeaderElections
 from broker.node.metadata_log import MetadataLog, NotController
 from broker.quorum import NodeStatus, Role
 from contracts.clock import Clock
@@ -48,6 +50,7 @@ class ControllerService:
     ) -> None:
         self.metadata_log = metadata_log
         self.controller = QuorumController(config, new_topic_id=uuid.uuid4)
+        self.elections = LeaderElections()
         self.clock = clock
         self.node_id = node_id
         self.tick_ms = tick_ms
@@ -65,15 +68,19 @@ class ControllerService:
     def _on_status(self, status: NodeStatus) -> None:
         if status.role is not Role.LEADER and self.controller.active:
             self.controller.deactivate()
+            self.elections.deactivate()
             log.info("no longer the active controller (term %d)", status.term)
 
     def _on_image(self, image: MetadataImage) -> None:
         if self.controller.active:
             self.controller.on_commit(image)
+            self.elections.on_commit(image, self.clock.time_ms())
             return
         status = self.metadata_log.status
         if status.role is Role.LEADER and self.metadata_log.caught_up_term == status.term:
-            self.controller.activate(image, self.clock.time_ms())
+            now = self.clock.time_ms()
+            self.controller.activate(image, now)
+            self.elections.activate(image, now)
             log.info("active controller for term %d", status.term)
 
     # -- requests ------------------------------------------------------------------
@@ -90,12 +97,14 @@ class ControllerService:
         """Serve one request as the active controller (see the module docstring)."""
         if not self.controller.active:
             return self.not_controller()
+        before, now = self.controller.view, self.clock.time_ms()
         try:
-            result = dispatch(self.controller, request, self.clock.time_ms())
+            result = dispatch(self.controller, request, now)
         except Exception as exc:
             log.exception("controller failed on %s", type(request).__name__)
             return ErrorResponse(KafkaError.UNKNOWN_SERVER_ERROR, f"controller error: {exc}")
         if result.records:
+            self.elections.on_decision(before, self.controller.view, now)
             try:
                 await self._write(result.records)
             except NotController:
@@ -128,8 +137,10 @@ class ControllerService:
         """The transport lost every connection with ``node_id``: fence it now."""
         if not self.controller.active:
             return
+        before = self.controller.view
         result = self.controller.broker_disconnected(node_id)
         if result.records:
+            self.elections.on_decision(before, self.controller.view, self.clock.time_ms())
             log.warning("broker %d disconnected from the controller: fenced", node_id)
             self._write_soon(result.records, f"fencing of broker {node_id}")
 
@@ -144,17 +155,21 @@ class ControllerService:
             self._ticker = None
         if self.controller.active:
             self.controller.deactivate()
+            self.elections.deactivate()
 
     async def _tick_loop(self) -> None:
         while True:
             await asyncio.sleep(self.tick_ms / 1000)
             if not self.controller.active:
                 continue
+            before, now = self.controller.view, self.clock.time_ms()
             try:
-                result = self.controller.tick(self.clock.time_ms())
+                result = self.controller.tick(now)
             except Exception:
                 log.exception("controller tick failed")
                 continue
+            if result.records:
+                self.elections.on_decision(before, self.controller.view, now)
             report = result.reply
             if report.fenced:
                 log.warning("fenced brokers whose session expired: %s", list(report.fenced))

@@ -24,6 +24,7 @@ from broker.cluster.partition import Partition
 from broker.error_codes import KafkaError
 from broker.metadata.replies import IsrChange
 from broker.metadata.rpc import AlterPartitionRequest, AlterPartitionResponse, ErrorResponse
+from broker.metrics.stats import ReplicationStats
 from broker.replication import IsrChangeRequest, LeaderReplicaState
 from contracts.clock import Clock
 
@@ -48,7 +49,9 @@ class IsrChangeSender:
         *,
         retry_backoff_ms: int = 100,
         timeout_s: float = 10.0,
+        stats: ReplicationStats | None = None,
     ) -> None:
+        """``stats``: where refused and unanswered changes are counted."""
         self.node_id = node_id
         self.call_controller = call_controller
         self.broker_epoch = broker_epoch
@@ -56,6 +59,7 @@ class IsrChangeSender:
         self.retry_backoff_ms = retry_backoff_ms
         self.timeout_s = timeout_s
         self.sent = 0
+        self.stats = stats
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -112,8 +116,12 @@ class IsrChangeSender:
             response = await self.call_controller(request, self.timeout_s)
         except Exception:
             log.exception("%s-%d: AlterPartition failed", partition.topic, partition.index)
-            return None
-        return _error_of(response, partition, change)
+            error = None
+        else:
+            error = _error_of(response, partition, change)
+        if error is not KafkaError.NONE and self.stats is not None:
+            self.stats.isr_update_failures += 1  # sent, and refused or not answered
+        return error
 
     async def close(self) -> None:
         self._closed = True

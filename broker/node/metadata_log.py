@@ -198,6 +198,22 @@ class MetadataLog:
     def leader_id(self) -> int | None:
         return self.status.leader_id
 
+    @property
+    def committed_offset(self) -> int:
+        """The highest log offset this node knows to be committed (0 before it knows)."""
+        return 0 if self._node is None else self._node.log.commit_index
+
+    def voter_lag_records(self) -> dict[int, int]:
+        """While this node leads the quorum: per voter (itself included, at 0), the
+        committed entries it has not acknowledged yet. Empty on any other role."""
+        node = self._node
+        if node is None or not node.is_leader:
+            return {}
+        committed = node.log.commit_index
+        lag = {v: max(0, committed - m) for v, m in node.voter_match_indexes().items()}
+        lag[self.config.node_id] = 0
+        return dict(sorted(lag.items()))
+
     # -- the Ready loop --------------------------------------------------------------
 
     def _schedule_drain(self) -> None:

@@ -64,6 +64,11 @@ class Leadership:
         if peer not in self._config.voters:
             self.progress.pop(peer, None)
 
+    def voter_match_indexes(self) -> dict[int, int]:
+        """The log index up to which each other voter is known to hold the log."""
+        voters = self._config.voters
+        return {peer: p.match_index for peer, p in self.progress.items() if peer in voters}
+
     # -- replication ---------------------------------------------------------------
 
     def propose(self, payload: bytes) -> Entry:

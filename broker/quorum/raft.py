@@ -135,6 +135,10 @@ class RaftNode:
         """The voter a leadership transfer is handing over to, if one is in progress."""
         return self._leadership.transferee if self._leadership is not None else None
 
+    def voter_match_indexes(self) -> dict[int, int]:
+        """Each other voter's match index while leading (for metrics); else empty."""
+        return {} if self._leadership is None else self._leadership.voter_match_indexes()
+
     # -- inputs --------------------------------------------------------------------
 
     def tick(self) -> None:
@@ -194,10 +198,8 @@ class RaftNode:
 
     def transfer_leadership(self, to: int) -> bool:
         """Hand leadership to voter ``to``: catch it up, then tell it to campaign now.
-
         Proposals are refused while the transfer runs; it is abandoned if ``to`` has not
-        taken over within an election timeout. Returns False if this node does not lead.
-        """
+        taken over within an election timeout. Returns False if this node does not lead."""
         if to not in self.config.voters:
             raise ValueError(f"node {to} is not a voter")
         leadership = self._leadership
@@ -397,8 +399,7 @@ class RaftNode:
         return True
 
     def _on_older_term(self, message: Message) -> None:
-        reply = older_term_reply(message, self.term)
-        if reply is not None:
+        if (reply := older_term_reply(message, self.term)) is not None:
             self._send(reply)
 
     def _in_lease(self) -> bool:
@@ -420,9 +421,8 @@ class RaftNode:
         if granted:
             self.voted_for = message.sender
             self._election_elapsed = 0
-        self._send(
-            VoteResponse(self.config.cluster_id, self.id, message.sender, self.term, granted)
-        )
+        reply = VoteResponse(self.config.cluster_id, self.id, message.sender, self.term, granted)
+        self._send(reply)
 
     def _can_vote_for(self, request: PreVoteRequest | VoteRequest, future_term: bool) -> bool:
         """Raft §5.2/§5.4.1: one vote per term, only for a log at least as up to date."""

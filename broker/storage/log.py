@@ -372,6 +372,14 @@ class Log:
             return None
         return self._segments.record_timestamp(offset)
 
+    def bytes_from(self, offset: int) -> int:
+        """Bytes of the record batches a reader at ``offset`` does not have yet: from
+        the batch holding it (or the log start, when below it) to the log end; 0 at or
+        past the log end. Whole batches (a batch holding ``offset`` counts fully)."""
+        if offset >= self.log_end_offset:
+            return 0
+        return self._segments.bytes_from(max(offset, self.log_start_offset))
+
     def segment_max_timestamp(self, offset: int) -> int | None:
         """Largest timestamp of the segment holding ``offset``: when retention.ms will
         delete it is this plus retention.ms."""

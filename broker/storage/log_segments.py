@@ -200,6 +200,17 @@ class LogSegments:
             i += 1
         return None
 
+    def bytes_from(self, offset: int) -> int:
+        """Bytes of the batches from the one holding ``offset`` to the log end (0 past
+        the end): exact at batch granularity, found with the offset index and a few
+        header reads, never by reading records."""
+        located = self.locate(offset)
+        if located is None:
+            return 0
+        segment, position = located
+        later = self._segments[self._segments.index(segment) + 1 :]
+        return segment.size - position + sum(s.size for s in later)
+
     def headers_between(self, start: int, end: int) -> Iterator[BatchHeader]:
         """Headers of the batches with a base offset in [``start``, ``end``)."""
         return headers_between(self._segments, start, end)

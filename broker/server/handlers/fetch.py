@@ -142,6 +142,7 @@ def _reader(services: BrokerServices, replica_id: int) -> Reader:
                     data = read_for_follower(
                         services.replicas, topic.name, want, replica_id, remaining, first
                     )
+                    services.stats.replication.bytes_out += len(data.records)
                 else:
                     data, _ = _read_for_consumer(services, topic.name, want, remaining, first)
                 result.add(data)

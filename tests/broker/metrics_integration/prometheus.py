@@ -24,14 +24,21 @@ _LISTENING = re.compile(r'msg="Listening on" address=([\d.]+:\d+)')
 
 
 class Prometheus:
-    def __init__(self, workdir: Path, targets: dict[str, str], scrape_interval: str = "1s") -> None:
-        """``targets`` maps a job name to the host:port serving /metrics."""
+    def __init__(
+        self, workdir: Path, targets: dict[str, str | list[str]], scrape_interval: str = "1s"
+    ) -> None:
+        """``targets`` maps a job name to the host:port (or several) serving /metrics."""
         assert PROMETHEUS is not None, "prometheus is not installed"
         workdir.mkdir(parents=True, exist_ok=True)
         config = {
             "global": {"scrape_interval": scrape_interval, "scrape_timeout": scrape_interval},
             "scrape_configs": [
-                {"job_name": job, "static_configs": [{"targets": [target]}]}
+                {
+                    "job_name": job,
+                    "static_configs": [
+                        {"targets": [target] if isinstance(target, str) else target}
+                    ],
+                }
                 for job, target in targets.items()
             ],
         }

@@ -1,7 +1,7 @@
 """A real Prometheus scrapes two brokers - one with default metrics, one with the
 kafka_exporter / kafka-lag-exporter compatibility names switched on - after traffic
-that touches every part of the broker, and answers a query for every metric of the
-catalogs. The tests iterate over CATALOG and COMPAT_CATALOG, so a metric added to a
+that touches every part of the broker, and a three-broker cluster (for the replication
+metrics), and answers a query for every metric of the catalogs. The tests iterate over CATALOG and COMPAT_CATALOG, so a metric added to a
 catalog is covered here without touching this file.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from broker.metrics.catalog import BROKER_LABELS, CATALOG, COMPAT_CATALOG
+from broker.metrics.replication_catalog import REPLICATION_CATALOG
 from contracts.metrics import MetricSpec, MetricType
 from tests.broker.metrics_integration.conftest import Scraped
 from tests.broker.metrics_integration.traffic import COMMITTED, LAGGING_GROUP, PER_PARTITION, TOPIC
@@ -36,8 +37,11 @@ def series_names(spec: MetricSpec) -> list[str]:
 def test_prometheus_answers_for_every_metric_of_the_catalog(
     spec: MetricSpec, scraped: Scraped
 ) -> None:
+    # Replication figures need replicas: the three-broker cluster has them (follower
+    # lag only exists where a partition has followers).
+    job = "cluster" if spec in REPLICATION_CATALOG else "default"
     for name in series_names(spec):
-        result = scraped.prometheus.wait_for(f'{name}{{job="default"}}', FIRST_SCRAPE_S)
+        result = scraped.prometheus.wait_for(f'{name}{{job="{job}"}}', FIRST_SCRAPE_S)
         assert result, f"no samples of {name} in Prometheus"
         labels = set(result[0]["metric"])
         assert set(spec.all_labels) <= labels, (spec.all_labels, labels)

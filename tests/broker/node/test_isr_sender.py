@@ -15,6 +15,7 @@ from broker.cluster.partition import Partition
 from broker.error_codes import KafkaError
 from broker.metadata.replies import AlterPartitionReply, IsrChangeReply
 from broker.metadata.rpc import AlterPartitionRequest, AlterPartitionResponse, ErrorResponse
+from broker.metrics.stats import ReplicationStats
 from broker.node.isr_sender import IsrChangeSender
 from broker.replication import IsrChangeRequest
 from contracts.clock import ManualClock
@@ -60,7 +61,8 @@ def _refused(partition: Partition, error: KafkaError) -> AlterPartitionResponse:
 
 def _send(broker: LocalBroker, partition: Partition, change: IsrChangeRequest,
           answers: list[Answer], *, resign: bool = False,
-          epochs: Iterator[int] | None = None) -> list[AlterPartitionRequest]:  # fmt: skip
+          epochs: Iterator[int] | None = None,
+          stats: ReplicationStats | None = None) -> list[AlterPartitionRequest]:  # fmt: skip
     """Send ``change`` with the controller giving ``answers`` in turn (and, with
     ``resign``, the leadership ending while the first is asked) and the broker epoch
     taking ``epochs`` in turn (then 5); the requests."""
@@ -76,7 +78,9 @@ def _send(broker: LocalBroker, partition: Partition, change: IsrChangeRequest,
         return answers[min(len(asked), len(answers)) - 1]
 
     async def run() -> None:
-        sender = IsrChangeSender(0, controller, epoch_now, broker.app.clock, retry_backoff_ms=0)
+        sender = IsrChangeSender(
+            0, controller, epoch_now, broker.app.clock, retry_backoff_ms=0, stats=stats
+        )
         sender.send(partition, change)
         while sender._tasks:
             await asyncio.sleep(0)
@@ -123,3 +127,23 @@ def test_a_broker_not_yet_registered_asks_only_once_it_has_an_epoch(broker: Loca
     partition, change = _shrink(broker)
     (request,) = _send(broker, partition, change, [_accepted(partition)], epochs=iter([-1, -1]))
     assert request.broker_epoch == 5
+
+
+def test_refused_and_unanswered_changes_are_counted_as_failures_unsent_ones_not(
+    broker: LocalBroker,
+) -> None:
+    partition, change = _shrink(broker)
+    stats = ReplicationStats()
+    no_controller = ErrorResponse(KafkaError.NOT_CONTROLLER, "electing")
+
+    asked = _send(
+        broker,
+        partition,
+        change,
+        [no_controller, no_controller, _accepted(partition)],
+        epochs=iter([-1]),
+        stats=stats,
+    )
+
+    assert len(asked) == 3
+    assert stats.isr_update_failures == 2
