@@ -310,13 +310,10 @@ class GameDay:
         if not ended:
             self._end_all(now, faults)
         self._poll(now, source)
-        # Settle: keep watching while alerts other than slow tickets still fire.
+        # Settle: keep watching while alerts other than slow tickets still fire, and
+        # while an expected resolution or cluster recovery may still come in time.
         settle_until = now + s.settle_seconds
-        while now < settle_until and self._still_firing():
-            time.sleep(self.poll_seconds)
-            now = time.time() - start
-            self._poll(now, source)
-        while self._cluster_recovering(now):
+        while self._keep_watching(now, settle_until):
             time.sleep(self.poll_seconds)
             now = time.time() - start
             self._poll(now, source)
@@ -471,6 +468,23 @@ class GameDay:
             r.cluster.observe(now, self._cluster.state(), topic.name, topic.min_insync_replicas)
         if self.on_poll is not None:
             self.on_poll(now, r)
+
+    def _keep_watching(self, now: float, settle_until: float) -> bool:
+        if now < settle_until and self._still_firing():
+            return True
+        return self._awaiting_resolution(now) or self._cluster_recovering(now)
+
+    def _awaiting_resolution(self, now: float) -> bool:
+        """An alert expected to resolve within T of a fault's end still fires, and T has
+        not passed yet (a ticket too: its expectation is explicit)."""
+        history, events = self.result.alerts, self.result.events
+        for e in self.scenario.expect_alerts:
+            end = events.get(e.after, (0.0, None))[1]
+            if e.resolves_within is None or end is None or now >= end + e.resolves_within:
+                continue
+            if history.firing_at(e.alert, e.labels, now):
+                return True
+        return False
 
     def _cluster_recovering(self, now: float) -> bool:
         if self._cluster is None:

@@ -313,3 +313,20 @@ def test_a_failover_that_was_never_measured_is_a_miss_with_the_reason() -> None:
     (outcome,) = judge_cluster(scenario, {}, 1.0, ClusterHistory(), [failed], [], {})
     assert not outcome.met
     assert re.search("not measured: TimeoutError", outcome.observed)
+
+
+def test_the_run_keeps_watching_while_an_expected_resolution_may_still_come(
+    tmp_path: Path,
+) -> None:
+    from loadtest.gameday.observations import AlertInstance
+    from loadtest.gameday.runner import GameDay
+
+    doc = dict(CLUSTER)
+    doc["expect"] = {"alerts": [{"alert": "T", "after": "crash", "resolves_within": "10s"}]}
+    day = GameDay(parse_scenario("c.yaml", doc), tmp_path)
+    day.result.events.update({"start": (0.0, None), "crash": (5.0, 11.0)})
+    day.result.alerts.observe(12.0, {AlertInstance.of("T", {"severity": "ticket"})})
+    assert day._keep_watching(13.0, settle_until=0.0), "still firing, 8 s left"
+    assert not day._keep_watching(21.5, settle_until=0.0), "its bound has passed"
+    day.result.alerts.observe(14.0, set())
+    assert not day._keep_watching(14.5, settle_until=0.0), "resolved"
