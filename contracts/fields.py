@@ -230,6 +230,30 @@ class Fields:
             )
         return value
 
+    def choices(
+        self, key: str, allowed: tuple[str, ...], default: str | None = None
+    ) -> tuple[str, ...]:
+        """One of ``allowed``, or a non-empty list of distinct ones (``acks: [all, 1]``),
+        in the order given; an element's error names its index."""
+        value = self.data.get(key)
+        if not isinstance(value, list):
+            return (self.choice(key, allowed, default),)
+        if not value:
+            raise self.error(key, f"must not be an empty list; allowed: {', '.join(allowed)}")
+        out: list[str] = []
+        for index, item in enumerate(value):
+            path = f"{self.at(key)}[{index}]"
+            if isinstance(item, int | float) and not isinstance(item, bool):
+                item = str(item)
+            if not isinstance(item, str) or item not in allowed:
+                shown = f'"{item}"' if isinstance(item, str) else _kind(item)
+                reason = f"{shown} is not allowed; allowed: {', '.join(allowed)}"
+                raise ConfigError(self.file, path, reason)
+            if item in out:
+                raise ConfigError(self.file, path, f'"{item}" is given twice')
+            out.append(item)
+        return tuple(out)
+
     def number(self, key: str, default: float | None = None) -> float:
         value = self.data.get(key)
         if value is None:

@@ -25,7 +25,7 @@ import numpy as np
 from loadtest import payload
 from loadtest.frames import Command, ConsumerLedger, Ready, WorkerFailed
 from loadtest.schedule import ArrivalSchedule, Phase
-from loadtest.worker_stats import IntervalStats, interval_of
+from loadtest.worker_stats import CLIENT_ERROR_PREFIX, IntervalStats, interval_of
 
 __all__ = ["ConsumerTask", "consumer_main"]
 
@@ -86,6 +86,7 @@ class _Consumer:
             "enable.auto.commit": True,
             "auto.commit.interval.ms": 1000,
             "fetch.wait.max.ms": 100,
+            "error_cb": self._on_client_error,
             **task.config,
         }
         consumer = Consumer(conf)
@@ -198,6 +199,10 @@ class _Consumer:
             step = min(remaining, _MAX_SLEEP_SECONDS)
             time.sleep(step)
             remaining -= step
+
+    def _on_client_error(self, err: Any) -> None:
+        """Errors the client reports outside messages (a broker connection lost...)."""
+        self.stats.errors[f"{CLIENT_ERROR_PREFIX}{err.name()}"] += 1
 
     def _settle(self) -> None:
         if not self.seen_seq:

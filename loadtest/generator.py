@@ -37,6 +37,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from loadtest.accounting import GroupAccount, account
+from loadtest.audit import AcksAudit, audit, read_stored
 from loadtest.bottleneck import Verdict, judge
 from loadtest.collector import Collector, IntervalPoint, LatencySummary
 from loadtest.consumer_worker import ConsumerTask, consumer_main
@@ -74,6 +75,7 @@ class LoadResult:
     verdict: Verdict
     accounts: list[GroupAccount]
     warnings: list[str] = field(default_factory=list)
+    audits: list[AcksAudit] = field(default_factory=list)  # when the log was audited
 
     @property
     def scheduled(self) -> int:
@@ -89,11 +91,11 @@ class LoadResult:
         }
 
 
-def producer_config(workload: Workload) -> dict[str, str]:
-    """librdkafka producer settings for a workload (its client_config wins)."""
+def producer_config(workload: Workload, worker: int = 0) -> dict[str, str]:
+    """librdkafka settings of producer process ``worker`` (its client_config wins)."""
     p = workload.producer
     conf = {
-        "acks": p.acks,
+        "acks": p.acks_of(worker),
         "compression.type": p.compression,
         "linger.ms": str(p.linger_ms),
         "batch.size": str(p.batch_bytes),
@@ -115,8 +117,12 @@ class LoadGenerator:
         interval_seconds: float = 1.0,
         on_point: Callable[[IntervalPoint, Collector], None] | None = None,
         connect_timeout: float = 10.0,
+        audit_log: bool = False,
     ) -> None:
+        """``audit_log``: at the end, read the whole topic back and count how often each
+        record is stored, per acks setting (:mod:`loadtest.audit`)."""
         self.connect_timeout = connect_timeout
+        self.audit_log = audit_log
         self.workload = workload
         self.bootstrap = bootstrap
         self.interval_seconds = interval_seconds
@@ -159,7 +165,6 @@ class LoadGenerator:
                 )
                 self._spawn("consumer", g.group, m, consumer_main, task)
         self._await_ready(sum(self.members.values()))
-        conf = producer_config(w)
         for k in range(self.n_producers):
             ptask = ProducerTask(
                 worker=k,
@@ -172,7 +177,7 @@ class LoadGenerator:
                 keys=w.producer.keys,
                 seed=w.seed,
                 interval_seconds=self.interval_seconds,
-                config=conf,
+                config=producer_config(w, k),
             )
             self._spawn("producer", "", k, producer_main, ptask)
         self._await_ready(self.n_producers)
@@ -332,6 +337,7 @@ class LoadGenerator:
         accounts = account(
             self._producer_ledgers, self._consumer_ledgers, log_start, committed, groups
         )
+        audits = self._audit() if self.audit_log else []
         c = self.collector
         latency = c.summaries()
         totals = dict(c.totals)
@@ -361,7 +367,16 @@ class LoadGenerator:
             verdict=verdict,
             accounts=accounts,
             warnings=list(self.warnings),
+            audits=audits,
         )
+
+    def _audit(self) -> list[AcksAudit]:
+        try:
+            stored, starts = read_stored(self.bootstrap, self.workload.topic.name, self.run_id)
+        except Exception as exc:  # reported, not fatal: the accounting above still holds
+            self.warnings.append(f"the log audit failed: {type(exc).__name__}: {exc}")
+            return []
+        return audit(self._producer_ledgers, stored, starts, self.workload.producer.acks_of)
 
     def close(self) -> None:
         """Stop every worker this generator started (by its own handle)."""

@@ -28,7 +28,7 @@ from loadtest import payload
 from loadtest.distributions import KeyDistribution, SizeDistribution, key_bytes
 from loadtest.frames import ProducerLedger, Ready, WorkerFailed
 from loadtest.schedule import ArrivalSchedule, Phase
-from loadtest.worker_stats import IntervalStats, interval_of, wait_for_start
+from loadtest.worker_stats import CLIENT_ERROR_PREFIX, IntervalStats, interval_of, wait_for_start
 
 __all__ = ["ProducerTask", "producer_main"]
 
@@ -97,7 +97,9 @@ class _Producer:
         from confluent_kafka import Producer
 
         task = self.task
-        self.producer = Producer({"bootstrap.servers": task.bootstrap, **task.config})
+        self.producer = Producer(
+            {"bootstrap.servers": task.bootstrap, "error_cb": self._on_client_error, **task.config}
+        )
         self.producer.list_topics(task.topic, timeout=30)
         self.frames.put(Ready("producer", task.worker))
         command = wait_for_start(self.control)
@@ -126,6 +128,10 @@ class _Producer:
         else:
             self.stats.errors[err.name()] += 1
             self.failed_seq.append(seq)
+
+    def _on_client_error(self, err: Any) -> None:
+        """Errors the client reports outside deliveries (a broker connection lost...)."""
+        self.stats.errors[f"{CLIENT_ERROR_PREFIX}{err.name()}"] += 1
 
     def _settle(self) -> None:
         """Move delivery results into the ledger (vectorized, once per interval)."""

@@ -12,7 +12,11 @@ import numpy as np
 from loadtest.frames import Command, Frame, SparseHistogram, WorkerKind
 from loadtest.histogram import Histogram
 
-__all__ = ["IntervalStats", "interval_of", "wait_for_start"]
+__all__ = ["CLIENT_ERROR_PREFIX", "IntervalStats", "interval_of", "wait_for_start"]
+
+# Errors a client reports through its error callback (not tied to one record) are
+# counted under this prefix, next to the records' own errors.
+CLIENT_ERROR_PREFIX = "client:"
 
 
 class IntervalStats:

@@ -55,7 +55,10 @@ _TOP: Final = frozenset(
     {"version", "name", "bootstrap", "seed", "topic", "producers", "consumers", "drain"}
 )
 _EMBEDDED: Final = frozenset({"seed", "topic", "producers", "consumers", "drain"})
-_TOPIC: Final = frozenset({"name", "partitions", "create", "replication_factor", "configs"})
+_TOPIC: Final = frozenset(
+    {"name", "partitions", "create", "replication_factor", "min_insync_replicas", "configs"}
+)
+MIN_INSYNC_CONFIG: Final = "min.insync.replicas"
 _PRODUCERS: Final = frozenset(
     {
         "processes",
@@ -87,14 +90,21 @@ class TopicSpec:
     partitions: int = 6
     create: bool = True
     replication_factor: int = 1
-    configs: tuple[tuple[str, str], ...] = ()
+    configs: tuple[tuple[str, str], ...] = ()  # min_insync_replicas included, when given
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """The topic's ``min.insync.replicas`` (1, Kafka's default, when not set)."""
+        return int(dict(self.configs).get(MIN_INSYNC_CONFIG, "1"))
 
 
 @dataclass(frozen=True, slots=True)
 class ProducerSpec:
     phases: tuple[Phase, ...]
     processes: int | None = None  # None: auto
-    acks: str = "1"
+    acks: str = "1"  # the first of acks_mix
+    # Several acks settings side by side: producer process k uses acks_mix[k % len].
+    acks_mix: tuple[str, ...] = ()
     compression: str = "none"
     linger_ms: int = 5
     batch_bytes: int = 131_072
@@ -114,10 +124,16 @@ class ProducerSpec:
         return max(max(p.rate_from, p.rate_to) for p in self.phases)
 
     def resolved_processes(self, cpus: int | None = None) -> int:
+        """At least one process per acks setting."""
         if self.processes is not None:
             return self.processes
         cores = cpus if cpus is not None else (os.cpu_count() or 1)
-        return max(1, min(cores, math.ceil(self.peak_rate / RATE_PER_PROCESS)))
+        wanted = max(1, min(cores, math.ceil(self.peak_rate / RATE_PER_PROCESS)))
+        return max(wanted, len(self.acks_mix))
+
+    def acks_of(self, worker: int) -> str:
+        """The acks setting of producer process ``worker``."""
+        return self.acks_mix[worker % len(self.acks_mix)] if self.acks_mix else self.acks
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,12 +216,28 @@ def _workload(top: Fields, name: str, duration_seconds: float | None) -> Workloa
 
 # --- sections --------------------------------------------------------------------------
 def _topic(f: Fields) -> TopicSpec:
+    replication_factor = f.integer("replication_factor", 1, minimum=1, maximum=32)
+    configs = dict(f.labels("configs"))
+    if f.has("min_insync_replicas"):
+        if MIN_INSYNC_CONFIG in configs:
+            raise f.error("min_insync_replicas", f"is also given as configs.{MIN_INSYNC_CONFIG}")
+        configs[MIN_INSYNC_CONFIG] = str(f.integer("min_insync_replicas", minimum=1))
+    min_insync = configs.get(MIN_INSYNC_CONFIG)
+    if min_insync is not None and (not min_insync.isdigit() or int(min_insync) < 1):
+        raise f.error("configs", f"{MIN_INSYNC_CONFIG} must be a whole number >= 1")
+    if min_insync is not None and int(min_insync) > replication_factor:
+        key = "min_insync_replicas" if f.has("min_insync_replicas") else "configs"
+        raise f.error(
+            key,
+            f"min.insync.replicas {min_insync} is more than the replication factor "
+            f"{replication_factor}: no acks=all write could ever succeed",
+        )
     return TopicSpec(
         name=f.text("name"),
         partitions=f.integer("partitions", 6, minimum=1, maximum=10_000),
         create=f.flag("create", True),
-        replication_factor=f.integer("replication_factor", 1, minimum=1),
-        configs=f.labels("configs"),
+        replication_factor=replication_factor,
+        configs=tuple(sorted(configs.items())),
     )
 
 
@@ -216,10 +248,16 @@ def _producer(f: Fields, duration_seconds: float | None = None) -> ProducerSpec:
         processes = None
     else:
         processes = f.integer("processes", 1, minimum=1, maximum=MAX_PROCESSES)
+    acks = f.choices("acks", ACKS, "1")
+    if processes is not None and processes < len(acks):
+        raise f.error(
+            "processes", f"must be at least {len(acks)}: one producer process per acks setting"
+        )
     return ProducerSpec(
         phases=_phases(f, duration_seconds),
         processes=processes,
-        acks=f.choice("acks", ACKS, "1"),
+        acks=acks[0],
+        acks_mix=acks if len(acks) > 1 else (),
         compression=f.choice("compression", COMPRESSIONS, "none"),
         linger_ms=f.integer("linger_ms", 5, minimum=0, maximum=300_000),
         batch_bytes=f.integer("batch_bytes", 131_072, minimum=1024),

@@ -18,17 +18,22 @@ it too. It forwards Kafka frames both ways and, on demand:
   ``blackhole`` keeps connections open and loses every frame, as a network partition would
   (clients notice only through their timeouts), in one :data:`Direction` or both;
 - :meth:`FaultProxy.reset_connections`: abort every open connection now (RST), mode kept;
+- **isolated clients**: :meth:`FaultProxy.isolate_clients` blackholes, both ways, only the
+  connections whose first request carries one of the given client ids (a broker's
+  replica fetcher, say), while every other client is forwarded: a cut between brokers on
+  a link their clients share;
 - **TLS termination** with a server-side ``SSLContext``: a TLS listener in front of a
   plaintext broker;
 - **request log**: ``on_request(api_key, api_version)`` is called for every request
   forwarded (on the proxy's loop), to see which versions clients negotiate.
 
 Framing. The proxy reads Kafka's 4-byte size prefix and the header right after it
-(requests: API key, version, correlation id; responses: correlation id) and never the
-bodies; the rest of a frame is streamed in chunks of at most 64 KiB, so a large fetch
-response is not buffered whole. Each decision (forward, drop, blackhole) is taken once per
-frame, when its header arrives, so a client only ever sees whole frames: a fault never cuts
-one in half, and the connection is still well framed after :meth:`FaultProxy.restore`.
+(requests: API key, version, correlation id; responses: correlation id; and the client
+id of a connection's first request) and never the bodies; the rest of a frame is streamed
+in chunks of at most 64 KiB, so a large fetch response is not buffered whole. Each
+decision (forward, drop, blackhole) is taken once per frame, when its header arrives, so a
+client only ever sees whole frames: a fault never cuts one in half, and the connection is
+still well framed after :meth:`FaultProxy.restore`.
 
 Partitions between brokers. TCP connections are two-way, so a directed partition is built
 from one proxy per directed link (the connections broker A opens to broker B go through
@@ -64,6 +69,7 @@ Direction = Literal["requests", "responses", "both"]
 
 _SIZE: Final = struct.Struct(">i")
 _REQUEST_HEADER: Final = struct.Struct(">hhi")  # api key, api version, correlation id
+_CLIENT_ID_SIZE: Final = struct.Struct(">h")  # request header v1+: nullable string length
 _RESPONSE_HEADER: Final = struct.Struct(">i")  # correlation id
 _CHUNK_BYTES: Final = 65_536
 _LINGER_RESET: Final = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
@@ -117,6 +123,7 @@ class _Link:
     def __init__(self, client: asyncio.StreamWriter, upstream: asyncio.StreamWriter) -> None:
         self.writers = (client, upstream)
         self.inflight: dict[int, int] = {}  # correlation id -> api key
+        self.client_id: str | None = None  # from the first request
 
     def close(self) -> None:
         for writer in self.writers:
@@ -207,6 +214,7 @@ class FaultProxy:
         self._mode: ProxyMode = "forward"
         self._blackholed: frozenset[str] = frozenset()
         self._drops: list[_Drop] = []
+        self._isolated_clients: frozenset[str] = frozenset()
         self._links: set[_Link] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
@@ -287,12 +295,13 @@ class FaultProxy:
         if mode == "reset":
             self.reset_connections()
 
-    def reset_connections(self) -> int:
-        """Abort every open connection with a RST; returns how many."""
-        links = list(self._links)
+    def reset_connections(self, client_ids: frozenset[str] | None = None) -> int:
+        """Abort every open connection (only those of ``client_ids`` when given) with a
+        RST; returns how many."""
+        links = [x for x in self._links if client_ids is None or x.client_id in client_ids]
         for link in links:
             link.abort()
-        self._links.clear()
+            self._links.discard(link)
         self.stats.aborted += len(links)
         return len(links)
 
@@ -301,11 +310,22 @@ class FaultProxy:
         client's connection after each when ``close``."""
         self._drops.append(_Drop(api_key, count, close))
 
+    @property
+    def isolated_clients(self) -> frozenset[str]:
+        return self._isolated_clients
+
+    def isolate_clients(self, client_ids: frozenset[str]) -> None:
+        """Lose every frame, both ways, of the connections whose client id (that of
+        their first request) is in ``client_ids``; others are untouched. Empty: none."""
+        self._isolated_clients = frozenset(client_ids)
+
     def restore(self) -> None:
-        """Plain forwarding again: no latency, mode ``forward``, no pending drops."""
+        """Plain forwarding again: no latency, mode ``forward``, no pending drops, no
+        isolated clients."""
         self.set_latency(0.0)
         self.set_mode("forward")
         self._drops.clear()
+        self._isolated_clients = frozenset()
 
     # --- forwarding ----------------------------------------------------------------------
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -354,6 +374,8 @@ class FaultProxy:
                 size_prefix = await reader.readexactly(_SIZE.size)
                 (size,) = _SIZE.unpack(size_prefix)
                 header = await reader.readexactly(min(max(size, 0), header_bytes))
+                if direction == "requests" and link.client_id is None:
+                    header += await self._read_client_id(link, reader, size - len(header))
                 verdict = self._judge(link, direction, header)
                 await self._pass(outbox, size_prefix + header, verdict)
                 remaining = size - len(header)
@@ -371,6 +393,21 @@ class FaultProxy:
             await outbox.finish()
             link.close()
 
+    @staticmethod
+    async def _read_client_id(link: _Link, reader: asyncio.StreamReader, left: int) -> bytes:
+        """Read the client id after a request's fixed header; the bytes read, to forward."""
+        if left < _CLIENT_ID_SIZE.size:
+            link.client_id = ""
+            return b""
+        prefix = await reader.readexactly(_CLIENT_ID_SIZE.size)
+        (length,) = _CLIENT_ID_SIZE.unpack(prefix)
+        if length <= 0 or length > left - len(prefix):
+            link.client_id = ""
+            return prefix
+        text = await reader.readexactly(length)
+        link.client_id = text.decode(errors="replace")
+        return prefix + text
+
     async def _pass(self, outbox: _Outbox, data: bytes, verdict: _Verdict) -> None:
         if verdict is not _Verdict.FORWARD:
             self.stats.bytes_dropped += len(data)
@@ -381,12 +418,12 @@ class FaultProxy:
         await outbox.send(data, delay)
 
     def _judge(self, link: _Link, direction: str, header: bytes) -> _Verdict:
-        if direction in self._blackholed:
+        if direction in self._blackholed or link.client_id in self._isolated_clients:
             self.stats.frames_blackholed += 1
             return _Verdict.DROP
         if direction == "requests":
-            if len(header) == _REQUEST_HEADER.size:
-                api_key, version, correlation = _REQUEST_HEADER.unpack(header)
+            if len(header) >= _REQUEST_HEADER.size:
+                api_key, version, correlation = _REQUEST_HEADER.unpack_from(header)
                 link.inflight[correlation] = api_key
                 self.stats.requests[api_key] = self.stats.requests.get(api_key, 0) + 1
                 if self._on_request is not None:
@@ -521,11 +558,18 @@ class ThreadedFaultProxy:
     def set_mode(self, mode: ProxyMode, direction: Direction = "both") -> None:
         self._call(lambda: self._proxy.set_mode(mode, direction))
 
-    def reset_connections(self) -> int:
-        return self._call(self._proxy.reset_connections)
+    def reset_connections(self, client_ids: frozenset[str] | None = None) -> int:
+        return self._call(lambda: self._proxy.reset_connections(client_ids))
 
     def drop_responses(self, api_key: int, count: int = 1, close: bool = True) -> None:
         self._call(lambda: self._proxy.drop_responses(api_key, count, close))
+
+    @property
+    def isolated_clients(self) -> frozenset[str]:
+        return self._proxy.isolated_clients
+
+    def isolate_clients(self, client_ids: frozenset[str]) -> None:
+        self._call(lambda: self._proxy.isolate_clients(client_ids))
 
     def restore(self) -> None:
         self._call(self._proxy.restore)

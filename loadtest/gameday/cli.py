@@ -41,9 +41,14 @@ def validate(scenarios: tuple[Path, ...]) -> None:
             raise click.ClickException(str(exc)) from None
         faults = ", ".join(f"{x.kind}@{x.at_seconds:g}s" for x in s.timeline) or "no faults"
         expectations = len(s.expect_alerts) + len(s.expect_silent) + len(s.expect_slos)
+        expectations += int(s.expect_no_page)
+        where = f"{s.brokers} brokers, " if s.brokers > 1 else ""
+        others = len(s.expect_audit) + (s.expect_replication is not None)
+        others += s.expect_client_errors is not None
+        extra = f", {others} replication/audit/client expectations" if others else ""
         click.echo(
-            f"{path}: {s.name}: {s.duration_seconds:g} s at {s.time_scale:g}x, {faults}, "
-            f"{expectations} alert/SLO expectations"
+            f"{path}: {s.name}: {where}{s.duration_seconds:g} s at {s.time_scale:g}x, "
+            f"{faults}, {expectations} alert/SLO expectations{extra}"
         )
 
 

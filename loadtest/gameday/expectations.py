@@ -26,11 +26,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from loadtest.accounting import GroupAccount
+from loadtest.gameday.bounds import CountExpectation
 from loadtest.gameday.observations import AlertHistory, LagHistory, SLOHistory
-from loadtest.gameday.scenario import START, AlertExpectation, CountExpectation, Scenario
-from slo.conventions import LABEL_SEVERITY, SEVERITY_TICKET
+from loadtest.gameday.scenario import START, AlertExpectation, Scenario
+from slo.conventions import LABEL_SEVERITY, SEVERITY_PAGE, SEVERITY_TICKET
 
-__all__ = ["EventTimes", "Outcome", "judge"]
+__all__ = ["EventTimes", "Outcome", "counts_outcomes", "judge"]
 
 # (injected at, undone at or None) per event id; "start" is the start of the load.
 EventTimes = Mapping[str, tuple[float, float | None]]
@@ -75,28 +76,45 @@ def judge(
             out.append(_unknown(e))
             continue
         out.extend(_alert(e, events, alerts))
-    for name in scenario.expect_silent:
-        spans = alerts.spans(name)
+    for name, labels in scenario.expect_silent:
+        spans = alerts.spans(name, labels)
+        subject = _subject(AlertExpectation(name, labels))
         if known_alerts is not None and name not in known_alerts and not spans:
-            out.append(Outcome("silent", name, "never fires", _NOT_EVALUATED, None))
+            out.append(Outcome("silent", subject, "never fires", _NOT_EVALUATED, None))
             continue
         observed = f"fired at {spans[0][0]:.1f} s" if spans else "never fired"
-        out.append(Outcome("silent", name, "never fires", observed, not spans))
+        out.append(Outcome("silent", subject, "never fires", observed, not spans))
+    if scenario.expect_no_page:
+        out.append(_no_page(alerts))
     for s in scenario.expect_slos:
         out.append(_slo(s.slo, s.burns, slos))
     if scenario.expect_data_loss is not None:
         rows = {a.group: a.as_dict() for a in accounts}
-        out.extend(_counts("data loss", scenario.expect_data_loss, rows))
+        out.extend(counts_outcomes("data loss", scenario.expect_data_loss, rows))
     if scenario.expect_probes is not None:
         if probe_counts is None:
             out.append(Outcome("probes", "probe", "counts within bounds", "no probe ran", None))
         else:
-            out.extend(_counts("probes", scenario.expect_probes, {"probe": dict(probe_counts)}))
+            out.extend(
+                counts_outcomes("probes", scenario.expect_probes, {"probe": dict(probe_counts)})
+            )
     out.extend(_recovery(scenario, events, alerts, lag, end_seconds, final_lag or {}))
     return out
 
 
 _NOT_EVALUATED = "not in the evaluated rules"
+_SEVERITY_LABELS = ("severity", LABEL_SEVERITY)
+
+
+def _no_page(alerts: AlertHistory) -> Outcome:
+    """No alert instance labelled a page (``severity`` or ``sloth_severity``) fired."""
+    pages = sorted(
+        (spans[0][0], instance.describe())
+        for instance, spans in alerts.intervals.items()
+        if SEVERITY_PAGE in (dict(instance.labels).get(k) for k in _SEVERITY_LABELS)
+    )
+    observed = "; ".join(f"{name} at {t:.1f} s" for t, name in pages) or "no page fired"
+    return Outcome("silent", "every page", "no page fires", observed, not pages)
 
 
 def _unknown(e: AlertExpectation) -> Outcome:
@@ -168,9 +186,13 @@ def _slo(slo: str, burns: bool, history: SLOHistory) -> Outcome:
     return Outcome("slo", key, expected, f"budget remaining {budget:.3f}{peak}", burned == burns)
 
 
-def _counts(
-    kind: str, expectation: CountExpectation, rows: Mapping[str, Mapping[str, object]]
+def counts_outcomes(
+    kind: str,
+    expectation: CountExpectation,
+    rows: Mapping[str, Mapping[str, object]],
+    nothing: str = "nothing to account",
 ) -> list[Outcome]:
+    """One outcome per row and bounded count; a miss when there is no row at all."""
     out = []
     for subject, values in sorted(rows.items()):
         for name, bound in expectation.bounds:
@@ -186,7 +208,7 @@ def _counts(
                 )
             )
     if not rows:
-        out.append(Outcome(kind, kind, "counts within bounds", "nothing to account", False))
+        out.append(Outcome(kind, kind, "counts within bounds", nothing, False))
     return out
 
 

@@ -63,7 +63,8 @@ def probe_counts(metrics_text: str, probes: ProbeMetrics = PROBE_METRICS) -> dic
 
 
 class ProbeProcess:
-    """``python -m tidewatch probe`` with a one-target config, stopped by its PID."""
+    """``python -m tidewatch probe`` with a one-target config, stopped by its PID.
+    ``bootstrap``: one address or several, comma-separated (a cluster)."""
 
     def __init__(self, workdir: Path, bootstrap: str, lost_after_seconds: float = 10.0) -> None:
         self.workdir = workdir
@@ -85,7 +86,7 @@ class ProbeProcess:
                 {
                     "name": "gameday",
                     "cluster": "local",
-                    "bootstrap_servers": [self.bootstrap],
+                    "bootstrap_servers": self.bootstrap.split(","),
                     "interval": "1s",
                     "sla": {"ack": "1s", "end_to_end": "1s", "lost_after": f"{self.lost_after:g}s"},
                 }

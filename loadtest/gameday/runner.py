@@ -28,7 +28,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from contracts.launcher import BrokerProcess
 from contracts.scrape import BROKER_JOB, PROBE_JOB
 from loadtest.collector import Collector, IntervalPoint
+from loadtest.faults.cluster import RollingRestart
 from loadtest.faults.faults import (
     BrokerKill,
     BrokerPause,
@@ -54,17 +55,31 @@ from loadtest.faults.faults import (
 )
 from loadtest.faults.proxy import ThreadedFaultProxy
 from loadtest.gameday.alerting import AlertSource, Targets
+from loadtest.gameday.cluster import GameDayCluster
+from loadtest.gameday.cluster_judge import ClusterHistory, judge_cluster, still_recovering
 from loadtest.gameday.expectations import Outcome, judge
+from loadtest.gameday.failover import FailoverMeasurement, FailoverWatch
 from loadtest.gameday.observations import AlertHistory, GroupLag, LagHistory, SLOHistory
 from loadtest.gameday.probe import ProbeProcess, probe_counts
 from loadtest.gameday.probe import unavailable as probe_unavailable
 from loadtest.gameday.rules import LOAD_JOB, build_rules, thresholds_with
 from loadtest.gameday.scenario import START, FaultStep, Scenario
+from loadtest.gameday.setup import (
+    broker_config,
+    cluster_config,
+    in_parallel,
+    make_source,
+    read_rules,
+)
 from loadtest.generator import LoadGenerator, LoadResult
 from loadtest.metrics import LoadMetricsCollector
 from slo.conventions import LABEL_SEVERITY, SEVERITY_TICKET
 from slo.model import SLO
 from slo.spec import load_files
+
+_FAILOVER_FAULTS = frozenset({"broker-kill", "leader-isolate"})
+_CLUSTER_FAULTS = frozenset({"broker-kill", "broker-pause", "leader-isolate", "rolling-restart"})
+_WATCH_JOIN_SECONDS = 60.0
 
 __all__ = ["GameDay", "GameDayResult", "broker_config"]
 
@@ -92,6 +107,11 @@ class GameDayResult:
     observed_seconds: float = 0.0
     # Steps held back for steady state: step id -> (seconds late, alerts that fired).
     delays: dict[str, tuple[float, tuple[str, ...]]] = field(default_factory=dict)
+    # On a cluster: its state poll by poll, failovers measured, rolling restarts' turns.
+    cluster: ClusterHistory = field(default_factory=ClusterHistory)
+    failovers: list[FailoverMeasurement] = field(default_factory=list)
+    restarts: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+    victims: dict[str, int] = field(default_factory=dict)  # step id -> node it hit
 
     @property
     def passed(self) -> bool:
@@ -100,27 +120,6 @@ class GameDayResult:
             and not self.errors
             and all(o.met is not False for o in self.outcomes)
         )
-
-
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def broker_config(scenario: Scenario) -> dict[str, Any]:
-    """Game-day broker defaults under the scenario's own ``broker.config``."""
-    defaults: dict[str, Any] = {
-        "retention_check_interval_ms": 500,
-        # Burrow-style STOP after a minute of silence, compressed like the alerts.
-        "lag": {"min_stop_seconds": max(1, round(60 / scenario.time_scale)), "window_commits": 5},
-        "groups": {"initial_rebalance_delay_ms": 200},
-    }
-    return _merge(defaults, scenario.broker.config)
 
 
 class GameDay:
@@ -142,6 +141,10 @@ class GameDay:
         self.source_factory = source_factory or make_source
         self.result = GameDayResult(scenario, scenario.alerts.evaluator, workdir)
         self._broker: BrokerProcess | None = None
+        self._cluster: GameDayCluster | None = None
+        self._bootstrap = ""
+        self._watches: list[FailoverWatch] = []
+        self._undoing: list[threading.Thread] = []
         self._proxy: ThreadedFaultProxy | None = None
         self._generator: LoadGenerator | None = None
         self._active: dict[str, Fault] = {}
@@ -166,13 +169,18 @@ class GameDay:
                         self.result.skipped = str(exc)
                         return self.result
                     stack.callback(tmpfs.unmount)
-                broker = self._start_broker(stack, data_dir)
-                generator = LoadGenerator(s.workload, broker.bootstrap, on_point=self.on_point)
+                addresses = self._start_brokers(stack, data_dir)
+                generator = LoadGenerator(
+                    s.workload,
+                    self._bootstrap,
+                    on_point=self.on_point,
+                    audit_log=s.brokers > 1 or bool(s.expect_audit),
+                )
                 self._generator = generator
                 stack.callback(generator.close)
                 exporter = self._start_exporter(stack, generator)
-                jobs = {BROKER_JOB: [broker.http_url.removeprefix("http://")], LOAD_JOB: [exporter]}
-                probe = self._start_probe(stack, broker) if s.probes else None
+                jobs = {BROKER_JOB: addresses, LOAD_JOB: [exporter]}
+                probe = self._start_probe(stack) if s.probes else None
                 if probe is not None:
                     jobs[PROBE_JOB] = [probe.address]
                 targets = Targets(jobs)
@@ -181,7 +189,7 @@ class GameDay:
                     s.time_scale,
                     thresholds_with(s.alerts.thresholds),
                     pack=s.alerts.pack,
-                    extra=[_read_yaml(p) for p in s.alerts.rules],
+                    extra=[read_rules(p) for p in s.alerts.rules],
                     exclude=s.alerts.exclude,
                     probes=probe is not None,
                 )
@@ -189,20 +197,32 @@ class GameDay:
                 self.result.evaluator = source.name
                 self.result.known_alerts = source.known_alerts()
                 stack.callback(source.close)
-                _in_parallel(generator.prepare, source.start)
-                stack.callback(faults.undo_all)  # undone before anything above stops
-                self._observe(generator, source, faults, broker)
+                in_parallel(generator.prepare, source.start)
+                stack.callback(self._undo_everything, faults)  # before anything above stops
+                self._observe(generator, source, faults)
                 if probe is not None:
                     self._read_probe(probe)
         except Exception as exc:
             self.result.errors.append(f"{type(exc).__name__}: {exc}")
             log.exception("game day %s failed", s.name)
         finally:
-            faults.undo_all()
+            self._undo_everything(faults)
             self.result.errors.extend(faults.errors)
         if self.result.skipped is None:
             self._judge()
         return self.result
+
+    def _start_brokers(self, stack: contextlib.ExitStack, data_dir: Path) -> list[str]:
+        """The broker, or the cluster; returns the brokers' HTTP addresses."""
+        s = self.scenario
+        if s.brokers == 1:
+            broker = self._start_broker(stack, data_dir)
+            self._bootstrap = broker.bootstrap
+            return [broker.http_url.removeprefix("http://")]
+        cluster = GameDayCluster(s, self.workdir / "cluster", cluster_config(s))
+        self._cluster = cluster.start(stack)
+        self._bootstrap = cluster.bootstrap
+        return cluster.http_addresses
 
     def _start_broker(self, stack: contextlib.ExitStack, data_dir: Path) -> BrokerProcess:
         s = self.scenario
@@ -227,14 +247,12 @@ class GameDay:
             self._proxy.set_upstream(broker.listen_address.host, broker.listen_address.port)
         return broker
 
-    def _start_probe(
-        self, stack: contextlib.ExitStack, broker: BrokerProcess
-    ) -> ProbeProcess | None:
+    def _start_probe(self, stack: contextlib.ExitStack) -> ProbeProcess | None:
         reason = probe_unavailable()
         if reason is not None:
             self.result.probe_unavailable = reason
             return None
-        probe = ProbeProcess(self.workdir / "probe", broker.bootstrap)
+        probe = ProbeProcess(self.workdir / "probe", self._bootstrap)
         stack.callback(probe.stop)
         probe.start()
         return probe
@@ -260,7 +278,6 @@ class GameDay:
         generator: LoadGenerator,
         source: AlertSource,
         faults: FaultStack,
-        broker: BrokerProcess,
     ) -> None:
         s = self.scenario
         outcome: dict[str, Any] = {}
@@ -286,24 +303,25 @@ class GameDay:
                 ended = True
                 self._end_all(now, faults)
             if now >= next_poll:
-                self._poll(now, source, broker)
+                self._poll(now, source)
                 next_poll = now + self.poll_seconds
             thread.join(0.05)
         now = time.time() - start
         if not ended:
             self._end_all(now, faults)
-        self._poll(now, source, broker)
-        # Settle: keep watching while alerts other than slow tickets still fire.
+        self._poll(now, source)
+        # Settle: keep watching while alerts other than slow tickets still fire, and
+        # while an expected resolution or cluster recovery may still come in time.
         settle_until = now + s.settle_seconds
-        while now < settle_until and self._still_firing():
+        while self._keep_watching(now, settle_until):
             time.sleep(self.poll_seconds)
             now = time.time() - start
-            self._poll(now, source, broker)
+            self._poll(now, source)
         self.result.observed_seconds = now
         self.result.final_lag = {
-            g: (lag.records if lag is not None else None)
-            for g, lag in self._group_lag(broker).items()
+            g: (lag.records if lag is not None else None) for g, lag in self._group_lag().items()
         }
+        self._finish_cluster_watches()
         if "error" in outcome:
             raise outcome["error"]
         self.result.load = outcome.get("result")
@@ -329,7 +347,8 @@ class GameDay:
         for step_id, fault in list(self._active.items()):
             step = next(x for x in self.scenario.timeline if x.id == step_id)
             began, _ = self.result.events[step_id]
-            if step.for_seconds is not None and now >= began + step.for_seconds:
+            timed_out = step.for_seconds is not None and now >= began + step.for_seconds
+            if timed_out or (isinstance(fault, RollingRestart) and fault.done):
                 self._undo(step_id, fault, faults, now)
         return pending
 
@@ -341,11 +360,21 @@ class GameDay:
             self.result.delays[step.id] = (late, noisy)
         fault = self._fault(step)
         self.result.events[step.id] = (now, None)
+        watch_failover = self._cluster is not None and step.kind in _FAILOVER_FAULTS
+        before = self._cluster.state() if self._cluster is not None and watch_failover else None
+        started = time.perf_counter()
         try:
             faults.inject(fault)
-        except FaultUnavailable as exc:
+        except (FaultUnavailable, RuntimeError) as exc:  # RuntimeError: no target now
             self.result.errors.append(f"{step.id}: {exc}")
         self._active[step.id] = fault
+        victim = getattr(fault, "victim", None)
+        if isinstance(victim, int):
+            self.result.victims[step.id] = victim
+        if self._cluster is not None and watch_failover and fault.active:
+            watch = self._cluster.watch_failover(step.id, fault, before, started)
+            if watch is not None:
+                self._watches.append(watch)
 
     def _already_firing(self, step: FaultStep, now: float) -> tuple[str, ...]:
         """Alerts this step is expected to set off that fire already (at the last poll)."""
@@ -364,25 +393,48 @@ class GameDay:
 
     def _undo(self, step_id: str, fault: Fault, faults: FaultStack, now: float) -> None:
         """Undo, and date the end when the undo is complete (a killed broker is serving
-        again): recovery expectations count from there."""
-        undo_started = time.monotonic()
-        faults.undo(fault)
-        began, _ = self.result.events[step_id]
-        self.result.events[step_id] = (began, now + time.monotonic() - undo_started)
+        again): recovery expectations count from there. On a cluster the undo runs in a
+        thread, so polling goes on while a broker restarts (the end stays open until
+        it is done; :meth:`_end_all` waits for every undo)."""
         del self._active[step_id]
+        began, _ = self.result.events[step_id]
+        undo_started = time.monotonic()
+
+        def finish() -> None:
+            faults.undo(fault)
+            self.result.events[step_id] = (began, now + time.monotonic() - undo_started)
+            if isinstance(fault, RollingRestart):
+                self.result.restarts[step_id] = [t.as_dict() for t in fault.progress.turns]
+                if fault.progress.error is not None:
+                    self.result.errors.append(f"{step_id}: {fault.progress.error}")
+
+        if self._cluster is None:
+            finish()
+            return
+        thread = threading.Thread(target=finish, name=f"undo-{step_id}", daemon=True)
+        thread.start()
+        self._undoing.append(thread)
+
+    def _undo_everything(self, faults: FaultStack) -> None:
+        for thread in self._undoing:  # an undo in flight finishes before the rest
+            thread.join()
+        faults.undo_all()
 
     def _end_all(self, now: float, faults: FaultStack) -> None:
         for step_id, fault in list(self._active.items()):
             self._undo(step_id, fault, faults, now)
+        for thread in self._undoing:
+            thread.join()
 
     def _fault(self, step: FaultStep) -> Fault:
         p = step.params
+        if self._cluster is not None and step.kind in _CLUSTER_FAULTS:
+            return self._cluster.fault(step)
         broker, proxy, generator = self._broker, self._proxy, self._generator
-        assert broker is not None
         assert generator is not None
         makers: dict[str, Callable[[], Fault]] = {
-            "broker-kill": lambda: BrokerKill(broker),
-            "broker-pause": lambda: BrokerPause(broker),
+            "broker-kill": lambda: BrokerKill(_need_broker(broker)),
+            "broker-pause": lambda: BrokerPause(_need_broker(broker)),
             "consumer-stop": lambda: ConsumerStop(generator, str(p["group"])),
             "consumer-slow": lambda: ConsumerSlow(
                 generator, str(p["group"]), float(p["processing_ms"])
@@ -391,9 +443,11 @@ class GameDay:
                 _need(proxy), float(p["latency_ms"]), float(p.get("jitter_ms", 0.0))
             ),
             "network-drop": lambda: ProxyDrop(_need(proxy), p.get("mode", "reset")),
-            "disk-full": lambda: DiskFill(broker.data_dir, int(p.get("leave_bytes", 0))),
+            "disk-full": lambda: DiskFill(
+                _need_broker(broker).data_dir, int(p.get("leave_bytes", 0))
+            ),
             "retention-shrink": lambda: RetentionShrink(
-                broker.bootstrap,
+                self._bootstrap,
                 self.scenario.workload.topic.name,
                 int(p["retention_ms"]),
                 int(p["segment_ms"]) if "segment_ms" in p else None,
@@ -401,16 +455,41 @@ class GameDay:
         }
         return makers[step.kind]()
 
-    def _poll(self, now: float, source: AlertSource, broker: BrokerProcess) -> None:
+    def _poll(self, now: float, source: AlertSource) -> None:
         r = self.result
         try:
             r.alerts.observe(now, source.firing())
             r.slos.observe(now, source.slo_readings())
         except Exception as exc:  # a missed poll is a gap, not a failure
             log.debug("poll at %.1f s: %s", now, exc)
-        r.lag.observe(now, self._group_lag(broker))
+        r.lag.observe(now, self._group_lag())
+        if self._cluster is not None:
+            topic = self.scenario.workload.topic
+            r.cluster.observe(now, self._cluster.state(), topic.name, topic.min_insync_replicas)
         if self.on_poll is not None:
             self.on_poll(now, r)
+
+    def _keep_watching(self, now: float, settle_until: float) -> bool:
+        if now < settle_until and self._still_firing():
+            return True
+        return self._awaiting_resolution(now) or self._cluster_recovering(now)
+
+    def _awaiting_resolution(self, now: float) -> bool:
+        """An alert expected to resolve within T of a fault's end still fires, and T has
+        not passed yet (a ticket too: its expectation is explicit)."""
+        history, events = self.result.alerts, self.result.events
+        for e in self.scenario.expect_alerts:
+            end = events.get(e.after, (0.0, None))[1]
+            if e.resolves_within is None or end is None or now >= end + e.resolves_within:
+                continue
+            if history.firing_at(e.alert, e.labels, now):
+                return True
+        return False
+
+    def _cluster_recovering(self, now: float) -> bool:
+        if self._cluster is None:
+            return False
+        return still_recovering(self.scenario, self.result.events, self.result.cluster, now)
 
     def _still_firing(self) -> bool:
         history = self.result.alerts
@@ -422,18 +501,31 @@ class GameDay:
     def active_faults(self) -> list[str]:
         return sorted(self._active)
 
-    def _group_lag(self, broker: BrokerProcess) -> dict[str, GroupLag | None]:
+    def _status_urls(self) -> list[str]:
+        if self._cluster is not None:
+            return self._cluster.live_http_urls()
+        return [self._broker.http_url] if self._broker is not None else []
+
+    def _group_lag(self) -> dict[str, GroupLag | None]:
+        """Each group's lag from the broker that reports it (on a cluster, the group's
+        coordinator)."""
         groups = [g.group for g in self.scenario.workload.groups]
-        try:
-            with urllib.request.urlopen(f"{broker.http_url}/status/groups", timeout=1) as resp:
-                body = json.loads(resp.read())
-        except (urllib.error.URLError, OSError, ValueError):
-            return dict.fromkeys(groups)
-        seen = {
-            g["group"]: GroupLag(int(g["lag_records"]), float(g["max_lag_seconds"]))
-            for g in body.get("groups", [])
-        }
+        seen: dict[str, GroupLag] = {}
+        for url in self._status_urls():
+            try:
+                with urllib.request.urlopen(f"{url}/status/groups", timeout=1) as resp:
+                    body = json.loads(resp.read())
+            except (urllib.error.URLError, OSError, ValueError):
+                continue
+            for g in body.get("groups", []):
+                lag = GroupLag(int(g["lag_records"]), float(g["max_lag_seconds"]))
+                seen.setdefault(g["group"], lag)
         return {g: seen.get(g) for g in groups}
+
+    def _finish_cluster_watches(self) -> None:
+        for watch in self._watches:
+            watch.join(_WATCH_JOIN_SECONDS)
+            self.result.failovers.append(watch.measurement)
 
     def _judge(self) -> None:
         r = self.result
@@ -451,6 +543,15 @@ class GameDay:
             probe_unavailable=r.probe_unavailable,
             known_alerts=r.known_alerts,
         )
+        r.outcomes += judge_cluster(
+            self.scenario,
+            r.events,
+            r.observed_seconds,
+            r.cluster,
+            r.failovers,
+            r.load.audits if r.load is not None else [],
+            r.load.errors if r.load is not None else {},
+        )
 
 
 def _need(proxy: ThreadedFaultProxy | None) -> ThreadedFaultProxy:
@@ -459,52 +560,7 @@ def _need(proxy: ThreadedFaultProxy | None) -> ThreadedFaultProxy:
     return proxy
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    import yaml
-
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return data if isinstance(data, dict) else {}
-
-
-def _in_parallel(*calls: Callable[[], None]) -> None:
-    """Run ``calls`` in threads; re-raise the first failure once all are done."""
-    errors: list[BaseException] = []
-
-    def wrap(call: Callable[[], None]) -> None:
-        try:
-            call()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=wrap, args=(c,)) for c in calls]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-
-
-def make_source(
-    scenario: Scenario, workdir: Path, rules: dict[str, Any], targets: Targets, slos: list[SLO]
-) -> AlertSource:
-    """The scenario's evaluator: Prometheus when installed (or asked), else in-process."""
-    from loadtest.gameday.prometheus import PrometheusAlerts, prometheus_binary
-    from loadtest.gameday.rules import scrape_interval
-
-    choice = scenario.alerts.evaluator
-    if choice == "prometheus" or (choice == "auto" and prometheus_binary() is not None):
-        return PrometheusAlerts(
-            workdir / "prometheus", rules, targets, scrape_interval(scenario.time_scale)
-        )
-    from loadtest.gameday.inprocess import InProcessAlerts
-
-    return InProcessAlerts(
-        slos,
-        scenario.time_scale,
-        targets,
-        thresholds=thresholds_with(scenario.alerts.thresholds),
-        pack=scenario.alerts.pack,
-        exclude=scenario.alerts.exclude,
-        probes=PROBE_JOB in targets.jobs,
-    )
+def _need_broker(broker: BrokerProcess | None) -> BrokerProcess:
+    if broker is None:
+        raise FaultUnavailable("this fault needs the single broker (brokers: 1)")
+    return broker

@@ -26,6 +26,17 @@ from typing import Any, Final, Literal
 from contracts.alerts import AlertThresholds
 from contracts.durations import format_duration
 from contracts.fields import ConfigError, Fields, read_yaml
+from loadtest.gameday.bounds import Bound, CountExpectation, parse_counts
+from loadtest.gameday.cluster_spec import (
+    MAX_BROKERS,
+    SELF_ENDING_FAULTS,
+    ReplicationExpectation,
+    check_cluster_fault,
+    check_cluster_setup,
+    parse_audit,
+    parse_client_errors,
+    parse_replication,
+)
 from loadtest.workload import Workload, parse_embedded_workload
 
 __all__ = [
@@ -48,8 +59,10 @@ VERSION: Final = "tidewatch/gameday/v1"
 START: Final = "start"  # the event id of the load's start
 # Fault kind -> its parameters (name -> required). 'for' and 'at' are common to all.
 FAULT_KINDS: Final[dict[str, dict[str, bool]]] = {
-    "broker-kill": {},
-    "broker-pause": {},
+    "broker-kill": {"target": False, "partition": False},
+    "broker-pause": {"target": False, "partition": False},
+    "leader-isolate": {"target": False, "partition": False},
+    "rolling-restart": {},
     "consumer-stop": {"group": True},
     "consumer-slow": {"group": True, "processing_ms": True},
     "network-latency": {"latency_ms": True, "jitter_ms": False},
@@ -75,6 +88,7 @@ _TOP: Final = frozenset(
         "version",
         "name",
         "description",
+        "brokers",
         "time_scale",
         "duration",
         "broker",
@@ -91,10 +105,23 @@ _TOP: Final = frozenset(
 _BROKER: Final = frozenset({"flush_policy", "proxy", "tmpfs", "config"})
 _ALERTS: Final = frozenset({"evaluator", "rules", "exclude", "pack", "thresholds"})
 _STEP_COMMON: Final = frozenset({"id", "at", "fault", "for"})
-_EXPECT: Final = frozenset({"alerts", "silent", "slos", "data_loss", "probes", "recovery"})
+_EXPECT: Final = frozenset(
+    {
+        "alerts",
+        "silent",
+        "slos",
+        "data_loss",
+        "probes",
+        "recovery",
+        "audit",
+        "client_errors",
+        "replication",
+        "no_page",
+    }
+)
+_SILENT: Final = frozenset({"alert", "labels"})
 _ALERT: Final = frozenset({"alert", "labels", "after", "fires_within", "resolves_within"})
 _SLO: Final = frozenset({"slo", "burns"})
-_BOUND: Final = frozenset({"min", "max"})
 _RECOVERY: Final = frozenset({"lag_zero_within", "lag_tolerance", "alerts_resolved_within"})
 _SIZE: Final = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB)?\s*$")
 _SIZE_UNITS: Final = {None: 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
@@ -146,33 +173,6 @@ class SLOExpectation:
 
 
 @dataclass(frozen=True, slots=True)
-class Bound:
-    minimum: int | None = None
-    maximum: int | None = None
-
-    def holds(self, value: int) -> bool:
-        low = self.minimum is None or value >= self.minimum
-        return low and (self.maximum is None or value <= self.maximum)
-
-    def describe(self) -> str:
-        if self.minimum == self.maximum and self.minimum is not None:
-            return f"= {self.minimum}"
-        parts = []
-        if self.minimum is not None:
-            parts.append(f">= {self.minimum}")
-        if self.maximum is not None:
-            parts.append(f"<= {self.maximum}")
-        return " and ".join(parts)
-
-
-@dataclass(frozen=True, slots=True)
-class CountExpectation:
-    """Bounds on accounting counts (data loss per group, or probe anomalies)."""
-
-    bounds: tuple[tuple[str, Bound], ...]
-
-
-@dataclass(frozen=True, slots=True)
 class Recovery:
     """After the last fault: lag back within ``lag_tolerance_seconds`` (consumers commit
     once a second, so steady load always shows a little lag) within
@@ -197,10 +197,16 @@ class Scenario:
     probes: bool
     timeline: tuple[FaultStep, ...]
     expect_alerts: tuple[AlertExpectation, ...] = ()
-    expect_silent: tuple[str, ...] = ()
+    # Alerts that must never fire: (name, labels); labels narrow it (a severity).
+    expect_silent: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    expect_no_page: bool = False  # no alert with severity page fires at all
     expect_slos: tuple[SLOExpectation, ...] = ()
     expect_data_loss: CountExpectation | None = None
     expect_probes: CountExpectation | None = None
+    # Per acks setting, bounds on the log audit (loadtest.audit).
+    expect_audit: tuple[tuple[str, CountExpectation], ...] = ()
+    expect_client_errors: CountExpectation | None = None
+    expect_replication: ReplicationExpectation | None = None
     recovery: Recovery = Recovery()
     # Keep watching after the load while alerts still fire, at most this long (default:
     # as long as recovery.alerts_resolved_within needs, else not at all).
@@ -208,6 +214,7 @@ class Scenario:
     # How long a fault may wait for the alerts it should set off to be quiet first.
     steady_wait_seconds: float = 15.0
     source: str = ""
+    brokers: int = 1  # a cluster of this many brokers (every one a controller voter)
 
     @property
     def event_ids(self) -> tuple[str, ...]:
@@ -237,9 +244,13 @@ def parse_scenario(file: str, data: object, base: Path = Path(".")) -> Scenario:
         raise top.error("workload", "is required")
     workload = parse_embedded_workload(file, "workload", top.raw("workload"), name, duration)
     broker = _broker(top)
-    timeline = _timeline(top, duration, workload, broker)
+    brokers = top.integer("brokers", 1, minimum=1, maximum=MAX_BROKERS)
+    check_cluster_setup(top, brokers, top.raw("broker") or {}, workload)
+    timeline = _timeline(top, duration, workload, broker, brokers)
     ids = (START, *(s.id for s in timeline))
-    endless = {START} | {s.id for s in timeline if s.for_seconds is None}
+    endless = {START} | {
+        s.id for s in timeline if s.for_seconds is None and s.kind not in SELF_ENDING_FAULTS
+    }
     expect = top.mapping("expect", _EXPECT) if top.has("expect") else None
     scenario = Scenario(
         name=name,
@@ -255,6 +266,7 @@ def parse_scenario(file: str, data: object, base: Path = Path(".")) -> Scenario:
         settle_seconds=top.duration("settle", 0.0, allow_zero=True),
         steady_wait_seconds=top.duration("steady_wait", 15.0, allow_zero=True),
         source=file,
+        brokers=brokers,
     )
     if expect is None:
         return scenario
@@ -269,11 +281,15 @@ def parse_scenario(file: str, data: object, base: Path = Path(".")) -> Scenario:
             _alert_expectation(expect, p, v, ids, endless) for p, v in _items(expect, "alerts")
         ),
         expect_silent=tuple(_silent(expect)),
+        expect_no_page=expect.flag("no_page", False),
         expect_slos=tuple(
             _slo_expectation(Fields(file, p, v, _SLO)) for p, v in _items(expect, "slos")
         ),
-        expect_data_loss=_counts(expect, "data_loss", LOSS_FIELDS),
-        expect_probes=_counts(expect, "probes", PROBE_FIELDS),
+        expect_data_loss=parse_counts(expect, "data_loss", LOSS_FIELDS),
+        expect_probes=parse_counts(expect, "probes", PROBE_FIELDS),
+        expect_audit=parse_audit(expect, workload),
+        expect_client_errors=parse_client_errors(expect),
+        expect_replication=parse_replication(expect, brokers),
         recovery=recovery,
     )
 
@@ -336,7 +352,7 @@ def _thresholds(a: Fields) -> dict[str, Any]:
 
 
 def _timeline(
-    top: Fields, duration: float, workload: Workload, broker: BrokerSpec
+    top: Fields, duration: float, workload: Workload, broker: BrokerSpec, brokers: int
 ) -> tuple[FaultStep, ...]:
     steps: list[FaultStep] = []
     groups = {g.group for g in workload.groups}
@@ -360,7 +376,7 @@ def _timeline(
                 if required:
                     raise f.error(name, f"is required for {kind}")
                 continue
-            values[name] = f.text(name) if name in ("group", "mode") else f.number(name)
+            values[name] = _param(f, name)
         if "group" in values and values["group"] not in groups:
             known = ", ".join(sorted(groups)) or "none"
             raise f.error(
@@ -372,11 +388,23 @@ def _timeline(
             raise f.error("fault", f"{kind} needs broker.proxy: true")
         if kind in NEEDS_TMPFS and broker.tmpfs_bytes is None:
             raise f.error("fault", f"{kind} needs broker.tmpfs (a small data directory)")
+        check_cluster_fault(f, str(kind), values, brokers, workload)
         step_id = f.text("id") if f.has("id") else f"{kind}-{index}"
         if step_id in (START, *(s.id for s in steps)):
             raise f.error("id", f'"{step_id}" is used twice')
         steps.append(FaultStep(step_id, str(kind), at, length, values))
     return tuple(steps)
+
+
+def _param(f: Fields, name: str) -> Any:
+    if name in ("group", "mode"):
+        return f.text(name)
+    if name == "partition":
+        return f.integer(name, minimum=0)
+    if name == "target":
+        raw = f.raw(name)
+        return raw if isinstance(raw, int) and not isinstance(raw, bool) else f.text(name)
+    return f.number(name)
 
 
 def _alert_expectation(
@@ -397,34 +425,24 @@ def _alert_expectation(
     return AlertExpectation(f.text("alert"), f.labels("labels"), after, fires, resolves)
 
 
-def _silent(expect: Fields) -> list[str]:
-    return _strings(expect, "silent")
+def _silent(expect: Fields) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+    """Each item an alert name, or ``{alert: NAME, labels: {...}}`` (e.g. only its page)."""
+    out = []
+    for path, item in _items(expect, "silent"):
+        if isinstance(item, Mapping):
+            f = Fields(expect.file, path, item, _SILENT)
+            out.append((f.text("alert"), f.labels("labels")))
+        elif isinstance(item, str) and item:
+            out.append((item, ()))
+        else:
+            raise ConfigError(expect.file, path, "must be an alert name or {alert, labels}")
+    return out
 
 
 def _slo_expectation(f: Fields) -> SLOExpectation:
     if not f.has("burns"):
         raise f.error("burns", "is required (true or false)")
     return SLOExpectation(f.text("slo"), f.flag("burns", True))
-
-
-def _counts(expect: Fields, key: str, allowed: tuple[str, ...]) -> CountExpectation | None:
-    if not expect.has(key):
-        return None
-    f = expect.mapping(key, frozenset(allowed))
-    bounds = []
-    for name in allowed:
-        if not f.has(name):
-            continue
-        raw = f.raw(name)
-        if isinstance(raw, Mapping):
-            b = f.mapping(name, _BOUND)
-            low = int(b.number("min")) if b.has("min") else None
-            high = int(b.number("max")) if b.has("max") else None
-            bounds.append((name, Bound(low, high)))
-        else:
-            value = int(f.number(name))
-            bounds.append((name, Bound(value, value)))
-    return CountExpectation(tuple(bounds))
 
 
 def _recovery(expect: Fields) -> Recovery:

@@ -1,8 +1,11 @@
 """The scorecard of a game day: a rich table, a JSON document and an HTML page.
 
 The JSON (``scorecard.json``) holds every outcome with detection and reset times, the
-fault timeline as it actually happened, the alert firing intervals, SLO and lag
-readings, the data-loss accounting and the paths of the load report. The HTML page
+fault timeline as it actually happened (with the broker each targeted fault hit), the
+alert firing intervals, SLO and lag readings, the data-loss accounting, the log audit
+per acks setting (acknowledged records lost and duplicated), the clients' errors split
+into retriable and non-retriable, and on a cluster its state poll by poll, each
+failover's time and each rolling restart's turns; and the paths of the load report. The HTML page
 (``scorecard.html``) is rendered from it and embeds the load report's charts with the
 fault windows shaded.
 """
@@ -19,11 +22,12 @@ from rich.console import Console
 from rich.markup import escape as rich_escape
 from rich.table import Table
 
+from loadtest.client_errors import classify
 from loadtest.gameday.runner import GameDayResult
 from loadtest.report import load_sections, page, report_json, write_report
 from loadtest.svg import Band, gantt
 
-__all__ = ["COMPRESSION_NOTE", "print_scorecard", "scorecard_json", "write_scorecard"]
+__all__ = ["COMPRESSION_NOTE", "figures", "print_scorecard", "scorecard_json", "write_scorecard"]
 
 COMPRESSION_NOTE: Final = (
     "Monitoring ran on compressed time: {factor:g} scenario seconds per real second. SLO "
@@ -44,6 +48,7 @@ def scorecard_json(result: GameDayResult, reports: dict[str, str]) -> dict[str, 
             "at": round(start, 3),
             "undone_at": None if end is None else round(end, 3),
             **_delay(result, event_id),
+            **({"victim": result.victims[event_id]} if event_id in result.victims else {}),
         }
         for event_id, (start, end) in sorted(result.events.items(), key=lambda kv: kv[1][0])
     ]
@@ -75,8 +80,57 @@ def scorecard_json(result: GameDayResult, reports: dict[str, str]) -> dict[str, 
         "lag": result.lag.as_dict(),
         "final_lag_records": result.final_lag,
         "data_loss": [a.as_dict() for a in accounts],
+        "audit": [a.as_dict() for a in result.load.audits] if result.load is not None else [],
+        "client_errors": classify(result.load.errors if result.load is not None else {}),
+        "cluster": _cluster(result),
         "reports": reports,
     }
+
+
+def _cluster(result: GameDayResult) -> dict[str, Any] | None:
+    s = result.scenario
+    if s.brokers == 1:
+        return None
+    topic = s.workload.topic
+    return {
+        "brokers": s.brokers,
+        "replication_factor": topic.replication_factor,
+        "min_insync_replicas": topic.min_insync_replicas,
+        "failovers": [m.as_dict() for m in result.failovers],
+        "rolling_restarts": result.restarts,
+        "state": result.cluster.as_dict(),
+    }
+
+
+def figures(card: dict[str, Any]) -> list[str]:
+    """The headline figures of a card, one line each: failovers, the audit per acks
+    setting, the clients' errors by class."""
+    lines = []
+    cluster = card.get("cluster") or {}
+    for f in cluster.get("failovers", []):
+        lines.append(
+            f"failover {f['step']}: broker {f['victim']} led partitions {f['partitions']}; "
+            f"leader elected after {_seconds(f['leader_elected_seconds'])} s, first acks=all "
+            f"produce acknowledged after {_seconds(f['failover_seconds'])} s"
+            + (f" ({f['error']})" if f["error"] else "")
+        )
+    for step, turns in cluster.get("rolling_restarts", {}).items():
+        back = ", ".join(
+            f"{t['node']}: back in every ISR at {_seconds(t['in_every_isr_at'])} s" for t in turns
+        )
+        lines.append(f"rolling restart {step}: {back}")
+    for a in card.get("audit", []):
+        lines.append(
+            f"audit acks={a['acks']}: {a['acknowledged']} acknowledged, {a['lost']} lost, "
+            f"{a['duplicated']} duplicated ({a['unacknowledged_stored']} unacknowledged "
+            "but stored)"
+        )
+    errors = card.get("client_errors", {})
+    for kind in ("retriable", "non_retriable"):
+        counted = errors.get(kind, {})
+        shown = ", ".join(f"{k} {v}" for k, v in counted.items()) or "none"
+        lines.append(f"client errors, {kind.replace('_', '-')}: {shown}")
+    return lines
 
 
 def _delay(result: GameDayResult, event_id: str) -> dict[str, Any]:
@@ -117,6 +171,8 @@ def print_scorecard(card: dict[str, Any], console: Console) -> None:
                 f"[yellow]held back:[/] {rich_escape(e['id'])} injected "
                 f"{held['seconds']:.1f} s late, waiting for steady state ({rich_escape(why)})"
             )
+    for line in figures(card):
+        console.print(rich_escape(line))
     summary = card["summary"]
     console.print(
         f"{summary['met']} met, {summary['missed']} missed, {summary['skipped']} skipped; "
@@ -178,6 +234,9 @@ def render_scorecard_html(card: dict[str, Any], load_report: dict[str, Any] | No
         if alert_rows
         else "<p>No alert fired.</p>",
     ]
+    sections.append(
+        "<h2>Figures</h2><ul>" + "".join(f"<li>{escape(x)}</li>" for x in figures(card)) + "</ul>"
+    )
     if card["errors"]:
         items = "".join(f"<li>{escape(e)}</li>" for e in card["errors"])
         sections.append(f"<h2>Errors</h2><ul>{items}</ul>")

@@ -258,6 +258,32 @@ async def test_a_blackhole_loses_whole_frames_and_the_connection_stays_well_fram
     writer.close()
 
 
+def _with_client_id(api_key: int, correlation: int, client_id: str) -> bytes:
+    name = client_id.encode()
+    return _request(api_key, correlation, struct.pack(">h", len(name)) + name)
+
+
+async def test_isolated_clients_lose_their_frames_while_other_clients_are_forwarded(
+    proxy: FaultProxy, echo: _EchoServer
+) -> None:
+    fetcher_reader, fetcher = await _connect(proxy)
+    client_reader, client = await _connect(proxy)
+    fetcher.write(_with_client_id(METADATA, 1, "tidewatch-replica-fetcher-2"))
+    client.write(_with_client_id(METADATA, 1, "rdkafka"))
+    assert await _correlation(fetcher_reader) == await _correlation(client_reader) == 1
+    proxy.isolate_clients(frozenset({"tidewatch-replica-fetcher-2"}))
+    fetcher.write(_request(METADATA, 2))
+    await _until(lambda: proxy.stats.frames_blackholed == 1, "the fetcher's frame lost")
+    client.write(_request(METADATA, 2))
+    assert await _correlation(client_reader) == 2
+    assert echo.requests == 3
+    proxy.restore()
+    fetcher.write(_request(METADATA, 3))
+    assert await _correlation(fetcher_reader) == 3, "the next answer is the next request's"
+    fetcher.close()
+    client.close()
+
+
 def test_a_direction_is_refused_for_modes_other_than_blackhole() -> None:
     with pytest.raises(ValueError, match="blackhole only"):
         FaultProxy().set_mode("reset", "requests")

@@ -37,7 +37,8 @@ def test_a_valid_scenario_becomes_the_model() -> None:
 def test_every_shipped_scenario_is_valid_and_loads_its_slos(path: Path) -> None:
     s = load_scenario(path)
     assert s.slo_files and all(f.exists() for f in s.slo_files)
-    assert s.expect_alerts, "a scenario without alert expectations proves nothing"
+    expects = s.expect_alerts or s.expect_replication or s.expect_audit
+    assert expects, "a scenario without alert, replication or audit expectations proves nothing"
 
 
 @pytest.mark.parametrize(
