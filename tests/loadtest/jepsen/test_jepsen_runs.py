@@ -18,7 +18,10 @@ from loadtest.jepsen.report import report_json
 from loadtest.jepsen.runner import JepsenCluster, RunConfig, run_once
 from loadtest.jepsen.schedule import FAULT_KINDS
 
-pytestmark = [pytest.mark.slow, pytest.mark.interop]
+# Serial: it restarts, pauses and partitions brokers and waits for them within deadlines;
+# once in a full parallel run on a busy machine a run did not complete (its error was cut
+# from the message then; it is printed in full now). Alone it takes about 25 s.
+pytestmark = [pytest.mark.slow, pytest.mark.interop, pytest.mark.serial]
 
 SEEDS = (10, 19)
 
